@@ -1,0 +1,121 @@
+//! The crate's error type: one enum, rendered once by the CLI as
+//! `error: …`, `caused by: …` and `hint: …` lines.
+//!
+//! Every message names its subject (a wheel, an entry in a wheel, a library)
+//! and the reason, on one line, without a trailing period.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use crate::binary::ParseError;
+use crate::patch::PatchError;
+use crate::policy::PolicyError;
+use crate::wheel::WheelError;
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in wheelfix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Reading or writing a file on disk failed.
+    #[error("`{}`: {source}", path.display())]
+    Io {
+        /// The file that could not be read or written.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// The wheel archive or its metadata is malformed.
+    #[error("`{}`: {source}", path.display())]
+    Wheel {
+        /// The wheel.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: WheelError,
+    },
+    /// A binary (inside a wheel or on disk) could not be parsed.
+    #[error("`{file}`: {source}")]
+    Binary {
+        /// The binary: `wheel!entry` for entries of a wheel, a path otherwise.
+        file: String,
+        /// What is wrong with it.
+        source: ParseError,
+    },
+    /// A binary could not be rewritten safely.
+    #[error("`{file}`: {source}")]
+    Patch {
+        /// The binary: `wheel!entry` for entries of a wheel, a path otherwise.
+        file: String,
+        /// Why it could not be rewritten.
+        source: PatchError,
+    },
+    /// A policy file is malformed or does not know the requested tag.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// A library that must be bundled could not be found.
+    #[error("`{wheel}`: required library `{name}` (needed by `{needed_by}`) could not be located")]
+    MissingLibrary {
+        /// The wheel being repaired.
+        wheel: String,
+        /// The name as referenced (soname, install name or DLL name).
+        name: String,
+        /// The file that references it.
+        needed_by: String,
+    },
+    /// The wheel cannot be repaired to what was asked.
+    #[error("`{wheel}`: {reason}")]
+    CannotRepair {
+        /// The wheel being repaired.
+        wheel: String,
+        /// Why not.
+        reason: String,
+        /// What the user can do about it.
+        hint: Option<String>,
+    },
+    /// The command line asked for something contradictory or unknown.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    /// Builds an [`Error::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+
+    /// A suggestion for the user, printed as `hint: …` after the error.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Patch { source, .. } => source.hint(),
+            Error::MissingLibrary { .. } => Some(
+                "pass the directory that holds it with `--lib-path DIR`, or leave it out with `--exclude NAME`"
+                    .to_string(),
+            ),
+            Error::CannotRepair { hint, .. } => hint.clone(),
+            Error::Wheel { source, .. } => source.hint(),
+            _ => None,
+        }
+    }
+}
+
+/// Writes `error: …`, then one `caused by: …` line per source that adds
+/// information, then `hint: …`.
+pub fn render(err: &(dyn std::error::Error + 'static), hint: Option<&str>, out: &mut dyn fmt::Write) -> fmt::Result {
+    writeln!(out, "error: {err}")?;
+    let top = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !top.contains(&text) {
+            writeln!(out, "caused by: {text}")?;
+        }
+        source = s.source();
+    }
+    if let Some(h) = hint {
+        writeln!(out, "hint: {h}")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! Linker-style ad-hoc code signature for Mach-O slices (SHA-256, 4 KiB pages).

@@ -1,0 +1,1 @@
+//! Windows: which DLLs the system (or CPython) provides.

@@ -1,0 +1,1 @@
+//! Rendering an [`crate::Analysis`] as human text or versioned JSON.

@@ -1,0 +1,72 @@
+//! Wheels (PEP 427): the file name, the `WHEEL` and `RECORD` files, reading
+//! the archive without extracting it, and writing a new one.
+
+pub mod archive;
+pub mod filename;
+pub mod metadata;
+pub mod record;
+pub mod writer;
+
+pub use archive::{Entry, WheelArchive};
+pub use filename::WheelFilename;
+pub use metadata::WheelMetadata;
+pub use record::{Record, RecordRow};
+pub use writer::{OutputEntry, Source, WriteOptions};
+
+/// What is wrong with a wheel.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WheelError {
+    /// The file name does not follow PEP 427.
+    #[error("invalid wheel file name: {0}")]
+    Filename(String),
+    /// The zip container is malformed.
+    #[error("corrupt zip archive: {0}")]
+    Zip(String),
+    /// An entry name is unsafe (absolute, `..`, NUL, drive letter, backslash).
+    #[error("unsafe entry name `{0}`")]
+    UnsafeName(String),
+    /// Two entries have the same name.
+    #[error("duplicate entry `{0}`")]
+    Duplicate(String),
+    /// An entry is a symbolic link (wheels cannot hold links).
+    #[error("entry `{0}` is a symbolic link")]
+    Symlink(String),
+    /// An entry is larger than the limits allow (zip bomb protection).
+    #[error("entry `{name}` is too large: {reason}")]
+    TooLarge {
+        /// The entry.
+        name: String,
+        /// Which limit it breaks.
+        reason: String,
+    },
+    /// A required file is missing (`.dist-info`, `WHEEL`, `RECORD`).
+    #[error("missing {0}")]
+    Missing(String),
+    /// The `WHEEL` file is malformed.
+    #[error("invalid WHEEL file: {0}")]
+    Metadata(String),
+    /// The `RECORD` file is malformed.
+    #[error("invalid RECORD: {0}")]
+    Record(String),
+    /// An entry does not match its `RECORD` line, or is not listed.
+    #[error("RECORD mismatch for `{entry}`: {reason}")]
+    RecordMismatch {
+        /// The entry.
+        entry: String,
+        /// Hash, size, or not listed.
+        reason: String,
+    },
+}
+
+impl WheelError {
+    /// A suggestion for the user, if there is one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            WheelError::RecordMismatch { .. } => {
+                Some("the wheel was modified after it was built: rebuild it".to_string())
+            }
+            _ => None,
+        }
+    }
+}

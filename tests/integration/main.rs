@@ -1,0 +1,1 @@
+//! Integration tests: real binaries, real wheels, the real `wheelfix` command.
