@@ -1,1 +1,10 @@
 //! Integration tests: real binaries, real wheels, the real `wheelfix` command.
+
+// ELF: parsing and rewriting binaries built with cc at test time.
+mod elf;
+// Mach-O: parsing, relinking and signing the committed fixtures.
+mod macho;
+// PE: parsing and import rewriting of the committed fixtures.
+mod pe;
+// Wheel archives: names, RECORD, hostile zips, writing.
+mod wheel;
