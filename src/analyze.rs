@@ -1,25 +1,1030 @@
 //! Wheel → [`Analysis`]: every binary parsed once, dependencies resolved,
 //! platform rules applied. Pure data; nothing is written.
+//!
+//! The wheel is memory-mapped and never extracted. Every entry is inflated
+//! once, in parallel: checked against RECORD, sniffed, and parsed when it is
+//! an ELF, Mach-O or PE file. Dependencies are then resolved into one
+//! [`DepGraph`] per wheel, and the platform's rules decide the tag:
+//! auditwheel's for Linux ([`LinuxVerdict`]), delocate's for macOS
+//! ([`MacVerdict`]), delvewheel's for Windows ([`WindowsVerdict`]).
 
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// Options of [`analyze`].
-#[derive(Debug, Clone, Default)]
-pub struct AnalyzeOptions {}
+use rayon::prelude::*;
 
-/// The result of analysing a wheel.
+use crate::binary::{self, BinaryInfo, ElfInfo, Format};
+use crate::policy::linux::{Libc, LinuxPolicies, LinuxPolicy};
+use crate::resolve::elf::ElfResolver;
+use crate::resolve::macho::{MachOLookup, MachOResolver};
+use crate::resolve::pe::PeResolver;
+use crate::resolve::{Dir, Location, WheelBinaries};
+use crate::wheel::{WheelArchive, WheelFilename};
+use crate::{Error, Result};
+
+/// Options of [`analyze`] (and of repair, which starts with an analysis).
 #[derive(Debug, Clone)]
-pub struct Analysis {}
+pub struct AnalyzeOptions {
+    /// Directories searched for libraries before anything else (`--lib-path`,
+    /// delvewheel's `--add-path`).
+    pub lib_path: Vec<PathBuf>,
+    /// Root of the target file system, for wheels of another arch or libc (`--sysroot`).
+    pub sysroot: Option<PathBuf>,
+    /// Replaces ld.so.conf and the trusted directories (auditwheel's `--ldpaths`).
+    pub ld_paths: Option<Vec<PathBuf>>,
+    /// A policy file in auditwheel's JSON format, used instead of the built-in one.
+    pub policy_file: Option<PathBuf>,
+    /// Libraries never bundled: globs matched against the referenced name and
+    /// the resolved path. Their own dependencies are not walked.
+    pub exclude: Vec<String>,
+    /// Skip the x86-64 ISA level check.
+    pub disable_isa_check: bool,
+    /// What `@executable_path` means for Mach-O files.
+    pub executable_path: Option<PathBuf>,
+    /// The macOS deployment target (default: `MACOSX_DEPLOYMENT_TARGET`).
+    pub macos_target: Option<String>,
+    /// Check every entry against RECORD (on by default).
+    pub verify_record: bool,
+}
 
-impl Analysis {
-    /// The best platform tags the wheel can carry.
-    pub fn best_platform_tags(&self) -> Vec<String> {
-        Vec::new()
+impl Default for AnalyzeOptions {
+    fn default() -> Self {
+        AnalyzeOptions {
+            lib_path: Vec::new(),
+            sysroot: None,
+            ld_paths: None,
+            policy_file: None,
+            exclude: Vec::new(),
+            disable_isa_check: false,
+            executable_path: None,
+            macos_target: std::env::var("MACOSX_DEPLOYMENT_TARGET").ok().filter(|s| !s.is_empty()),
+            verify_record: true,
+        }
     }
 }
 
+/// Which platform family a wheel is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// No binaries: a pure-Python wheel.
+    Pure,
+    /// Linux (ELF).
+    Linux,
+    /// macOS (Mach-O).
+    Macos,
+    /// Windows (PE).
+    Windows,
+}
+
+/// A binary inside the wheel.
+#[derive(Debug, Clone)]
+pub struct WheelBinary {
+    /// Entry name.
+    pub path: String,
+    /// Index in the archive.
+    pub index: usize,
+    /// The parsed file.
+    pub info: Arc<BinaryInfo>,
+    /// It is a Python extension module.
+    pub is_extension: bool,
+}
+
+/// What a dependency node is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeKind {
+    /// A binary inside the wheel.
+    Wheel(String),
+    /// A library found on disk.
+    Disk {
+        /// The path as found.
+        path: PathBuf,
+        /// The path with symlinks resolved (what gets copied).
+        realpath: PathBuf,
+    },
+    /// Provided by the platform whatever the tag (the dynamic loader, macOS
+    /// system libraries, Windows system DLLs); the reason says which rule.
+    Provided(String),
+    /// Matched `--exclude`: never bundled, not walked.
+    Excluded,
+    /// Not found.
+    Missing,
+}
+
+/// One reference from a node to another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edge {
+    /// The name as written in the referencing file.
+    pub name: String,
+    /// The node it resolved to.
+    pub node: usize,
+}
+
+/// A node of the dependency graph.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// The name it was first referenced by (soname, install name, DLL name),
+    /// or the entry name for wheel binaries.
+    pub name: String,
+    /// What it is.
+    pub kind: NodeKind,
+    /// The parsed file, when found.
+    pub info: Option<Arc<BinaryInfo>>,
+    /// Its references, in file order.
+    pub deps: Vec<Edge>,
+}
+
+/// Every binary of the wheel and everything they load, resolved.
+#[derive(Debug, Clone, Default)]
+pub struct DepGraph {
+    /// Nodes; the wheel's binaries come first, in [`Analysis::binaries`] order.
+    pub nodes: Vec<Node>,
+}
+
+impl DepGraph {
+    /// Nodes reachable from `roots`, not entering nodes for which `stop`
+    /// returns true (those are not included either), in BFS order.
+    pub fn reachable(&self, roots: impl IntoIterator<Item = usize>, mut stop: impl FnMut(&Edge) -> bool) -> Vec<usize> {
+        let mut seen = vec![false; self.nodes.len()];
+        let mut queue: VecDeque<usize> = VecDeque::new();
+        let mut out = Vec::new();
+        for r in roots {
+            if r < seen.len() && !seen[r] {
+                seen[r] = true;
+                queue.push_back(r);
+            }
+        }
+        while let Some(n) = queue.pop_front() {
+            out.push(n);
+            for e in &self.nodes[n].deps {
+                if !seen[e.node] && !stop(e) {
+                    seen[e.node] = true;
+                    queue.push_back(e.node);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What happens to a dependency on repair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// It is inside the wheel already.
+    InWheel,
+    /// It is copied into the wheel.
+    Bundle,
+    /// The platform provides it (the reason says which rule).
+    System(String),
+    /// `--exclude` keeps it out.
+    Excluded,
+    /// It must be bundled but was not found.
+    Missing,
+}
+
+impl Status {
+    /// A short word for output.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Status::InWheel => "in-wheel",
+            Status::Bundle => "bundle",
+            Status::System(_) => "system",
+            Status::Excluded => "excluded",
+            Status::Missing => "missing",
+        }
+    }
+}
+
+/// Why a wheel cannot carry a tag.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Blocker {
+    /// A file needs a symbol version the policy does not allow.
+    SymbolVersion {
+        /// The file that needs it (a wheel entry or a library that would be bundled).
+        file: String,
+        /// The library it is needed from.
+        lib: String,
+        /// The version (`GLIBC_2.34`).
+        version: String,
+    },
+    /// A file imports a symbol the policy blacklists.
+    Blacklisted {
+        /// The wheel entry.
+        file: String,
+        /// The whitelisted library.
+        lib: String,
+        /// The symbol.
+        symbol: String,
+    },
+    /// A library that would have to be bundled (show: without repair).
+    Library {
+        /// Its name.
+        name: String,
+    },
+    /// A file needs a newer x86-64 ISA level than baseline.
+    Isa {
+        /// The file.
+        file: String,
+        /// The level (2, 3, 4).
+        level: u8,
+    },
+    /// A file imports `PyFPE_*` or `PyUnicodeUCS2_*` symbols.
+    PythonAbi {
+        /// The file.
+        file: String,
+        /// The symbol.
+        symbol: String,
+    },
+    /// A file needs a newer macOS than the tag.
+    MacosVersion {
+        /// The file.
+        file: String,
+        /// The arch.
+        arch: String,
+        /// Its minimum macOS.
+        version: String,
+    },
+    /// The binary's machine does not match the tag.
+    Machine {
+        /// The file.
+        file: String,
+        /// What it is.
+        found: String,
+    },
+}
+
+/// The manylinux/musllinux decision for a Linux wheel.
+#[derive(Debug, Clone)]
+pub struct LinuxVerdict {
+    /// The libc the wheel's binaries use.
+    pub libc: Libc,
+    /// The architecture.
+    pub arch: String,
+    /// The policies used (built-in or `--policy`), highest priority first.
+    pub policies: LinuxPolicies,
+    /// The best tag the wheel has as it is (nothing bundled); `None`: only `linux`.
+    pub current: Option<String>,
+    /// The best tag after repair; `None`: only `linux`.
+    pub best: Option<String>,
+    /// Versioned symbols needed by the wheel's binaries, by library.
+    pub versioned_symbols: BTreeMap<String, BTreeSet<String>>,
+    /// For every policy (by tag): the external libraries it would bundle
+    /// (soname → node), highest priority first.
+    pub external: Vec<(String, BTreeMap<String, usize>)>,
+    /// For every policy above `best` (and above `current` for libraries):
+    /// why it cannot be had.
+    pub blockers: Vec<(String, Vec<Blocker>)>,
+    /// ELFs whose architecture differs from the wheel's, ignored.
+    pub ignored: Vec<(String, String)>,
+}
+
+impl LinuxVerdict {
+    /// The policy with this tag.
+    pub fn policy(&self, tag: &str) -> Option<&LinuxPolicy> {
+        self.policies.policies.iter().find(|p| p.tag() == tag)
+    }
+
+    /// The libraries (soname → node) bundled when repairing to `tag`.
+    pub fn external_for(&self, tag: &str) -> Option<&BTreeMap<String, usize>> {
+        self.external.iter().find(|(t, _)| t == tag).map(|(_, m)| m)
+    }
+}
+
+/// The macOS decision.
+#[derive(Debug, Clone)]
+pub struct MacVerdict {
+    /// Architectures named by the wheel's tag.
+    pub archs: Vec<String>,
+    /// Per arch, the highest minimum macOS of any binary (wheel + bundled), with the file.
+    pub min_versions: BTreeMap<String, (crate::binary::macho::MacVersion, String)>,
+    /// The tag after repair (`Err`: why it cannot be computed).
+    pub best: std::result::Result<Vec<String>, String>,
+    /// Problems that make the wheel broken as it is (missing archs, …).
+    pub blockers: Vec<Blocker>,
+}
+
+/// The Windows decision.
+#[derive(Debug, Clone)]
+pub struct WindowsVerdict {
+    /// The machine of the tag.
+    pub machine: Option<u16>,
+    /// Binaries whose machine does not match.
+    pub blockers: Vec<Blocker>,
+}
+
+/// The result of analysing a wheel.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// The wheel's path.
+    pub wheel: PathBuf,
+    /// Its parsed file name.
+    pub filename: WheelFilename,
+    /// The platform family.
+    pub family: Family,
+    /// Every binary inside the wheel.
+    pub binaries: Vec<WheelBinary>,
+    /// Dependencies of every binary, resolved. Node `i` for `i < binaries.len()`
+    /// is `binaries[i]`.
+    pub graph: DepGraph,
+    /// The Linux decision.
+    pub linux: Option<LinuxVerdict>,
+    /// The macOS decision.
+    pub macos: Option<MacVerdict>,
+    /// The Windows decision.
+    pub windows: Option<WindowsVerdict>,
+    /// Warnings to show the user.
+    pub warnings: Vec<String>,
+}
+
+impl Analysis {
+    /// The best platform tags the wheel can carry after repair.
+    pub fn best_platform_tags(&self) -> Vec<String> {
+        match self.family {
+            Family::Pure => vec!["any".to_string()],
+            Family::Linux => match &self.linux {
+                Some(v) => match &v.best {
+                    Some(t) => v.policy(t).map(|p| tag_with_aliases(p)).unwrap_or_else(|| vec![t.clone()]),
+                    None => vec![format!("linux_{}", v.arch)],
+                },
+                None => self.filename.platform.clone(),
+            },
+            Family::Macos => match &self.macos {
+                Some(MacVerdict { best: Ok(t), .. }) => t.clone(),
+                _ => self.filename.platform.clone(),
+            },
+            Family::Windows => self.filename.platform.clone(),
+        }
+    }
+
+    /// Nodes that repair must bundle (for Linux: under the best tag, or
+    /// the lowest policy when only `linux` is possible, as auditwheel's `auto`).
+    pub fn to_bundle(&self) -> Vec<usize> {
+        match self.family {
+            Family::Linux => self
+                .linux
+                .as_ref()
+                .and_then(|v| {
+                    let tag = v
+                        .best
+                        .clone()
+                        .or_else(|| v.policies.policies.iter().rfind(|p| p.priority > 0).map(|p| p.tag()))?;
+                    v.external_for(&tag).map(|m| m.values().copied().collect())
+                })
+                .unwrap_or_default(),
+            _ => self
+                .graph
+                .reachable(0..self.binaries.len(), |_| false)
+                .into_iter()
+                .filter(|&n| self.is_bundled(n))
+                .collect(),
+        }
+    }
+
+    /// The Linux tag repair targets by default: the best tag, or the lowest
+    /// policy when only `linux` is possible (auditwheel's `auto`).
+    pub fn linux_target(&self) -> Option<String> {
+        let v = self.linux.as_ref()?;
+        v.best.clone().or_else(|| v.policies.policies.iter().rfind(|p| p.priority > 0).map(|p| p.tag()))
+    }
+
+    /// What happens to node `n` on repair.
+    pub fn status(&self, n: usize) -> Status {
+        let node = &self.graph.nodes[n];
+        match &node.kind {
+            NodeKind::Wheel(_) => Status::InWheel,
+            NodeKind::Provided(r) => Status::System(r.clone()),
+            NodeKind::Excluded => Status::Excluded,
+            NodeKind::Disk { .. } | NodeKind::Missing => {
+                let missing = node.kind == NodeKind::Missing;
+                if self.family == Family::Linux {
+                    let Some(v) = self.linux.as_ref() else { return Status::Missing };
+                    let Some(target) = self.linux_target() else {
+                        return if missing { Status::Missing } else { Status::System("linux".into()) };
+                    };
+                    let bundled = v.external_for(&target).is_some_and(|m| m.values().any(|&x| x == n));
+                    if bundled {
+                        if missing {
+                            Status::Missing
+                        } else {
+                            Status::Bundle
+                        }
+                    } else {
+                        Status::System(format!("allowed by {target}"))
+                    }
+                } else if missing {
+                    Status::Missing
+                } else {
+                    Status::Bundle
+                }
+            }
+        }
+    }
+
+    fn is_bundled(&self, n: usize) -> bool {
+        matches!(self.graph.nodes[n].kind, NodeKind::Disk { .. } | NodeKind::Missing)
+    }
+
+    /// Nodes referenced but not found (and not provided or excluded).
+    pub fn missing(&self) -> Vec<usize> {
+        self.graph.nodes.iter().enumerate().filter(|(_, n)| n.kind == NodeKind::Missing).map(|(i, _)| i).collect()
+    }
+
+    /// True when the wheel has no binaries.
+    pub fn is_pure(&self) -> bool {
+        self.family == Family::Pure
+    }
+}
+
+/// The tag of a policy followed by its alias tags.
+pub fn tag_with_aliases(p: &LinuxPolicy) -> Vec<String> {
+    let mut v = vec![p.tag()];
+    v.extend(p.alias_tags());
+    v
+}
+
 /// Analyses the wheel at `path`.
-pub fn analyze(path: &Path, options: &AnalyzeOptions) -> crate::Result<Analysis> {
-    let _ = (path, options);
-    Err(crate::Error::Usage("not implemented".into()))
+pub fn analyze(path: &Path, options: &AnalyzeOptions) -> Result<Analysis> {
+    let archive = WheelArchive::open(path)?;
+    analyze_archive(&archive, options)
+}
+
+/// Analyses an opened wheel.
+pub fn analyze_archive(archive: &WheelArchive, options: &AnalyzeOptions) -> Result<Analysis> {
+    let wheel_name = archive.path().display().to_string();
+    let binaries = read_binaries(archive, options.verify_record)?;
+    let filename = archive.filename().clone();
+    let family = family_of(&filename, &binaries);
+    let mut warnings = Vec::new();
+    let wheel_map: WheelBinaries = binaries.iter().map(|b| (b.path.clone(), b.info.clone())).collect();
+    let sysroot = options.sysroot.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let exclude = compile_globs(&options.exclude)?;
+
+    let mut analysis = Analysis {
+        wheel: archive.path().to_path_buf(),
+        filename,
+        family,
+        binaries,
+        graph: DepGraph::default(),
+        linux: None,
+        macos: None,
+        windows: None,
+        warnings: Vec::new(),
+    };
+    match family {
+        Family::Pure => {}
+        Family::Linux => {
+            let (arch, libc, ignored) = linux_target(&analysis);
+            let Some(arch) = arch else {
+                return Err(Error::CannotRepair {
+                    wheel: wheel_name,
+                    reason: "no ELF file of a known architecture in the wheel".into(),
+                    hint: None,
+                });
+            };
+            let musl_arch = (libc == Libc::Musl).then_some(arch.as_str());
+            let resolver = ElfResolver::new(&sysroot, options.lib_path.clone(), options.ld_paths.clone(), musl_arch);
+            analysis.graph = build_elf_graph(&analysis.binaries, &wheel_map, &resolver, &exclude, &arch);
+            let policies = match &options.policy_file {
+                Some(f) => {
+                    let text = std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?;
+                    LinuxPolicies::from_json(&text, &f.display().to_string(), libc, &arch)?
+                }
+                None => LinuxPolicies::builtin(libc, &arch)?,
+            };
+            for (f, a) in &ignored {
+                warnings.push(format!("ignoring `{f}` with {a} architecture"));
+            }
+            analysis.linux = Some(linux_verdict(&analysis, policies, libc, arch, ignored, options));
+        }
+        Family::Macos => {
+            let resolver = MachOResolver::new(&sysroot, options.lib_path.clone(), options.executable_path.clone());
+            analysis.graph = build_macho_graph(&analysis.binaries, &wheel_map, &resolver, &exclude);
+            analysis.macos = Some(macos_verdict(&analysis, options));
+        }
+        Family::Windows => {
+            let resolver = PeResolver::new(options.lib_path.clone());
+            analysis.graph = build_pe_graph(&analysis.binaries, &analysis.filename, &wheel_map, &resolver, &exclude);
+            analysis.windows = Some(windows_verdict(&analysis));
+        }
+    }
+    analysis.warnings = warnings;
+    Ok(analysis)
+}
+
+/// Inflates every entry once, in parallel: RECORD check, sniff, parse.
+fn read_binaries(archive: &WheelArchive, verify: bool) -> Result<Vec<WheelBinary>> {
+    let wheel = archive.path().display().to_string();
+    let files: Vec<usize> = (0..archive.entries().len()).filter(|&i| !archive.entries()[i].is_dir).collect();
+    let results: Vec<Result<Option<WheelBinary>>> = files
+        .par_iter()
+        .map(|&i| {
+            let entry = &archive.entries()[i];
+            let wheel_err = |source| Error::Wheel { path: archive.path().to_path_buf(), source };
+            let data = archive.read(i).map_err(wheel_err)?;
+            if verify {
+                archive.verify_record(i, &data).map_err(wheel_err)?;
+            }
+            let parsed = binary::parse(&data)
+                .map_err(|source| Error::Binary { file: format!("{wheel}!{}", entry.name), source })?;
+            Ok(parsed.map(|info| {
+                let is_extension = is_extension(&entry.name, &info);
+                WheelBinary { path: entry.name.clone(), index: i, info: Arc::new(info), is_extension }
+            }))
+        })
+        .collect();
+    let mut out = Vec::new();
+    for r in results {
+        if let Some(b) = r? {
+            out.push(b);
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+fn is_extension(name: &str, info: &BinaryInfo) -> bool {
+    match info {
+        BinaryInfo::Elf(e) => e.is_python_extension(),
+        BinaryInfo::MachO(_) => name.ends_with(".so"),
+        BinaryInfo::Pe(p) => name.to_ascii_lowercase().ends_with(".pyd") || !p.py_init.is_empty(),
+    }
+}
+
+fn family_of(filename: &WheelFilename, binaries: &[WheelBinary]) -> Family {
+    let by_tag = |p: &str| {
+        if p.starts_with("macosx_") {
+            Some(Family::Macos)
+        } else if p.starts_with("win") {
+            Some(Family::Windows)
+        } else if p.starts_with("linux") || p.starts_with("manylinux") || p.starts_with("musllinux") {
+            Some(Family::Linux)
+        } else {
+            None
+        }
+    };
+    if let Some(f) = filename.platform.iter().find_map(|p| by_tag(p)) {
+        return f;
+    }
+    // `any` (or an unknown tag): decide from the binaries, if there are any
+    let count = |f: Format| binaries.iter().filter(|b| b.info.format() == f).count();
+    let counts = [
+        (count(Format::Elf), Family::Linux),
+        (count(Format::MachO), Family::Macos),
+        (count(Format::Pe), Family::Windows),
+    ];
+    counts.iter().filter(|(n, _)| *n > 0).max_by_key(|(n, _)| *n).map_or(Family::Pure, |(_, f)| *f)
+}
+
+fn compile_globs(patterns: &[String]) -> Result<Vec<glob::Pattern>> {
+    patterns
+        .iter()
+        .map(|p| glob::Pattern::new(p).map_err(|e| Error::Usage(format!("invalid --exclude pattern `{p}`: {e}"))))
+        .collect()
+}
+
+fn excluded(globs: &[glob::Pattern], name: &str, path: Option<&Path>) -> bool {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    globs.iter().any(|g| {
+        g.matches(name) || g.matches(base) || path.is_some_and(|p| g.matches_path(p) || g.matches(&p.to_string_lossy()))
+    })
+}
+
+/// Arch and libc of a Linux wheel, from its ELF files (extensions first),
+/// then its tag. Returns the ELFs of other architectures.
+fn linux_target(a: &Analysis) -> (Option<String>, Libc, Vec<(String, String)>) {
+    let elfs: Vec<(&WheelBinary, &ElfInfo)> = a
+        .binaries
+        .iter()
+        .filter_map(|b| match b.info.as_ref() {
+            BinaryInfo::Elf(e) => Some((b, e)),
+            _ => None,
+        })
+        .collect();
+    let tag_arch = a.filename.platform.iter().find_map(|p| crate::policy::linux::arch_of_tag(p));
+    let arch = elfs
+        .iter()
+        .filter(|(b, _)| b.is_extension)
+        .chain(elfs.iter())
+        .find_map(|(_, e)| e.arch())
+        .map(str::to_string)
+        .or(tag_arch.map(str::to_string));
+    let mut ignored = Vec::new();
+    if let Some(arch) = &arch {
+        for (b, e) in &elfs {
+            let a2 = e.arch().unwrap_or("unknown");
+            if a2 != arch {
+                ignored.push((b.path.clone(), a2.to_string()));
+            }
+        }
+    }
+    let musl = elfs.iter().any(|(_, e)| e.is_musl());
+    let glibc = elfs.iter().any(|(_, e)| e.is_glibc());
+    let libc = if musl {
+        Libc::Musl
+    } else if glibc {
+        Libc::Glibc
+    } else if a.filename.platform.iter().any(|p| p.starts_with("musllinux")) {
+        Libc::Musl
+    } else {
+        Libc::Glibc
+    };
+    (arch, libc, ignored)
+}
+
+/// A growing graph with node deduplication by key.
+struct GraphBuilder {
+    nodes: Vec<Node>,
+    index: HashMap<String, usize>,
+}
+
+impl GraphBuilder {
+    fn new(binaries: &[WheelBinary]) -> Self {
+        let mut g = GraphBuilder { nodes: Vec::new(), index: HashMap::new() };
+        for b in binaries {
+            g.add(format!("w:{}", b.path), b.path.clone(), NodeKind::Wheel(b.path.clone()), Some(b.info.clone()));
+        }
+        g
+    }
+
+    /// Returns the node for `key`, adding it when new (second value: it is new).
+    fn add(&mut self, key: String, name: String, kind: NodeKind, info: Option<Arc<BinaryInfo>>) -> (usize, bool) {
+        if let Some(&i) = self.index.get(&key) {
+            return (i, false);
+        }
+        let i = self.nodes.len();
+        self.nodes.push(Node { name, kind, info, deps: Vec::new() });
+        self.index.insert(key, i);
+        (i, true)
+    }
+
+    fn found(&mut self, name: &str, r: crate::resolve::Resolved) -> (usize, bool) {
+        match r.location {
+            Location::Wheel(p) => self.add(format!("w:{p}"), p.clone(), NodeKind::Wheel(p), Some(r.info)),
+            Location::Disk(p) => {
+                let real = r.realpath.unwrap_or_else(|| p.clone());
+                self.add(
+                    format!("d:{}", real.display()),
+                    name.to_string(),
+                    NodeKind::Disk { path: p, realpath: real },
+                    Some(r.info),
+                )
+            }
+        }
+    }
+
+    fn finish(self) -> DepGraph {
+        DepGraph { nodes: self.nodes }
+    }
+}
+
+fn build_elf_graph(
+    binaries: &[WheelBinary],
+    wheel: &WheelBinaries,
+    resolver: &ElfResolver,
+    exclude: &[glob::Pattern],
+    arch: &str,
+) -> DepGraph {
+    let mut g = GraphBuilder::new(binaries);
+    // (node, root rpath dirs, root runpath dirs)
+    let mut queue: VecDeque<(usize, Arc<Vec<Dir>>, Arc<Vec<Dir>>)> = VecDeque::new();
+    for (i, b) in binaries.iter().enumerate() {
+        let BinaryInfo::Elf(e) = b.info.as_ref() else { continue };
+        if e.arch() != Some(arch) {
+            continue;
+        }
+        let origin = Dir::parent_of(&Location::Wheel(b.path.clone()));
+        let rpath = if e.runpath.is_empty() { resolver.expand_all(&e.rpath, &origin, e) } else { Vec::new() };
+        let runpath = resolver.expand_all(&e.runpath, &origin, e);
+        queue.push_back((i, Arc::new(rpath), Arc::new(runpath)));
+    }
+    let mut done = vec![false; g.nodes.len()];
+    while let Some((n, rpath, runpath)) = queue.pop_front() {
+        if done.get(n).copied().unwrap_or(false) {
+            continue;
+        }
+        if done.len() <= n {
+            done.resize(n + 1, false);
+        }
+        done[n] = true;
+        let Some(info) = g.nodes[n].info.clone() else { continue };
+        let BinaryInfo::Elf(elf) = info.as_ref() else { continue };
+        let loc = match &g.nodes[n].kind {
+            NodeKind::Wheel(p) => Location::Wheel(p.clone()),
+            NodeKind::Disk { path, .. } => Location::Disk(path.clone()),
+            _ => continue,
+        };
+        let mut edges = Vec::new();
+        for name in &elf.needed {
+            let (child, walk) = if crate::policy::linux::is_loader(name) {
+                (g.add(format!("p:{name}"), name.clone(), NodeKind::Provided("dynamic loader".into()), None).0, false)
+            } else if crate::policy::linux::is_libpython(name) {
+                (g.add(format!("p:{name}"), name.clone(), NodeKind::Provided("libpython".into()), None).0, false)
+            } else if excluded(exclude, name, None) {
+                (g.add(format!("x:{name}"), name.clone(), NodeKind::Excluded, None).0, false)
+            } else {
+                match resolver.find(name, elf, &loc, &rpath, &runpath, wheel) {
+                    Some(r) => {
+                        let real = r.realpath.clone();
+                        if matches!(r.location, Location::Disk(_)) && excluded(exclude, name, real.as_deref()) {
+                            (g.add(format!("x:{name}"), name.clone(), NodeKind::Excluded, None).0, false)
+                        } else {
+                            (g.found(name, r).0, true)
+                        }
+                    }
+                    None => (g.add(format!("m:{name}"), name.clone(), NodeKind::Missing, None).0, false),
+                }
+            };
+            edges.push(Edge { name: name.clone(), node: child });
+            if walk {
+                queue.push_back((child, rpath.clone(), runpath.clone()));
+            }
+        }
+        g.nodes[n].deps = edges;
+    }
+    g.finish()
+}
+
+fn build_macho_graph(
+    binaries: &[WheelBinary],
+    wheel: &WheelBinaries,
+    resolver: &MachOResolver,
+    exclude: &[glob::Pattern],
+) -> DepGraph {
+    let mut g = GraphBuilder::new(binaries);
+    let mut queue: VecDeque<(usize, Arc<Vec<Dir>>)> = (0..binaries.len()).map(|i| (i, Arc::new(Vec::new()))).collect();
+    let mut done: Vec<bool> = Vec::new();
+    while let Some((n, inherited)) = queue.pop_front() {
+        if done.len() <= n {
+            done.resize(n + 1, false);
+        }
+        if done[n] {
+            continue;
+        }
+        done[n] = true;
+        let Some(info) = g.nodes[n].info.clone() else { continue };
+        let BinaryInfo::MachO(m) = info.as_ref() else { continue };
+        let loc = match &g.nodes[n].kind {
+            NodeKind::Wheel(p) => Location::Wheel(p.clone()),
+            NodeKind::Disk { path, .. } => Location::Disk(path.clone()),
+            _ => continue,
+        };
+        let mut rpaths: Vec<String> = Vec::new();
+        for s in &m.slices {
+            for r in &s.rpaths {
+                if !rpaths.contains(r) {
+                    rpaths.push(r.clone());
+                }
+            }
+        }
+        let mut chain = resolver.expand_rpaths(&rpaths, &loc);
+        chain.extend(inherited.iter().cloned());
+        let chain = Arc::new(chain);
+        let own_id: Vec<&str> = m.slices.iter().filter_map(|s| s.id.as_deref()).collect();
+        let mut edges = Vec::new();
+        for name in m.all_deps() {
+            if own_id.contains(&name) {
+                continue;
+            }
+            let (child, walk) = if excluded_substring(exclude, name) {
+                (g.add(format!("x:{name}"), name.to_string(), NodeKind::Excluded, None).0, false)
+            } else {
+                match resolver.find(name, &loc, &chain, wheel) {
+                    MachOLookup::System(_) => (
+                        g.add(
+                            format!("p:{name}"),
+                            name.to_string(),
+                            NodeKind::Provided("macOS system library".into()),
+                            None,
+                        )
+                        .0,
+                        false,
+                    ),
+                    MachOLookup::Missing => {
+                        (g.add(format!("m:{name}"), name.to_string(), NodeKind::Missing, None).0, false)
+                    }
+                    MachOLookup::Found(r) => {
+                        if excluded_substring(exclude, &r.location.to_string()) {
+                            (g.add(format!("x:{name}"), name.to_string(), NodeKind::Excluded, None).0, false)
+                        } else {
+                            (g.found(name, r).0, true)
+                        }
+                    }
+                }
+            };
+            edges.push(Edge { name: name.to_string(), node: child });
+            if walk {
+                queue.push_back((child, chain.clone()));
+            }
+        }
+        g.nodes[n].deps = edges;
+    }
+    g.finish()
+}
+
+/// delocate's `--exclude` matches a substring of the path; globs are accepted too.
+fn excluded_substring(globs: &[glob::Pattern], name: &str) -> bool {
+    globs.iter().any(|g| name.contains(g.as_str())) || excluded(globs, name, None)
+}
+
+fn build_pe_graph(
+    binaries: &[WheelBinary],
+    filename: &WheelFilename,
+    wheel: &WheelBinaries,
+    resolver: &PeResolver,
+    exclude: &[glob::Pattern],
+) -> DepGraph {
+    let mut g = GraphBuilder::new(binaries);
+    let mut queue: VecDeque<usize> = binaries
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.is_extension || b.path.to_ascii_lowercase().ends_with(".exe"))
+        .map(|(i, _)| i)
+        .collect();
+    let mut done: Vec<bool> = Vec::new();
+    while let Some(n) = queue.pop_front() {
+        if done.len() <= n {
+            done.resize(n + 1, false);
+        }
+        if done[n] {
+            continue;
+        }
+        done[n] = true;
+        let Some(info) = g.nodes[n].info.clone() else { continue };
+        let BinaryInfo::Pe(pe) = info.as_ref() else { continue };
+        let loc = match &g.nodes[n].kind {
+            NodeKind::Wheel(p) => Location::Wheel(p.clone()),
+            NodeKind::Disk { path, .. } => Location::Disk(path.clone()),
+            _ => continue,
+        };
+        let mut edges = Vec::new();
+        for name in pe.needed() {
+            let key = name.to_ascii_lowercase();
+            let (child, walk) = if let Some(reason) =
+                crate::policy::windows::is_provided(name, pe.machine, &filename.python, &filename.abi)
+            {
+                (g.add(format!("p:{key}"), name.to_string(), NodeKind::Provided(reason.to_string()), None).0, false)
+            } else if excluded(exclude, &key, None) || excluded(exclude, name, None) {
+                (g.add(format!("x:{key}"), name.to_string(), NodeKind::Excluded, None).0, false)
+            } else {
+                match resolver.find(name, pe.machine, &loc, wheel) {
+                    Some(r) => (g.found(name, r).0, true),
+                    None => (g.add(format!("m:{key}"), name.to_string(), NodeKind::Missing, None).0, false),
+                }
+            };
+            edges.push(Edge { name: name.to_string(), node: child });
+            if walk {
+                queue.push_back(child);
+            }
+        }
+        g.nodes[n].deps = edges;
+    }
+    g.finish()
+}
+
+fn linux_verdict(
+    a: &Analysis,
+    policies: LinuxPolicies,
+    libc: Libc,
+    arch: String,
+    ignored: Vec<(String, String)>,
+    options: &AnalyzeOptions,
+) -> LinuxVerdict {
+    let graph = &a.graph;
+    let roots: Vec<usize> = a
+        .binaries
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| matches!(b.info.as_ref(), BinaryInfo::Elf(e) if e.arch() == Some(arch.as_str())))
+        .map(|(i, _)| i)
+        .collect();
+    let elf_of = |n: usize| match graph.nodes[n].info.as_deref() {
+        Some(BinaryInfo::Elf(e)) => Some(e),
+        _ => None,
+    };
+    let label = |n: usize| match &graph.nodes[n].kind {
+        NodeKind::Wheel(p) => p.clone(),
+        NodeKind::Disk { realpath, .. } => realpath.display().to_string(),
+        _ => graph.nodes[n].name.clone(),
+    };
+    // versioned symbols of the wheel's own ELFs
+    let mut versioned: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for &r in &roots {
+        if let Some(e) = elf_of(r) {
+            for vn in &e.version_needs {
+                if !crate::policy::linux::is_loader(&vn.file) {
+                    versioned.entry(vn.file.clone()).or_default().extend(vn.versions.iter().cloned());
+                }
+            }
+        }
+    }
+    let mut external = Vec::new();
+    let mut blockers_all = Vec::new();
+    let mut best = None;
+    let mut current = None;
+    for p in policies.policies.iter().filter(|p| p.priority > 0) {
+        // external libraries: walk DT_NEEDED, not entering whitelisted libs
+        let reach = graph.reachable(roots.iter().copied(), |e| p.lib_whitelist.contains(&e.name));
+        let mut ext: BTreeMap<String, usize> = BTreeMap::new();
+        for n in reach {
+            if matches!(graph.nodes[n].kind, NodeKind::Disk { .. } | NodeKind::Missing) {
+                ext.entry(graph.nodes[n].name.clone()).or_insert(n);
+            }
+        }
+        let mut blockers = Vec::new();
+        // symbol versions: wheel ELFs + every library that would be bundled
+        let mut files: Vec<usize> = roots.clone();
+        files.extend(ext.values().copied());
+        for &f in &files {
+            let Some(e) = elf_of(f) else { continue };
+            let mut needs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for vn in &e.version_needs {
+                if !crate::policy::linux::is_loader(&vn.file) {
+                    needs.entry(vn.file.clone()).or_default().extend(vn.versions.iter().cloned());
+                }
+            }
+            for v in p.versioned_symbols_ok(&needs) {
+                blockers.push(Blocker::SymbolVersion { file: label(f), lib: v.lib, version: v.version });
+            }
+            if !options.disable_isa_check && arch == "x86_64" {
+                let level = crate::policy::linux::isa_level_from_bits(e.x86_isa_needed.unwrap_or(0));
+                if level > 1 {
+                    blockers.push(Blocker::Isa { file: label(f), level });
+                }
+            }
+        }
+        for &r in &roots {
+            let Some(e) = elf_of(r) else { continue };
+            for (lib, syms) in p.blacklisted(&e.needed, &e.imported_symbols) {
+                for s in syms {
+                    blockers.push(Blocker::Blacklisted { file: label(r), lib: lib.clone(), symbol: s });
+                }
+            }
+            for s in &e.imported_symbols {
+                if s.starts_with("PyFPE_") || s.starts_with("PyUnicodeUCS2_") {
+                    blockers.push(Blocker::PythonAbi { file: label(r), symbol: s.clone() });
+                }
+            }
+        }
+        blockers.sort();
+        blockers.dedup();
+        if blockers.is_empty() {
+            if best.is_none() {
+                best = Some(p.tag());
+            }
+            if current.is_none() && ext.is_empty() {
+                current = Some(p.tag());
+            }
+        }
+        if current.is_none() {
+            // what stands between the wheel as it is and this tag
+            let mut without_repair = blockers.clone();
+            without_repair.extend(ext.keys().map(|name| Blocker::Library { name: name.clone() }));
+            blockers_all.push((p.tag(), without_repair));
+        }
+        external.push((p.tag(), ext));
+    }
+    LinuxVerdict {
+        libc,
+        arch,
+        policies,
+        current,
+        best,
+        versioned_symbols: versioned,
+        external,
+        blockers: blockers_all,
+        ignored,
+    }
+}
+
+fn macos_verdict(a: &Analysis, options: &AnalyzeOptions) -> MacVerdict {
+    let _ = (a, options);
+    MacVerdict {
+        archs: Vec::new(),
+        min_versions: BTreeMap::new(),
+        best: Err("not implemented".into()),
+        blockers: Vec::new(),
+    }
+}
+
+fn windows_verdict(a: &Analysis) -> WindowsVerdict {
+    let machine = a.filename.platform.iter().find_map(|p| match p.as_str() {
+        "win32" => Some(0x14c),
+        "win_amd64" => Some(0x8664),
+        "win_arm64" => Some(0xaa64),
+        _ => None,
+    });
+    let mut blockers = Vec::new();
+    for b in &a.binaries {
+        if let BinaryInfo::Pe(p) = b.info.as_ref() {
+            if b.is_extension && Some(p.machine) != machine {
+                blockers.push(Blocker::Machine {
+                    file: b.path.clone(),
+                    found: p.platform_tag().map_or_else(|| format!("machine {:#x}", p.machine), str::to_string),
+                });
+            }
+        }
+    }
+    WindowsVerdict { machine, blockers }
 }

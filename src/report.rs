@@ -1,1 +1,323 @@
-//! Rendering an [`crate::Analysis`] as human text or versioned JSON.
+//! Rendering an [`Analysis`] as human text or as versioned JSON
+//! (`schema/show.schema.json`). Both write to any writer, so tests capture
+//! them in memory.
+
+use std::io::{self, Write};
+
+use serde_json::{json, Map, Value};
+
+use crate::analyze::{Analysis, Blocker, Family, NodeKind, Status};
+use crate::binary::BinaryInfo;
+
+/// Version of the `show --json` document.
+pub const JSON_VERSION: u32 = 1;
+
+/// Does the wheel need repair, as far as `show` can tell?
+pub fn needs_repair(a: &Analysis) -> bool {
+    match a.family {
+        Family::Pure => false,
+        Family::Linux => match &a.linux {
+            Some(v) => v.current.is_none() || v.current != v.best || !a.missing().is_empty(),
+            None => true,
+        },
+        Family::Macos => {
+            !a.to_bundle().is_empty()
+                || a.macos.as_ref().is_none_or(|m| {
+                    m.best.as_ref().map_or(true, |t| *t != a.filename.platform) || !m.blockers.is_empty()
+                })
+        }
+        Family::Windows => !a.to_bundle().is_empty() || a.windows.as_ref().is_none_or(|w| !w.blockers.is_empty()),
+    }
+}
+
+/// The `show --json` document.
+pub fn to_json(a: &Analysis) -> Value {
+    let wheel = a.wheel.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut doc = Map::new();
+    doc.insert("version".into(), json!(JSON_VERSION));
+    doc.insert("wheel".into(), json!(wheel));
+    doc.insert("family".into(), json!(a.family));
+    doc.insert("pure".into(), json!(a.is_pure()));
+    doc.insert("needs_repair".into(), json!(needs_repair(a)));
+    doc.insert("tags".into(), json!({ "input": a.filename.platform, "best": a.best_platform_tags() }));
+    doc.insert(
+        "binaries".into(),
+        Value::Array(
+            a.binaries
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    let mut o = binary_json(&b.info);
+                    o.insert("path".into(), json!(b.path));
+                    o.insert("extension".into(), json!(b.is_extension));
+                    o.insert(
+                        "needed".into(),
+                        json!(a.graph.nodes[i].deps.iter().map(|e| e.name.clone()).collect::<Vec<_>>()),
+                    );
+                    Value::Object(o)
+                })
+                .collect(),
+        ),
+    );
+    doc.insert("libraries".into(), Value::Array(libraries_json(a)));
+    if let Some(v) = &a.linux {
+        let external: Map<String, Value> = a
+            .linux_target()
+            .and_then(|t| v.external_for(&t))
+            .map(|m| {
+                m.iter()
+                    .map(|(name, &n)| {
+                        let path = match &a.graph.nodes[n].kind {
+                            NodeKind::Disk { realpath, .. } => json!(realpath.display().to_string()),
+                            _ => Value::Null,
+                        };
+                        (name.clone(), path)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let upgrades: Map<String, Value> =
+            v.blockers.iter().map(|(tag, bs)| (tag.clone(), serde_json::to_value(bs).unwrap_or(Value::Null))).collect();
+        doc.insert(
+            "linux".into(),
+            json!({
+                "libc": v.libc,
+                "arch": v.arch,
+                "current_tag": v.current.clone().unwrap_or_else(|| format!("linux_{}", v.arch)),
+                "best_tag": v.best.clone().unwrap_or_else(|| format!("linux_{}", v.arch)),
+                "versioned_symbols": v.versioned_symbols,
+                "external_libs": external,
+                "policy_upgrades": upgrades,
+                "ignored": v.ignored.iter().map(|(f, a)| json!({"file": f, "arch": a})).collect::<Vec<_>>(),
+            }),
+        );
+    }
+    if let Some(m) = &a.macos {
+        let mins: Map<String, Value> = m
+            .min_versions
+            .iter()
+            .map(|(arch, (v, f))| (arch.clone(), json!({"version": v.to_string(), "file": f})))
+            .collect();
+        doc.insert(
+            "macos".into(),
+            json!({
+                "archs": m.archs,
+                "min_versions": mins,
+                "best_tags": m.best.as_ref().ok(),
+                "error": m.best.as_ref().err(),
+                "blockers": m.blockers,
+            }),
+        );
+    }
+    if let Some(w) = &a.windows {
+        doc.insert("windows".into(), json!({ "machine": w.machine, "blockers": w.blockers }));
+    }
+    doc.insert("warnings".into(), json!(a.warnings));
+    Value::Object(doc)
+}
+
+fn binary_json(info: &BinaryInfo) -> Map<String, Value> {
+    let v = match info {
+        BinaryInfo::Elf(e) => json!({
+            "format": "elf",
+            "arch": e.arch(),
+            "soname": e.soname,
+            "rpath": e.rpath,
+            "runpath": e.runpath,
+            "interp": e.interp,
+        }),
+        BinaryInfo::MachO(m) => json!({
+            "format": "macho",
+            "archs": m.slices.iter().map(|s| s.arch.name()).collect::<Vec<_>>(),
+            "id": m.slices.iter().find_map(|s| s.id.clone()),
+            "rpaths": m.slices.first().map(|s| s.rpaths.clone()).unwrap_or_default(),
+            "min_macos": m.slices.iter().filter_map(|s| s.min_macos).max().map(|v| v.to_string()),
+        }),
+        BinaryInfo::Pe(p) => json!({
+            "format": "pe",
+            "machine": p.platform_tag(),
+            "delay_imports": p.delay_imports,
+        }),
+    };
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+fn libraries_json(a: &Analysis) -> Vec<Value> {
+    let n_bin = a.binaries.len();
+    (n_bin..a.graph.nodes.len())
+        .map(|n| {
+            let node = &a.graph.nodes[n];
+            let status = a.status(n);
+            let (path, realpath) = match &node.kind {
+                NodeKind::Disk { path, realpath } => {
+                    (json!(path.display().to_string()), json!(realpath.display().to_string()))
+                }
+                NodeKind::Wheel(p) => (json!(p), Value::Null),
+                _ => (Value::Null, Value::Null),
+            };
+            let reason = match &status {
+                Status::System(r) => json!(r),
+                _ => Value::Null,
+            };
+            let needed_by: Vec<String> = a
+                .graph
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| m.deps.iter().any(|e| e.node == n))
+                .map(|(i, _)| node_label(a, i))
+                .collect();
+            json!({
+                "name": node.name,
+                "status": status.word(),
+                "reason": reason,
+                "path": path,
+                "realpath": realpath,
+                "needed_by": needed_by,
+            })
+        })
+        .collect()
+}
+
+fn node_label(a: &Analysis, n: usize) -> String {
+    match &a.graph.nodes[n].kind {
+        NodeKind::Wheel(p) => p.clone(),
+        _ => a.graph.nodes[n].name.clone(),
+    }
+}
+
+/// Writes the human report.
+pub fn write_text(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
+    let wheel = a.wheel.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    writeln!(out, "{wheel}")?;
+    match a.family {
+        Family::Pure => {
+            writeln!(out, "  pure Python wheel: no binaries, nothing to repair")?;
+            return Ok(());
+        }
+        Family::Linux => {
+            if let Some(v) = &a.linux {
+                let libc = match v.libc {
+                    crate::policy::linux::Libc::Glibc => "glibc",
+                    crate::policy::linux::Libc::Musl => "musl",
+                };
+                writeln!(out, "  platform: Linux, {libc}, {}", v.arch)?;
+                let linux = format!("linux_{}", v.arch);
+                let cur = v.current.clone().unwrap_or(linux.clone());
+                writeln!(out, "  tag as it is:     {cur}")?;
+                writeln!(out, "  tag after repair: {}", a.best_platform_tags().join("."))?;
+            }
+        }
+        Family::Macos => {
+            writeln!(out, "  platform: macOS")?;
+            if let Some(m) = &a.macos {
+                for (arch, (v, f)) in &m.min_versions {
+                    writeln!(out, "  {arch}: needs macOS {v} (highest: `{f}`)")?;
+                }
+                match &m.best {
+                    Ok(t) => writeln!(out, "  tag after repair: {}", t.join("."))?,
+                    Err(e) => writeln!(out, "  tag after repair: none: {e}")?,
+                }
+            }
+        }
+        Family::Windows => {
+            writeln!(out, "  platform: Windows, {}", a.filename.platform.join("."))?;
+            writeln!(out, "  tag: unchanged by repair")?;
+        }
+    }
+    writeln!(out)?;
+    for (i, b) in a.binaries.iter().enumerate() {
+        let what = if b.is_extension { "extension" } else { "library" };
+        writeln!(out, "  {} [{what}]", b.path)?;
+        let mut stack = vec![i];
+        write_tree(a, i, "    ", &mut stack, out)?;
+    }
+    let bundle = a.to_bundle();
+    writeln!(out)?;
+    if bundle.is_empty() {
+        writeln!(out, "  no external libraries to bundle")?;
+    } else {
+        writeln!(out, "  to bundle ({}):", bundle.len())?;
+        for n in &bundle {
+            let node = &a.graph.nodes[*n];
+            match &node.kind {
+                NodeKind::Disk { realpath, .. } => writeln!(out, "    {} ({})", node.name, realpath.display())?,
+                _ => writeln!(out, "    {} (NOT FOUND)", node.name)?,
+            }
+        }
+    }
+    if let Some(v) = &a.linux {
+        if !v.blockers.is_empty() {
+            writeln!(out)?;
+            writeln!(out, "  stronger tags and what stands in the way:")?;
+            for (tag, blockers) in &v.blockers {
+                let alias = v.policy(tag).map(|p| p.alias_tags()).unwrap_or_default();
+                let alias = if alias.is_empty() { String::new() } else { format!(" ({})", alias.join(", ")) };
+                writeln!(out, "    {tag}{alias}:")?;
+                for b in blockers {
+                    writeln!(out, "      - {}", blocker_text(b))?;
+                }
+            }
+        }
+    }
+    if let Some(m) = &a.macos {
+        for b in &m.blockers {
+            writeln!(out, "  problem: {}", blocker_text(b))?;
+        }
+    }
+    if let Some(w) = &a.windows {
+        for b in &w.blockers {
+            writeln!(out, "  problem: {}", blocker_text(b))?;
+        }
+    }
+    for w in &a.warnings {
+        writeln!(out, "  warning: {w}")?;
+    }
+    Ok(())
+}
+
+fn write_tree(a: &Analysis, n: usize, indent: &str, stack: &mut Vec<usize>, out: &mut dyn Write) -> io::Result<()> {
+    let deps = &a.graph.nodes[n].deps;
+    for (k, e) in deps.iter().enumerate() {
+        let last = k + 1 == deps.len();
+        let (branch, next) = if last { ("└── ", "    ") } else { ("├── ", "│   ") };
+        let node = &a.graph.nodes[e.node];
+        let status = a.status(e.node);
+        let place = match (&node.kind, &status) {
+            (NodeKind::Disk { realpath, .. }, _) => format!(" => {}", realpath.display()),
+            (NodeKind::Wheel(p), _) => format!(" => {p}"),
+            _ => String::new(),
+        };
+        let note = match &status {
+            Status::System(r) => format!("system: {r}"),
+            s => s.word().to_string(),
+        };
+        let cycle = stack.contains(&e.node);
+        writeln!(out, "{indent}{branch}{}{place} [{note}]{}", e.name, if cycle { " (cycle)" } else { "" })?;
+        // system libraries' own dependencies are not interesting
+        if !cycle && !matches!(status, Status::System(_)) && stack.len() < 64 {
+            stack.push(e.node);
+            write_tree(a, e.node, &format!("{indent}{next}"), stack, out)?;
+            stack.pop();
+        }
+    }
+    Ok(())
+}
+
+/// One line explaining a blocker.
+pub fn blocker_text(b: &Blocker) -> String {
+    match b {
+        Blocker::SymbolVersion { file, lib, version } => format!("`{file}` needs {version} from {lib}"),
+        Blocker::Blacklisted { file, lib, symbol } => {
+            format!("`{file}` imports blacklisted symbol {symbol} from {lib}")
+        }
+        Blocker::Library { name } => format!("{name} is not provided by the platform and would have to be bundled"),
+        Blocker::Isa { file, level } => format!("`{file}` needs the x86-64-v{level} instruction set"),
+        Blocker::PythonAbi { file, symbol } => format!("`{file}` imports {symbol}"),
+        Blocker::MacosVersion { file, arch, version } => format!("`{file}` ({arch}) needs macOS {version}"),
+        Blocker::Machine { file, found } => format!("`{file}` is built for {found}, not for the wheel's tag"),
+    }
+}

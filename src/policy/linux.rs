@@ -64,3 +64,50 @@ impl LinuxPolicies {
         Err(PolicyError::UnknownTag("not implemented".into()))
     }
 }
+
+// ---- temporary stand-ins, replaced by the policy branch ----
+/// A required symbol version the policy does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SymbolViolation {
+    /// The library.
+    pub lib: String,
+    /// The version.
+    pub version: String,
+}
+impl LinuxPolicies {
+    /// Loads policies from JSON text.
+    pub fn from_json(text: &str, file: &str, libc: Libc, arch: &str) -> Result<Self, PolicyError> {
+        let _ = (text, libc, arch);
+        Err(PolicyError::Invalid { file: file.into(), reason: "todo".into() })
+    }
+}
+impl LinuxPolicy {
+    /// Violations.
+    pub fn versioned_symbols_ok(&self, needs: &BTreeMap<String, BTreeSet<String>>) -> Vec<SymbolViolation> {
+        let _ = needs;
+        vec![]
+    }
+    /// Blacklisted.
+    pub fn blacklisted(&self, needed: &[String], imported: &[String]) -> BTreeMap<String, BTreeSet<String>> {
+        let _ = (needed, imported);
+        BTreeMap::new()
+    }
+}
+/// Arch.
+pub fn arch_of_tag(tag: &str) -> Option<&'static str> {
+    let _ = tag;
+    None
+}
+/// Loader.
+pub fn is_loader(s: &str) -> bool {
+    s.starts_with("ld-linux")
+}
+/// libpython.
+pub fn is_libpython(s: &str) -> bool {
+    s.starts_with("libpython")
+}
+/// ISA.
+pub fn isa_level_from_bits(b: u32) -> u8 {
+    let _ = b;
+    1
+}

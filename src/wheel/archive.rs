@@ -78,3 +78,11 @@ impl WheelArchive {
         Err(WheelError::Zip("not implemented".into()))
     }
 }
+
+impl WheelArchive {
+    /// Temporary stand-in.
+    pub fn verify_record(&self, index: usize, data: &[u8]) -> Result<(), WheelError> {
+        let _ = (index, data);
+        Ok(())
+    }
+}

@@ -1,0 +1,68 @@
+//! `wheelfix show`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{Printer, SearchArgs};
+
+/// Arguments of `show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The wheels to analyse.
+    #[arg(required = true, value_name = "WHEEL")]
+    pub wheels: Vec<PathBuf>,
+    /// Print a JSON document (schema: `schema/show.schema.json`) instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub search: SearchArgs,
+}
+
+/// Runs `show`; returns the exit code.
+pub fn run(args: &ShowArgs, printer: &Printer) -> u8 {
+    let options = args.search.analyze_options();
+    let mut code = 0u8;
+    let mut docs = Vec::new();
+    let stdout = std::io::stdout();
+    for path in &args.wheels {
+        match wheelfix::analyze(path, &options) {
+            Ok(a) => {
+                if a.is_pure() && !args.search.allow_pure_python_wheel {
+                    printer.info(&format!(
+                        "`{}` is a pure Python wheel: no ELF, Mach-O or PE binary found",
+                        path.display()
+                    ));
+                    code = code.max(1);
+                }
+                if wheelfix::report::needs_repair(&a) {
+                    code = code.max(1);
+                }
+                if args.json {
+                    docs.push(wheelfix::report::to_json(&a));
+                } else {
+                    let mut out = stdout.lock();
+                    if wheelfix::report::write_text(&a, &mut out).is_err() {
+                        return code.max(0);
+                    }
+                    let _ = writeln!(out);
+                }
+            }
+            Err(e) => {
+                printer.error(&e);
+                if args.json {
+                    docs.push(serde_json::json!({"version": wheelfix::report::JSON_VERSION, "wheel": path.display().to_string(), "error": e.to_string()}));
+                }
+                code = 2;
+            }
+        }
+    }
+    if args.json {
+        let value = if docs.len() == 1 { docs.remove(0) } else { serde_json::Value::Array(docs) };
+        let mut out = stdout.lock();
+        let _ = serde_json::to_writer_pretty(&mut out, &value);
+        let _ = writeln!(out);
+    }
+    code
+}

@@ -1,0 +1,85 @@
+//! DLL search for Windows wheels, as delvewheel does it: the directory of the
+//! loading module inside the wheel (Windows searches a DLL's own directory),
+//! then `--add-path`/`--lib-path` directories, matching names
+//! case-insensitively and requiring the same PE machine. DLLs Windows or
+//! CPython provides are decided by the policy, before looking.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use super::{Dir, Location, Resolved, WheelBinaries};
+use crate::binary::BinaryInfo;
+
+/// Search configuration for DLLs.
+#[derive(Debug)]
+pub struct PeResolver {
+    /// Directories searched, in order.
+    pub paths: Vec<PathBuf>,
+    listings: Mutex<HashMap<PathBuf, Vec<String>>>,
+    cache: Mutex<HashMap<PathBuf, Option<Arc<BinaryInfo>>>>,
+}
+
+impl PeResolver {
+    /// A resolver over `paths`.
+    pub fn new(paths: Vec<PathBuf>) -> Self {
+        PeResolver { paths, listings: Mutex::new(HashMap::new()), cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// Finds DLL `name` for a module of PE machine `machine` at `req_loc`.
+    pub fn find(&self, name: &str, machine: u16, req_loc: &Location, wheel: &WheelBinaries) -> Option<Resolved> {
+        if let Dir::Wheel(dir) = Dir::parent_of(req_loc) {
+            let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+            for (path, info) in wheel.range(prefix.clone()..) {
+                if !path.starts_with(&prefix) {
+                    break;
+                }
+                let rest = &path[prefix.len()..];
+                if !rest.contains('/') && rest.eq_ignore_ascii_case(name) && same_machine(info, machine) {
+                    return Some(Resolved {
+                        location: Location::Wheel(path.clone()),
+                        realpath: None,
+                        info: info.clone(),
+                    });
+                }
+            }
+        }
+        for dir in &self.paths {
+            let Some(file) = self.lookup_ci(dir, name) else { continue };
+            let path = dir.join(file);
+            if let Some(info) = self.load(&path) {
+                if same_machine(&info, machine) {
+                    let realpath = std::fs::canonicalize(&path).ok();
+                    return Some(Resolved { location: Location::Disk(path), realpath, info });
+                }
+            }
+        }
+        None
+    }
+
+    fn lookup_ci(&self, dir: &Path, name: &str) -> Option<String> {
+        let mut listings = self.listings.lock().ok()?;
+        let names = listings.entry(dir.to_path_buf()).or_insert_with(|| {
+            std::fs::read_dir(dir)
+                .map(|rd| rd.flatten().filter_map(|e| e.file_name().into_string().ok()).collect())
+                .unwrap_or_default()
+        });
+        names.iter().find(|n| n.eq_ignore_ascii_case(name)).cloned()
+    }
+
+    fn load(&self, path: &Path) -> Option<Arc<BinaryInfo>> {
+        if let Some(hit) = self.cache.lock().ok()?.get(path) {
+            return hit.clone();
+        }
+        let parsed = std::fs::read(path)
+            .ok()
+            .and_then(|d| crate::binary::pe::parse(&d).ok())
+            .map(|p| Arc::new(BinaryInfo::Pe(p)));
+        self.cache.lock().ok()?.insert(path.to_path_buf(), parsed.clone());
+        parsed
+    }
+}
+
+fn same_machine(info: &BinaryInfo, machine: u16) -> bool {
+    matches!(info, BinaryInfo::Pe(p) if p.machine == machine)
+}
