@@ -208,7 +208,7 @@ impl LinuxPolicies {
                 blacklist: p.blacklist.into_iter().map(|(k, v)| (k, v.into_iter().collect())).collect(),
             });
         }
-        policies.sort_by(|a, b| b.priority.cmp(&a.priority));
+        policies.sort_by_key(|p| std::cmp::Reverse(p.priority));
         if policies.len() < 2 {
             return Err(PolicyError::UnsupportedArch { family: libc.family().to_string(), arch: arch.to_string() });
         }
@@ -289,7 +289,7 @@ fn validate(raw: &[RawPolicy]) -> Result<(), String> {
 
     // PEP 600: from higher to lower priority, what is allowed only grows.
     let mut ordered: Vec<&RawPolicy> = raw.iter().filter(|p| p.name != LINUX).collect();
-    ordered.sort_by(|a, b| b.priority.cmp(&a.priority));
+    ordered.sort_by_key(|p| std::cmp::Reverse(p.priority));
     let mut whitelist: BTreeSet<&str> = BTreeSet::new();
     let mut versions: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
     for p in ordered {
@@ -409,12 +409,8 @@ pub fn arch_of_tag(tag: &str) -> Option<&str> {
             return None;
         }
         r
-    } else if let Some(r) =
-        ["manylinux1_", "manylinux2010_", "manylinux2014_", "linux_"].iter().find_map(|p| tag.strip_prefix(p))
-    {
-        r
     } else {
-        return None;
+        ["manylinux1_", "manylinux2010_", "manylinux2014_", "linux_"].iter().find_map(|p| tag.strip_prefix(p))?
     };
     (!rest.is_empty()).then_some(rest)
 }
