@@ -21,4 +21,12 @@ pub enum PolicyError {
     /// No policy has this name or alias for this architecture.
     #[error("unknown platform tag `{0}`")]
     UnknownTag(String),
+    /// No policy of the family (other than `linux`) lists the architecture.
+    #[error("no {family} policy for architecture `{arch}`")]
+    UnsupportedArch {
+        /// `manylinux` or `musllinux`.
+        family: String,
+        /// The architecture asked for.
+        arch: String,
+    },
 }
