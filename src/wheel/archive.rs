@@ -1,7 +1,29 @@
 //! Reading a wheel: memory-mapped, entries inflated lazily, names checked.
+//!
+//! [`WheelArchive::open`] maps the file, parses the zip central directory
+//! (zip64 included) and refuses anything an installer could be tricked by:
+//! unsafe or duplicate names, symbolic links, zip bombs (declared sizes or
+//! compression ratios over [`Limits`]), overlapping entries, local headers
+//! that disagree with the central directory. It then finds the one
+//! `{name}-{version}.dist-info/` directory and parses its `WHEEL` and `RECORD`.
+//!
+//! Entries are inflated on demand by [`WheelArchive::read`], from `&self`, so
+//! several threads can read at once. Inflating never produces more than the
+//! size the central directory declares, and the CRC-32 is checked: a central
+//! directory that lies is an error, not a surprise.
 
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::fs::File;
+use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use memmap2::Mmap;
+use rayon::prelude::*;
+use zip::{CompressionMethod, ZipArchive};
+
+use super::filename::normalize_name;
 use super::{Record, WheelError, WheelFilename, WheelMetadata};
 
 /// One entry of the archive.
@@ -23,8 +45,72 @@ pub struct Entry {
     pub is_dir: bool,
 }
 
+/// How an entry's bytes are stored in the archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Stored as is.
+    Stored,
+    /// Raw deflate.
+    Deflated,
+}
+
+/// Zip bomb limits applied when opening a wheel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest declared uncompressed size of one entry.
+    pub max_entry_size: u64,
+    /// Largest declared uncompressed size of all entries together.
+    pub max_total_size: u64,
+    /// Largest `uncompressed / compressed` ratio for entries above `ratio_min_size`.
+    pub max_ratio: u64,
+    /// Entries at most this large are not held to `max_ratio`.
+    pub ratio_min_size: u64,
+    /// Most entries an archive may hold.
+    pub max_entries: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_entry_size: 8 << 30,
+            max_total_size: 32 << 30,
+            max_ratio: 1000,
+            ratio_min_size: 1 << 20,
+            max_entries: 1 << 20,
+        }
+    }
+}
+
+/// Largest `WHEEL` or `RECORD` file read at open.
+const MAX_METADATA_SIZE: u64 = 256 << 20;
+
+/// The memory-mapped wheel, shared by every clone of the zip reader.
+#[derive(Clone)]
+pub(crate) struct MappedBytes(Arc<Mmap>);
+
+impl AsRef<[u8]> for MappedBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for MappedBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MappedBytes({} bytes)", self.0.len())
+    }
+}
+
+/// The zip reader over the mapped file; cheap to clone.
+pub(crate) type MappedZip = ZipArchive<Cursor<MappedBytes>>;
+
+/// Where an entry's compressed bytes are, found at open.
+#[derive(Debug, Clone)]
+struct Location {
+    data: std::ops::Range<usize>,
+    compression: Compression,
+}
+
 /// An open wheel.
-#[derive(Debug)]
 pub struct WheelArchive {
     path: PathBuf,
     filename: WheelFilename,
@@ -32,14 +118,312 @@ pub struct WheelArchive {
     dist_info: String,
     metadata: WheelMetadata,
     record: Record,
+    bytes: MappedBytes,
+    zip: MappedZip,
+    locations: Vec<Location>,
+    by_name: HashMap<String, usize>,
+    record_rows: HashMap<String, usize>,
+}
+
+impl fmt::Debug for WheelArchive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WheelArchive")
+            .field("path", &self.path)
+            .field("filename", &self.filename)
+            .field("entries", &self.entries.len())
+            .field("dist_info", &self.dist_info)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks one entry name: relative, `/`-separated, no `.`/`..` or empty
+/// components, no NUL, backslash or drive letter. A trailing `/` (directory)
+/// is allowed.
+pub fn check_entry_name(name: &str) -> Result<(), WheelError> {
+    let unsafe_name = || Err(WheelError::UnsafeName(name.escape_debug().to_string()));
+    if name.is_empty() || name.contains(['\0', '\\']) || name.starts_with('/') {
+        return unsafe_name();
+    }
+    let mut chars = name.chars();
+    if let (Some(letter), Some(':')) = (chars.next(), chars.next()) {
+        if letter.is_ascii_alphabetic() {
+            return unsafe_name();
+        }
+    }
+    let path = name.strip_suffix('/').unwrap_or(name);
+    if path.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+        return unsafe_name();
+    }
+    Ok(())
+}
+
+/// The `RECORD` signature files that RECORD cannot list.
+fn is_record_or_signature(dist_info: &str, name: &str) -> bool {
+    name.strip_prefix(dist_info)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .is_some_and(|file| matches!(file, "RECORD" | "RECORD.jws" | "RECORD.p7s"))
+}
+
+fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
+    let b = bytes.get(at..at.checked_add(2)?)?;
+    Some(u16::from_le_bytes([*b.first()?, *b.get(1)?]))
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+    let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
+    Some(u32::from_le_bytes(b))
+}
+
+fn lossy(name: &[u8]) -> String {
+    String::from_utf8_lossy(name).escape_debug().to_string()
+}
+
+/// Walks the central directory records from `start` and returns the first
+/// name seen twice. Used only to name the culprit once the zip reader has
+/// reported duplicates.
+fn find_duplicate(bytes: &[u8], start: u64) -> Option<String> {
+    let mut pos = usize::try_from(start).ok()?;
+    let mut seen: HashSet<&[u8]> = HashSet::new();
+    while u32_at(bytes, pos) == Some(0x0201_4b50) {
+        let n = usize::from(u16_at(bytes, pos.checked_add(28)?)?);
+        let m = usize::from(u16_at(bytes, pos.checked_add(30)?)?);
+        let k = usize::from(u16_at(bytes, pos.checked_add(32)?)?);
+        let name_start = pos.checked_add(46)?;
+        let name = bytes.get(name_start..name_start.checked_add(n)?)?;
+        if !seen.insert(name) {
+            return Some(lossy(name));
+        }
+        pos = name_start.checked_add(n)?.checked_add(m)?.checked_add(k)?;
+    }
+    None
+}
+
+/// Loose version comparison for the `.dist-info` directory: case and `-`/`_`
+/// spellings do not count.
+fn normalize_version(v: &str) -> String {
+    v.to_ascii_lowercase().replace(['-', '_'], ".")
 }
 
 impl WheelArchive {
     /// Opens and checks a wheel: file name, zip structure, entry names,
     /// `.dist-info/WHEEL` and `RECORD` parsed.
     pub fn open(path: &Path) -> Result<Self, crate::Error> {
-        let _ = path;
-        Err(crate::Error::Wheel { path: path.to_path_buf(), source: WheelError::Zip("not implemented".into()) })
+        Self::open_with_limits(path, &Limits::default())
+    }
+
+    /// [`WheelArchive::open`] with other zip bomb limits.
+    pub fn open_with_limits(path: &Path, limits: &Limits) -> Result<Self, crate::Error> {
+        let wrap = |source: WheelError| crate::Error::Wheel { path: path.to_path_buf(), source };
+        let file_name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| wrap(WheelError::Filename(format!("`{}` has no UTF-8 file name", path.display()))))?;
+        let filename: WheelFilename = file_name.parse().map_err(wrap)?;
+        let file = File::open(path).map_err(|e| crate::Error::io(path, e))?;
+        let len = file.metadata().map_err(|e| crate::Error::io(path, e))?.len();
+        if len == 0 {
+            return Err(wrap(WheelError::Zip("the file is empty".to_string())));
+        }
+        // SAFETY: the map is read-only. Like every reader of a file that
+        // another process may modify, a concurrent truncation can fault; we
+        // never write through the map and never hand out references that
+        // outlive `self`.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| crate::Error::io(path, e))?;
+        let bytes = MappedBytes(Arc::new(map));
+        Self::from_bytes(path, filename, bytes, limits).map_err(wrap)
+    }
+
+    fn from_bytes(
+        path: &Path,
+        filename: WheelFilename,
+        bytes: MappedBytes,
+        limits: &Limits,
+    ) -> Result<Self, WheelError> {
+        let zip = ZipArchive::new(Cursor::new(bytes.clone())).map_err(|e| WheelError::Zip(e.to_string()))?;
+        if zip.len() > limits.max_entries {
+            return Err(WheelError::Zip(format!("{} entries, the limit is {}", zip.len(), limits.max_entries)));
+        }
+        let data = bytes.as_ref();
+        if zip.has_duplicate_names() {
+            let name = find_duplicate(data, zip.central_directory_start()).unwrap_or_else(|| "?".to_string());
+            return Err(WheelError::Duplicate(name));
+        }
+        let cd_start = usize::try_from(zip.central_directory_start())
+            .map_err(|_| WheelError::Zip("central directory offset out of range".to_string()))?;
+        let mut entries = Vec::with_capacity(zip.len());
+        let mut locations = Vec::with_capacity(zip.len());
+        let mut by_name = HashMap::with_capacity(zip.len());
+        let mut spans: Vec<(usize, usize, usize)> = Vec::with_capacity(zip.len());
+        let mut total: u64 = 0;
+        for index in 0..zip.len() {
+            let e = zip.by_index_data(index).map_err(|e| WheelError::Zip(format!("entry #{index}: {e}")))?;
+            let raw = e.name_raw();
+            let name = std::str::from_utf8(raw).map_err(|_| WheelError::UnsafeName(lossy(raw)))?.to_string();
+            check_entry_name(&name)?;
+            let zerr = |what: String| WheelError::Zip(format!("entry `{}`: {what}", name.escape_debug()));
+            if e.encrypted() {
+                return Err(zerr("is encrypted".to_string()));
+            }
+            let unix_mode = e.unix_mode();
+            if unix_mode.is_some_and(|m| m & 0o170_000 == 0o120_000) {
+                return Err(WheelError::Symlink(name));
+            }
+            let is_dir = name.ends_with('/');
+            let (size, compressed_size) = (e.size(), e.compressed_size());
+            let too_large = |reason: String| WheelError::TooLarge { name: name.clone(), reason };
+            if size > limits.max_entry_size {
+                return Err(too_large(format!(
+                    "declares {size} bytes uncompressed, the limit is {}",
+                    limits.max_entry_size
+                )));
+            }
+            if size > limits.ratio_min_size && size / compressed_size.max(1) > limits.max_ratio {
+                return Err(too_large(format!(
+                    "compression ratio {}:1 ({size} bytes from {compressed_size}) is above the {}:1 limit",
+                    size / compressed_size.max(1),
+                    limits.max_ratio
+                )));
+            }
+            total = total.saturating_add(size);
+            if total > limits.max_total_size {
+                return Err(too_large(format!(
+                    "the archive declares more than {} bytes uncompressed in total",
+                    limits.max_total_size
+                )));
+            }
+            let compression = match e.compression() {
+                CompressionMethod::Stored => Compression::Stored,
+                CompressionMethod::Deflated => Compression::Deflated,
+                other => return Err(zerr(format!("unsupported compression method {other:?}"))),
+            };
+            if compression == Compression::Stored && size != compressed_size {
+                return Err(zerr(format!("stored entry declares {size} bytes but holds {compressed_size}")));
+            }
+            // The local header must be where the central directory says, and
+            // carry the same name (installers read one or the other).
+            let header = usize::try_from(e.header_start()).map_err(|_| zerr("header offset out of range".into()))?;
+            if u32_at(data, header) != Some(0x0403_4b50) {
+                return Err(zerr(format!("no local header at offset {header}")));
+            }
+            let bad_header = || zerr(format!("truncated local header at offset {header}"));
+            let n = usize::from(u16_at(data, header + 26).ok_or_else(bad_header)?);
+            let m = usize::from(u16_at(data, header + 28).ok_or_else(bad_header)?);
+            let local_name = data.get(header + 30..header + 30 + n).ok_or_else(bad_header)?;
+            if local_name != raw {
+                return Err(zerr(format!("the local header names it `{}`", lossy(local_name))));
+            }
+            let start = header + 30 + n + m;
+            let end = usize::try_from(compressed_size)
+                .ok()
+                .and_then(|c| start.checked_add(c))
+                .filter(|&end| end <= cd_start && end <= data.len())
+                .ok_or_else(|| {
+                    zerr(format!(
+                        "{compressed_size} compressed bytes at offset {start} run past the central directory"
+                    ))
+                })?;
+            spans.push((header, end, index));
+            locations.push(Location { data: start..end, compression });
+            by_name.insert(name.clone(), index);
+            entries.push(Entry {
+                name,
+                index,
+                size,
+                compressed_size,
+                crc32: e.crc32(),
+                unix_mode,
+                is_dir,
+            });
+        }
+        // Overlapping entries are how small archives expand to huge ones.
+        spans.sort_unstable();
+        for pair in spans.windows(2) {
+            if let [(_, end_a, a), (start_b, _, b)] = pair {
+                if start_b < end_a {
+                    let name = |i: &usize| entries.get(*i).map(|e| e.name.clone()).unwrap_or_default();
+                    return Err(WheelError::Zip(format!("entries `{}` and `{}` overlap", name(a), name(b))));
+                }
+            }
+        }
+
+        let dist_info = Self::find_dist_info(&filename, &entries)?;
+        let mut archive = WheelArchive {
+            path: path.to_path_buf(),
+            filename,
+            entries,
+            dist_info,
+            metadata: WheelMetadata::default(),
+            record: Record::default(),
+            bytes,
+            zip,
+            locations,
+            by_name,
+            record_rows: HashMap::new(),
+        };
+        let wheel_text = archive.read_metadata_file("WHEEL")?;
+        archive.metadata = WheelMetadata::parse(&wheel_text)?;
+        let (major, _) = archive.metadata.wheel_version()?;
+        if major != 1 {
+            return Err(WheelError::Metadata(format!(
+                "`Wheel-Version: {}` is not supported (1.x expected)",
+                archive.metadata.get("Wheel-Version").unwrap_or_default()
+            )));
+        }
+        let record_text = archive.read_metadata_file("RECORD")?;
+        archive.record = Record::parse(&record_text)?;
+        archive.record_rows = archive.record.rows.iter().enumerate().map(|(i, r)| (r.path.clone(), i)).collect();
+        Ok(archive)
+    }
+
+    /// The single `{name}-{version}.dist-info` directory at the root.
+    fn find_dist_info(filename: &WheelFilename, entries: &[Entry]) -> Result<String, WheelError> {
+        let mut dirs: Vec<&str> = entries
+            .iter()
+            .filter_map(|e| e.name.split_once('/').map(|(top, _)| top))
+            .filter(|top| top.ends_with(".dist-info"))
+            .collect();
+        dirs.sort_unstable();
+        dirs.dedup();
+        let dir = match dirs.as_slice() {
+            [] => return Err(WheelError::Missing("`.dist-info` directory".to_string())),
+            [one] => *one,
+            many => {
+                return Err(WheelError::DistInfo(format!(
+                    "{} `.dist-info` directories: {}",
+                    many.len(),
+                    many.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", ")
+                )))
+            }
+        };
+        let stem = dir.strip_suffix(".dist-info").unwrap_or(dir);
+        let (name, version) = stem.split_once('-').unwrap_or((stem, ""));
+        if normalize_name(name) != normalize_name(&filename.name) {
+            return Err(WheelError::DistInfo(format!(
+                "`{dir}` belongs to project `{name}`, the file name says `{}`",
+                filename.name
+            )));
+        }
+        if normalize_version(version) != normalize_version(&filename.version) {
+            return Err(WheelError::DistInfo(format!(
+                "`{dir}` is for version `{version}`, the file name says `{}`",
+                filename.version
+            )));
+        }
+        Ok(dir.to_string())
+    }
+
+    fn read_metadata_file(&self, file: &str) -> Result<String, WheelError> {
+        let name = format!("{}/{file}", self.dist_info);
+        let entry = self.entry_by_name(&name).ok_or_else(|| WheelError::Missing(format!("`{name}`")))?;
+        if entry.size > MAX_METADATA_SIZE {
+            return Err(WheelError::TooLarge {
+                name,
+                reason: format!("{} bytes, the limit for metadata files is {MAX_METADATA_SIZE}", entry.size),
+            });
+        }
+        let bytes = self.read(entry.index)?;
+        let text = String::from_utf8(bytes).map_err(|_| WheelError::Metadata(format!("`{name}` is not UTF-8")))?;
+        Ok(text)
     }
 
     /// The path the wheel was opened from.
@@ -72,10 +456,181 @@ impl WheelArchive {
         &self.record
     }
 
+    /// The entry called `name`.
+    pub fn entry_by_name(&self, name: &str) -> Option<&Entry> {
+        self.by_name.get(name).and_then(|&i| self.entries.get(i))
+    }
+
+    /// The RECORD row of entry `name`.
+    pub fn record_row(&self, name: &str) -> Option<&super::RecordRow> {
+        self.record_rows.get(name).and_then(|&i| self.record.rows.get(i))
+    }
+
+    fn located(&self, index: usize) -> Result<(&Entry, &Location), WheelError> {
+        match (self.entries.get(index), self.locations.get(index)) {
+            (Some(e), Some(l)) => Ok((e, l)),
+            _ => Err(WheelError::Zip(format!("no entry #{index} (the archive has {})", self.entries.len()))),
+        }
+    }
+
+    /// The compressed bytes of entry `index`, as stored in the archive.
+    pub fn raw_data(&self, index: usize) -> Result<&[u8], WheelError> {
+        let (entry, loc) = self.located(index)?;
+        self.bytes.as_ref().get(loc.data.clone()).ok_or_else(|| {
+            WheelError::Zip(format!("entry `{}`: compressed bytes out of range", entry.name.escape_debug()))
+        })
+    }
+
+    /// How entry `index` is compressed.
+    pub fn compression(&self, index: usize) -> Result<Compression, WheelError> {
+        Ok(self.located(index)?.1.compression)
+    }
+
+    /// The whole wheel file as mapped.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.as_ref()
+    }
+
+    /// A clone of the zip reader (shares the map and the parsed central
+    /// directory), for raw copies.
+    pub(crate) fn zip(&self) -> MappedZip {
+        self.zip.clone()
+    }
+
     /// Inflates entry `index`. Safe to call from several threads at once.
+    ///
+    /// Never inflates more than the declared size; the result must have
+    /// exactly that size and the declared CRC-32.
     pub fn read(&self, index: usize) -> Result<Vec<u8>, WheelError> {
-        let _ = index;
-        Err(WheelError::Zip("not implemented".into()))
+        let (entry, loc) = self.located(index)?;
+        let raw = self.raw_data(index)?;
+        let zerr = |what: String| WheelError::Zip(format!("entry `{}`: {what}", entry.name.escape_debug()));
+        let out = match loc.compression {
+            Compression::Stored => raw.to_vec(),
+            Compression::Deflated => {
+                // Deflate cannot expand more than 1032:1, so a declared size
+                // beyond that is a lie that must not drive the allocation.
+                let bound = (raw.len() as u64).saturating_mul(1032).saturating_add(1024);
+                let capacity = usize::try_from(entry.size.min(bound)).unwrap_or(0);
+                let mut out = Vec::with_capacity(capacity);
+                flate2::read::DeflateDecoder::new(raw)
+                    .take(entry.size.saturating_add(1))
+                    .read_to_end(&mut out)
+                    .map_err(|e| zerr(format!("corrupt deflate data: {e}")))?;
+                out
+            }
+        };
+        let got = out.len() as u64;
+        if got > entry.size {
+            return Err(zerr(format!(
+                "inflates to more than the {} bytes the central directory declares",
+                entry.size
+            )));
+        }
+        if got < entry.size {
+            return Err(zerr(format!("inflates to {got} bytes, the central directory declares {}", entry.size)));
+        }
+        let crc = crc32fast::hash(&out);
+        if crc != entry.crc32 {
+            return Err(zerr(format!("CRC-32 is {crc:08x}, the central directory declares {:08x}", entry.crc32)));
+        }
+        Ok(out)
+    }
+
+    /// The first `n` bytes of entry `index` (fewer if the entry is shorter),
+    /// inflating only what is needed. For sniffing magic numbers; the CRC is
+    /// not checked.
+    pub fn read_prefix(&self, index: usize, n: usize) -> Result<Vec<u8>, WheelError> {
+        let (entry, loc) = self.located(index)?;
+        let raw = self.raw_data(index)?;
+        let want = (n as u64).min(entry.size);
+        match loc.compression {
+            Compression::Stored => Ok(raw.get(..usize::try_from(want).unwrap_or(0)).unwrap_or(raw).to_vec()),
+            Compression::Deflated => {
+                let mut out = Vec::with_capacity(usize::try_from(want).unwrap_or(0));
+                flate2::read::DeflateDecoder::new(raw).take(want).read_to_end(&mut out).map_err(|e| {
+                    WheelError::Zip(format!("entry `{}`: corrupt deflate data: {e}", entry.name.escape_debug()))
+                })?;
+                Ok(out)
+            }
+        }
+    }
+
+    /// Checks `bytes` (the content of entry `index`) against RECORD.
+    ///
+    /// Directories, RECORD itself and its signatures (`RECORD.jws`,
+    /// `RECORD.p7s`) need no row; every other entry must be listed with a
+    /// matching hash and size.
+    pub fn verify_record(&self, index: usize, bytes: &[u8]) -> Result<(), WheelError> {
+        let (entry, _) = self.located(index)?;
+        if entry.is_dir || is_record_or_signature(&self.dist_info, &entry.name) {
+            return Ok(());
+        }
+        match self.record_row(&entry.name) {
+            Some(row) => row.verify(bytes),
+            None => Err(WheelError::RecordMismatch {
+                entry: entry.name.clone(),
+                reason: "not listed in RECORD".to_string(),
+            }),
+        }
+    }
+
+    /// Reads every entry (in parallel) and checks it against RECORD; also
+    /// checks that every RECORD row names an entry of the archive. Returns
+    /// the first problem in archive order.
+    pub fn verify_all(&self) -> Result<(), WheelError> {
+        let results: Vec<Result<(), WheelError>> = (0..self.entries.len())
+            .into_par_iter()
+            .map(|i| {
+                let bytes = self.read(i)?;
+                self.verify_record(i, &bytes)
+            })
+            .collect();
+        results.into_iter().collect::<Result<(), WheelError>>()?;
+        for row in &self.record.rows {
+            if !self.by_name.contains_key(&row.path) {
+                return Err(WheelError::RecordMismatch {
+                    entry: row.path.clone(),
+                    reason: "listed in RECORD but not in the archive".to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_names() {
+        for ok in ["a", "a/b.py", "pkg/", "pkg/sub/", "x-1.0.dist-info/RECORD", "pkg/a:b", "ab:c", "é/ü.txt"] {
+            check_entry_name(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in [
+            "", "/abs", "a:b", "../x", "a/../b", "a/./b", "./a", "a//b", "C:/x", "c:x", "a\\..\\b", "a\\b", "a\0b", "/", "..",
+            "a/..",
+        ] {
+            let e = check_entry_name(bad).unwrap_err();
+            assert_eq!(e, WheelError::UnsafeName(bad.escape_debug().to_string()), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn record_signatures() {
+        assert!(is_record_or_signature("a-1.dist-info", "a-1.dist-info/RECORD"));
+        assert!(is_record_or_signature("a-1.dist-info", "a-1.dist-info/RECORD.jws"));
+        assert!(is_record_or_signature("a-1.dist-info", "a-1.dist-info/RECORD.p7s"));
+        assert!(!is_record_or_signature("a-1.dist-info", "a-1.dist-info/WHEEL"));
+        assert!(!is_record_or_signature("a-1.dist-info", "b/RECORD"));
+    }
+
+    #[test]
+    fn duplicate_scan_is_bounded() {
+        assert_eq!(find_duplicate(&[], 0), None);
+        assert_eq!(find_duplicate(&[0x50, 0x4b, 0x01, 0x02, 0, 0], 0), None);
+        assert_eq!(find_duplicate(b"anything", u64::MAX), None);
     }
 }
 

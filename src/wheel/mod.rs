@@ -7,11 +7,11 @@ pub mod metadata;
 pub mod record;
 pub mod writer;
 
-pub use archive::{Entry, WheelArchive};
+pub use archive::{check_entry_name, Compression, Entry, Limits, WheelArchive};
 pub use filename::WheelFilename;
 pub use metadata::WheelMetadata;
 pub use record::{Record, RecordRow};
-pub use writer::{OutputEntry, Source, WriteOptions};
+pub use writer::{write_new_wheel, write_wheel, OutputEntry, Source, WriteOptions};
 
 /// What is wrong with a wheel.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,6 +40,9 @@ pub enum WheelError {
         /// Which limit it breaks.
         reason: String,
     },
+    /// The `.dist-info` directory is ambiguous or belongs to another project.
+    #[error("bad .dist-info directory: {0}")]
+    DistInfo(String),
     /// A required file is missing (`.dist-info`, `WHEEL`, `RECORD`).
     #[error("missing {0}")]
     Missing(String),
