@@ -273,6 +273,9 @@ pub struct LinuxVerdict {
     /// For every policy (by tag): the external libraries it would bundle
     /// (soname → node), highest priority first.
     pub external: Vec<(String, BTreeMap<String, usize>)>,
+    /// For every policy (by tag): what makes it impossible even with repair
+    /// (symbol versions, blacklisted symbols, ISA level), highest priority first.
+    pub violations: Vec<(String, Vec<Blocker>)>,
     /// For every policy above `best` (and above `current` for libraries):
     /// why it cannot be had.
     pub blockers: Vec<(String, Vec<Blocker>)>,
@@ -284,6 +287,11 @@ impl LinuxVerdict {
     /// The policy with this tag.
     pub fn policy(&self, tag: &str) -> Option<&LinuxPolicy> {
         self.policies.policies.iter().find(|p| p.tag() == tag)
+    }
+
+    /// What makes `tag` impossible even with repair (empty: it can be had).
+    pub fn violations_for(&self, tag: &str) -> &[Blocker] {
+        self.violations.iter().find(|(t, _)| t == tag).map_or(&[], |(_, v)| v.as_slice())
     }
 
     /// The libraries (soname → node) bundled when repairing to `tag`.
@@ -920,6 +928,7 @@ fn linux_verdict(
         }
     }
     let mut external = Vec::new();
+    let mut violations = Vec::new();
     let mut blockers_all = Vec::new();
     let mut best = None;
     let mut current = None;
@@ -983,6 +992,7 @@ fn linux_verdict(
             without_repair.extend(ext.keys().map(|name| Blocker::Library { name: name.clone() }));
             blockers_all.push((p.tag(), without_repair));
         }
+        violations.push((p.tag(), blockers));
         external.push((p.tag(), ext));
     }
     LinuxVerdict {
@@ -993,6 +1003,7 @@ fn linux_verdict(
         best,
         versioned_symbols: versioned,
         external,
+        violations,
         blockers: blockers_all,
         ignored,
     }
