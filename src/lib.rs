@@ -29,9 +29,11 @@ pub mod binary;
 pub mod error;
 pub mod patch;
 pub mod policy;
+pub mod repair;
 pub mod report;
 pub mod resolve;
 pub mod wheel;
 
 pub use analyze::{analyze, Analysis, AnalyzeOptions};
 pub use error::{Error, Result};
+pub use repair::{repair, RepairOptions, RepairOutcome};

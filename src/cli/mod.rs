@@ -123,6 +123,7 @@ impl Printer {
     }
 
     /// A warning.
+    #[allow(dead_code)]
     pub fn warn(&self, msg: &str) {
         if !self.quiet {
             eprintln!("warning: {msg}");

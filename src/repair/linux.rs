@@ -1,0 +1,258 @@
+//! The Linux repair plan (auditwheel's rules): pick the target policy,
+//! copy every external library into `<dist>.libs/` as
+//! `<base>-<sha256[:8]>.<rest>`, set its SONAME, rewrite DT_NEEDED in the
+//! wheel's ELFs and the grafted libraries, set DT_RPATH
+//! (`$ORIGIN/<rel>` for wheel ELFs, `$ORIGIN` for grafted libraries that
+//! need another grafted library), drop RPATH entries that point outside the
+//! wheel, move ELF executables of `.data/scripts` to `<dist>.scripts/`, and
+//! retag.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use super::{hashed_name, BinaryEdits, Plan, PlanSource, PlannedBinary, RepairOptions};
+use crate::analyze::{Analysis, LinuxVerdict, NodeKind};
+use crate::binary::BinaryInfo;
+use crate::patch::elf::{ElfEdits, RpathEdit};
+use crate::report::blocker_text;
+use crate::resolve::{wheel_parent, wheel_relpath, Dir};
+use crate::wheel::WheelArchive;
+use crate::{Error, Result};
+
+/// Builds the plan for a Linux wheel.
+pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Result<Plan> {
+    let wheel = archive.path().display().to_string();
+    let v: &LinuxVerdict =
+        a.linux.as_ref().ok_or_else(|| Error::CannotRepair { wheel: wheel.clone(), reason: "no Linux analysis".into(), hint: None })?;
+    let mut messages = Vec::new();
+
+    // 1. the target policy
+    let requested = options.plat.as_deref().filter(|p| *p != "auto");
+    let target = match requested {
+        None => {
+            let tag = a.linux_target().ok_or_else(|| Error::CannotRepair {
+                wheel: wheel.clone(),
+                reason: format!("no manylinux/musllinux policy exists for {}", v.arch),
+                hint: None,
+            })?;
+            v.policy(&tag).cloned()
+        }
+        Some(req) => {
+            let p = v.policies.by_tag(req).map_err(|_| Error::CannotRepair {
+                wheel: wheel.clone(),
+                reason: format!("can't repair a wheel with {} architecture and {} libc to `{req}`", v.arch, v.libc.family()),
+                hint: Some(format!(
+                    "choose one of: {}",
+                    v.policies.policies.iter().filter(|p| p.priority > 0).map(|p| p.tag()).collect::<Vec<_>>().join(", ")
+                )),
+            })?;
+            Some(p.clone())
+        }
+    }
+    .ok_or_else(|| Error::CannotRepair { wheel: wheel.clone(), reason: "no target policy".into(), hint: None })?;
+    let target_tag = target.tag();
+    let violations = v.violations_for(&target_tag);
+    if !violations.is_empty() {
+        let first = violations.iter().take(3).map(blocker_text).collect::<Vec<_>>().join("; ");
+        let more = if violations.len() > 3 { format!(" (and {} more)", violations.len() - 3) } else { String::new() };
+        return Err(Error::CannotRepair {
+            wheel,
+            reason: format!("cannot repair to `{target_tag}`: {first}{more}"),
+            hint: Some(match &v.best {
+                Some(b) => format!("the best tag this wheel can get is `{b}`: use `--plat {b}` or `--plat auto`"),
+                None => "rebuild the extension on an older toolchain (e.g. in a manylinux container)".into(),
+            }),
+        });
+    }
+
+    // 2. the tags
+    let mut new_tags: Vec<String> = super::super::analyze::tag_with_aliases(&target);
+    if let Some(best) = v.best.as_ref().and_then(|b| v.policy(b)) {
+        if best.priority > target.priority && !options.only_plat {
+            messages.push(format!(
+                "wheel is eligible for a higher priority tag: requested {target_tag}, eligible for {}",
+                best.tag()
+            ));
+            new_tags.extend(super::super::analyze::tag_with_aliases(best));
+        }
+    }
+    let linux_tag = format!("linux_{}", v.arch);
+    let mut platforms: BTreeSet<String> =
+        a.filename.platform.iter().filter(|p| **p != linux_tag && *p != "any").cloned().collect();
+    platforms.extend(new_tags);
+    let platforms: Vec<String> = platforms.into_iter().collect();
+    let (filename, wheel_file) = if options.update_tags {
+        let f = a.filename.with_platforms(&platforms);
+        (f.to_string(), Some(retag_wheel_file(archive, &f)?))
+    } else {
+        (a.filename.to_string(), None)
+    };
+
+    // 3. the libraries to graft
+    let external = v.external_for(&target_tag).cloned().unwrap_or_default();
+    for (name, &n) in &external {
+        if a.graph.nodes[n].kind == NodeKind::Missing {
+            let needed_by = a
+                .graph
+                .nodes
+                .iter()
+                .find(|m| m.deps.iter().any(|e| e.node == n))
+                .map_or_else(String::new, |m| m.name.clone());
+            return Err(Error::MissingLibrary { wheel, name: name.clone(), needed_by });
+        }
+    }
+    let libs_dir = format!("{}{}", a.filename.name, options.lib_sdir.as_deref().unwrap_or(".libs"));
+    // node → (new file name, source path)
+    let mut grafted: BTreeMap<usize, (String, PathBuf)> = BTreeMap::new();
+    let mut used_names: BTreeSet<String> = BTreeSet::new();
+    for &n in external.values() {
+        if grafted.contains_key(&n) {
+            continue;
+        }
+        let NodeKind::Disk { realpath, .. } = &a.graph.nodes[n].kind else { continue };
+        let data = std::fs::read(realpath).map_err(|e| Error::io(realpath, e))?;
+        let file_name = realpath.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let new_name = hashed_name(&file_name, &data);
+        if !used_names.insert(new_name.clone()) {
+            return Err(Error::CannotRepair {
+                wheel,
+                reason: format!("two different libraries would be bundled as `{new_name}`"),
+                hint: None,
+            });
+        }
+        grafted.insert(n, (new_name, realpath.clone()));
+    }
+    // referenced name → new name, for every edge into a grafted node
+    let rename_for = |n: usize| -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for e in &a.graph.nodes[n].deps {
+            if let Some((new, _)) = grafted.get(&e.node) {
+                if !out.iter().any(|(o, _)| *o == e.name) {
+                    out.push((e.name.clone(), new.clone()));
+                }
+            }
+        }
+        out
+    };
+    let libpython = |n: usize| -> Vec<String> {
+        a.graph.nodes[n].deps.iter().filter(|e| crate::policy::linux::is_libpython(&e.name)).map(|e| e.name.clone()).collect()
+    };
+
+    let mut plan = Plan { filename, platform_tags: platforms, wheel_file, ..Plan::default() };
+
+    // 4. grafted libraries
+    for (&n, (new_name, src)) in &grafted {
+        let replace = rename_for(n);
+        let needs_grafted = !replace.is_empty();
+        let mut edits = ElfEdits::default();
+        edits.set_soname = Some(new_name.clone());
+        edits.replace_needed = replace;
+        edits.remove_needed = libpython(n);
+        edits.rpath = Some(if needs_grafted { RpathEdit::SetRpath("$ORIGIN".into()) } else { RpathEdit::Remove });
+        plan.binaries.push(PlannedBinary {
+            name: format!("{libs_dir}/{new_name}"),
+            source: PlanSource::File(src.clone()),
+            strip: options.strip,
+            edits: BinaryEdits::Elf(edits),
+            unix_mode: Some(0o755),
+        });
+        plan.bundled.push((src.clone(), format!("{libs_dir}/{new_name}")));
+    }
+
+    // 5. the wheel's own ELFs
+    let scripts_prefix = format!("{}/scripts/", a.filename.data_dir());
+    let resolver_for_expand = crate::resolve::elf::ElfResolver::new(std::path::Path::new("/"), vec![], Some(vec![]), None);
+    for (i, b) in a.binaries.iter().enumerate() {
+        let BinaryInfo::Elf(elf) = b.info.as_ref() else { continue };
+        if elf.arch() != Some(v.arch.as_str()) {
+            continue;
+        }
+        let replace = rename_for(i);
+        let remove = libpython(i);
+        for r in &remove {
+            messages.push(format!("removing {r} from `{}`: linking with libpython is forbidden for manylinux/musllinux wheels", b.path));
+        }
+        // a script that needs grafted libraries moves to `<dist>.scripts/`
+        let mut out_name = b.path.clone();
+        if !replace.is_empty() {
+            if let Some(script) = b.path.strip_prefix(&scripts_prefix) {
+                out_name = format!("{}.scripts/{script}", a.filename.name);
+                plan.replaced.insert(
+                    b.index,
+                    (b.path.clone(), script_shim(&a.filename.name, script).into_bytes(), Some(0o755)),
+                );
+            }
+        }
+        let origin = Dir::Wheel(wheel_parent(&out_name).to_string());
+        let old_origin = Dir::Wheel(wheel_parent(&b.path).to_string());
+        let (old, was_runpath) = if elf.runpath.is_empty() { (&elf.rpath, false) } else { (&elf.runpath, true) };
+        // keep only the entries that resolve inside the wheel
+        let mut kept: Vec<String> = Vec::new();
+        for entry in old {
+            let inside = matches!(resolver_for_expand.expand(entry, &old_origin, elf), Some(Dir::Wheel(_)));
+            if (inside || options.keep_rpaths) && !kept.contains(entry) {
+                kept.push(entry.clone());
+            }
+        }
+        let rpath = if !replace.is_empty() {
+            let rel = wheel_relpath(&libs_dir, wheel_parent(&out_name));
+            let new_entry = format!("$ORIGIN/{rel}");
+            let _ = &origin;
+            if !kept.contains(&new_entry) {
+                kept.push(new_entry);
+            }
+            Some(RpathEdit::SetRpath(kept.join(":")))
+        } else if kept.len() != old.len() {
+            Some(if kept.is_empty() {
+                RpathEdit::Remove
+            } else if was_runpath {
+                RpathEdit::SetRunpath(kept.join(":"))
+            } else {
+                RpathEdit::SetRpath(kept.join(":"))
+            })
+        } else {
+            None
+        };
+        let mut edits = ElfEdits::default();
+        edits.replace_needed = replace;
+        edits.remove_needed = remove;
+        edits.rpath = rpath;
+        if edits.is_empty() && !options.strip && out_name == b.path {
+            continue;
+        }
+        if out_name != b.path && !plan.replaced.contains_key(&b.index) {
+            plan.dropped.push(b.index);
+        }
+        let mode = archive.entries().get(b.index).and_then(|e| e.unix_mode);
+        plan.binaries.push(PlannedBinary {
+            name: out_name,
+            source: PlanSource::Entry(b.index),
+            strip: options.strip,
+            edits: BinaryEdits::Elf(edits),
+            unix_mode: mode,
+        });
+    }
+    if grafted.is_empty() {
+        messages.push("no external libraries to bundle".into());
+    }
+    plan.messages = messages;
+    Ok(plan)
+}
+
+/// The `WHEEL` file with `Tag:` lines for every tag of `filename`, and
+/// `Root-Is-Purelib: false` when the wheel is no longer pure.
+pub fn retag_wheel_file(archive: &WheelArchive, filename: &crate::wheel::WheelFilename) -> Result<Vec<u8>> {
+    let mut meta = archive.metadata().clone();
+    meta.set_tags(&filename.tags());
+    if !filename.is_pure() && meta.root_is_purelib() == Some(true) {
+        meta.set("Root-Is-Purelib", "false");
+    }
+    Ok(meta.to_string().into_bytes())
+}
+
+/// auditwheel's shim for an ELF script moved to `<dist>.scripts/`.
+fn script_shim(dist: &str, script: &str) -> String {
+    format!(
+        "#!python\nimport os\nimport sys\nimport sysconfig\n\n\nif __name__ == \"__main__\":\n    os.execv(\n        os.path.join(sysconfig.get_path(\"platlib\"), \"{dist}.scripts/{script}\"),\n        sys.argv,\n    )\n"
+    )
+}

@@ -1,0 +1,275 @@
+//! Repair: [`Analysis`](crate::Analysis) → plan → new wheel.
+//!
+//! Each platform has a module that turns the analysis into a [`Plan`]
+//! (libraries to copy in under which names, edits per binary, the new tags):
+//! pure data. [`apply`] then reads, patches (in parallel, each rewritten
+//! binary re-parsed and checked by the patcher) and writes the output wheel
+//! atomically. The input is never modified.
+
+pub mod linux;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::analyze::{analyze_archive, AnalyzeOptions, Family};
+use crate::patch::elf::ElfEdits;
+use crate::wheel::{OutputEntry, WheelArchive, WriteOptions};
+use crate::{Error, Result};
+
+/// Options of [`repair`].
+#[derive(Debug, Clone)]
+pub struct RepairOptions {
+    /// How libraries are found (and which are excluded).
+    pub analyze: AnalyzeOptions,
+    /// Where the repaired wheel is written.
+    pub wheel_dir: PathBuf,
+    /// Linux: the requested platform tag (`None` or `auto`: the best one).
+    pub plat: Option<String>,
+    /// Linux: do not add a higher-priority tag the wheel is also eligible for.
+    pub only_plat: bool,
+    /// The grafted-library directory: a suffix to the distribution name on
+    /// Linux and Windows (`.libs`), a sub-directory of the package on macOS (`.dylibs`).
+    pub lib_sdir: Option<String>,
+    /// Remove symbol tables and debug info from every binary, before patching.
+    pub strip: bool,
+    /// A pure-Python wheel is copied through instead of being an error.
+    pub allow_pure: bool,
+    /// Deflate level for new entries (0–9).
+    pub compression_level: Option<u32>,
+    /// Keep RPATH entries that point outside the wheel.
+    pub keep_rpaths: bool,
+    /// Rewrite the file name and `WHEEL` tags (default).
+    pub update_tags: bool,
+}
+
+impl Default for RepairOptions {
+    fn default() -> Self {
+        RepairOptions {
+            analyze: AnalyzeOptions::default(),
+            wheel_dir: PathBuf::from("wheelhouse"),
+            plat: None,
+            only_plat: false,
+            lib_sdir: None,
+            strip: false,
+            allow_pure: false,
+            compression_level: None,
+            keep_rpaths: false,
+            update_tags: true,
+        }
+    }
+}
+
+/// What a repair did.
+#[derive(Debug, Clone)]
+pub struct RepairOutcome {
+    /// The wheel written.
+    pub output: PathBuf,
+    /// The platform tags of the output.
+    pub platform_tags: Vec<String>,
+    /// Libraries copied in: (where they came from, entry name in the wheel).
+    pub bundled: Vec<(PathBuf, String)>,
+    /// Binaries of the wheel that were rewritten.
+    pub patched: Vec<String>,
+    /// Nothing needed changing (the output is the input's content).
+    pub unchanged: bool,
+    /// Things the user should know.
+    pub messages: Vec<String>,
+}
+
+/// Where a new binary entry's bytes come from, before patching.
+#[derive(Debug, Clone)]
+pub enum PlanSource {
+    /// An entry of the input wheel.
+    Entry(usize),
+    /// A file on disk (a library to bundle).
+    File(PathBuf),
+}
+
+/// Edits to one binary.
+#[derive(Debug, Clone)]
+pub enum BinaryEdits {
+    /// ELF edits.
+    Elf(ElfEdits),
+}
+
+/// One binary of the output that differs from the input.
+#[derive(Debug, Clone)]
+pub struct PlannedBinary {
+    /// The entry name in the output.
+    pub name: String,
+    /// Where its bytes come from.
+    pub source: PlanSource,
+    /// Strip before patching.
+    pub strip: bool,
+    /// What to change.
+    pub edits: BinaryEdits,
+    /// Unix mode of the output entry.
+    pub unix_mode: Option<u32>,
+}
+
+/// Everything a repair will do, as data.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Binaries written anew (patched wheel entries and bundled libraries).
+    pub binaries: Vec<PlannedBinary>,
+    /// Input entries replaced by other content (entry index → new text), e.g. script shims.
+    pub replaced: BTreeMap<usize, (String, Vec<u8>, Option<u32>)>,
+    /// Input entries left out of the output (moved or replaced by `binaries`).
+    pub dropped: Vec<usize>,
+    /// The new `WHEEL` file.
+    pub wheel_file: Option<Vec<u8>>,
+    /// The output file name.
+    pub filename: String,
+    /// Output platform tags.
+    pub platform_tags: Vec<String>,
+    /// Bundled libraries: (source, entry name).
+    pub bundled: Vec<(PathBuf, String)>,
+    /// Messages for the user.
+    pub messages: Vec<String>,
+}
+
+/// Repairs the wheel at `path` into `options.wheel_dir`.
+pub fn repair(path: &Path, options: &RepairOptions) -> Result<RepairOutcome> {
+    let archive = WheelArchive::open(path)?;
+    let analysis = analyze_archive(&archive, &options.analyze)?;
+    let plan = match analysis.family {
+        Family::Pure => {
+            if !options.allow_pure {
+                return Err(Error::CannotRepair {
+                    wheel: path.display().to_string(),
+                    reason: "this does not look like a platform wheel: no ELF, Mach-O or PE binary in it".into(),
+                    hint: Some("pass `--allow-pure-python-wheel` to copy pure wheels through".into()),
+                });
+            }
+            Plan {
+                filename: archive.filename().to_string(),
+                platform_tags: archive.filename().platform.clone(),
+                messages: vec!["pure Python wheel: copied unchanged".into()],
+                ..Plan::default()
+            }
+        }
+        Family::Linux => linux::plan(&archive, &analysis, options)?,
+        Family::Macos | Family::Windows => {
+            return Err(Error::CannotRepair {
+                wheel: path.display().to_string(),
+                reason: "repair of macOS and Windows wheels is not available yet".into(),
+                hint: None,
+            })
+        }
+    };
+    apply(&archive, plan, options)
+}
+
+/// Carries out a plan: reads and patches binaries in parallel, writes the wheel.
+pub fn apply(archive: &WheelArchive, plan: Plan, options: &RepairOptions) -> Result<RepairOutcome> {
+    let wheel = archive.path().display().to_string();
+    let patched: Vec<Result<(String, Vec<u8>, Option<u32>)>> = plan
+        .binaries
+        .par_iter()
+        .map(|b| {
+            let label = match &b.source {
+                PlanSource::Entry(_) => format!("{wheel}!{}", b.name),
+                PlanSource::File(p) => p.display().to_string(),
+            };
+            let data = match &b.source {
+                PlanSource::Entry(i) => {
+                    archive.read(*i).map_err(|source| Error::Wheel { path: archive.path().to_path_buf(), source })?
+                }
+                PlanSource::File(p) => std::fs::read(p).map_err(|e| Error::io(p, e))?,
+            };
+            let out = match &b.edits {
+                BinaryEdits::Elf(edits) => {
+                    let input = if b.strip {
+                        crate::patch::elf::strip(&data).map_err(|source| Error::Patch { file: label.clone(), source })?
+                    } else {
+                        data
+                    };
+                    if edits.is_empty() {
+                        input
+                    } else {
+                        crate::patch::elf::apply(&input, edits).map_err(|source| Error::Patch { file: label, source })?
+                    }
+                }
+            };
+            Ok((b.name.clone(), out, b.unix_mode))
+        })
+        .collect();
+    let mut new_binaries: BTreeMap<String, (Vec<u8>, Option<u32>)> = BTreeMap::new();
+    for r in patched {
+        let (name, data, mode) = r?;
+        new_binaries.insert(name, (data, mode));
+    }
+    let unchanged = new_binaries.is_empty() && plan.replaced.is_empty() && plan.wheel_file.is_none();
+    let dist_info_wheel = format!("{}/WHEEL", archive.dist_info_dir());
+    let mut entries = Vec::new();
+    let mut patched_names = Vec::new();
+    for (i, e) in archive.entries().iter().enumerate() {
+        if plan.dropped.contains(&i) {
+            continue;
+        }
+        if let Some((name, data, mode)) = plan.replaced.get(&i) {
+            entries.push(OutputEntry::bytes(name.clone(), data.clone(), *mode));
+        } else if let Some((data, mode)) = new_binaries.remove(&e.name) {
+            patched_names.push(e.name.clone());
+            entries.push(OutputEntry::bytes(e.name.clone(), data, mode.or(e.unix_mode)));
+        } else if e.name == dist_info_wheel && plan.wheel_file.is_some() {
+            let data = plan.wheel_file.clone().unwrap_or_default();
+            entries.push(OutputEntry::bytes(e.name.clone(), data, e.unix_mode));
+        } else if let Some(raw) = OutputEntry::raw(archive, i) {
+            entries.push(raw);
+        }
+    }
+    // new files (bundled libraries, moved scripts), in name order
+    for (name, (data, mode)) in new_binaries {
+        entries.push(OutputEntry { name, source: crate::wheel::Source::Bytes(Arc::new(data)), unix_mode: mode });
+    }
+    std::fs::create_dir_all(&options.wheel_dir).map_err(|e| Error::io(&options.wheel_dir, e))?;
+    let out = options.wheel_dir.join(&plan.filename);
+    let write_options = WriteOptions { compression_level: options.compression_level, ..WriteOptions::default() };
+    crate::wheel::writer::write_wheel(archive, entries, &out, &write_options)?;
+    Ok(RepairOutcome {
+        output: out,
+        platform_tags: plan.platform_tags,
+        bundled: plan.bundled,
+        patched: patched_names,
+        unchanged,
+        messages: plan.messages,
+    })
+}
+
+/// auditwheel's clash-proof name: `<base>-<sha256[:8]>.<rest>` of the file
+/// name (split at the first `.`), unless the base already ends with such a hash.
+pub fn hashed_name(file_name: &str, data: &[u8]) -> String {
+    use sha2::Digest;
+    let (base, rest) = match file_name.split_once('.') {
+        Some((b, r)) => (b, Some(r)),
+        None => (file_name, None),
+    };
+    let already = base.rsplit_once('-').is_some_and(|(_, h)| h.len() == 8 && h.bytes().all(|c| c.is_ascii_hexdigit()));
+    if already {
+        return file_name.to_string();
+    }
+    let digest = sha2::Sha256::digest(data);
+    let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    match rest {
+        Some(r) => format!("{base}-{hex}.{r}"),
+        None => format!("{base}-{hex}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashed_names() {
+        let h = hashed_name("libfoo.so.1.2.3", b"abc");
+        // sha256("abc") starts with ba7816bf
+        assert_eq!(h, "libfoo-ba7816bf.so.1.2.3");
+        assert_eq!(hashed_name(&h, b"other"), h, "never double-suffixed");
+        assert_eq!(hashed_name("libx", b"abc"), "libx-ba7816bf");
+    }
+}
