@@ -45,10 +45,7 @@ pub struct MachOResolver {
     cache: Mutex<HashMap<PathBuf, Option<Arc<BinaryInfo>>>>,
 }
 
-/// True for install names macOS provides itself.
-pub fn is_system(name: &str) -> bool {
-    name.starts_with("/usr/lib/") || name.starts_with("/System/")
-}
+use crate::policy::macos::is_system_library as is_system;
 
 impl MachOResolver {
     /// A resolver reading `DYLD_LIBRARY_PATH` and `DYLD_FALLBACK_LIBRARY_PATH` from the environment.
@@ -182,9 +179,6 @@ mod tests {
 
     #[test]
     fn system_names() {
-        assert!(is_system("/usr/lib/libSystem.B.dylib"));
-        assert!(is_system("/System/Library/Frameworks/CoreFoundation.framework/CoreFoundation"));
-        assert!(!is_system("/usr/local/lib/libfoo.dylib"));
         let r = MachOResolver::new(Path::new("/"), vec![], None);
         let w = WheelBinaries::new();
         assert_eq!(
