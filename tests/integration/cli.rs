@@ -1,0 +1,230 @@
+//! The `wheelfix` command end to end on Linux wheels built with cc:
+//! `show` (text and JSON), `repair`, loading the result, idempotence, errors.
+
+use std::path::Path;
+use std::process::Command;
+
+use sha2::Digest;
+
+use crate::util::{self, build_chain, check_schema, make_wheel, readelf_dynamic, text, wheelfix};
+
+const LOADER: &str = r#"
+#include <dlfcn.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+    void *h = dlopen(argv[1], RTLD_NOW);
+    if (!h) { printf("LOAD FAILED: %s\n", dlerror()); return 1; }
+    int (*f)(void) = (int (*)(void))dlsym(h, argv[2]);
+    if (!f) { printf("NO SYMBOL\n"); return 1; }
+    printf("%s() = %d\n", argv[2], f());
+    return 0;
+}
+"#;
+
+fn loader(dir: &Path) -> std::path::PathBuf {
+    let exe = dir.join("dlopen-harness");
+    util::cc(dir, LOADER, &exe, &["-ldl"]);
+    exe
+}
+
+/// The glibc minor versions manylinux policies exist for.
+const POLICY_MINORS: &[u32] = &[5, 12, 17, 24, 26, 27, 28, 31, 34, 35, 36, 37, 38, 39, 40, 41];
+
+/// The best manylinux tag for a set of ELF files, computed from `readelf -V`
+/// output (independently of wheelfix): the oldest policy at or above the
+/// newest GLIBC_2.x any of them needs.
+fn expected_manylinux(files: &[&Path]) -> String {
+    let mut newest = 0u32;
+    for f in files {
+        let out = Command::new("readelf").arg("-VW").arg(f).output().unwrap();
+        for word in text(&out.stdout).split_whitespace() {
+            if let Some(v) = word.strip_prefix("GLIBC_2.") {
+                let minor: u32 = v.split('.').next().unwrap().parse().unwrap_or(0);
+                newest = newest.max(minor);
+            }
+        }
+    }
+    let minor = POLICY_MINORS.iter().find(|&&m| m >= newest).unwrap();
+    format!("manylinux_2_{minor}_x86_64")
+}
+
+fn chain_wheel(dir: &Path) -> (std::path::PathBuf, util::Chain) {
+    let chain = build_chain(dir);
+    let wheel = make_wheel(
+        dir,
+        "chainpkg",
+        "linux_x86_64",
+        vec![
+            ("chainpkg/__init__.py".into(), b"".to_vec()),
+            ("chainpkg/ext.so".into(), std::fs::read(&chain.ext).unwrap()),
+        ],
+    );
+    (wheel, chain)
+}
+
+fn unzip(wheel: &Path, dest: &Path) {
+    let archive = wheelfix::wheel::WheelArchive::open(wheel).unwrap();
+    for (i, e) in archive.entries().iter().enumerate() {
+        if e.is_dir {
+            continue;
+        }
+        let p = dest.join(&e.name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, archive.read(i).unwrap()).unwrap();
+    }
+}
+
+#[test]
+fn show_reports_the_chain_and_the_best_tag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (wheel, chain) = chain_wheel(tmp.path());
+    let w = wheel.to_str().unwrap();
+    let libdir = chain.lib_dir.to_str().unwrap();
+
+    let out = wheelfix(&["show", w]);
+    assert_eq!(out.status.code(), Some(1), "needs repair: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("libfoo.so.1"), "{stdout}");
+    assert!(stdout.contains("[bundle]"), "{stdout}");
+    assert!(stdout.contains("tag as it is:     linux_x86_64"), "{stdout}");
+
+    let out = wheelfix(&["show", "--json", w]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../schema/show.schema.json")).unwrap();
+    check_schema(&schema, &schema, &doc, "$").unwrap();
+    let want = expected_manylinux(&[&chain.ext, &chain.lib_dir.join("libfoo.so.1"), &chain.lib_dir.join("libbar.so.1")]);
+    assert_eq!(doc["linux"]["best_tag"], want.as_str());
+    assert_eq!(doc["linux"]["current_tag"], "linux_x86_64");
+    let ext = doc["linux"]["external_libs"].as_object().unwrap();
+    let names: Vec<&String> = ext.keys().collect();
+    assert_eq!(names, ["libbar.so.1", "libfoo.so.1"]);
+    let foo = std::fs::canonicalize(chain.lib_dir.join("libfoo.so.1")).unwrap();
+    assert_eq!(ext["libfoo.so.1"], foo.to_str().unwrap());
+    // RUNPATH resolution found them; --lib-path gives the same answer
+    let out = wheelfix(&["show", "--json", "--lib-path", libdir, w]);
+    let doc2: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc2["linux"]["external_libs"], doc["linux"]["external_libs"]);
+}
+
+#[test]
+fn repair_bundles_rewrites_and_the_result_loads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (wheel, chain) = chain_wheel(tmp.path());
+    let house = tmp.path().join("house");
+    let out = wheelfix(&["repair", wheel.to_str().unwrap(), "-w", house.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let written = std::path::PathBuf::from(text(&out.stdout).trim());
+    let want = expected_manylinux(&[&chain.ext, &chain.lib_dir.join("libfoo.so.1"), &chain.lib_dir.join("libbar.so.1")]);
+    let name = written.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("chainpkg-1.0-cp311-cp311-"), "{name}");
+    assert!(name.contains(&want), "{name} should carry {want}");
+    assert!(!name.contains("linux_x86_64.") && !name.ends_with("-linux_x86_64.whl"), "{name}");
+
+    // the output verifies against its own RECORD
+    let archive = wheelfix::wheel::WheelArchive::open(&written).unwrap();
+    archive.verify_all().unwrap();
+    let hash8 = |p: &Path| {
+        let d = sha2::Sha256::digest(std::fs::read(p).unwrap());
+        d.iter().take(4).map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    let foo_name = format!("libfoo-{}.so.1", hash8(&chain.lib_dir.join("libfoo.so.1")));
+    let bar_name = format!("libbar-{}.so.1", hash8(&chain.lib_dir.join("libbar.so.1")));
+    let names: Vec<&str> = archive.entries().iter().map(|e| e.name.as_str()).collect();
+    assert!(names.contains(&format!("chainpkg.libs/{foo_name}").as_str()), "{names:?}");
+    assert!(names.contains(&format!("chainpkg.libs/{bar_name}").as_str()), "{names:?}");
+    let wheel_file = text(&archive.read(archive.entry_by_name("chainpkg-1.0.dist-info/WHEEL").unwrap().index).unwrap());
+    assert!(wheel_file.contains(&format!("Tag: cp311-cp311-{want}")), "{wheel_file}");
+    assert!(!wheel_file.contains("linux_x86_64\n"), "{wheel_file}");
+
+    // install it (unzip) and check with readelf, an independent reader
+    let site = tmp.path().join("site");
+    unzip(&written, &site);
+    let ext = readelf_dynamic(&site.join("chainpkg/ext.so"));
+    assert!(ext.contains(&format!("Shared library: [{foo_name}]")), "{ext}");
+    assert!(ext.contains("Library rpath: [$ORIGIN/../chainpkg.libs]"), "{ext}");
+    assert!(!ext.contains("RUNPATH"), "the build machine's RUNPATH must be gone: {ext}");
+    let foo = readelf_dynamic(&site.join("chainpkg.libs").join(&foo_name));
+    assert!(foo.contains(&format!("Library soname: [{foo_name}]")), "{foo}");
+    assert!(foo.contains(&format!("Shared library: [{bar_name}]")), "{foo}");
+    assert!(foo.contains("Library rpath: [$ORIGIN]"), "{foo}");
+    let bar = readelf_dynamic(&site.join("chainpkg.libs").join(&bar_name));
+    assert!(bar.contains(&format!("Library soname: [{bar_name}]")), "{bar}");
+    assert!(!bar.contains("rpath") && !bar.contains("runpath"), "{bar}");
+
+    // it loads with the original libraries gone; the unrepaired one does not
+    let harness = loader(tmp.path());
+    let orig = tmp.path().join("orig");
+    unzip(&wheel, &orig);
+    std::fs::rename(&chain.lib_dir, tmp.path().join("lib-gone")).unwrap();
+    let run = Command::new(&harness).arg(site.join("chainpkg/ext.so")).arg("PyInit_ext").env_remove("LD_LIBRARY_PATH").output().unwrap();
+    assert_eq!(text(&run.stdout).trim(), "PyInit_ext() = 42", "{}", text(&run.stderr));
+    let run = Command::new(&harness).arg(orig.join("chainpkg/ext.so")).arg("PyInit_ext").output().unwrap();
+    assert!(text(&run.stdout).contains("LOAD FAILED"), "{}", text(&run.stdout));
+}
+
+#[test]
+fn repair_is_deterministic_and_idempotent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (wheel, _chain) = chain_wheel(tmp.path());
+    let w = wheel.to_str().unwrap();
+    let a = tmp.path().join("a");
+    let b = tmp.path().join("b");
+    let out_a = wheelfix(&["repair", w, "-w", a.to_str().unwrap(), "-j", "1"]);
+    let out_b = wheelfix(&["repair", w, "-w", b.to_str().unwrap()]);
+    assert!(out_a.status.success() && out_b.status.success(), "{}", text(&out_a.stderr));
+    let pa = std::path::PathBuf::from(text(&out_a.stdout).trim());
+    let pb = std::path::PathBuf::from(text(&out_b.stdout).trim());
+    assert_eq!(pa.file_name(), pb.file_name());
+    assert!(std::fs::read(&pa).unwrap() == std::fs::read(&pb).unwrap(), "same input, same bytes, whatever -j");
+
+    // repairing the output: nothing more to bundle, same name, same entries
+    let c = tmp.path().join("c");
+    let out_c = wheelfix(&["repair", pa.to_str().unwrap(), "-w", c.to_str().unwrap()]);
+    assert!(out_c.status.success(), "{}", text(&out_c.stderr));
+    let pc = std::path::PathBuf::from(text(&out_c.stdout).trim());
+    assert_eq!(pc.file_name(), pa.file_name());
+    let list = |p: &Path| {
+        wheelfix::wheel::WheelArchive::open(p).unwrap().entries().iter().map(|e| e.name.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(list(&pc), list(&pa));
+    let show = wheelfix(&["show", pa.to_str().unwrap()]);
+    assert_eq!(show.status.code(), Some(0), "a repaired wheel needs nothing: {}", text(&show.stdout));
+}
+
+#[test]
+fn missing_library_and_corrupt_wheel_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (wheel, chain) = chain_wheel(tmp.path());
+    std::fs::rename(&chain.lib_dir, tmp.path().join("elsewhere")).unwrap();
+    let house = tmp.path().join("house");
+    let out = wheelfix(&["repair", wheel.to_str().unwrap(), "-w", house.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains("libfoo.so.1") && err.contains("could not be located"), "{err}");
+    assert!(std::fs::read_dir(&house).map(|d| d.count()).unwrap_or(0) == 0, "nothing written");
+
+    let bad = tmp.path().join("bad-1.0-py3-none-any.whl");
+    std::fs::write(&bad, b"PK\x03\x04 this is not a zip").unwrap();
+    let out = wheelfix(&["show", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains("bad-1.0-py3-none-any.whl"), "{err}");
+}
+
+#[test]
+fn pure_wheels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wheel = make_wheel(tmp.path(), "purepkg", "any", vec![("purepkg/__init__.py".into(), b"x = 1\n".to_vec())]);
+    let w = wheel.to_str().unwrap();
+    let house = tmp.path().join("house");
+    let out = wheelfix(&["repair", w, "-w", house.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--allow-pure-python-wheel"));
+    let out = wheelfix(&["repair", "--allow-pure-python-wheel", w, "-w", house.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(house.join(wheel.file_name().unwrap()).exists());
+}

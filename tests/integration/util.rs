@@ -1,0 +1,162 @@
+//! Shared helpers: compiling C with `cc`, making wheels, running `wheelfix`,
+//! and a small JSON Schema checker.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// Compiles `source` (C text) into `out` with `cc` and extra `args`.
+pub fn cc(dir: &Path, source: &str, out: &Path, args: &[&str]) {
+    let src = dir.join(format!("{}.c", out.file_name().unwrap().to_string_lossy().replace('.', "_")));
+    std::fs::write(&src, source).unwrap();
+    let status = Command::new("cc")
+        .args(["-O1", "-fPIC", "-g0"])
+        .arg(&src)
+        .arg("-o")
+        .arg(out)
+        .args(args)
+        .output()
+        .expect("cc must be installed to run the tests");
+    assert!(status.status.success(), "cc failed for {}:\n{}", out.display(), String::from_utf8_lossy(&status.stderr));
+}
+
+/// A chain ext → libfoo.so.1 → libbar.so.1 built with cc: the libraries in
+/// `dir/lib`, the extension in `dir/ext.so` (RUNPATH to `dir/lib`).
+pub struct Chain {
+    pub lib_dir: PathBuf,
+    pub ext: PathBuf,
+}
+
+pub fn build_chain(dir: &Path) -> Chain {
+    let lib = dir.join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    cc(dir, "int bar(void) { return 2; }\n", &lib.join("libbar.so.1"), &["-shared", "-Wl,-soname,libbar.so.1"]);
+    let libdir = lib.to_str().unwrap();
+    cc(
+        dir,
+        "int bar(void);\nint foo(void) { return 40 + bar(); }\n",
+        &lib.join("libfoo.so.1"),
+        &["-shared", "-Wl,-soname,libfoo.so.1", "-L", libdir, "-l:libbar.so.1"],
+    );
+    let ext = dir.join("ext.so");
+    cc(
+        dir,
+        "int foo(void);\nint PyInit_ext(void) { return foo(); }\n",
+        &ext,
+        &["-shared", "-L", libdir, "-l:libfoo.so.1", &format!("-Wl,-rpath,{libdir}"), "-Wl,--enable-new-dtags"],
+    );
+    Chain { lib_dir: lib, ext }
+}
+
+/// Writes a wheel `{name}-1.0-cp311-cp311-{plat}.whl` into `dir` holding `files`
+/// (arcname, content) plus dist-info, with a correct RECORD.
+pub fn make_wheel(dir: &Path, name: &str, plat: &str, files: Vec<(String, Vec<u8>)>) -> PathBuf {
+    let filename: wheelfix::wheel::WheelFilename = format!("{name}-1.0-cp311-cp311-{plat}.whl").parse().unwrap();
+    let di = filename.dist_info_dir();
+    let mut entries: Vec<(String, Vec<u8>, u32)> = files
+        .into_iter()
+        .map(|(n, d)| {
+            let mode = if n.ends_with(".so") || n.contains(".so.") { 0o755 } else { 0o644 };
+            (n, d, mode)
+        })
+        .collect();
+    entries.push((format!("{di}/METADATA"), format!("Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n").into_bytes(), 0o644));
+    entries.push((
+        format!("{di}/WHEEL"),
+        format!("Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: false\nTag: cp311-cp311-{plat}\n").into_bytes(),
+        0o644,
+    ));
+    wheelfix::wheel::writer::write_new_wheel(dir, &filename, entries, &Default::default()).unwrap()
+}
+
+/// Runs the built `wheelfix` binary.
+pub fn wheelfix(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wheelfix"))
+        .args(args)
+        .env_remove("LD_LIBRARY_PATH")
+        .env_remove("AUDITWHEEL_PLAT")
+        .env_remove("MACOSX_DEPLOYMENT_TARGET")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `readelf -d` of a file (binutils, an independent reader).
+pub fn readelf_dynamic(path: &Path) -> String {
+    let out = Command::new("readelf").arg("-dW").arg(path).output().expect("readelf (binutils) must be installed");
+    assert!(out.status.success(), "readelf failed on {}", path.display());
+    assert!(out.stderr.is_empty(), "readelf warned on {}: {}", path.display(), text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// Checks `value` against a JSON Schema (the subset our schemas use: type,
+/// const, enum, required, properties, additionalProperties, items, $ref to
+/// `#/$defs/…`). Returns the first problem.
+pub fn check_schema(schema: &Value, root: &Value, value: &Value, at: &str) -> Result<(), String> {
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        let name = r.strip_prefix("#/$defs/").ok_or(format!("unsupported $ref {r}"))?;
+        let target = root.get("$defs").and_then(|d| d.get(name)).ok_or(format!("unknown $ref {r}"))?;
+        return check_schema(target, root, value, at);
+    }
+    if let Some(t) = schema.get("type") {
+        let types: Vec<&str> = match t {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let ok = types.iter().any(|t| match *t {
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "string" => value.is_string(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            "null" => value.is_null(),
+            _ => false,
+        });
+        if !ok {
+            return Err(format!("{at}: expected {types:?}, got {value}"));
+        }
+    }
+    if let Some(c) = schema.get("const") {
+        if c != value {
+            return Err(format!("{at}: expected {c}, got {value}"));
+        }
+    }
+    if let Some(Value::Array(options)) = schema.get("enum") {
+        if !options.contains(value) {
+            return Err(format!("{at}: {value} not in {options:?}"));
+        }
+    }
+    if let Value::Object(obj) = value {
+        if let Some(Value::Array(req)) = schema.get("required") {
+            for r in req.iter().filter_map(Value::as_str) {
+                if !obj.contains_key(r) {
+                    return Err(format!("{at}: missing `{r}`"));
+                }
+            }
+        }
+        let props = schema.get("properties").and_then(Value::as_object);
+        for (k, v) in obj {
+            match props.and_then(|p| p.get(k)) {
+                Some(s) => check_schema(s, root, v, &format!("{at}.{k}"))?,
+                None => match schema.get("additionalProperties") {
+                    Some(Value::Bool(false)) => return Err(format!("{at}: unexpected `{k}`")),
+                    Some(s @ Value::Object(_)) => check_schema(s, root, v, &format!("{at}.{k}"))?,
+                    _ => {}
+                },
+            }
+        }
+    }
+    if let (Value::Array(items), Some(s)) = (value, schema.get("items")) {
+        for (i, v) in items.iter().enumerate() {
+            check_schema(s, root, v, &format!("{at}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
