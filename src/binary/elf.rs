@@ -1,5 +1,14 @@
 //! ELF analysis: everything the resolver and the manylinux/musllinux policy
 //! need, from one parse of the file (32/64-bit, little/big endian).
+//!
+//! The dynamic information is read from the program headers (PT_DYNAMIC,
+//! PT_INTERP, PT_NOTE), never from section headers alone, so stripped files
+//! work. Every read is bounds-checked, every input-derived count is capped by
+//! the file size and every walk of a linked list is bounded: hostile input is
+//! a [`ParseError`], never a panic or an endless loop.
+//!
+//! The low-level reader ([`ElfFile`]) is shared with the rewriter in
+//! `patch::elf`.
 
 use super::ParseError;
 
@@ -128,8 +137,794 @@ impl ElfInfo {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Constants (ELF gABI and GNU extensions).
+
+/// PT_NULL.
+pub const PT_NULL: u32 = 0;
+/// PT_LOAD.
+pub const PT_LOAD: u32 = 1;
+/// PT_DYNAMIC.
+pub const PT_DYNAMIC: u32 = 2;
+/// PT_INTERP.
+pub const PT_INTERP: u32 = 3;
+/// PT_NOTE.
+pub const PT_NOTE: u32 = 4;
+/// PT_PHDR.
+pub const PT_PHDR: u32 = 6;
+/// PT_GNU_PROPERTY.
+pub const PT_GNU_PROPERTY: u32 = 0x6474_e553;
+
+/// DT_NULL.
+pub const DT_NULL: i64 = 0;
+/// DT_NEEDED.
+pub const DT_NEEDED: i64 = 1;
+/// DT_HASH.
+pub const DT_HASH: i64 = 4;
+/// DT_STRTAB.
+pub const DT_STRTAB: i64 = 5;
+/// DT_SYMTAB.
+pub const DT_SYMTAB: i64 = 6;
+/// DT_STRSZ.
+pub const DT_STRSZ: i64 = 10;
+/// DT_SYMENT.
+pub const DT_SYMENT: i64 = 11;
+/// DT_SONAME.
+pub const DT_SONAME: i64 = 14;
+/// DT_RPATH.
+pub const DT_RPATH: i64 = 15;
+/// DT_RUNPATH.
+pub const DT_RUNPATH: i64 = 29;
+/// DT_GNU_HASH.
+pub const DT_GNU_HASH: i64 = 0x6fff_fef5;
+/// DT_VERNEED.
+pub const DT_VERNEED: i64 = 0x6fff_fffe;
+/// DT_VERNEEDNUM.
+pub const DT_VERNEEDNUM: i64 = 0x6fff_ffff;
+
+/// SHT_NOBITS.
+pub const SHT_NOBITS: u32 = 8;
+/// SHT_DYNSYM.
+pub const SHT_DYNSYM: u32 = 11;
+
+/// ET_DYN.
+pub const ET_DYN: u16 = 3;
+/// EM_MIPS.
+pub const EM_MIPS: u16 = 8;
+
+const NT_GNU_PROPERTY_TYPE_0: u32 = 5;
+const GNU_PROPERTY_X86_ISA_1_NEEDED: u32 = 0xc000_8002;
+const STB_GLOBAL: u8 = 1;
+const STB_LOCAL: u8 = 0;
+const STT_FUNC: u8 = 2;
+
+/// Upper bound on entries read from any one table (symbols, dynamic
+/// entries, verneed records): far above any real file, low enough to keep
+/// hostile input cheap.
+const MAX_ENTRIES: u64 = 1 << 24;
+
+fn err(msg: impl Into<String>) -> ParseError {
+    ParseError::new(msg)
+}
+
+// ---------------------------------------------------------------------------
+// Low-level, endian- and class-generic reader.
+
+/// One program header, widened to 64 bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Phdr {
+    /// `p_type`.
+    pub p_type: u32,
+    /// `p_flags`.
+    pub p_flags: u32,
+    /// `p_offset`.
+    pub p_offset: u64,
+    /// `p_vaddr`.
+    pub p_vaddr: u64,
+    /// `p_paddr`.
+    pub p_paddr: u64,
+    /// `p_filesz`.
+    pub p_filesz: u64,
+    /// `p_memsz`.
+    pub p_memsz: u64,
+    /// `p_align`.
+    pub p_align: u64,
+}
+
+/// One section header, widened to 64 bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Shdr {
+    /// `sh_name`.
+    pub sh_name: u32,
+    /// `sh_type`.
+    pub sh_type: u32,
+    /// `sh_flags`.
+    pub sh_flags: u64,
+    /// `sh_addr`.
+    pub sh_addr: u64,
+    /// `sh_offset`.
+    pub sh_offset: u64,
+    /// `sh_size`.
+    pub sh_size: u64,
+    /// `sh_link`.
+    pub sh_link: u32,
+    /// `sh_info`.
+    pub sh_info: u32,
+    /// `sh_addralign`.
+    pub sh_addralign: u64,
+    /// `sh_entsize`.
+    pub sh_entsize: u64,
+}
+
+/// The dynamic section as read through PT_DYNAMIC.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dynamic {
+    /// Entries up to (not including) the first DT_NULL, in order.
+    pub entries: Vec<(i64, u64)>,
+    /// How many entries PT_DYNAMIC has room for (`p_filesz / entry size`).
+    pub slots: u64,
+    /// Index of PT_DYNAMIC in the program header table.
+    pub phdr_index: usize,
+}
+
+impl Dynamic {
+    /// The value of the first entry with `tag`.
+    pub fn get(&self, tag: i64) -> Option<u64> {
+        self.entries.iter().find(|(t, _)| *t == tag).map(|(_, v)| *v)
+    }
+}
+
+/// An ELF file opened for reading: header fields, program and section
+/// headers, decoded with the file's class and byte order.
+#[derive(Debug, Clone)]
+pub struct ElfFile<'a> {
+    /// The whole file.
+    pub data: &'a [u8],
+    /// ELFCLASS64.
+    pub is64: bool,
+    /// ELFDATA2MSB.
+    pub big: bool,
+    /// `e_type`.
+    pub e_type: u16,
+    /// `e_machine`.
+    pub e_machine: u16,
+    /// `e_flags`.
+    pub e_flags: u32,
+    /// `e_phoff`.
+    pub e_phoff: u64,
+    /// `e_phentsize`.
+    pub e_phentsize: u16,
+    /// `e_shoff`.
+    pub e_shoff: u64,
+    /// `e_shentsize`.
+    pub e_shentsize: u16,
+    /// `e_shstrndx`.
+    pub e_shstrndx: u16,
+    /// Program headers in table order.
+    pub phdrs: Vec<Phdr>,
+    /// Section headers in table order (empty when the file has none or
+    /// they are unreadable: sections are optional for loading).
+    pub shdrs: Vec<Shdr>,
+}
+
+impl<'a> ElfFile<'a> {
+    /// Parses the file header and the program and section header tables.
+    pub fn parse(data: &'a [u8]) -> Result<Self, ParseError> {
+        if data.len() < 16 || data.get(..4) != Some(b"\x7fELF") {
+            return Err(err("not an ELF file (bad magic)"));
+        }
+        let is64 = match data[4] {
+            1 => false,
+            2 => true,
+            c => return Err(err(format!("unknown ELF class {c}"))),
+        };
+        let big = match data[5] {
+            1 => false,
+            2 => true,
+            d => return Err(err(format!("unknown ELF data encoding {d}"))),
+        };
+        let mut f = ElfFile {
+            data,
+            is64,
+            big,
+            e_type: 0,
+            e_machine: 0,
+            e_flags: 0,
+            e_phoff: 0,
+            e_phentsize: 0,
+            e_shoff: 0,
+            e_shentsize: 0,
+            e_shstrndx: 0,
+            phdrs: Vec::new(),
+            shdrs: Vec::new(),
+        };
+        let ehsize = if is64 { 64 } else { 52 };
+        if data.len() < ehsize {
+            return Err(err("truncated ELF header"));
+        }
+        f.e_type = f.u16(16)?;
+        f.e_machine = f.u16(18)?;
+        let (phoff, shoff, flags, phentsize, phnum, shentsize, shnum, shstrndx) = if is64 {
+            (f.u64(32)?, f.u64(40)?, f.u32(48)?, f.u16(54)?, f.u16(56)?, f.u16(58)?, f.u16(60)?, f.u16(62)?)
+        } else {
+            (
+                u64::from(f.u32(28)?),
+                u64::from(f.u32(32)?),
+                f.u32(36)?,
+                f.u16(42)?,
+                f.u16(44)?,
+                f.u16(46)?,
+                f.u16(48)?,
+                f.u16(50)?,
+            )
+        };
+        f.e_phoff = phoff;
+        f.e_shoff = shoff;
+        f.e_flags = flags;
+        f.e_phentsize = phentsize;
+        f.e_shentsize = shentsize;
+        f.e_shstrndx = shstrndx;
+        if phnum > 0 {
+            let want = f.phdr_size();
+            if u64::from(phentsize) != want {
+                return Err(err(format!("e_phentsize is {phentsize}, expected {want}")));
+            }
+            f.range(phoff, want * u64::from(phnum))
+                .map_err(|_| err("program header table is past the end of the file"))?;
+            for i in 0..u64::from(phnum) {
+                let p = f.read_phdr(phoff + i * want)?;
+                f.phdrs.push(p);
+            }
+        }
+        // Section headers are optional for loading: a damaged table is
+        // ignored here (the rewriter checks it separately when it needs it).
+        if shnum > 0 && u64::from(shentsize) == f.shdr_size() {
+            let want = f.shdr_size();
+            if f.range(shoff, want * u64::from(shnum)).is_ok() {
+                for i in 0..u64::from(shnum) {
+                    let s = f.read_shdr(shoff + i * want)?;
+                    f.shdrs.push(s);
+                }
+            }
+        }
+        Ok(f)
+    }
+
+    /// Size of one program header.
+    pub fn phdr_size(&self) -> u64 {
+        if self.is64 {
+            56
+        } else {
+            32
+        }
+    }
+
+    /// Size of one section header.
+    pub fn shdr_size(&self) -> u64 {
+        if self.is64 {
+            64
+        } else {
+            40
+        }
+    }
+
+    /// Size of one dynamic entry.
+    pub fn dyn_size(&self) -> u64 {
+        if self.is64 {
+            16
+        } else {
+            8
+        }
+    }
+
+    /// Size of one symbol.
+    pub fn sym_size(&self) -> u64 {
+        if self.is64 {
+            24
+        } else {
+            16
+        }
+    }
+
+    /// `data[off..off+len]`, or an error when it is not inside the file.
+    pub fn range(&self, off: u64, len: u64) -> Result<&'a [u8], ParseError> {
+        let end = off.checked_add(len).ok_or_else(|| err("offset overflows"))?;
+        let (s, e) = (usize::try_from(off), usize::try_from(end));
+        match (s, e) {
+            (Ok(s), Ok(e)) if e <= self.data.len() => Ok(&self.data[s..e]),
+            _ => Err(err(format!("range {off:#x}+{len:#x} is past the end of the file ({:#x})", self.data.len()))),
+        }
+    }
+
+    fn bytes<const N: usize>(&self, off: u64) -> Result<[u8; N], ParseError> {
+        let s = self.range(off, N as u64)?;
+        let mut a = [0u8; N];
+        a.copy_from_slice(s);
+        Ok(a)
+    }
+
+    /// Reads a u16 at `off` in the file's byte order.
+    pub fn u16(&self, off: u64) -> Result<u16, ParseError> {
+        let b = self.bytes::<2>(off)?;
+        Ok(if self.big { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) })
+    }
+
+    /// Reads a u32 at `off` in the file's byte order.
+    pub fn u32(&self, off: u64) -> Result<u32, ParseError> {
+        let b = self.bytes::<4>(off)?;
+        Ok(if self.big { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) })
+    }
+
+    /// Reads a u64 at `off` in the file's byte order.
+    pub fn u64(&self, off: u64) -> Result<u64, ParseError> {
+        let b = self.bytes::<8>(off)?;
+        Ok(if self.big { u64::from_be_bytes(b) } else { u64::from_le_bytes(b) })
+    }
+
+    /// Reads an address-sized word (4 or 8 bytes) at `off`, widened.
+    pub fn word(&self, off: u64) -> Result<u64, ParseError> {
+        if self.is64 {
+            self.u64(off)
+        } else {
+            self.u32(off).map(u64::from)
+        }
+    }
+
+    /// Reads a program header at `off`.
+    pub fn read_phdr(&self, off: u64) -> Result<Phdr, ParseError> {
+        Ok(if self.is64 {
+            Phdr {
+                p_type: self.u32(off)?,
+                p_flags: self.u32(off + 4)?,
+                p_offset: self.u64(off + 8)?,
+                p_vaddr: self.u64(off + 16)?,
+                p_paddr: self.u64(off + 24)?,
+                p_filesz: self.u64(off + 32)?,
+                p_memsz: self.u64(off + 40)?,
+                p_align: self.u64(off + 48)?,
+            }
+        } else {
+            Phdr {
+                p_type: self.u32(off)?,
+                p_offset: self.word(off + 4)?,
+                p_vaddr: self.word(off + 8)?,
+                p_paddr: self.word(off + 12)?,
+                p_filesz: self.word(off + 16)?,
+                p_memsz: self.word(off + 20)?,
+                p_flags: self.u32(off + 24)?,
+                p_align: self.word(off + 28)?,
+            }
+        })
+    }
+
+    /// Reads a section header at `off`.
+    pub fn read_shdr(&self, off: u64) -> Result<Shdr, ParseError> {
+        Ok(if self.is64 {
+            Shdr {
+                sh_name: self.u32(off)?,
+                sh_type: self.u32(off + 4)?,
+                sh_flags: self.u64(off + 8)?,
+                sh_addr: self.u64(off + 16)?,
+                sh_offset: self.u64(off + 24)?,
+                sh_size: self.u64(off + 32)?,
+                sh_link: self.u32(off + 40)?,
+                sh_info: self.u32(off + 44)?,
+                sh_addralign: self.u64(off + 48)?,
+                sh_entsize: self.u64(off + 56)?,
+            }
+        } else {
+            Shdr {
+                sh_name: self.u32(off)?,
+                sh_type: self.u32(off + 4)?,
+                sh_flags: self.word(off + 8)?,
+                sh_addr: self.word(off + 12)?,
+                sh_offset: self.word(off + 16)?,
+                sh_size: self.word(off + 20)?,
+                sh_link: self.u32(off + 24)?,
+                sh_info: self.u32(off + 28)?,
+                sh_addralign: self.word(off + 32)?,
+                sh_entsize: self.word(off + 36)?,
+            }
+        })
+    }
+
+    /// The name of a section, from `.shstrtab` (empty when unreadable).
+    pub fn section_name(&self, sh: &Shdr) -> &'a [u8] {
+        let Some(tab) = self.shdrs.get(usize::from(self.e_shstrndx)) else {
+            return b"";
+        };
+        let Ok(bytes) = self.range(tab.sh_offset, tab.sh_size) else {
+            return b"";
+        };
+        cstr_at(bytes, u64::from(sh.sh_name)).unwrap_or(b"")
+    }
+
+    /// The file offset of virtual address `vaddr`, through the PT_LOAD that
+    /// maps it from the file.
+    pub fn vaddr_to_offset(&self, vaddr: u64) -> Option<u64> {
+        self.phdrs.iter().filter(|p| p.p_type == PT_LOAD).find_map(|p| {
+            let delta = vaddr.checked_sub(p.p_vaddr)?;
+            (delta < p.p_filesz).then(|| p.p_offset.checked_add(delta)).flatten()
+        })
+    }
+
+    /// The entries of PT_DYNAMIC, or `None` when the file has no PT_DYNAMIC.
+    pub fn dynamic(&self) -> Result<Option<Dynamic>, ParseError> {
+        let Some((idx, ph)) = self.phdrs.iter().enumerate().find(|(_, p)| p.p_type == PT_DYNAMIC) else {
+            return Ok(None);
+        };
+        let size = self.dyn_size();
+        let bytes = self.range(ph.p_offset, ph.p_filesz).map_err(|_| err("PT_DYNAMIC is past the end of the file"))?;
+        let slots = bytes.len() as u64 / size;
+        let mut entries = Vec::new();
+        for i in 0..slots {
+            let off = ph.p_offset + i * size;
+            let tag = if self.is64 { self.u64(off)? as i64 } else { i64::from(self.u32(off)? as i32) };
+            let val = self.word(off + size / 2)?;
+            if tag == DT_NULL {
+                break;
+            }
+            entries.push((tag, val));
+        }
+        Ok(Some(Dynamic { entries, slots, phdr_index: idx }))
+    }
+}
+
+/// The NUL-terminated string at `off` in `table` (without the NUL).
+pub fn cstr_at(table: &[u8], off: u64) -> Option<&[u8]> {
+    let start = usize::try_from(off).ok()?;
+    let rest = table.get(start..)?;
+    let len = memchr::memchr(0, rest)?;
+    Some(&rest[..len])
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The dynamic string table (`DT_STRTAB`, `DT_STRSZ`) as a file range.
+pub fn dynstr_range(f: &ElfFile<'_>, dynamic: &Dynamic) -> Result<(u64, u64), ParseError> {
+    let addr = dynamic.get(DT_STRTAB).ok_or_else(|| err("PT_DYNAMIC has no DT_STRTAB"))?;
+    let size = dynamic.get(DT_STRSZ).ok_or_else(|| err("PT_DYNAMIC has no DT_STRSZ"))?;
+    let off = f.vaddr_to_offset(addr).ok_or_else(|| err(format!("DT_STRTAB {addr:#x} is not in a PT_LOAD")))?;
+    f.range(off, size).map_err(|_| err("DT_STRTAB/DT_STRSZ reach past the end of the file"))?;
+    Ok((off, size))
+}
+
+/// One Verneed record with its file offset (for the rewriter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerneedRecord {
+    /// File offset of the Verneed structure.
+    pub offset: u64,
+    /// `vn_file` (an offset into the dynamic string table).
+    pub vn_file: u32,
+    /// `vna_name` of every Vernaux.
+    pub names: Vec<u32>,
+}
+
+/// Walks `.gnu.version_r` through DT_VERNEED/DT_VERNEEDNUM. Bounded by
+/// DT_VERNEEDNUM and `vn_cnt` (and the file size), so cyclic lists end.
+pub fn verneed_records(f: &ElfFile<'_>, dynamic: &Dynamic) -> Result<Vec<VerneedRecord>, ParseError> {
+    let Some(addr) = dynamic.get(DT_VERNEED) else {
+        return Ok(Vec::new());
+    };
+    let num = dynamic.get(DT_VERNEEDNUM).unwrap_or(0);
+    let cap = (f.data.len() as u64 / 16).min(MAX_ENTRIES);
+    if num > cap {
+        return Err(err(format!("DT_VERNEEDNUM {num} is larger than the file allows")));
+    }
+    let mut off = f.vaddr_to_offset(addr).ok_or_else(|| err(format!("DT_VERNEED {addr:#x} is not in a PT_LOAD")))?;
+    let mut out = Vec::new();
+    let mut total_aux = 0u64;
+    for i in 0..num {
+        let cnt = f.u16(off + 2)?;
+        let vn_file = f.u32(off + 4)?;
+        let vn_aux = f.u32(off + 8)?;
+        let vn_next = f.u32(off + 12)?;
+        let mut names = Vec::new();
+        let mut aoff = off.checked_add(u64::from(vn_aux)).ok_or_else(|| err("vn_aux overflows"))?;
+        for j in 0..cnt {
+            total_aux += 1;
+            if total_aux > cap {
+                return Err(err("too many Vernaux entries"));
+            }
+            names.push(f.u32(aoff + 8)?);
+            let next = f.u32(aoff + 12)?;
+            if next == 0 {
+                if j + 1 != cnt {
+                    return Err(err("Vernaux list ends before vn_cnt entries"));
+                }
+                break;
+            }
+            aoff = aoff.checked_add(u64::from(next)).ok_or_else(|| err("vna_next overflows"))?;
+        }
+        out.push(VerneedRecord { offset: off, vn_file, names });
+        if vn_next == 0 {
+            if i + 1 != num {
+                return Err(err("Verneed list ends before DT_VERNEEDNUM entries"));
+            }
+            break;
+        }
+        off = off.checked_add(u64::from(vn_next)).ok_or_else(|| err("vn_next overflows"))?;
+    }
+    Ok(out)
+}
+
+/// The number of dynamic symbols: from the SHT_DYNSYM section when it
+/// matches DT_SYMTAB, else DT_HASH's `nchain`, else a DT_GNU_HASH walk.
+fn dynsym_count(f: &ElfFile<'_>, dynamic: &Dynamic, symtab: u64) -> Result<u64, ParseError> {
+    let cap = (f.data.len() as u64 / f.sym_size()).min(MAX_ENTRIES);
+    if let Some(sh) = f.shdrs.iter().find(|s| s.sh_type == SHT_DYNSYM && s.sh_addr == symtab) {
+        if sh.sh_entsize == f.sym_size() {
+            return Ok((sh.sh_size / f.sym_size()).min(cap));
+        }
+    }
+    if let Some(hash) = dynamic.get(DT_HASH) {
+        let off = f.vaddr_to_offset(hash).ok_or_else(|| err("DT_HASH is not in a PT_LOAD"))?;
+        return Ok(u64::from(f.u32(off + 4)?).min(cap));
+    }
+    if let Some(gnu) = dynamic.get(DT_GNU_HASH) {
+        let off = f.vaddr_to_offset(gnu).ok_or_else(|| err("DT_GNU_HASH is not in a PT_LOAD"))?;
+        let nbuckets = u64::from(f.u32(off)?);
+        let symoffset = u64::from(f.u32(off + 4)?);
+        let bloom_size = u64::from(f.u32(off + 8)?);
+        let word = if f.is64 { 8 } else { 4 };
+        let buckets = bloom_size
+            .checked_mul(word)
+            .and_then(|b| b.checked_add(off + 16))
+            .ok_or_else(|| err("DT_GNU_HASH bloom size overflows"))?;
+        f.range(buckets, nbuckets.checked_mul(4).ok_or_else(|| err("DT_GNU_HASH bucket count overflows"))?)?;
+        let mut max = 0u64;
+        for i in 0..nbuckets {
+            max = max.max(u64::from(f.u32(buckets + 4 * i)?));
+        }
+        if max < symoffset {
+            return Ok(symoffset.min(cap));
+        }
+        let chains = buckets + 4 * nbuckets;
+        let mut idx = max;
+        loop {
+            if idx >= cap {
+                return Err(err("DT_GNU_HASH chain runs past the end of the file"));
+            }
+            let h = f.u32(chains + 4 * (idx - symoffset))?;
+            idx += 1;
+            if h & 1 != 0 {
+                return Ok(idx);
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn read_property_notes(f: &ElfFile<'_>, info: &mut ElfInfo) {
+    // Prefer PT_GNU_PROPERTY; fall back to PT_NOTE segments.
+    let mut segs: Vec<&Phdr> = f.phdrs.iter().filter(|p| p.p_type == PT_GNU_PROPERTY).collect();
+    if segs.is_empty() {
+        segs = f.phdrs.iter().filter(|p| p.p_type == PT_NOTE).collect();
+    }
+    for p in segs {
+        let Ok(bytes) = f.range(p.p_offset, p.p_filesz) else { continue };
+        let align = if p.p_align == 8 { 8 } else { 4 };
+        for (name, ntype, desc) in notes(f, bytes, align) {
+            if name == b"GNU" && ntype == NT_GNU_PROPERTY_TYPE_0 {
+                if let Some(v) = x86_isa_needed(f, desc) {
+                    info.x86_isa_needed = Some(info.x86_isa_needed.unwrap_or(0) | v);
+                }
+            }
+        }
+    }
+}
+
+/// Splits a note segment into `(name without NUL, type, desc)`.
+pub fn notes<'b>(f: &ElfFile<'_>, bytes: &'b [u8], align: u64) -> Vec<(&'b [u8], u32, &'b [u8])> {
+    let rd = |o: usize| -> Option<u32> {
+        let b: [u8; 4] = bytes.get(o..o.checked_add(4)?)?.try_into().ok()?;
+        Some(if f.big { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) })
+    };
+    let up = |x: usize| -> Option<usize> { x.checked_add(align as usize - 1).map(|v| v & !(align as usize - 1)) };
+    let mut out = Vec::new();
+    let mut o = 0usize;
+    while o + 12 <= bytes.len() {
+        let (Some(namesz), Some(descsz), Some(ntype)) = (rd(o), rd(o + 4), rd(o + 8)) else { break };
+        let name_start = o + 12;
+        let Some(name_end) = name_start.checked_add(namesz as usize) else { break };
+        let Some(desc_start) = up(name_end) else { break };
+        let Some(desc_end) = desc_start.checked_add(descsz as usize) else { break };
+        let (Some(name), Some(desc)) = (bytes.get(name_start..name_end), bytes.get(desc_start..desc_end)) else {
+            break;
+        };
+        let name = name.strip_suffix(b"\0").unwrap_or(name);
+        out.push((name, ntype, desc));
+        let Some(next) = up(desc_end) else { break };
+        if next <= o {
+            break;
+        }
+        o = next;
+    }
+    out
+}
+
+fn x86_isa_needed(f: &ElfFile<'_>, desc: &[u8]) -> Option<u32> {
+    let rd = |o: usize| -> Option<u32> {
+        let b: [u8; 4] = desc.get(o..o.checked_add(4)?)?.try_into().ok()?;
+        Some(if f.big { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) })
+    };
+    let align = if f.is64 { 8 } else { 4 };
+    let mut o = 0usize;
+    let mut found = None;
+    while o + 8 <= desc.len() {
+        let pr_type = rd(o)?;
+        let sz = rd(o + 4)? as usize;
+        if pr_type == GNU_PROPERTY_X86_ISA_1_NEEDED && sz >= 4 {
+            found = Some(found.unwrap_or(0) | rd(o + 8)?);
+        }
+        let end = (o + 8).checked_add(sz)?;
+        o = end.checked_add(align - 1)? & !(align - 1);
+    }
+    found
+}
+
 /// Parses an ELF file. Bounds-checked: never panics on hostile input.
 pub fn parse(data: &[u8]) -> Result<ElfInfo, ParseError> {
-    let _ = data;
-    Err(ParseError::new("ELF parsing is not implemented yet"))
+    let f = ElfFile::parse(data)?;
+    let mut info = ElfInfo {
+        class: Some(if f.is64 { ElfClass::Elf64 } else { ElfClass::Elf32 }),
+        endian: Some(if f.big { Endian::Big } else { Endian::Little }),
+        machine: f.e_machine,
+        osabi: data[7],
+        flags: f.e_flags,
+        elf_type: f.e_type,
+        ..ElfInfo::default()
+    };
+    if let Some(p) = f.phdrs.iter().find(|p| p.p_type == PT_INTERP) {
+        let bytes = f.range(p.p_offset, p.p_filesz).map_err(|_| err("PT_INTERP is past the end of the file"))?;
+        let s = bytes.split(|b| *b == 0).next().unwrap_or(b"");
+        info.interp = Some(lossy(s));
+    }
+    read_property_notes(&f, &mut info);
+    let Some(dynamic) = f.dynamic()? else {
+        return Ok(info);
+    };
+    let (stroff, strsz) = dynstr_range(&f, &dynamic)?;
+    let strtab = f.range(stroff, strsz)?;
+    let string = |v: u64| -> Result<String, ParseError> {
+        cstr_at(strtab, v).map(lossy).ok_or_else(|| err(format!("string offset {v:#x} is outside DT_STRTAB")))
+    };
+    for &(tag, val) in &dynamic.entries {
+        match tag {
+            DT_NEEDED => info.needed.push(string(val)?),
+            DT_SONAME => info.soname = Some(string(val)?),
+            DT_RPATH => info.rpath.extend(string(val)?.split(':').map(str::to_owned)),
+            DT_RUNPATH => info.runpath.extend(string(val)?.split(':').map(str::to_owned)),
+            _ => {}
+        }
+    }
+    for rec in verneed_records(&f, &dynamic)? {
+        let file = string(u64::from(rec.vn_file))?;
+        let versions = rec.names.iter().map(|n| string(u64::from(*n))).collect::<Result<_, _>>()?;
+        info.version_needs.push(VersionNeed { file, versions });
+    }
+    if let Some(symtab) = dynamic.get(DT_SYMTAB) {
+        let count = dynsym_count(&f, &dynamic, symtab)?;
+        let off = f.vaddr_to_offset(symtab).ok_or_else(|| err(format!("DT_SYMTAB {symtab:#x} is not in a PT_LOAD")))?;
+        let size = f.sym_size();
+        let table = f.range(off, count.checked_mul(size).ok_or_else(|| err("symbol count overflows"))?)?;
+        let mut imported = Vec::new();
+        for i in 1..count {
+            let o = off + i * size;
+            let (name, st_info, shndx) = if f.is64 {
+                (f.u32(o)?, table[(i * size + 4) as usize], f.u16(o + 6)?)
+            } else {
+                (f.u32(o)?, table[(i * size + 12) as usize], f.u16(o + 14)?)
+            };
+            if name == 0 {
+                continue;
+            }
+            let bind = st_info >> 4;
+            let typ = st_info & 0xf;
+            let Some(n) = cstr_at(strtab, u64::from(name)) else { continue };
+            if shndx == 0 {
+                if bind == STB_GLOBAL && !n.is_empty() {
+                    imported.push(lossy(n));
+                }
+            } else if typ == STT_FUNC
+                && bind != STB_LOCAL
+                && (n.starts_with(b"PyInit_") || n.starts_with(b"_cffi_pypyinit_"))
+            {
+                info.py_init.push(lossy(n));
+            }
+        }
+        imported.sort_unstable();
+        imported.dedup();
+        info.imported_symbols = imported;
+        info.py_init.sort_unstable();
+        info.py_init.dedup();
+    }
+    Ok(info)
+}
+
+fn phdr_type_name(t: u32) -> String {
+    match t {
+        PT_NULL => "NULL".into(),
+        PT_LOAD => "LOAD".into(),
+        PT_DYNAMIC => "DYNAMIC".into(),
+        PT_INTERP => "INTERP".into(),
+        PT_NOTE => "NOTE".into(),
+        PT_PHDR => "PHDR".into(),
+        7 => "TLS".into(),
+        0x6474_e550 => "GNU_EH_FRAME".into(),
+        0x6474_e551 => "GNU_STACK".into(),
+        0x6474_e552 => "GNU_RELRO".into(),
+        PT_GNU_PROPERTY => "GNU_PROPERTY".into(),
+        t => format!("{t:#x}"),
+    }
+}
+
+/// A canonical text dump of what the loader sees, without addresses:
+/// class, byte order, type, machine, interpreter, SONAME, DT_NEEDED,
+/// RPATH/RUNPATH, verneed, Python init symbols and the x86 ISA level. Stable
+/// across toolchains for the same source, so it suits golden tests of
+/// freshly compiled files.
+pub fn dump_dynamic(data: &[u8]) -> Result<String, ParseError> {
+    use std::fmt::Write;
+    let info = parse(data)?;
+    let mut s = String::new();
+    let class = if info.class == Some(ElfClass::Elf64) { "ELF64" } else { "ELF32" };
+    let endian = if info.endian == Some(Endian::Big) { "big" } else { "little" };
+    let _ = writeln!(s, "class: {class} {endian}-endian");
+    let _ = writeln!(s, "type: {}", info.elf_type);
+    let _ = writeln!(s, "machine: {}", info.machine);
+    if let Some(i) = &info.interp {
+        let _ = writeln!(s, "interp: {i}");
+    }
+    if let Some(n) = &info.soname {
+        let _ = writeln!(s, "soname: {n}");
+    }
+    for n in &info.needed {
+        let _ = writeln!(s, "needed: {n}");
+    }
+    if !info.rpath.is_empty() {
+        let _ = writeln!(s, "rpath: {}", info.rpath.join(":"));
+    }
+    if !info.runpath.is_empty() {
+        let _ = writeln!(s, "runpath: {}", info.runpath.join(":"));
+    }
+    for v in &info.version_needs {
+        let _ = writeln!(s, "verneed: {}: {}", v.file, v.versions.join(" "));
+    }
+    for p in &info.py_init {
+        let _ = writeln!(s, "py_init: {p}");
+    }
+    if let Some(x) = info.x86_isa_needed {
+        let _ = writeln!(s, "x86_isa_needed: {x:#x}");
+    }
+    Ok(s)
+}
+
+/// [`dump_dynamic`] followed by the program header table (type, flags,
+/// offset, address, sizes, alignment) and the number of free dynamic slots:
+/// the full picture of a rewrite, for golden tests of committed fixtures.
+pub fn dump(data: &[u8]) -> Result<String, ParseError> {
+    use std::fmt::Write;
+    let mut s = dump_dynamic(data)?;
+    let f = ElfFile::parse(data)?;
+    if let Some(d) = f.dynamic()? {
+        let _ = writeln!(s, "dynamic: {} entries, {} slots", d.entries.len(), d.slots);
+    }
+    for p in &f.phdrs {
+        let flags: String =
+            [(4, 'R'), (2, 'W'), (1, 'E')].iter().map(|(bit, c)| if p.p_flags & bit != 0 { *c } else { '-' }).collect();
+        let _ = writeln!(
+            s,
+            "phdr: {:<12} {flags} off={:#x} vaddr={:#x} filesz={:#x} memsz={:#x} align={:#x}",
+            phdr_type_name(p.p_type),
+            p.p_offset,
+            p.p_vaddr,
+            p.p_filesz,
+            p.p_memsz,
+            p.p_align
+        );
+    }
+    Ok(s)
 }
