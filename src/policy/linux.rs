@@ -11,6 +11,7 @@
 //! never formatted text, so `show`, `repair` and JSON output can share it.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
 use super::PolicyError;
 use crate::binary::elf::VersionNeed;
@@ -169,11 +170,14 @@ struct RawPolicy {
 impl LinuxPolicies {
     /// The built-in policies (embedded from `policies/*.json`).
     pub fn builtin(libc: Libc, arch: &str) -> Result<Self, PolicyError> {
-        let (text, label) = match libc {
-            Libc::Glibc => (MANYLINUX_JSON, "builtin:manylinux-policy.json"),
-            Libc::Musl => (MUSLLINUX_JSON, "builtin:musllinux-policy.json"),
+        // Parsed and validated once per process; selecting an arch is cheap.
+        static MANYLINUX: OnceLock<Result<Vec<RawPolicy>, PolicyError>> = OnceLock::new();
+        static MUSLLINUX: OnceLock<Result<Vec<RawPolicy>, PolicyError>> = OnceLock::new();
+        let raw = match libc {
+            Libc::Glibc => MANYLINUX.get_or_init(|| parse_file(MANYLINUX_JSON, "builtin:manylinux-policy.json")),
+            Libc::Musl => MUSLLINUX.get_or_init(|| parse_file(MUSLLINUX_JSON, "builtin:musllinux-policy.json")),
         };
-        Self::from_json(text, label, libc, arch)
+        Self::select(raw.as_ref().map_err(Clone::clone)?, libc, arch)
     }
 
     /// Reads a policy file in auditwheel's schema and keeps the policies for
@@ -185,27 +189,30 @@ impl LinuxPolicies {
     /// priority 0); the PEP 600 ordering is broken; no policy but `linux`
     /// lists `arch` ([`PolicyError::UnsupportedArch`]).
     pub fn from_json(text: &str, file_label: &str, libc: Libc, arch: &str) -> Result<Self, PolicyError> {
-        let invalid = |reason: String| PolicyError::Invalid { file: file_label.to_string(), reason };
-        let raw: Vec<RawPolicy> = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        validate(&raw).map_err(invalid)?;
+        Self::select(&parse_file(text, file_label)?, libc, arch)
+    }
 
+    /// Keeps the policies of a validated file that list `arch` (plus
+    /// `linux`), highest priority first.
+    fn select(raw: &[RawPolicy], libc: Libc, arch: &str) -> Result<Self, PolicyError> {
         let mut policies = Vec::new();
         for p in raw {
             let is_linux = p.name == LINUX;
-            let Some(versions) = p.symbol_versions.get(arch).cloned().or_else(|| is_linux.then(BTreeMap::new)) else {
-                continue;
+            let versions = match p.symbol_versions.get(arch) {
+                Some(v) => v,
+                None if is_linux => &BTreeMap::new(),
+                None => continue,
             };
-            let priority = u32::try_from(p.priority).map_err(|_| invalid(format!("bad priority in `{}`", p.name)))?;
-            let lib_whitelist =
-                p.lib_whitelist.iter().map(|lib| fixup_musl_libc(libc, arch, lib)).collect::<BTreeSet<_>>();
+            // `validate` checked the range; 0 is only reachable for `linux`.
+            let priority = u32::try_from(p.priority).unwrap_or(0);
             policies.push(LinuxPolicy {
-                name: p.name,
-                aliases: p.aliases,
+                name: p.name.clone(),
+                aliases: p.aliases.clone(),
                 priority,
                 arch: arch.to_string(),
-                symbol_versions: versions.into_iter().map(|(k, v)| (k, v.into_iter().collect())).collect(),
-                lib_whitelist,
-                blacklist: p.blacklist.into_iter().map(|(k, v)| (k, v.into_iter().collect())).collect(),
+                symbol_versions: versions.iter().map(|(k, v)| (k.clone(), v.iter().cloned().collect())).collect(),
+                lib_whitelist: p.lib_whitelist.iter().map(|lib| fixup_musl_libc(libc, arch, lib)).collect(),
+                blacklist: p.blacklist.iter().map(|(k, v)| (k.clone(), v.iter().cloned().collect())).collect(),
             });
         }
         policies.sort_by_key(|p| std::cmp::Reverse(p.priority));
@@ -258,6 +265,14 @@ impl LinuxPolicies {
     pub fn highest_whitelisting(&self, soname: &str) -> Option<&LinuxPolicy> {
         self.policies.iter().find(|p| p.is_whitelisted(soname))
     }
+}
+
+/// Parses a policy file and checks it ([`validate`]).
+fn parse_file(text: &str, file_label: &str) -> Result<Vec<RawPolicy>, PolicyError> {
+    let invalid = |reason: String| PolicyError::Invalid { file: file_label.to_string(), reason };
+    let raw: Vec<RawPolicy> = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+    validate(&raw).map_err(invalid)?;
+    Ok(raw)
 }
 
 /// Checks names, priorities and the PEP 600 ordering over the whole file.
