@@ -127,10 +127,8 @@ pub fn sign_slice(slice: &[u8], identifier: &str) -> Result<Vec<u8>, PatchError>
     }
     let layout = SliceLayout::parse(slice)?;
     let big = layout.big_endian;
-    let text = layout
-        .segment(b"__TEXT")
-        .ok_or_else(|| PatchError::Unsupported("no __TEXT segment to sign".into()))?
-        .clone();
+    let text =
+        layout.segment(b"__TEXT").ok_or_else(|| PatchError::Unsupported("no __TEXT segment to sign".into()))?.clone();
     let linkedit = layout
         .segment(b"__LINKEDIT")
         .ok_or_else(|| PatchError::Unsupported("no __LINKEDIT segment to hold a code signature".into()))?
@@ -144,15 +142,15 @@ pub fn sign_slice(slice: &[u8], identifier: &str) -> Result<Vec<u8>, PatchError>
         Some(cs) => {
             let dataoff = cs.dataoff as usize;
             if (cs.dataoff as u64) < linkedit.fileoff || dataoff > slice.len() || cs.dataoff as u64 > linkedit_end {
-                return Err(PatchError::Unsupported(format!(
-                    "code signature at {dataoff} is not inside __LINKEDIT"
-                )));
+                return Err(PatchError::Unsupported(format!("code signature at {dataoff} is not inside __LINKEDIT")));
             }
             (slice[..dataoff].to_vec(), cs)
         }
         None => {
             if linkedit_end != slice.len() as u64 {
-                return Err(PatchError::Unsupported("__LINKEDIT does not end the file: no place for a signature".into()));
+                return Err(PatchError::Unsupported(
+                    "__LINKEDIT does not end the file: no place for a signature".into(),
+                ));
             }
             let at = layout.commands_end();
             let need = at as u64 + LINKEDIT_DATA_COMMAND_SIZE as u64;
@@ -188,8 +186,7 @@ pub fn sign_slice(slice: &[u8], identifier: &str) -> Result<Vec<u8>, PatchError>
     let page = if layout.cputype == CPU_TYPE_ARM64 { 0x4000 } else { 0x1000 };
     // Keep the linker's vmsize when it still covers the data (lld writes it
     // unrounded); otherwise round the new size up to the page size.
-    let new_vmsize =
-        if linkedit.vmsize >= new_filesize { linkedit.vmsize } else { new_filesize.div_ceil(page) * page };
+    let new_vmsize = if linkedit.vmsize >= new_filesize { linkedit.vmsize } else { new_filesize.div_ceil(page) * page };
     if layout.is64 {
         put_u64(&mut out, linkedit.cmd_offset + 32, new_vmsize, big)?;
         put_u64(&mut out, linkedit.cmd_offset + 48, new_filesize, big)?;

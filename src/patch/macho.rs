@@ -17,8 +17,8 @@
 use super::codesign::{self, put_u32, SignatureStatus};
 use super::PatchError;
 use crate::binary::macho::{
-    command_string, fat_arches, parse, DylibKind, FatArch, MachOSlice, SliceLayout, CPU_TYPE_ARM64,
-    DYLIB_COMMAND_SIZE, FAT_MAGIC, FAT_MAGIC_64, LC_ID_DYLIB, LC_RPATH, LINKEDIT_DATA_COMMAND_SIZE, RPATH_COMMAND_SIZE,
+    command_string, fat_arches, parse, DylibKind, FatArch, MachOSlice, SliceLayout, CPU_TYPE_ARM64, DYLIB_COMMAND_SIZE,
+    FAT_MAGIC, FAT_MAGIC_64, LC_ID_DYLIB, LC_RPATH, LINKEDIT_DATA_COMMAND_SIZE, RPATH_COMMAND_SIZE,
 };
 use crate::binary::ParseError;
 
@@ -238,7 +238,12 @@ pub fn apply(data: &[u8], edits: &MachOEdits) -> Result<Vec<u8>, PatchError> {
 /// Writes a fat file whose slices are `patched` (or the original bytes
 /// where `None`). Offsets stay when no slice changed size; otherwise the
 /// slices are laid out again in file order, each at its `2^align`.
-fn rebuild_fat(data: &[u8], arches: &[FatArch], is64: bool, patched: &[Option<Vec<u8>>]) -> Result<Vec<u8>, PatchError> {
+fn rebuild_fat(
+    data: &[u8],
+    arches: &[FatArch],
+    is64: bool,
+    patched: &[Option<Vec<u8>>],
+) -> Result<Vec<u8>, PatchError> {
     let slice_of = |i: usize| -> &[u8] {
         match &patched[i] {
             Some(v) => v,
@@ -300,9 +305,7 @@ fn write_fat_header(out: &mut [u8], arches: &[FatArch], is64: bool) -> Result<()
 fn slice_ranges(data: &[u8]) -> Result<Vec<&[u8]>, ParseError> {
     Ok(match fat_arches(data)? {
         None => vec![data],
-        Some((arches, _)) => {
-            arches.iter().map(|a| &data[a.offset as usize..(a.offset + a.size) as usize]).collect()
-        }
+        Some((arches, _)) => arches.iter().map(|a| &data[a.offset as usize..(a.offset + a.size) as usize]).collect(),
     })
 }
 
@@ -343,13 +346,7 @@ fn check(input: &[u8], out: &[u8], edits: &MachOEdits) -> Result<(), PatchError>
 /// The slice alignment `lipo` picks: the lowest power of two dividing every
 /// segment's `vmaddr` (a zero `vmaddr` does not count), clamped to 2^2..2^15.
 fn lipo_alignment(layout: &SliceLayout) -> u32 {
-    let min = layout
-        .segments
-        .iter()
-        .filter(|s| s.vmaddr != 0)
-        .map(|s| s.vmaddr.trailing_zeros())
-        .min()
-        .unwrap_or(15);
+    let min = layout.segments.iter().filter(|s| s.vmaddr != 0).map(|s| s.vmaddr.trailing_zeros()).min().unwrap_or(15);
     min.clamp(2, 15)
 }
 
@@ -367,7 +364,10 @@ pub fn create_fat(thin: &[&[u8]]) -> Result<Vec<u8>, PatchError> {
         }
         let layout = SliceLayout::parse(t)?;
         if arches.iter().any(|(a, _)| a.cputype == layout.cputype && a.cpusubtype == layout.cpusubtype) {
-            return Err(PatchError::InvalidEdit(format!("two inputs have the same architecture ({})", layout.arch().name())));
+            return Err(PatchError::InvalidEdit(format!(
+                "two inputs have the same architecture ({})",
+                layout.arch().name()
+            )));
         }
         let arch = FatArch {
             cputype: layout.cputype,
