@@ -402,3 +402,84 @@ pub fn create_fat(thin: &[&[u8]]) -> Result<Vec<u8>, PatchError> {
     write_fat_header(&mut out, &placed, is64)?;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(rel: &str) -> Vec<u8> {
+        let p = format!("{}/fixtures/macho/{rel}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e} (run fixtures/macho/build.sh)"))
+    }
+
+    fn edits() -> MachOEdits {
+        MachOEdits {
+            set_id: Some("/DLC/x/libfoo.dylib".into()),
+            change_dylibs: vec![("@rpath/libfoo.dylib".into(), "@loader_path/.dylibs/libfoo.dylib".into())],
+            delete_rpaths: vec!["/opt/fake/lib".into()],
+            add_rpaths: vec!["@loader_path/../x".into()],
+            identifier: None,
+        }
+    }
+
+    #[test]
+    fn rejects_unusable_names() {
+        let data = fixture("arm64/ext.cpython-312-darwin.so");
+        for bad in ["", "a\0b"] {
+            let e = MachOEdits { add_rpaths: vec![bad.into()], ..Default::default() };
+            assert!(matches!(apply(&data, &e), Err(PatchError::InvalidEdit(_))));
+        }
+        let e = MachOEdits { set_id: Some("x".repeat(MAX_NAME + 1)), ..Default::default() };
+        assert!(matches!(apply(&data, &e), Err(PatchError::InvalidEdit(_))));
+    }
+
+    #[test]
+    fn corrupted_inputs_never_panic() {
+        let data = fixture("universal2/ext.cpython-312-darwin.so");
+        let e = edits();
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let (mut ok, mut failed) = (0, 0);
+        for round in 0..1500 {
+            let mut d = data.clone();
+            for _ in 0..1 + round % 3 {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                // fat header, x86_64 commands (at 4096) or arm64 commands (at 32768)
+                let base = [0usize, 4096, 32768][(seed >> 61) as usize % 3];
+                let pos = base + (seed >> 24) as usize % if base == 0 { 48 } else { 1400 };
+                d[pos] = (seed >> 8) as u8;
+            }
+            match apply(&d, &e) {
+                Ok(out) => {
+                    assert!(parse(&out).is_ok(), "round {round}: output does not parse");
+                    ok += 1;
+                }
+                Err(_) => failed += 1,
+            }
+        }
+        assert!(ok > 0 && failed > 0, "ok {ok}, failed {failed}");
+    }
+
+    #[test]
+    fn corrupted_signatures_never_panic() {
+        let data = fixture("arm64/ext.cpython-312-darwin.so");
+        let layout = SliceLayout::parse(&data).unwrap();
+        let cs = layout.code_signature.unwrap();
+        // The hashes start after the 24-byte blob headers, the 88-byte
+        // CodeDirectory and the identifier padded to 16.
+        let hashes = cs.dataoff as usize + 144;
+        let mut seed: u64 = 7;
+        let mut invalid = 0;
+        for _ in 0..2000 {
+            let mut d = data.clone();
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let pos = cs.dataoff as usize + (seed >> 33) as usize % cs.datasize as usize;
+            d[pos] ^= ((seed >> 8) as u8) | 1;
+            match codesign::verify_slice(&d).unwrap() {
+                SignatureStatus::Valid(_) => assert!(pos < hashes, "hash byte {pos} changed but still valid"),
+                _ => invalid += 1,
+            }
+            let _ = codesign::signature_identifier(&d);
+        }
+        assert!(invalid > 1000, "only {invalid} corruptions detected");
+    }
+}
