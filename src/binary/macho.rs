@@ -645,12 +645,12 @@ pub fn parse(data: &[u8]) -> Result<MachOInfo, ParseError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A small hand-made dylib: __TEXT with one section at 0x400, LC_ID_DYLIB,
     /// LC_LOAD_DYLIB, LC_RPATH, LC_BUILD_VERSION.
-    fn mini(is64: bool, big: bool) -> Vec<u8> {
+    pub(crate) fn mini(is64: bool, big: bool) -> Vec<u8> {
         let w32 = |v: &mut Vec<u8>, x: u32| v.extend_from_slice(&if big { x.to_be_bytes() } else { x.to_le_bytes() });
         let w64 = |v: &mut Vec<u8>, x: u64| v.extend_from_slice(&if big { x.to_be_bytes() } else { x.to_le_bytes() });
         let align = if is64 { 8 } else { 4 };
@@ -810,6 +810,30 @@ mod tests {
         }
         d.resize(len, 0);
         d
+    }
+
+    #[test]
+    fn parses_a_fat64_file() {
+        let thin = mini(false, true);
+        let mut d = Vec::new();
+        for v in [FAT_MAGIC_64, 1, CPU_TYPE_X86, 3] {
+            d.extend_from_slice(&v.to_be_bytes());
+        }
+        for v in [0x1000u64, thin.len() as u64] {
+            d.extend_from_slice(&v.to_be_bytes());
+        }
+        d.extend_from_slice(&[0, 0, 0, 12, 0, 0, 0, 0]);
+        d.resize(0x1000, 0);
+        d.extend_from_slice(&thin);
+        let (arches, is64) = fat_arches(&d).unwrap().unwrap();
+        assert!(is64);
+        assert_eq!(
+            arches[0],
+            FatArch { cputype: CPU_TYPE_X86, cpusubtype: 3, offset: 0x1000, size: 0x1000, align: 12 }
+        );
+        let info = parse(&d).unwrap();
+        assert_eq!(info.slices[0].arch, MachOArch::I386);
+        assert_eq!(info.slices[0].rpaths, ["@loader_path/../lib"]);
     }
 
     #[test]

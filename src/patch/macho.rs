@@ -423,6 +423,35 @@ mod tests {
     }
 
     #[test]
+    fn rewrites_32_bit_slices_of_either_byte_order() {
+        for big in [false, true] {
+            let data = crate::binary::macho::tests::mini(false, big);
+            let e = MachOEdits {
+                set_id: Some("@loader_path/libmini-1.dylib".into()),
+                change_dylibs: vec![("/usr/lib/libSystem.B.dylib".into(), "/usr/lib/libSystem.dylib".into())],
+                delete_rpaths: vec!["@loader_path/../lib".into()],
+                add_rpaths: vec!["@loader_path/a".into(), "@loader_path/bb".into()],
+                identifier: None,
+            };
+            let out = apply(&data, &e).unwrap();
+            let s = &parse(&out).unwrap().slices[0];
+            assert_eq!(s.id.as_deref(), Some("@loader_path/libmini-1.dylib"));
+            assert_eq!(s.deps[0].name, "/usr/lib/libSystem.dylib");
+            assert_eq!(s.deps[0].kind, DylibKind::Weak);
+            assert_eq!(s.rpaths, ["@loader_path/a", "@loader_path/bb"]);
+            let layout = SliceLayout::parse(&out).unwrap();
+            // 32-bit: sizes rounded to 4, not 8: "@loader_path/a" (14 + 1 + 12 = 27 -> 28).
+            let last = layout.commands.last().unwrap();
+            assert_eq!((last.cmd, last.size), (LC_RPATH, 12 + 16));
+            assert!(layout.commands.iter().any(|c| c.cmd == LC_RPATH && c.size == 28));
+            assert!(layout.commands.iter().all(|c| c.size % 4 == 0));
+            assert_eq!(out.len(), data.len());
+            assert!(out[layout.commands_end()..0x400].iter().all(|&b| b == 0));
+            assert_eq!(out[0x400..], data[0x400..]);
+        }
+    }
+
+    #[test]
     fn rejects_unusable_names() {
         let data = fixture("arm64/ext.cpython-312-darwin.so");
         for bad in ["", "a\0b"] {
