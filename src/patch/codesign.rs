@@ -144,6 +144,13 @@ pub fn sign_slice(slice: &[u8], identifier: &str) -> Result<Vec<u8>, PatchError>
             if (cs.dataoff as u64) < linkedit.fileoff || dataoff > slice.len() || cs.dataoff as u64 > linkedit_end {
                 return Err(PatchError::Unsupported(format!("code signature at {dataoff} is not inside __LINKEDIT")));
             }
+            if let Some(end) = linkedit_data_end(slice, &layout)? {
+                if end > u64::from(cs.dataoff) {
+                    return Err(PatchError::Unsupported(format!(
+                        "__LINKEDIT data runs to {end}, past the code signature at {dataoff}"
+                    )));
+                }
+            }
             (slice[..dataoff].to_vec(), cs)
         }
         None => {
@@ -201,6 +208,54 @@ pub fn sign_slice(slice: &[u8], identifier: &str) -> Result<Vec<u8>, PatchError>
     debug_assert_eq!(blob.len(), size);
     out.extend_from_slice(&blob);
     Ok(out)
+}
+
+/// The end of the last `__LINKEDIT` table other than the signature
+/// (symbols, strings, dyld info and every `linkedit_data_command`), so
+/// that truncating at the signature can never cut one off.
+fn linkedit_data_end(slice: &[u8], layout: &SliceLayout) -> Result<Option<u64>, PatchError> {
+    const LC_SYMTAB: u32 = 0x2;
+    const LC_DYSYMTAB: u32 = 0xb;
+    const LC_DYLD_INFO: u32 = 0x22;
+    const LC_DYLD_INFO_ONLY: u32 = 0x8000_0022;
+    // linkedit_data_command: segment split info, function starts, data in
+    // code, code-signing DRs, optimization hints, exports trie, chained
+    // fixups, atom info, function variants.
+    const LINKEDIT_DATA: [u32; 10] = [0x1e, 0x26, 0x29, 0x2b, 0x2e, 0x8000_0033, 0x8000_0034, 0x36, 0x37, 0x38];
+    let big = layout.big_endian;
+    let rd = |off: usize| -> Result<u64, PatchError> { Ok(u64::from(read_u32(slice, off, big)?)) };
+    let mut end: Option<u64> = None;
+    let mut note = |off: u64, size: u64| {
+        if size != 0 {
+            end = Some(end.unwrap_or(0).max(off.saturating_add(size)));
+        }
+    };
+    for lc in &layout.commands {
+        let at = lc.offset;
+        match lc.cmd {
+            LC_SYMTAB if lc.size >= 24 => {
+                let entry = if layout.is64 { 16 } else { 12 };
+                note(rd(at + 8)?, rd(at + 12)? * entry);
+                note(rd(at + 16)?, rd(at + 20)?);
+            }
+            LC_DYSYMTAB if lc.size >= 80 => {
+                // (offset, count, entry size) of the indirect symbol table and relocations.
+                let module = if layout.is64 { 56 } else { 52 };
+                for (o, n, size) in [(32, 36, 8), (40, 44, module), (48, 52, 4), (56, 60, 4), (64, 68, 8), (72, 76, 8)]
+                {
+                    note(rd(at + o)?, rd(at + n)? * size);
+                }
+            }
+            LC_DYLD_INFO | LC_DYLD_INFO_ONLY if lc.size >= 48 => {
+                for f in (8..48).step_by(8) {
+                    note(rd(at + f)?, rd(at + f + 4)?);
+                }
+            }
+            cmd if LINKEDIT_DATA.contains(&cmd) && lc.size >= 16 => note(rd(at + 8)?, rd(at + 12)?),
+            _ => {}
+        }
+    }
+    Ok(end)
 }
 
 /// Builds the SuperBlob for `code` (every byte before the signature).

@@ -452,6 +452,21 @@ mod tests {
     }
 
     #[test]
+    fn refuses_to_cut_linkedit_data_after_the_signature() {
+        let data = fixture("arm64/libfoo_abs.dylib");
+        let layout = SliceLayout::parse(&data).unwrap();
+        let cs = layout.code_signature.unwrap();
+        let symtab = layout.commands.iter().find(|c| c.cmd == 0x2).unwrap().offset;
+        let stroff = crate::binary::macho::read_u32(&data, symtab + 16, false).unwrap();
+        let mut d = data.clone();
+        // Let the string table run 8 bytes into the signature.
+        put_u32(&mut d, symtab + 20, cs.dataoff - stroff + 8, false).unwrap();
+        let err = codesign::sign_slice(&d, "x").unwrap_err();
+        assert!(matches!(err, PatchError::Unsupported(ref m) if m.contains("past the code signature")), "{err}");
+        assert!(codesign::sign_slice(&data, "libfoo_abs.dylib").unwrap() == data);
+    }
+
+    #[test]
     fn rejects_unusable_names() {
         let data = fixture("arm64/ext.cpython-312-darwin.so");
         for bad in ["", "a\0b"] {
