@@ -61,12 +61,7 @@ pub fn parse(data: &[u8]) -> Result<PeInfo, ParseError> {
     let layout = Layout::parse(data)?;
     let imports = layout.imports(data)?.into_iter().map(|d| lossy(d.name)).collect();
     let delay_imports = layout.delay_imports(data)?.into_iter().map(|d| lossy(d.name)).collect();
-    let py_init = layout
-        .export_names(data)?
-        .into_iter()
-        .filter(|n| n.starts_with(b"PyInit_"))
-        .map(lossy)
-        .collect();
+    let py_init = layout.export_names(data)?.into_iter().filter(|n| n.starts_with(b"PyInit_")).map(lossy).collect();
     let (cert_off, cert_size) = layout.dir(DIR_SECURITY);
     Ok(PeInfo {
         machine: layout.machine,
@@ -478,12 +473,9 @@ impl Layout {
             }
             let name_is_va = attributes & 1 == 0;
             let name_rva = if name_is_va {
-                u64::from(field)
-                    .checked_sub(self.image_base)
-                    .and_then(|r| u32::try_from(r).ok())
-                    .ok_or_else(|| {
-                        ParseError::new(format!("delay-load descriptor {i}: name VA {field:#x} is below the image base"))
-                    })?
+                u64::from(field).checked_sub(self.image_base).and_then(|r| u32::try_from(r).ok()).ok_or_else(|| {
+                    ParseError::new(format!("delay-load descriptor {i}: name VA {field:#x} is below the image base"))
+                })?
             } else {
                 field
             };
