@@ -211,6 +211,36 @@ fn without_slack(d: &[u8]) -> Vec<u8> {
     d
 }
 
+/// A copy whose PE headers are moved forward (into the DOS stub area) so
+/// that the section table ends 8 to 15 bytes before SizeOfHeaders: no room
+/// for one more section header.
+fn push_headers_back(d: &[u8]) -> Vec<u8> {
+    let mut d = d.to_vec();
+    let h = Hdr::read(&d);
+    let old = le32(&d, 0x3c) as usize;
+    let table_end = h.sections.last().unwrap().6 + 40;
+    let block = table_end - old;
+    let new = (h.size_of_headers(&d) as usize - 8 - block) & !7;
+    assert!(new > old, "headers already full");
+    let copy = d[old..table_end].to_vec();
+    d[0x40..new + block].fill(0);
+    d[new..new + block].copy_from_slice(&copy);
+    put32(&mut d, 0x3c, new as u32);
+    d
+}
+
+/// `(PointerToRawData, first 4 bytes there)` of each debug directory entry.
+fn debug_data(d: &[u8]) -> Vec<(u32, Vec<u8>)> {
+    let h = Hdr::read(d);
+    let (rva, size) = h.dir(d, 6);
+    let at = h.off(rva);
+    (0..size as usize / 28)
+        .map(|k| le32(d, at + k * 28 + 24))
+        .filter(|&p| p != 0)
+        .map(|p| (p, d[p as usize..p as usize + 4].to_vec()))
+        .collect()
+}
+
 fn mangled(stem: &str, ext: &str) -> String {
     format!("{stem}-0123456789abcdef0123456789abcdef.{ext}")
 }
@@ -376,6 +406,19 @@ fn full_headers_grow_by_file_alignment() {
         }
     }
     assert!(goblin_imports(&out).contains(&new));
+    check_layout(&input, &out);
+}
+
+#[test]
+fn header_growth_shifts_debug_data() {
+    let input = push_headers_back(&without_slack(&fixture("msvc-x64/ext_debug.pyd")));
+    let before = debug_data(&input);
+    assert_eq!(before.len(), 1, "one CodeView entry with data");
+    assert_eq!(before[0].1, b"RSDS");
+    let out = rename(&input, &[("foo.dll", &mangled("foo", "dll"))]).unwrap();
+    assert_eq!(Hdr::read(&out).size_of_headers(&out), Hdr::read(&input).size_of_headers(&input) + 0x200);
+    assert_eq!(debug_data(&out), vec![(before[0].0 + 0x200, b"RSDS".to_vec())]);
+    assert_eq!(goblin_sections(&out).last().unwrap(), ".wfix");
     check_layout(&input, &out);
 }
 
@@ -580,6 +623,8 @@ fn write_outputs_for_check_script() {
         // the same chain through a new section (long name) and grown headers
         let ext = if set == "mingw-x86_64" {
             without_slack(&fixture("mingw-x86_64/ext_fullhdr.pyd"))
+        } else if set == "msvc-x64" {
+            push_headers_back(&without_slack(&fixture("msvc-x64/ext_debug.pyd")))
         } else {
             without_slack(&fixture(&format!("{set}/ext.pyd")))
         };
