@@ -632,10 +632,9 @@ pub fn strip(data: &[u8]) -> Result<Vec<u8>, PatchError> {
         let end = start + u64::from(s.virtual_extent());
         let last_in_memory = rest.iter().all(|o| u64::from(o.virtual_address) + u64::from(o.virtual_extent()) <= start);
         let last_in_file = s.size_of_raw_data == 0
-            || rest
-                .iter()
-                .filter(|o| o.size_of_raw_data != 0)
-                .all(|o| o.pointer_to_raw_data + o.size_of_raw_data <= s.pointer_to_raw_data);
+            || rest.iter().filter(|o| o.size_of_raw_data != 0).all(|o| {
+                u64::from(o.pointer_to_raw_data) + u64::from(o.size_of_raw_data) <= u64::from(s.pointer_to_raw_data)
+            });
         let referenced = layout.dirs.iter().enumerate().any(|(i, &(rva, size))| {
             i != DIR_SECURITY && size != 0 && u64::from(rva) < end && u64::from(rva) + u64::from(size) > start
         });

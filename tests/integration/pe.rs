@@ -313,13 +313,20 @@ fn truncated_and_mangled_fixtures_never_panic() {
     for len in (0..d.len()).step_by(7) {
         let _ = pe::parse(&d[..len]);
     }
-    // flip every byte of the headers and the import data, one at a time
-    for i in 0..d.len() {
-        let mut m = d.clone();
-        m[i] ^= 0xff;
-        let _ = pe::parse(&m);
-        if i % 5 == 0 {
-            let _ = rename(&m, &[("foo.dll", "foo-0123456789.dll")]);
+    // flip bytes one at a time (every byte of the small file, every 61st of
+    // the larger ones): parse, rewrite and strip return, whatever they return
+    for (file, step) in
+        [("msvc-x64/ext_delay.pyd", 1), ("msvc-x86/ext_loadcfg.pyd", 1), ("mingw-x86_64/foo-debug.dll", 61)]
+    {
+        let d = fixture(file);
+        for i in (0..d.len()).step_by(step) {
+            for flip in [0xff, 0x80] {
+                let mut m = d.clone();
+                m[i] ^= flip;
+                let _ = pe::parse(&m);
+                let _ = rename(&m, &[("foo.dll", "foo-0123456789.dll"), ("bar.dll", &"b".repeat(250))]);
+                let _ = strip(&m);
+            }
         }
     }
 }
