@@ -353,7 +353,7 @@ impl Analysis {
             Family::Pure => vec!["any".to_string()],
             Family::Linux => match &self.linux {
                 Some(v) => match &v.best {
-                    Some(t) => v.policy(t).map(|p| tag_with_aliases(p)).unwrap_or_else(|| vec![t.clone()]),
+                    Some(t) => v.policy(t).map(tag_with_aliases).unwrap_or_else(|| vec![t.clone()]),
                     None => vec![format!("linux_{}", v.arch)],
                 },
                 None => self.filename.platform.clone(),
@@ -687,6 +687,9 @@ impl GraphBuilder {
     }
 }
 
+/// A node to visit, with its tree's top-level DT_RPATH and DT_RUNPATH.
+type ElfWork = (usize, Arc<Vec<Dir>>, Arc<Vec<Dir>>);
+
 fn build_elf_graph(
     binaries: &[WheelBinary],
     wheel: &WheelBinaries,
@@ -696,7 +699,7 @@ fn build_elf_graph(
 ) -> DepGraph {
     let mut g = GraphBuilder::new(binaries);
     // (node, root rpath dirs, root runpath dirs)
-    let mut queue: VecDeque<(usize, Arc<Vec<Dir>>, Arc<Vec<Dir>>)> = VecDeque::new();
+    let mut queue: VecDeque<ElfWork> = VecDeque::new();
     for (i, b) in binaries.iter().enumerate() {
         let BinaryInfo::Elf(e) = b.info.as_ref() else { continue };
         if e.arch() != Some(arch) {
@@ -1015,7 +1018,9 @@ fn macos_verdict(a: &Analysis, options: &AnalyzeOptions) -> MacVerdict {
     let mut slices: Vec<(String, String, crate::binary::macho::MacVersion)> = Vec::new();
     let reach = a.graph.reachable(0..a.binaries.len(), |_| false);
     let mut files: Vec<usize> = (0..a.binaries.len()).collect();
-    files.extend(reach.into_iter().filter(|&n| n >= a.binaries.len() && matches!(a.graph.nodes[n].kind, NodeKind::Disk { .. })));
+    files.extend(
+        reach.into_iter().filter(|&n| n >= a.binaries.len() && matches!(a.graph.nodes[n].kind, NodeKind::Disk { .. })),
+    );
     let mut min_versions: BTreeMap<String, (crate::binary::macho::MacVersion, String)> = BTreeMap::new();
     for n in files {
         let Some(BinaryInfo::MachO(m)) = a.graph.nodes[n].info.as_deref() else { continue };
@@ -1052,7 +1057,8 @@ fn macos_verdict(a: &Analysis, options: &AnalyzeOptions) -> MacVerdict {
         Some(Ok(t)) => Some(t),
         None => None,
     };
-    let best = macos::macos_platform_tags(&slices, &a.filename.platform, target).map(|t| t.tags).map_err(|e| e.to_string());
+    let best =
+        macos::macos_platform_tags(&slices, &a.filename.platform, target).map(|t| t.tags).map_err(|e| e.to_string());
     MacVerdict { archs, min_versions, best, blockers: Vec::new() }
 }
 

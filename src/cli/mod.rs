@@ -75,19 +75,20 @@ pub struct SearchArgs {
 impl SearchArgs {
     /// The library options these flags mean.
     pub fn analyze_options(&self) -> wheelfix::AnalyzeOptions {
-        let mut o = wheelfix::AnalyzeOptions::default();
-        o.lib_path = self
-            .lib_path
-            .iter()
-            .flat_map(|s| s.split([':', ';']).filter(|p| !p.is_empty()).map(PathBuf::from).collect::<Vec<_>>())
-            .collect();
-        o.sysroot.clone_from(&self.sysroot);
-        o.ld_paths = self.ldpaths.as_ref().map(|s| wheelfix::resolve::split_paths(s));
-        o.policy_file.clone_from(&self.policy);
-        o.exclude.clone_from(&self.exclude);
-        o.disable_isa_check = self.disable_isa_check;
-        o.executable_path.clone_from(&self.executable_path);
-        o
+        wheelfix::AnalyzeOptions {
+            lib_path: self
+                .lib_path
+                .iter()
+                .flat_map(|s| s.split([':', ';']).filter(|p| !p.is_empty()).map(PathBuf::from).collect::<Vec<_>>())
+                .collect(),
+            sysroot: self.sysroot.clone(),
+            ld_paths: self.ldpaths.as_ref().map(|s| wheelfix::resolve::split_paths(s)),
+            policy_file: self.policy.clone(),
+            exclude: self.exclude.clone(),
+            disable_isa_check: self.disable_isa_check,
+            executable_path: self.executable_path.clone(),
+            ..wheelfix::AnalyzeOptions::default()
+        }
     }
 }
 

@@ -39,6 +39,30 @@ pub struct RepairArgs {
     /// Keep the file name and `WHEEL` tags as they are.
     #[arg(long)]
     pub no_update_tags: bool,
+    /// macOS: architectures every binary must have: `intel`, `universal2`, `x86_64`, `arm64`,
+    /// or a comma-separated list (delocate).
+    #[arg(long, value_name = "ARCHS")]
+    pub require_archs: Option<String>,
+    /// macOS: go on when a dependency cannot be found (delocate).
+    #[arg(long)]
+    pub ignore_missing_dependencies: bool,
+    /// macOS: keep LC_RPATH entries that are not `@loader_path/…` or `@executable_path/…`.
+    #[arg(long)]
+    pub no_sanitize_rpaths: bool,
+    /// Windows: bundle DLLs matching GLOB under their own names (repeatable; delvewheel).
+    #[arg(long, value_name = "GLOB")]
+    pub no_mangle: Vec<String>,
+    /// Windows: bundle every DLL under its own name (delvewheel).
+    #[arg(long)]
+    pub no_mangle_all: bool,
+    /// Windows: bundle this DLL even though nothing imports it (repeatable; delvewheel's
+    /// `--include`/`--add-dll`).
+    #[arg(long, visible_alias = "add-dll", value_name = "PATH")]
+    pub include: Vec<PathBuf>,
+    /// Windows: a namespace package (dotted name) whose `__init__.py` must not be created
+    /// (repeatable; delvewheel).
+    #[arg(long, value_name = "PKG")]
+    pub namespace_pkg: Vec<String>,
     /// Number of threads (default: all cores).
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
@@ -62,6 +86,17 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> u8 {
         compression_level: args.zip_level,
         keep_rpaths: args.keep_rpaths,
         update_tags: !args.no_update_tags,
+        require_archs: args.require_archs.clone(),
+        ignore_missing: args.ignore_missing_dependencies,
+        sanitize_rpaths: !args.no_sanitize_rpaths,
+        no_mangle: args.no_mangle.clone(),
+        no_mangle_all: args.no_mangle_all,
+        include: args.include.clone(),
+        namespace_pkgs: args
+            .namespace_pkg
+            .iter()
+            .flat_map(|s| s.split(',').map(str::to_string).collect::<Vec<_>>())
+            .collect(),
     };
     options.analyze.verify_record = true;
     let mut code = 0u8;

@@ -44,7 +44,8 @@ pub fn run(args: &ShowArgs, printer: &Printer) -> u8 {
                 } else {
                     let mut out = stdout.lock();
                     if wheelfix::report::write_text(&a, &mut out).is_err() {
-                        return code.max(0);
+                        // a closed stdout (e.g. `| head`) ends the output quietly
+                        return code;
                     }
                     let _ = writeln!(out);
                 }

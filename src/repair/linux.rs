@@ -22,8 +22,11 @@ use crate::{Error, Result};
 /// Builds the plan for a Linux wheel.
 pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Result<Plan> {
     let wheel = archive.path().display().to_string();
-    let v: &LinuxVerdict =
-        a.linux.as_ref().ok_or_else(|| Error::CannotRepair { wheel: wheel.clone(), reason: "no Linux analysis".into(), hint: None })?;
+    let v: &LinuxVerdict = a.linux.as_ref().ok_or_else(|| Error::CannotRepair {
+        wheel: wheel.clone(),
+        reason: "no Linux analysis".into(),
+        hint: None,
+    })?;
     let mut messages = Vec::new();
 
     // 1. the target policy
@@ -40,10 +43,20 @@ pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Re
         Some(req) => {
             let p = v.policies.by_tag(req).map_err(|_| Error::CannotRepair {
                 wheel: wheel.clone(),
-                reason: format!("can't repair a wheel with {} architecture and {} libc to `{req}`", v.arch, v.libc.family()),
+                reason: format!(
+                    "can't repair a wheel with {} architecture and {} libc to `{req}`",
+                    v.arch,
+                    v.libc.family()
+                ),
                 hint: Some(format!(
                     "choose one of: {}",
-                    v.policies.policies.iter().filter(|p| p.priority > 0).map(|p| p.tag()).collect::<Vec<_>>().join(", ")
+                    v.policies
+                        .policies
+                        .iter()
+                        .filter(|p| p.priority > 0)
+                        .map(|p| p.tag())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )),
             })?;
             Some(p.clone())
@@ -135,7 +148,12 @@ pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Re
         out
     };
     let libpython = |n: usize| -> Vec<String> {
-        a.graph.nodes[n].deps.iter().filter(|e| crate::policy::linux::is_libpython(&e.name)).map(|e| e.name.clone()).collect()
+        a.graph.nodes[n]
+            .deps
+            .iter()
+            .filter(|e| crate::policy::linux::is_libpython(&e.name))
+            .map(|e| e.name.clone())
+            .collect()
     };
 
     let mut plan = Plan { filename, platform_tags: platforms, wheel_file, ..Plan::default() };
@@ -144,11 +162,12 @@ pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Re
     for (&n, (new_name, src)) in &grafted {
         let replace = rename_for(n);
         let needs_grafted = !replace.is_empty();
-        let mut edits = ElfEdits::default();
-        edits.set_soname = Some(new_name.clone());
-        edits.replace_needed = replace;
-        edits.remove_needed = libpython(n);
-        edits.rpath = Some(if needs_grafted { RpathEdit::SetRpath("$ORIGIN".into()) } else { RpathEdit::Remove });
+        let edits = ElfEdits {
+            set_soname: Some(new_name.clone()),
+            replace_needed: replace,
+            remove_needed: libpython(n),
+            rpath: Some(if needs_grafted { RpathEdit::SetRpath("$ORIGIN".into()) } else { RpathEdit::Remove }),
+        };
         plan.binaries.push(PlannedBinary {
             name: format!("{libs_dir}/{new_name}"),
             source: PlanSource::File(src.clone()),
@@ -161,7 +180,8 @@ pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Re
 
     // 5. the wheel's own ELFs
     let scripts_prefix = format!("{}/scripts/", a.filename.data_dir());
-    let resolver_for_expand = crate::resolve::elf::ElfResolver::new(std::path::Path::new("/"), vec![], Some(vec![]), None);
+    let resolver_for_expand =
+        crate::resolve::elf::ElfResolver::new(std::path::Path::new("/"), vec![], Some(vec![]), None);
     for (i, b) in a.binaries.iter().enumerate() {
         let BinaryInfo::Elf(elf) = b.info.as_ref() else { continue };
         if elf.arch() != Some(v.arch.as_str()) {
@@ -170,20 +190,20 @@ pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Re
         let replace = rename_for(i);
         let remove = libpython(i);
         for r in &remove {
-            messages.push(format!("removing {r} from `{}`: linking with libpython is forbidden for manylinux/musllinux wheels", b.path));
+            messages.push(format!(
+                "removing {r} from `{}`: linking with libpython is forbidden for manylinux/musllinux wheels",
+                b.path
+            ));
         }
         // a script that needs grafted libraries moves to `<dist>.scripts/`
         let mut out_name = b.path.clone();
         if !replace.is_empty() {
             if let Some(script) = b.path.strip_prefix(&scripts_prefix) {
                 out_name = format!("{}.scripts/{script}", a.filename.name);
-                plan.replaced.insert(
-                    b.index,
-                    (b.path.clone(), script_shim(&a.filename.name, script).into_bytes(), Some(0o755)),
-                );
+                plan.replaced
+                    .insert(b.index, (b.path.clone(), script_shim(&a.filename.name, script).into_bytes(), Some(0o755)));
             }
         }
-        let origin = Dir::Wheel(wheel_parent(&out_name).to_string());
         let old_origin = Dir::Wheel(wheel_parent(&b.path).to_string());
         let (old, was_runpath) = if elf.runpath.is_empty() { (&elf.rpath, false) } else { (&elf.runpath, true) };
         // keep only the entries that resolve inside the wheel
@@ -197,7 +217,6 @@ pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Re
         let rpath = if !replace.is_empty() {
             let rel = wheel_relpath(&libs_dir, wheel_parent(&out_name));
             let new_entry = format!("$ORIGIN/{rel}");
-            let _ = &origin;
             if !kept.contains(&new_entry) {
                 kept.push(new_entry);
             }
@@ -213,10 +232,7 @@ pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Re
         } else {
             None
         };
-        let mut edits = ElfEdits::default();
-        edits.replace_needed = replace;
-        edits.remove_needed = remove;
-        edits.rpath = rpath;
+        let edits = ElfEdits { replace_needed: replace, remove_needed: remove, rpath, ..ElfEdits::default() };
         if edits.is_empty() && !options.strip && out_name == b.path {
             continue;
         }

@@ -7,6 +7,8 @@
 //! atomically. The input is never modified.
 
 pub mod linux;
+pub mod macos;
+pub mod windows;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,8 @@ use rayon::prelude::*;
 
 use crate::analyze::{analyze_archive, AnalyzeOptions, Family};
 use crate::patch::elf::ElfEdits;
+use crate::patch::macho::MachOEdits;
+use crate::patch::pe::PeEdits;
 use crate::wheel::{OutputEntry, WheelArchive, WriteOptions};
 use crate::{Error, Result};
 
@@ -43,6 +47,22 @@ pub struct RepairOptions {
     pub keep_rpaths: bool,
     /// Rewrite the file name and `WHEEL` tags (default).
     pub update_tags: bool,
+    /// macOS: architectures every binary must have (`intel`, `universal2`,
+    /// `x86_64`, `arm64`, or a comma-separated list), delocate's `--require-archs`.
+    pub require_archs: Option<String>,
+    /// macOS: go on when a dependency cannot be found.
+    pub ignore_missing: bool,
+    /// macOS: remove LC_RPATH entries that are not `@loader_path/…` or
+    /// `@executable_path/…` (default, as delocate).
+    pub sanitize_rpaths: bool,
+    /// Windows: DLLs (globs) to bundle under their own names.
+    pub no_mangle: Vec<String>,
+    /// Windows: bundle every DLL under its own name.
+    pub no_mangle_all: bool,
+    /// Windows: DLLs (paths) to bundle even though nothing imports them.
+    pub include: Vec<PathBuf>,
+    /// Windows: namespace packages (dotted names) whose `__init__.py` must not be created.
+    pub namespace_pkgs: Vec<String>,
 }
 
 impl Default for RepairOptions {
@@ -58,6 +78,13 @@ impl Default for RepairOptions {
             compression_level: None,
             keep_rpaths: false,
             update_tags: true,
+            require_archs: None,
+            ignore_missing: false,
+            sanitize_rpaths: true,
+            no_mangle: Vec::new(),
+            no_mangle_all: false,
+            include: Vec::new(),
+            namespace_pkgs: Vec::new(),
         }
     }
 }
@@ -93,6 +120,10 @@ pub enum PlanSource {
 pub enum BinaryEdits {
     /// ELF edits.
     Elf(ElfEdits),
+    /// Mach-O edits (every slice; re-signed by the patcher).
+    MachO(MachOEdits),
+    /// PE edits.
+    Pe(PeEdits),
 }
 
 /// One binary of the output that differs from the input.
@@ -119,6 +150,8 @@ pub struct Plan {
     pub replaced: BTreeMap<usize, (String, Vec<u8>, Option<u32>)>,
     /// Input entries left out of the output (moved or replaced by `binaries`).
     pub dropped: Vec<usize>,
+    /// New non-binary files: (entry name, content, unix mode).
+    pub added: Vec<(String, Vec<u8>, Option<u32>)>,
     /// The new `WHEEL` file.
     pub wheel_file: Option<Vec<u8>>,
     /// The output file name.
@@ -152,21 +185,19 @@ pub fn repair(path: &Path, options: &RepairOptions) -> Result<RepairOutcome> {
             }
         }
         Family::Linux => linux::plan(&archive, &analysis, options)?,
-        Family::Macos | Family::Windows => {
-            return Err(Error::CannotRepair {
-                wheel: path.display().to_string(),
-                reason: "repair of macOS and Windows wheels is not available yet".into(),
-                hint: None,
-            })
-        }
+        Family::Macos => macos::plan(&archive, &analysis, options)?,
+        Family::Windows => windows::plan(&archive, &analysis, options)?,
     };
     apply(&archive, plan, options)
 }
 
+/// A file of the output: name, content, unix mode.
+type NewFile = (String, Vec<u8>, Option<u32>);
+
 /// Carries out a plan: reads and patches binaries in parallel, writes the wheel.
 pub fn apply(archive: &WheelArchive, plan: Plan, options: &RepairOptions) -> Result<RepairOutcome> {
     let wheel = archive.path().display().to_string();
-    let patched: Vec<Result<(String, Vec<u8>, Option<u32>)>> = plan
+    let patched: Vec<Result<NewFile>> = plan
         .binaries
         .par_iter()
         .map(|b| {
@@ -183,15 +214,28 @@ pub fn apply(archive: &WheelArchive, plan: Plan, options: &RepairOptions) -> Res
             let out = match &b.edits {
                 BinaryEdits::Elf(edits) => {
                     let input = if b.strip {
-                        crate::patch::elf::strip(&data).map_err(|source| Error::Patch { file: label.clone(), source })?
+                        crate::patch::elf::strip(&data)
+                            .map_err(|source| Error::Patch { file: label.clone(), source })?
                     } else {
                         data
                     };
                     if edits.is_empty() {
                         input
                     } else {
-                        crate::patch::elf::apply(&input, edits).map_err(|source| Error::Patch { file: label, source })?
+                        crate::patch::elf::apply(&input, edits)
+                            .map_err(|source| Error::Patch { file: label, source })?
                     }
+                }
+                BinaryEdits::MachO(edits) => {
+                    crate::patch::macho::apply(&data, edits).map_err(|source| Error::Patch { file: label, source })?
+                }
+                BinaryEdits::Pe(edits) => {
+                    let input = if b.strip {
+                        crate::patch::pe::strip(&data).map_err(|source| Error::Patch { file: label.clone(), source })?
+                    } else {
+                        data
+                    };
+                    crate::patch::pe::apply(&input, edits).map_err(|source| Error::Patch { file: label, source })?
                 }
             };
             Ok((b.name.clone(), out, b.unix_mode))
@@ -202,7 +246,8 @@ pub fn apply(archive: &WheelArchive, plan: Plan, options: &RepairOptions) -> Res
         let (name, data, mode) = r?;
         new_binaries.insert(name, (data, mode));
     }
-    let unchanged = new_binaries.is_empty() && plan.replaced.is_empty() && plan.wheel_file.is_none();
+    let unchanged =
+        new_binaries.is_empty() && plan.replaced.is_empty() && plan.wheel_file.is_none() && plan.added.is_empty();
     let dist_info_wheel = format!("{}/WHEEL", archive.dist_info_dir());
     let mut entries = Vec::new();
     let mut patched_names = Vec::new();
@@ -222,8 +267,12 @@ pub fn apply(archive: &WheelArchive, plan: Plan, options: &RepairOptions) -> Res
             entries.push(raw);
         }
     }
-    // new files (bundled libraries, moved scripts), in name order
-    for (name, (data, mode)) in new_binaries {
+    // new files (bundled libraries, moved scripts, added text), in name order
+    let mut new_files: BTreeMap<String, (Vec<u8>, Option<u32>)> = new_binaries;
+    for (name, data, mode) in plan.added {
+        new_files.insert(name, (data, mode));
+    }
+    for (name, (data, mode)) in new_files {
         entries.push(OutputEntry { name, source: crate::wheel::Source::Bytes(Arc::new(data)), unix_mode: mode });
     }
     std::fs::create_dir_all(&options.wheel_dir).map_err(|e| Error::io(&options.wheel_dir, e))?;

@@ -91,10 +91,10 @@ fn show_reports_the_chain_and_the_best_tag() {
     let out = wheelfix(&["show", "--json", w]);
     assert_eq!(out.status.code(), Some(1));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let schema: serde_json::Value =
-        serde_json::from_str(include_str!("../../schema/show.schema.json")).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(include_str!("../../schema/show.schema.json")).unwrap();
     check_schema(&schema, &schema, &doc, "$").unwrap();
-    let want = expected_manylinux(&[&chain.ext, &chain.lib_dir.join("libfoo.so.1"), &chain.lib_dir.join("libbar.so.1")]);
+    let want =
+        expected_manylinux(&[&chain.ext, &chain.lib_dir.join("libfoo.so.1"), &chain.lib_dir.join("libbar.so.1")]);
     assert_eq!(doc["linux"]["best_tag"], want.as_str());
     assert_eq!(doc["linux"]["current_tag"], "linux_x86_64");
     let ext = doc["linux"]["external_libs"].as_object().unwrap();
@@ -116,7 +116,8 @@ fn repair_bundles_rewrites_and_the_result_loads() {
     let out = wheelfix(&["repair", wheel.to_str().unwrap(), "-w", house.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let written = std::path::PathBuf::from(text(&out.stdout).trim());
-    let want = expected_manylinux(&[&chain.ext, &chain.lib_dir.join("libfoo.so.1"), &chain.lib_dir.join("libbar.so.1")]);
+    let want =
+        expected_manylinux(&[&chain.ext, &chain.lib_dir.join("libfoo.so.1"), &chain.lib_dir.join("libbar.so.1")]);
     let name = written.file_name().unwrap().to_string_lossy().into_owned();
     assert!(name.starts_with("chainpkg-1.0-cp311-cp311-"), "{name}");
     assert!(name.contains(&want), "{name} should carry {want}");
@@ -158,7 +159,12 @@ fn repair_bundles_rewrites_and_the_result_loads() {
     let orig = tmp.path().join("orig");
     unzip(&wheel, &orig);
     std::fs::rename(&chain.lib_dir, tmp.path().join("lib-gone")).unwrap();
-    let run = Command::new(&harness).arg(site.join("chainpkg/ext.so")).arg("PyInit_ext").env_remove("LD_LIBRARY_PATH").output().unwrap();
+    let run = Command::new(&harness)
+        .arg(site.join("chainpkg/ext.so"))
+        .arg("PyInit_ext")
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .unwrap();
     assert_eq!(text(&run.stdout).trim(), "PyInit_ext() = 42", "{}", text(&run.stderr));
     let run = Command::new(&harness).arg(orig.join("chainpkg/ext.so")).arg("PyInit_ext").output().unwrap();
     assert!(text(&run.stdout).contains("LOAD FAILED"), "{}", text(&run.stdout));

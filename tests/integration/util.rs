@@ -61,7 +61,11 @@ pub fn make_wheel(dir: &Path, name: &str, plat: &str, files: Vec<(String, Vec<u8
             (n, d, mode)
         })
         .collect();
-    entries.push((format!("{di}/METADATA"), format!("Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n").into_bytes(), 0o644));
+    entries.push((
+        format!("{di}/METADATA"),
+        format!("Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n").into_bytes(),
+        0o644,
+    ));
     entries.push((
         format!("{di}/WHEEL"),
         format!("Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: false\nTag: cp311-cp311-{plat}\n").into_bytes(),

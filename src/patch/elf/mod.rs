@@ -447,7 +447,7 @@ pub fn apply(data: &[u8], edits: &ElfEdits) -> Result<Vec<u8>, PatchError> {
     }
 
     let grew = !strings.tail.is_empty();
-    let fits = entries.len() as u64 + 1 <= dynamic.slots;
+    let fits = (entries.len() as u64) < dynamic.slots;
     let mut out = data.to_vec();
     let mut w = Writer { buf: &mut out, is64: f.is64, big: f.big };
     for &(off, name) in &vn_files {
