@@ -552,7 +552,7 @@ fn lld_library_without_spare_dynamic_slot_gets_a_moved_dynamic() {
     let out = apply(&input, &edits(|e| e.rpath = Some(RpathEdit::SetRpath("$ORIGIN".into())))).unwrap();
     let f = wheelfix::binary::elf::ElfFile::parse(&out).unwrap();
     let dynamic = f.phdrs.iter().find(|p| p.p_type == 2).unwrap();
-    let new_load = f.phdrs.iter().filter(|p| p.p_type == 1).last().unwrap();
+    let new_load = f.phdrs.iter().rfind(|p| p.p_type == 1).unwrap();
     // PT_DYNAMIC now lives in the new, writable, last PT_LOAD.
     assert_eq!(new_load.p_flags, 6, "{new_load:?}");
     assert!(new_load.p_offset >= input.len() as u64);
