@@ -70,8 +70,8 @@ pub struct ElfInfo {
     /// Undefined, non-weak dynamic symbols (what the file imports), sorted
     /// and deduplicated.
     pub imported_symbols: Vec<String>,
-    /// Defined dynamic function symbols that make this a Python extension:
-    /// `PyInit_<mod>`, `init<mod>` (Python 2) or `_cffi_pypyinit_<mod>`.
+    /// Defined, exported dynamic function symbols that make this a Python
+    /// extension: `PyInit_<mod>` or `_cffi_pypyinit_<mod>`, sorted.
     pub py_init: Vec<String>,
     /// GNU_PROPERTY_X86_ISA_1_NEEDED bits from the GNU property note (x86
     /// only): 0x1 baseline, 0x2 v2, 0x4 v3, 0x8 v4.
