@@ -70,8 +70,8 @@ pub struct ElfInfo {
     /// Undefined, non-weak dynamic symbols (what the file imports), sorted
     /// and deduplicated.
     pub imported_symbols: Vec<String>,
-    /// Defined dynamic function symbols that make this a Python extension:
-    /// `PyInit_<mod>`, `init<mod>` (Python 2) or `_cffi_pypyinit_<mod>`.
+    /// Defined, exported dynamic function symbols that make this a Python
+    /// extension: `PyInit_<mod>` or `_cffi_pypyinit_<mod>`, sorted.
     pub py_init: Vec<String>,
     /// GNU_PROPERTY_X86_ISA_1_NEEDED bits from the GNU property note (x86
     /// only): 0x1 baseline, 0x2 v2, 0x4 v3, 0x8 v4.
@@ -927,4 +927,180 @@ pub fn dump(data: &[u8]) -> Result<String, ParseError> {
         );
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    const S390X: &[u8] = include_bytes!("../../fixtures/elf/prebuilt/libsmall-s390x.so");
+    const I686: &[u8] = include_bytes!("../../fixtures/elf/prebuilt/libsmall-i686.so");
+    const LLD: &[u8] = include_bytes!("../../fixtures/elf/prebuilt/libsmall-lld.so");
+
+    /// Deterministic pseudo-random numbers (no dependency needed).
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            self.0 >> 33
+        }
+    }
+
+    /// File offset of the value of the first dynamic entry with `tag`.
+    fn dyn_value_offset(data: &[u8], tag: i64) -> u64 {
+        let f = ElfFile::parse(data).unwrap();
+        let d = f.dynamic().unwrap().unwrap();
+        let ph = f.phdrs[d.phdr_index];
+        let i = d.entries.iter().position(|(t, _)| *t == tag).unwrap() as u64;
+        ph.p_offset + i * f.dyn_size() + f.dyn_size() / 2
+    }
+
+    fn put(data: &mut [u8], off: u64, v: u64, size: usize, big: bool) {
+        let off = off as usize;
+        let bytes = v.to_be_bytes();
+        let mut field = bytes[8 - size..].to_vec();
+        if !big {
+            field.reverse();
+        }
+        data[off..off + size].copy_from_slice(&field);
+    }
+
+    #[test]
+    fn parses_the_fixtures() {
+        let s = parse(S390X).unwrap();
+        assert_eq!((s.class, s.endian, s.arch()), (Some(ElfClass::Elf64), Some(Endian::Big), Some("s390x")));
+        assert_eq!(s.needed[0], "libm.so.6");
+        assert_eq!(s.soname.as_deref(), Some("libsmall.so"));
+        assert!(s.version_needs.iter().any(|v| v.file == "libm.so.6"));
+        assert!(s.imported_symbols.iter().any(|n| n == "floor"));
+        let i = parse(I686).unwrap();
+        assert_eq!((i.class, i.arch()), (Some(ElfClass::Elf32), Some("i686")));
+        assert!(i.imported_symbols.iter().any(|n| n == "floor"));
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_or_a_parse() {
+        for data in [S390X, I686, LLD] {
+            for len in 0..data.len() {
+                let _ = parse(&data[..len]);
+                let _ = dump(&data[..len]);
+            }
+        }
+        assert!(parse(&LLD[..40]).is_err());
+        assert!(parse(b"\x7fELF").is_err());
+        assert!(parse(b"\x7fELF\x03\x01\x01\0\0\0\0\0\0\0\0\0").is_err());
+    }
+
+    #[test]
+    fn random_corruption_never_panics() {
+        let mut rng = Lcg(7);
+        let start = Instant::now();
+        for data in [S390X, I686, LLD] {
+            for _ in 0..3000 {
+                let mut d = data.to_vec();
+                for _ in 0..1 + rng.next() % 8 {
+                    let at = (rng.next() as usize) % d.len();
+                    d[at] = rng.next() as u8;
+                }
+                let _ = parse(&d);
+            }
+        }
+        assert!(start.elapsed() < Duration::from_secs(60));
+    }
+
+    #[test]
+    fn offsets_past_the_end_are_errors() {
+        let f = ElfFile::parse(LLD).unwrap();
+        // e_phoff past the end.
+        let mut d = LLD.to_vec();
+        let n = d.len() as u64;
+        put(&mut d, 32, n, 8, false);
+        assert!(parse(&d).is_err());
+        // DT_STRTAB outside every PT_LOAD.
+        let mut d = LLD.to_vec();
+        put(&mut d, dyn_value_offset(LLD, DT_STRTAB), 0x7fff_0000, 8, false);
+        assert!(parse(&d).unwrap_err().to_string().contains("DT_STRTAB"));
+        // DT_STRSZ reaching past the end.
+        let mut d = LLD.to_vec();
+        put(&mut d, dyn_value_offset(LLD, DT_STRSZ), u64::MAX - 4, 8, false);
+        assert!(parse(&d).is_err());
+        // A DT_NEEDED string offset outside the table.
+        let mut d = LLD.to_vec();
+        put(&mut d, dyn_value_offset(LLD, DT_NEEDED), 0xffff_ff00, 8, false);
+        assert!(parse(&d).unwrap_err().to_string().contains("outside DT_STRTAB"));
+        // PT_DYNAMIC with a huge size.
+        let mut d = LLD.to_vec();
+        let (i, _) = f.phdrs.iter().enumerate().find(|(_, p)| p.p_type == PT_DYNAMIC).unwrap();
+        put(&mut d, f.e_phoff + i as u64 * 56 + 32, u64::MAX / 2, 8, false);
+        assert!(parse(&d).is_err());
+    }
+
+    #[test]
+    fn huge_counts_are_bounded() {
+        let start = Instant::now();
+        // DT_VERNEEDNUM far beyond the file.
+        let mut d = S390X.to_vec();
+        put(&mut d, dyn_value_offset(S390X, DT_VERNEEDNUM), u64::from(u32::MAX), 8, true);
+        assert!(parse(&d).is_err());
+        // A symbol count (from the section header) far beyond the file.
+        let f = ElfFile::parse(S390X).unwrap();
+        let (i, _) = f.shdrs.iter().enumerate().find(|(_, s)| s.sh_type == SHT_DYNSYM).unwrap();
+        let mut d = S390X.to_vec();
+        put(&mut d, f.e_shoff + i as u64 * 64 + 32, u64::MAX / 2, 8, true);
+        assert!(parse(&d).is_err());
+        // Without section headers the GNU hash table is walked; a chain
+        // that never ends stops at the end of the file.
+        let mut d = S390X.to_vec();
+        put(&mut d, 60, 0, 2, true); // e_shnum = 0
+        assert!(parse(&d).is_ok(), "stripped of section headers, still parses");
+        let gnu = dyn_value_offset(S390X, DT_GNU_HASH);
+        let ff = ElfFile::parse(S390X).unwrap();
+        let table = ff.vaddr_to_offset(ff.word(gnu).unwrap()).unwrap();
+        let nbuckets = ff.u32(table).unwrap() as u64;
+        let bloom = ff.u32(table + 8).unwrap() as u64;
+        let chains = table + 16 + bloom * 8 + nbuckets * 4;
+        for k in 0..((d.len() as u64 - chains) / 4) {
+            put(&mut d, chains + 4 * k, 2, 4, true); // low bit never set
+        }
+        let _ = parse(&d);
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn verneed_lists_are_bounded() {
+        let f = ElfFile::parse(S390X).unwrap();
+        let d0 = f.dynamic().unwrap().unwrap();
+        let rec = verneed_records(&f, &d0).unwrap();
+        assert!(!rec.is_empty());
+        let off = rec[0].offset;
+        // vn_next pointing back into the same record region: each step
+        // moves forward, and DT_VERNEEDNUM caps the walk.
+        let mut d = S390X.to_vec();
+        put(&mut d, off + 12, 16, 4, true);
+        put(&mut d, dyn_value_offset(S390X, DT_VERNEEDNUM), 100, 8, true);
+        let start = Instant::now();
+        assert!(parse(&d).is_err());
+        // vn_cnt larger than the Vernaux chain.
+        let mut d = S390X.to_vec();
+        put(&mut d, off + 2, 0xffff, 2, true);
+        assert!(parse(&d).is_err());
+        // vna_next pointing at itself is impossible (offsets only grow),
+        // but a huge vn_aux must be an error, not a wrap.
+        let mut d = S390X.to_vec();
+        put(&mut d, off + 8, u64::from(u32::MAX), 4, true);
+        assert!(parse(&d).is_err());
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn files_without_dynamic_parse_with_empty_lists() {
+        let mut d = LLD.to_vec();
+        let f = ElfFile::parse(LLD).unwrap();
+        let (i, _) = f.phdrs.iter().enumerate().find(|(_, p)| p.p_type == PT_DYNAMIC).unwrap();
+        put(&mut d, f.e_phoff + i as u64 * 56, 0x6000_0000, 4, false); // PT_DYNAMIC → an OS-specific type
+        let info = parse(&d).unwrap();
+        assert!(info.needed.is_empty() && info.soname.is_none() && info.imported_symbols.is_empty());
+        assert_eq!(info.machine, 62);
+    }
 }

@@ -754,6 +754,12 @@ struct Sweep {
     rewritten: usize,
     loaded_after: usize,
     failures: Vec<String>,
+    /// How the new program header was placed: relocated table, reused
+    /// PT_NOTE, reused PT_NULL or grown table; and how many moved `.dynamic`.
+    relocated_pht: usize,
+    reused_note: usize,
+    other_slot: usize,
+    moved_dynamic: usize,
     slowest: (Duration, String, usize),
 }
 
@@ -807,7 +813,11 @@ fn sweep_system_libraries() {
                 e.set_soname = Some(long(&soname));
                 e.replace_needed =
                     info.needed.iter().filter(|n| by_name.contains_key(*n)).map(|n| (n.clone(), long(n))).collect();
-                e.rpath = Some(RpathEdit::SetRpath(rpath.clone()));
+                // The symlinks first, then the library's own search path
+                // (e.g. libpulse finds libpulsecommon through it).
+                let own: Vec<&str> = info.rpath.iter().chain(&info.runpath).map(String::as_str).collect();
+                let path = std::iter::once(rpath.as_str()).chain(own).collect::<Vec<_>>().join(":");
+                e.rpath = Some(RpathEdit::SetRpath(path));
             });
             let start = Instant::now();
             let out = match apply(&data, &e) {
@@ -819,6 +829,21 @@ fn sweep_system_libraries() {
             };
             s.slowest = (start.elapsed(), label.clone(), data.len());
             s.rewritten = 1;
+            let (a, b) = (
+                wheelfix::binary::elf::ElfFile::parse(&data).unwrap(),
+                wheelfix::binary::elf::ElfFile::parse(&out).unwrap(),
+            );
+            let notes = |f: &wheelfix::binary::elf::ElfFile<'_>| f.phdrs.iter().filter(|p| p.p_type == 4).count();
+            if a.e_phoff != b.e_phoff {
+                s.relocated_pht = 1;
+            } else if notes(&b) < notes(&a) {
+                s.reused_note = 1;
+            } else {
+                s.other_slot = 1;
+            }
+            if b.phdrs.iter().any(|p| p.p_type == 2 && p.p_offset >= data.len() as u64) {
+                s.moved_dynamic = 1;
+            }
             let path = tmp.path().join(lib.file_name().unwrap());
             write_exec(&path, &out);
             drop(out);
@@ -846,6 +871,10 @@ fn sweep_system_libraries() {
         total.rewritten += r.rewritten;
         total.loaded_after += r.loaded_after;
         total.failures.extend(r.failures);
+        total.relocated_pht += r.relocated_pht;
+        total.reused_note += r.reused_note;
+        total.other_slot += r.other_slot;
+        total.moved_dynamic += r.moved_dynamic;
         if r.slowest.0 > total.slowest.0 {
             total.slowest = r.slowest;
         }
@@ -862,6 +891,11 @@ fn sweep_system_libraries() {
         total.slowest.0,
         total.slowest.1,
         total.slowest.2
+    );
+    println!(
+        "ELF sweep slots: {} reused a build-id PT_NOTE, {} relocated the program headers, {} other; \
+         {} moved .dynamic",
+        total.reused_note, total.relocated_pht, total.other_slot, total.moved_dynamic
     );
     for u in &total.unloadable_before {
         println!("  unloadable before rewrite: {u}");
