@@ -318,22 +318,12 @@ impl WheelArchive {
                 .and_then(|c| start.checked_add(c))
                 .filter(|&end| end <= cd_start && end <= data.len())
                 .ok_or_else(|| {
-                    zerr(format!(
-                        "{compressed_size} compressed bytes at offset {start} run past the central directory"
-                    ))
+                    zerr(format!("{compressed_size} compressed bytes at offset {start} run past the central directory"))
                 })?;
             spans.push((header, end, index));
             locations.push(Location { data: start..end, compression });
             by_name.insert(name.clone(), index);
-            entries.push(Entry {
-                name,
-                index,
-                size,
-                compressed_size,
-                crc32: e.crc32(),
-                unix_mode,
-                is_dir,
-            });
+            entries.push(Entry { name, index, size, compressed_size, crc32: e.crc32(), unix_mode, is_dir });
         }
         // Overlapping entries are how small archives expand to huge ones.
         spans.sort_unstable();
@@ -522,10 +512,7 @@ impl WheelArchive {
         };
         let got = out.len() as u64;
         if got > entry.size {
-            return Err(zerr(format!(
-                "inflates to more than the {} bytes the central directory declares",
-                entry.size
-            )));
+            return Err(zerr(format!("inflates to more than the {} bytes the central directory declares", entry.size)));
         }
         if got < entry.size {
             return Err(zerr(format!("inflates to {got} bytes, the central directory declares {}", entry.size)));
@@ -609,8 +596,8 @@ mod tests {
             check_entry_name(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
         for bad in [
-            "", "/abs", "a:b", "../x", "a/../b", "a/./b", "./a", "a//b", "C:/x", "c:x", "a\\..\\b", "a\\b", "a\0b", "/", "..",
-            "a/..",
+            "", "/abs", "a:b", "../x", "a/../b", "a/./b", "./a", "a//b", "C:/x", "c:x", "a\\..\\b", "a\\b", "a\0b",
+            "/", "..", "a/..",
         ] {
             let e = check_entry_name(bad).unwrap_err();
             assert_eq!(e, WheelError::UnsafeName(bad.escape_debug().to_string()), "{bad:?}");

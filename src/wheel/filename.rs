@@ -171,7 +171,15 @@ mod tests {
                 &["cp312"],
                 &["manylinux_2_17_x86_64", "manylinux2014_x86_64"],
             ),
-            ("x-1+local-2abc-cp39-abi3-win_amd64.whl", "x", "1+local", Some("2abc"), &["cp39"], &["abi3"], &["win_amd64"]),
+            (
+                "x-1+local-2abc-cp39-abi3-win_amd64.whl",
+                "x",
+                "1+local",
+                Some("2abc"),
+                &["cp39"],
+                &["abi3"],
+                &["win_amd64"],
+            ),
         ];
         for (s, name, ver, build, py, abi, plat) in cases {
             let f: WheelFilename = s.parse().unwrap_or_else(|e| panic!("{s}: {e}"));

@@ -298,13 +298,8 @@ mod tests {
             assert!(reason.contains(why), "{reason}");
             assert!(e.to_string().contains(&format!("`{name}`")));
         }
-        let sha512 = Record {
-            rows: vec![RecordRow {
-                path: "x".into(),
-                hash: hash_with("sha512", b"abc"),
-                size: Some(3),
-            }],
-        };
+        let sha512 =
+            Record { rows: vec![RecordRow { path: "x".into(), hash: hash_with("sha512", b"abc"), size: Some(3) }] };
         sha512.verify("x", b"abc").unwrap();
         let md5 = Record { rows: vec![RecordRow { path: "x".into(), hash: Some("md5=xx".into()), size: Some(3) }] };
         assert!(md5.verify("x", b"abc").unwrap_err().to_string().contains("unsupported hash algorithm `md5`"));

@@ -44,7 +44,11 @@ pub struct OutputEntry {
 impl OutputEntry {
     /// Entry `index` of the input, unchanged and under its own name.
     pub fn raw(input: &WheelArchive, index: usize) -> Option<Self> {
-        input.entries().get(index).map(|e| OutputEntry { name: e.name.clone(), source: Source::Raw(index), unix_mode: None })
+        input.entries().get(index).map(|e| OutputEntry {
+            name: e.name.clone(),
+            source: Source::Raw(index),
+            unix_mode: None,
+        })
     }
 
     /// New content under `name`.
@@ -92,7 +96,9 @@ fn zip_time(secs: i64) -> DateTime {
         u8::try_from(rem % 60),
     );
     match parts {
-        (Ok(y), Ok(mo), Ok(d), Ok(h), Ok(mi), Ok(s)) => DateTime::from_date_and_time(y, mo, d, h, mi, s).unwrap_or_default(),
+        (Ok(y), Ok(mo), Ok(d), Ok(h), Ok(mi), Ok(s)) => {
+            DateTime::from_date_and_time(y, mo, d, h, mi, s).unwrap_or_default()
+        }
         _ => DateTime::default(),
     }
 }
@@ -140,7 +146,8 @@ fn zip_err(name: &str, e: impl std::fmt::Display) -> WheelError {
 
 fn file_options(time: DateTime, level: u32, mode: u32) -> SimpleFileOptions {
     let method = if level == 0 { CompressionMethod::Stored } else { CompressionMethod::Deflated };
-    let options = SimpleFileOptions::default().compression_method(method).last_modified_time(time).unix_permissions(mode);
+    let options =
+        SimpleFileOptions::default().compression_method(method).last_modified_time(time).unix_permissions(mode);
     if level == 0 {
         options
     } else {
@@ -239,17 +246,17 @@ fn prepare(
         if let Source::Raw(i) = e.source {
             match input {
                 Some(w) if i < w.entries().len() => {}
-                _ => return Err(WheelError::Zip(format!("`{}` copies input entry #{i}, which does not exist", e.name))),
+                _ => {
+                    return Err(WheelError::Zip(format!("`{}` copies input entry #{i}, which does not exist", e.name)))
+                }
             }
         }
     }
 
     let time = new_entry_time(options);
     let level = options.compression_level.unwrap_or(6).min(9);
-    let ready: Vec<Result<Ready, WheelError>> = entries
-        .into_par_iter()
-        .map(|e| prepare_one(input, e, time, level))
-        .collect();
+    let ready: Vec<Result<Ready, WheelError>> =
+        entries.into_par_iter().map(|e| prepare_one(input, e, time, level)).collect();
     let ready = ready.into_iter().collect::<Result<Vec<_>, _>>()?;
 
     let record_name = format!("{dist_info}/RECORD");
@@ -267,7 +274,9 @@ fn prepare(
 
 fn prepare_one(input: Option<&WheelArchive>, e: OutputEntry, time: DateTime, level: u32) -> Result<Ready, WheelError> {
     match e.source {
-        Source::Bytes(_) if e.name.ends_with('/') => Ok(Ready::Dir { mode: e.unix_mode.unwrap_or(0o755), name: e.name, time }),
+        Source::Bytes(_) if e.name.ends_with('/') => {
+            Ok(Ready::Dir { mode: e.unix_mode.unwrap_or(0o755), name: e.name, time })
+        }
         Source::Bytes(data) => {
             let mode = e.unix_mode.unwrap_or(0o644);
             let file = prepare_new(&e.name, &data, file_options(time, level, mode))?;
@@ -360,7 +369,11 @@ mod tests {
         ];
         for &(secs, (y, mo, d, h, mi, s)) in cases {
             let t = zip_time(secs);
-            assert_eq!((t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second()), (y, mo, d, h, mi, s), "{secs}");
+            assert_eq!(
+                (t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second()),
+                (y, mo, d, h, mi, s),
+                "{secs}"
+            );
         }
     }
 
