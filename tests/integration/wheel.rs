@@ -288,7 +288,7 @@ fn modified_wheel_orders_entries_and_regenerates_record() {
         OutputEntry::raw(&w, idx("demo-0.1.dist-info/RECORD.jws")).unwrap(),
         OutputEntry::raw(&w, idx("demo/_ext.so")).unwrap(),
         OutputEntry { name: "demo/new_name.py".into(), source: Source::Raw(idx("demo/old.py")), unix_mode: None },
-        OutputEntry::raw(&w, idx("demo/keep.py")).unwrap(),
+        OutputEntry { name: "demo/keep.py".into(), source: Source::Raw(idx("demo/keep.py")), unix_mode: Some(0o600) },
         OutputEntry { name: "demo.libs/".into(), source: Source::Bytes(Arc::new(vec![])), unix_mode: None },
         OutputEntry::bytes("demo.libs/libz-0123abcd.so.1", lib.clone(), Some(0o755)),
     ];
@@ -318,6 +318,12 @@ fn modified_wheel_orders_entries_and_regenerates_record() {
     assert_eq!(mode("demo.libs/libz-0123abcd.so.1"), Some(0o755));
     assert_eq!(mode("demo-0.1.dist-info/WHEEL"), Some(0o644));
     assert_eq!(mode("demo.libs/"), Some(0o755));
+    // A mode change on a raw copy keeps the compressed bytes.
+    assert_eq!(mode("demo/keep.py"), Some(0o600));
+    assert_eq!(
+        o.raw_data(o.entry_by_name("demo/keep.py").unwrap().index).unwrap(),
+        w.raw_data(idx("demo/keep.py")).unwrap()
+    );
     assert!(o.entry_by_name("demo.libs/").unwrap().is_dir);
     let rows: Vec<String> = o.record().rows.iter().map(|r| r.to_string()).collect();
     assert_eq!(rows.last().map(String::as_str), Some("demo-0.1.dist-info/RECORD,,"));
@@ -746,7 +752,7 @@ fn large_wheel_timing() {
     let dir = tempfile::tempdir().unwrap();
     let filename: WheelFilename = NAME.parse().unwrap();
     let mut files = demo_files();
-    for i in 0..40 {
+    for i in 0..50 {
         files.push((format!("demo/libs/lib{i}.so"), content(100 + i, 2_000_000), 0o755));
     }
     for i in 0..2000 {
