@@ -493,6 +493,34 @@ fn symlinks_duplicates_and_header_mismatches_are_refused() {
     assert_eq!(err, WheelError::Duplicate("demo/a.py".into()));
     assert!(err.to_string().contains("duplicate entry `demo/a.py`"));
 
+    // Overlapping entries: `demo/b.py`'s central record points at a copy of
+    // its local header hidden inside `demo/a.bin`'s data (the trick that lets
+    // small archives expand to huge ones).
+    let path = sub("overlap");
+    let mut fake = Vec::new();
+    fake.extend_from_slice(&[0x50, 0x4b, 0x03, 0x04, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    fake.extend_from_slice(&crc32fast::hash(b"bbb").to_le_bytes());
+    fake.extend_from_slice(&3u32.to_le_bytes());
+    fake.extend_from_slice(&3u32.to_le_bytes());
+    fake.extend_from_slice(&9u16.to_le_bytes());
+    fake.extend_from_slice(&0u16.to_le_bytes());
+    fake.extend_from_slice(b"demo/b.pybbb");
+    let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+    let stored = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
+    for (n, d) in
+        [("demo/a.bin", fake.as_slice()), ("demo/b.py", b"bbb"), ("demo-0.1.dist-info/WHEEL", WHEEL_TXT.as_bytes())]
+    {
+        zip.start_file(n, stored).unwrap();
+        zip.write_all(d).unwrap();
+    }
+    let mut bytes = zip.finish().unwrap().into_inner();
+    let a_data = bytes.windows(fake.len()).position(|w| w == fake.as_slice()).unwrap();
+    let at = central_record(&bytes, "demo/b.py") + 42;
+    bytes[at..at + 4].copy_from_slice(&(a_data as u32).to_le_bytes());
+    std::fs::write(&path, bytes).unwrap();
+    let err = open_err(&path);
+    assert_eq!(err, WheelError::Zip("entries `demo/a.bin` and `demo/b.py` overlap".into()));
+
     // Local header disagrees with the central directory about the name.
     let path = sub("local");
     write_zip(&path, &with_metadata(&[("demo/a.py", b"1")]), true);
