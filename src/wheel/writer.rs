@@ -106,10 +106,12 @@ fn zip_time(secs: i64) -> DateTime {
 /// The timestamp for new entries: `options.timestamp`, else
 /// `SOURCE_DATE_EPOCH`, else 1980-01-01.
 fn new_entry_time(options: &WriteOptions) -> DateTime {
-    let secs = options
-        .timestamp
-        .or_else(|| std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.trim().parse::<i64>().ok()))
-        .unwrap_or(ZIP_EPOCH);
+    entry_time(options.timestamp, std::env::var("SOURCE_DATE_EPOCH").ok().as_deref())
+}
+
+/// `explicit`, else a parsable `source_date_epoch`, else 1980-01-01.
+fn entry_time(explicit: Option<i64>, source_date_epoch: Option<&str>) -> DateTime {
+    let secs = explicit.or_else(|| source_date_epoch.and_then(|v| v.trim().parse::<i64>().ok())).unwrap_or(ZIP_EPOCH);
     zip_time(secs)
 }
 
@@ -359,8 +361,8 @@ mod tests {
 
     #[test]
     fn zip_time_converts_and_clips() {
-        type DateTime = (u16, u8, u8, u8, u8, u8);
-        let cases: &[(i64, DateTime)] = &[
+        type Civil = (u16, u8, u8, u8, u8, u8);
+        let cases: &[(i64, Civil)] = &[
             (0, (1980, 1, 1, 0, 0, 0)),
             (-5, (1980, 1, 1, 0, 0, 0)),
             (ZIP_EPOCH, (1980, 1, 1, 0, 0, 0)),
@@ -376,6 +378,16 @@ mod tests {
                 "{secs}"
             );
         }
+    }
+
+    #[test]
+    fn timestamp_sources() {
+        let ymd = |t: DateTime| (t.year(), t.month(), t.day());
+        assert_eq!(ymd(entry_time(Some(951_782_400), Some("1700000000"))), (2000, 2, 29), "explicit wins");
+        assert_eq!(ymd(entry_time(None, Some(" 1700000000\n"))), (2023, 11, 14), "SOURCE_DATE_EPOCH");
+        assert_eq!(ymd(entry_time(None, Some("yesterday"))), (1980, 1, 1), "unparsable is ignored");
+        assert_eq!(ymd(entry_time(None, Some("-100"))), (1980, 1, 1), "clipped");
+        assert_eq!(ymd(entry_time(None, None)), (1980, 1, 1));
     }
 
     #[test]
