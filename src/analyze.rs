@@ -501,6 +501,24 @@ pub fn analyze_archive(archive: &WheelArchive, options: &AnalyzeOptions) -> Resu
                 }
                 None => LinuxPolicies::builtin(libc, &arch)?,
             };
+            let mut policies = policies;
+            if libc == Libc::Musl {
+                // musl versions add no symbol versions: the wheel's own
+                // musllinux tag says which musl it was built for; without one,
+                // the newest (what auditwheel falls back to)
+                let tagged = analysis
+                    .filename
+                    .platform
+                    .iter()
+                    .filter_map(|t| policies.by_tag(t).ok())
+                    .filter(|p| p.priority > 0)
+                    .map(LinuxPolicy::tag)
+                    .next();
+                let keep = tagged.or_else(|| {
+                    policies.policies.iter().filter(|p| p.priority > 0).min_by_key(|p| p.priority).map(LinuxPolicy::tag)
+                });
+                policies.policies.retain(|p| p.priority == 0 || Some(p.tag()) == keep);
+            }
             for (f, a) in &ignored {
                 warnings.push(format!("ignoring `{f}` with {a} architecture"));
             }
@@ -700,18 +718,35 @@ fn build_elf_graph(
     let mut g = GraphBuilder::new(binaries);
     // (node, root rpath dirs, root runpath dirs)
     let mut queue: VecDeque<ElfWork> = VecDeque::new();
-    for (i, b) in binaries.iter().enumerate() {
-        let BinaryInfo::Elf(e) = b.info.as_ref() else { continue };
+    let root_work = |i: usize| -> Option<ElfWork> {
+        let BinaryInfo::Elf(e) = binaries[i].info.as_ref() else { return None };
         if e.arch() != Some(arch) {
-            continue;
+            return None;
         }
-        let origin = Dir::parent_of(&Location::Wheel(b.path.clone()));
+        let origin = Dir::parent_of(&Location::Wheel(binaries[i].path.clone()));
         let rpath = if e.runpath.is_empty() { resolver.expand_all(&e.rpath, &origin, e) } else { Vec::new() };
         let runpath = resolver.expand_all(&e.runpath, &origin, e);
-        queue.push_back((i, Arc::new(rpath), Arc::new(runpath)));
-    }
+        Some((i, Arc::new(rpath), Arc::new(runpath)))
+    };
+    // Extensions first: a library of the wheel is resolved in the context of
+    // the extension that loads it (its DT_RPATH applies to the whole tree).
+    // ELFs no extension loads are roots of their own afterwards.
+    queue.extend((0..binaries.len()).filter(|&i| binaries[i].is_extension).filter_map(root_work));
+    let mut later: VecDeque<usize> = (0..binaries.len()).filter(|&i| !binaries[i].is_extension).collect();
     let mut done = vec![false; g.nodes.len()];
-    while let Some((n, rpath, runpath)) = queue.pop_front() {
+    loop {
+        let Some((n, rpath, runpath)) = queue.pop_front().or_else(|| {
+            while let Some(i) = later.pop_front() {
+                if !done.get(i).copied().unwrap_or(false) {
+                    if let Some(w) = root_work(i) {
+                        return Some(w);
+                    }
+                }
+            }
+            None
+        }) else {
+            break;
+        };
         if done.get(n).copied().unwrap_or(false) {
             continue;
         }
