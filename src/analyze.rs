@@ -734,19 +734,17 @@ fn build_elf_graph(
     queue.extend((0..binaries.len()).filter(|&i| binaries[i].is_extension).filter_map(root_work));
     let mut later: VecDeque<usize> = (0..binaries.len()).filter(|&i| !binaries[i].is_extension).collect();
     let mut done = vec![false; g.nodes.len()];
-    loop {
-        let Some((n, rpath, runpath)) = queue.pop_front().or_else(|| {
-            while let Some(i) = later.pop_front() {
-                if !done.get(i).copied().unwrap_or(false) {
-                    if let Some(w) = root_work(i) {
-                        return Some(w);
-                    }
+    let next_root = |later: &mut VecDeque<usize>, done: &[bool]| {
+        while let Some(i) = later.pop_front() {
+            if !done.get(i).copied().unwrap_or(false) {
+                if let Some(w) = root_work(i) {
+                    return Some(w);
                 }
             }
-            None
-        }) else {
-            break;
-        };
+        }
+        None
+    };
+    while let Some((n, rpath, runpath)) = queue.pop_front().or_else(|| next_root(&mut later, &done)) {
         if done.get(n).copied().unwrap_or(false) {
             continue;
         }
