@@ -15,10 +15,31 @@
 //!    file), applies the edits in memory ([`patch`]), re-parses every rewritten
 //!    binary to check it, and writes a new wheel atomically ([`wheel`]).
 //!
-//! ```no_run
-//! let options = wheelfix::AnalyzeOptions::default();
-//! let analysis = wheelfix::analyze("dist/demo-0.1-cp312-cp312-linux_x86_64.whl".as_ref(), &options)?;
-//! println!("best tag: {}", analysis.best_platform_tags().join("."));
+//! ```
+//! use std::path::Path;
+//!
+//! // the demo wheel: an extension that needs two libraries kept outside the wheel
+//! let wheel = Path::new("fixtures/demo/demo-0.1-cp311-cp311-linux_x86_64.whl");
+//! let options = wheelfix::AnalyzeOptions { lib_path: vec!["fixtures/demo/lib".into()], ..Default::default() };
+//! let analysis = wheelfix::analyze(wheel, &options)?;
+//! assert_eq!(analysis.family, wheelfix::analyze::Family::Linux);
+//! // as it is, only `linux_x86_64`; with the two libraries bundled, manylinux
+//! let linux = analysis.linux.as_ref().unwrap();
+//! assert_eq!(linux.current, None);
+//! assert!(analysis.best_platform_tags()[0].starts_with("manylinux_2_"));
+//! let bundle: Vec<&str> = analysis.to_bundle().iter().map(|&n| analysis.graph.nodes[n].name.as_str()).collect();
+//! assert_eq!(bundle, ["libdemocore.so.1", "libdemoutil.so.1"]);
+//!
+//! // repair writes a new wheel; the input is never modified
+//! let out = std::env::temp_dir().join(format!("wheelfix-doc-{}", std::process::id()));
+//! let repaired = wheelfix::repair(wheel, &wheelfix::RepairOptions {
+//!     analyze: options,
+//!     wheel_dir: out.clone(),
+//!     ..Default::default()
+//! })?;
+//! assert_eq!(repaired.bundled.len(), 2);
+//! assert!(repaired.output.starts_with(&out));
+//! # std::fs::remove_dir_all(out).ok();
 //! # Ok::<(), wheelfix::Error>(())
 //! ```
 #![warn(missing_docs)]

@@ -250,15 +250,24 @@ pub fn write_text(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
         }
     }
     if let Some(v) = &a.linux {
-        if !v.blockers.is_empty() {
+        // tags stronger than the best one: what no repair can fix
+        let above: Vec<&(String, Vec<Blocker>)> = v.violations.iter().filter(|(_, b)| !b.is_empty()).collect();
+        let above: Vec<_> = match &v.best {
+            Some(best) => above.into_iter().take_while(|(t, _)| t != best).collect(),
+            None => above,
+        };
+        if !above.is_empty() {
             writeln!(out)?;
-            writeln!(out, "  stronger tags and what stands in the way:")?;
-            for (tag, blockers) in &v.blockers {
+            writeln!(out, "  stronger tags and what stands in the way (repair cannot fix these):")?;
+            for (tag, blockers) in above {
                 let alias = v.policy(tag).map(|p| p.alias_tags()).unwrap_or_default();
                 let alias = if alias.is_empty() { String::new() } else { format!(" ({})", alias.join(", ")) };
                 writeln!(out, "    {tag}{alias}:")?;
-                for b in blockers {
+                for b in blockers.iter().take(8) {
                     writeln!(out, "      - {}", blocker_text(b))?;
+                }
+                if blockers.len() > 8 {
+                    writeln!(out, "      - … and {} more", blockers.len() - 8)?;
                 }
             }
         }

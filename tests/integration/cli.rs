@@ -234,3 +234,110 @@ fn pure_wheels() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(house.join(wheel.file_name().unwrap()).exists());
 }
+
+fn entry_names(p: &Path) -> Vec<String> {
+    wheelfix::wheel::WheelArchive::open(p).unwrap().entries().iter().map(|e| e.name.clone()).collect()
+}
+
+#[test]
+fn plat_aliases_only_plat_and_exclude() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (wheel, chain) = chain_wheel(tmp.path());
+    let w = wheel.to_str().unwrap();
+    let best =
+        expected_manylinux(&[&chain.ext, &chain.lib_dir.join("libfoo.so.1"), &chain.lib_dir.join("libbar.so.1")]);
+    // a lower tag than the best: both are written unless --only-plat
+    let house = tmp.path().join("h1");
+    let out = wheelfix(&["repair", w, "-w", house.to_str().unwrap(), "--plat", "manylinux2014_x86_64"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let name = text(&out.stdout).trim().rsplit('/').next().unwrap().to_string();
+    assert!(name.contains("manylinux2014_x86_64") && name.contains("manylinux_2_17_x86_64"), "{name}");
+    if best != "manylinux_2_17_x86_64" {
+        assert!(name.contains(&best), "{name} should also carry {best}");
+    }
+    let house = tmp.path().join("h2");
+    let out = wheelfix(&["repair", w, "-w", house.to_str().unwrap(), "--plat", "manylinux_2_17_x86_64", "--only-plat"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let name = text(&out.stdout).trim().rsplit('/').next().unwrap().to_string();
+    assert_eq!(name, "chainpkg-1.0-cp311-cp311-manylinux2014_x86_64.manylinux_2_17_x86_64.whl");
+    // an unknown tag is a clear error listing the choices
+    let out = wheelfix(&["repair", w, "-w", house.to_str().unwrap(), "--plat", "manylinux_2_99_x86_64"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("hint: choose one of: manylinux_2_5_x86_64"), "{}", text(&out.stderr));
+    // --exclude: libbar stays out, and is not walked (libfoo is still bundled)
+    let house = tmp.path().join("h3");
+    let out = wheelfix(&["repair", w, "-w", house.to_str().unwrap(), "--exclude", "libbar.so*"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let names = entry_names(Path::new(text(&out.stdout).trim()));
+    assert!(names.iter().any(|n| n.starts_with("chainpkg.libs/libfoo-")), "{names:?}");
+    assert!(!names.iter().any(|n| n.contains("libbar")), "{names:?}");
+    // --lib-sdir changes the directory suffix
+    let house = tmp.path().join("h4");
+    let out = wheelfix(&["repair", w, "-w", house.to_str().unwrap(), "-L", ".vendored"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let names = entry_names(Path::new(text(&out.stdout).trim()));
+    assert!(names.iter().any(|n| n.starts_with("chainpkg.vendored/libfoo-")), "{names:?}");
+}
+
+#[test]
+fn elf_scripts_move_and_strip_and_libpython() {
+    let tmp = tempfile::tempdir().unwrap();
+    let chain = build_chain(tmp.path());
+    let libdir = chain.lib_dir.to_str().unwrap().to_string();
+    // an executable in .data/scripts that needs libfoo
+    let exe = tmp.path().join("tool");
+    util::cc(
+        tmp.path(),
+        "int foo(void);\nint main(void) { return foo() == 42 ? 0 : 1; }\n",
+        &exe,
+        &["-L", &libdir, "-l:libfoo.so.1", &format!("-Wl,-rpath,{libdir}")],
+    );
+    // a fake libpython to link the extension against (removed on repair)
+    let py = chain.lib_dir.join("libpython3.11.so.1.0");
+    util::cc(
+        tmp.path(),
+        "int Py_IsInitialized(void) { return 1; }\n",
+        &py,
+        &["-shared", "-Wl,-soname,libpython3.11.so.1.0"],
+    );
+    let ext = tmp.path().join("ext2.so");
+    util::cc(
+        tmp.path(),
+        "int foo(void);\nint Py_IsInitialized(void);\nint PyInit_ext2(void) { return foo() + Py_IsInitialized(); }\n",
+        &ext,
+        &["-shared", "-g", "-L", &libdir, "-l:libfoo.so.1", "-l:libpython3.11.so.1.0", &format!("-Wl,-rpath,{libdir}")],
+    );
+    let wheel = make_wheel(
+        tmp.path(),
+        "scriptpkg",
+        "linux_x86_64",
+        vec![
+            ("scriptpkg/ext2.so".into(), std::fs::read(&ext).unwrap()),
+            ("scriptpkg-1.0.data/scripts/tool".into(), std::fs::read(&exe).unwrap()),
+        ],
+    );
+    let house = tmp.path().join("house");
+    let out = wheelfix(&["repair", wheel.to_str().unwrap(), "-w", house.to_str().unwrap(), "--strip"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("removing libpython3.11.so.1.0"), "{}", text(&out.stderr));
+    let written = std::path::PathBuf::from(text(&out.stdout).trim());
+    let site = tmp.path().join("site");
+    unzip(&written, &site);
+    // the script is now a shim that execs the moved binary
+    let shim = std::fs::read_to_string(site.join("scriptpkg-1.0.data/scripts/tool")).unwrap();
+    assert!(shim.starts_with("#!python") && shim.contains("scriptpkg.scripts/tool"), "{shim}");
+    let moved = readelf_dynamic(&site.join("scriptpkg.scripts/tool"));
+    assert!(moved.contains("Library rpath: [$ORIGIN/../scriptpkg.libs]"), "{moved}");
+    let ext_dyn = readelf_dynamic(&site.join("scriptpkg/ext2.so"));
+    assert!(!ext_dyn.contains("libpython"), "{ext_dyn}");
+    // --strip removed the symbol table and debug info of the extension
+    let sections = Command::new("readelf").arg("-SW").arg(site.join("scriptpkg/ext2.so")).output().unwrap();
+    let sections = text(&sections.stdout);
+    assert!(!sections.contains(".symtab") && !sections.contains(".debug_info"), "{sections}");
+    // the moved executable runs with the original libraries gone
+    std::fs::rename(&chain.lib_dir, tmp.path().join("gone")).unwrap();
+    let tool = site.join("scriptpkg.scripts/tool");
+    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let run = Command::new(&tool).status().unwrap();
+    assert!(run.success());
+}
