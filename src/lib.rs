@@ -47,6 +47,7 @@
 
 pub mod analyze;
 pub mod binary;
+pub mod check;
 pub mod error;
 pub mod patch;
 pub mod policy;

@@ -2,6 +2,7 @@
 //! `--help` text) and one function per subcommand. No platform rule lives
 //! here: flags become options of the library, results become output.
 
+mod check;
 mod repair;
 mod show;
 
@@ -39,6 +40,11 @@ pub enum Command {
     Show(show::ShowArgs),
     /// Bundle external libraries into the wheel and rewrite its tag.
     Repair(repair::RepairArgs),
+    /// Check a wheelhouse before upload: every wheel compliant with its tags, RECORDs verify,
+    /// one project version, no tag claimed twice, the expected matrix complete.
+    ///
+    /// Exit code: 0 ready to upload, 1 problems (listed as a table on stdout), 2 error.
+    Check(check::CheckArgs),
 }
 
 /// Search options shared by `show` and `repair`.
@@ -98,6 +104,7 @@ pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Show(args) => show::run(&args, &printer),
         Command::Repair(args) => repair::run(&args, &printer),
+        Command::Check(args) => check::run(&args, &printer),
     }
 }
 
