@@ -377,6 +377,33 @@ mod tests {
     }
 
     #[test]
+    fn bom_and_comments_between() {
+        let src = b"\xef\xbb\xbf# c\n'''doc'''\n# between\nfrom __future__ import annotations  # x\n\nimport os\n";
+        let at = insertion_point(src).unwrap();
+        assert_eq!(&src[at..], b"\nimport os\n");
+        let out = patch_source(src, &p()).unwrap();
+        assert!(out.starts_with(b"\xef\xbb\xbf# c\n'''doc'''\n"));
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        let alphabet = b"\"'\\#\n\r ()[]{}fromx_uture\xef";
+        let mut x: u32 = 12345;
+        for _ in 0..5000 {
+            let len = (x % 40) as usize;
+            let src: Vec<u8> = (0..len)
+                .map(|_| {
+                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                    alphabet[(x >> 16) as usize % alphabet.len()]
+                })
+                .collect();
+            if let Ok(out) = patch_source(&src, &p()) {
+                assert!(out.len() > src.len());
+            }
+        }
+    }
+
+    #[test]
     fn namespace_detection() {
         assert!(looks_like_namespace(b"__path__ = __import__(\"pkgutil\").extend_path(__path__, __name__)\n"));
         assert!(!looks_like_namespace(b"import os\n"));
