@@ -13,3 +13,5 @@ mod macho;
 mod pe;
 // Wheel archives: names, RECORD, hostile zips, writing.
 mod wheel;
+// Windows repair end to end on the PE fixtures (delvewheel parity).
+mod windows_repair;
