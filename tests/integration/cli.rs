@@ -341,3 +341,44 @@ fn elf_scripts_move_and_strip_and_libpython() {
     let run = Command::new(&tool).status().unwrap();
     assert!(run.success());
 }
+
+#[test]
+fn check_is_a_release_gate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (wheel, chain) = chain_wheel(tmp.path());
+    let good = tmp.path().join("good");
+    let out = wheelfix(&["repair", wheel.to_str().unwrap(), "-w", good.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let g = good.to_str().unwrap();
+    let out = wheelfix(&["check", g, "--expect-python", "cp311", "--expect-platform", "manylinux_x86_64"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    // an incomplete matrix is listed
+    let out =
+        wheelfix(&["check", g, "--expect-python", "cp310-cp311", "--expect-platform", "manylinux_x86_64,win_amd64"]);
+    assert_eq!(out.status.code(), Some(1));
+    let table = text(&out.stdout);
+    assert!(table.contains("no wheel for cp310 on manylinux_x86_64"), "{table}");
+    assert!(table.contains("no wheel for cp311 on win_amd64"), "{table}");
+    assert!(!table.contains("no wheel for cp311 on manylinux_x86_64"), "{table}");
+
+    // a wheel whose name claims manylinux but needs a library the platform lacks,
+    // and one still tagged linux
+    let bad = tmp.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::copy(&wheel, bad.join("chainpkg-1.0-cp311-cp311-linux_x86_64.whl")).unwrap();
+    std::fs::copy(&wheel, bad.join("chainpkg-1.0-cp312-cp312-manylinux_2_17_x86_64.whl")).unwrap();
+    let other = make_wheel(tmp.path(), "chainpkg", "any", vec![("chainpkg/__init__.py".into(), b"".to_vec())]);
+    let renamed = bad.join("chainpkg-2.0-py3-none-any.whl");
+    // same content as a 1.0 wheel under a 2.0 name: the dist-info does not match, an error for that wheel
+    std::fs::copy(&other, &renamed).unwrap();
+    let out = wheelfix(&["check", bad.to_str().unwrap(), "--lib-path", chain.lib_dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let table = text(&out.stdout);
+    let row = |wheel: &str, what: &str| table.lines().any(|l| l.starts_with(wheel) && l.contains(what));
+    assert!(row("chainpkg-1.0-cp311-cp311-linux_x86_64.whl", "`linux_x86_64` cannot be uploaded"), "{table}");
+    assert!(
+        row("chainpkg-1.0-cp312-cp312-manylinux_2_17_x86_64.whl", "not `manylinux_2_17_x86_64`: needs libfoo.so.1"),
+        "{table}"
+    );
+    assert!(table.lines().any(|l| l.starts_with("chainpkg-2.0-py3-none-any.whl")), "{table}");
+}
