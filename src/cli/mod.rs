@@ -2,6 +2,7 @@
 //! `--help` text) and one function per subcommand. No platform rule lives
 //! here: flags become options of the library, results become output.
 
+mod merge;
 mod repair;
 mod show;
 
@@ -39,6 +40,8 @@ pub enum Command {
     Show(show::ShowArgs),
     /// Bundle external libraries into the wheel and rewrite its tag.
     Repair(repair::RepairArgs),
+    /// Fuse an x86_64 and an arm64 macOS wheel of one release into a `universal2` wheel.
+    Merge(merge::MergeArgs),
 }
 
 /// Search options shared by `show` and `repair`.
@@ -98,6 +101,7 @@ pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Show(args) => show::run(&args, &printer),
         Command::Repair(args) => repair::run(&args, &printer),
+        Command::Merge(args) => merge::run(&args, &printer),
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod linux;
 pub mod macos;
+pub mod merge;
 pub mod windows;
 
 use std::collections::BTreeMap;
