@@ -3,6 +3,7 @@
 //! here: flags become options of the library, results become output.
 
 mod check;
+mod merge;
 mod repair;
 mod show;
 
@@ -45,6 +46,8 @@ pub enum Command {
     ///
     /// Exit code: 0 ready to upload, 1 problems (listed as a table on stdout), 2 error.
     Check(check::CheckArgs),
+    /// Fuse an x86_64 and an arm64 macOS wheel of one release into a `universal2` wheel.
+    Merge(merge::MergeArgs),
 }
 
 /// Search options shared by `show` and `repair`.
@@ -105,6 +108,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Show(args) => show::run(&args, &printer),
         Command::Repair(args) => repair::run(&args, &printer),
         Command::Check(args) => check::run(&args, &printer),
+        Command::Merge(args) => merge::run(&args, &printer),
     }
 }
 

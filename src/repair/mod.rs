@@ -8,6 +8,7 @@
 
 pub mod linux;
 pub mod macos;
+pub mod merge;
 pub mod pyinit;
 pub mod windows;
 

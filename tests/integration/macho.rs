@@ -60,16 +60,16 @@ fn keep(name: &str, data: &[u8]) {
 
 /// What goblin sees in one slice.
 #[derive(Debug)]
-struct GView {
-    cputype: u32,
-    id: Option<String>,
-    libs: Vec<String>,
-    rpaths: Vec<String>,
+pub(crate) struct GView {
+    pub(crate) cputype: u32,
+    pub(crate) id: Option<String>,
+    pub(crate) libs: Vec<String>,
+    pub(crate) rpaths: Vec<String>,
     /// (dataoff, datasize) of LC_CODE_SIGNATURE.
-    signature: Option<(usize, usize)>,
-    header_pad: u64,
+    pub(crate) signature: Option<(usize, usize)>,
+    pub(crate) header_pad: u64,
     /// Start and end of the slice in the file.
-    range: (usize, usize),
+    pub(crate) range: (usize, usize),
 }
 
 fn gview_of(m: &MachO, range: (usize, usize)) -> GView {
@@ -104,7 +104,7 @@ fn gview_of(m: &MachO, range: (usize, usize)) -> GView {
     }
 }
 
-fn goblin(data: &[u8]) -> Vec<GView> {
+pub(crate) fn goblin(data: &[u8]) -> Vec<GView> {
     match Mach::parse(data).expect("goblin parses the file") {
         Mach::Binary(m) => vec![gview_of(&m, (0, data.len()))],
         Mach::Fat(fat) => {
@@ -179,7 +179,7 @@ const ARM64: u32 = 0x0100_000c;
 
 /// Checks every slice: signed arm64 slices (and any slice with
 /// LC_CODE_SIGNATURE) verify independently.
-fn assert_signatures(data: &[u8]) -> Vec<GView> {
+pub(crate) fn assert_signatures(data: &[u8]) -> Vec<GView> {
     let views = goblin(data);
     for v in &views {
         let slice = &data[v.range.0..v.range.1];

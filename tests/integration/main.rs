@@ -9,6 +9,8 @@ mod cli;
 mod elf;
 // Mach-O: parsing, relinking and signing the committed fixtures.
 mod macho;
+// macOS wheels end to end: repair (delocate's rules) and merge.
+mod macos_repair;
 // PE: parsing and import rewriting of the committed fixtures.
 mod pe;
 // Wheel archives: names, RECORD, hostile zips, writing.
