@@ -268,7 +268,9 @@ pub struct LinuxVerdict {
     pub current: Option<String>,
     /// The best tag after repair; `None`: only `linux`.
     pub best: Option<String>,
-    /// Versioned symbols needed by the wheel's binaries, by library.
+    /// Versioned symbols needed by the wheel's binaries and by the libraries a repair
+    /// to `best` bundles, by library: what the repaired wheel needs from the system
+    /// (auditwheel's `versioned_symbols`).
     pub versioned_symbols: BTreeMap<String, BTreeSet<String>>,
     /// For every policy (by tag): the external libraries it would bundle
     /// (soname → node), highest priority first.
@@ -1030,6 +1032,18 @@ fn linux_verdict(
         }
         violations.push((p.tag(), blockers));
         external.push((p.tag(), ext));
+    }
+    // what the repaired wheel needs from the system: the wheel's own ELFs plus the
+    // libraries the repair target bundles (auditwheel reports the same union)
+    let target = best.as_deref().or(external.first().map(|(t, _)| t.as_str()));
+    if let Some((_, ext)) = external.iter().find(|(t, _)| Some(t.as_str()) == target) {
+        for &n in ext.values() {
+            for vn in elf_of(n).map_or(&[][..], |e| &e.version_needs[..]) {
+                if !crate::policy::linux::is_loader(&vn.file) {
+                    versioned.entry(vn.file.clone()).or_default().extend(vn.versions.iter().cloned());
+                }
+            }
+        }
     }
     LinuxVerdict {
         libc,

