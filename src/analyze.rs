@@ -436,6 +436,22 @@ impl Analysis {
         matches!(self.graph.nodes[n].kind, NodeKind::Disk { .. } | NodeKind::Missing)
     }
 
+    /// The error for a library that must be bundled but was not found:
+    /// names it and the first file that references it.
+    pub fn missing_library_error(&self, n: usize) -> Error {
+        let needed_by = self
+            .graph
+            .nodes
+            .iter()
+            .find(|m| m.deps.iter().any(|e| e.node == n))
+            .map_or_else(String::new, |m| m.name.clone());
+        Error::MissingLibrary {
+            wheel: self.wheel.display().to_string(),
+            name: self.graph.nodes[n].name.clone(),
+            needed_by,
+        }
+    }
+
     /// Nodes referenced but not found (and not provided or excluded).
     pub fn missing(&self) -> Vec<usize> {
         self.graph.nodes.iter().enumerate().filter(|(_, n)| n.kind == NodeKind::Missing).map(|(i, _)| i).collect()
@@ -702,6 +718,15 @@ impl GraphBuilder {
         }
     }
 
+    /// Where node `n` lives, for nodes that are files.
+    fn location(&self, n: usize) -> Option<Location> {
+        match &self.nodes[n].kind {
+            NodeKind::Wheel(p) => Some(Location::Wheel(p.clone())),
+            NodeKind::Disk { path, .. } => Some(Location::Disk(path.clone())),
+            _ => None,
+        }
+    }
+
     fn finish(self) -> DepGraph {
         DepGraph { nodes: self.nodes }
     }
@@ -756,11 +781,7 @@ fn build_elf_graph(
         done[n] = true;
         let Some(info) = g.nodes[n].info.clone() else { continue };
         let BinaryInfo::Elf(elf) = info.as_ref() else { continue };
-        let loc = match &g.nodes[n].kind {
-            NodeKind::Wheel(p) => Location::Wheel(p.clone()),
-            NodeKind::Disk { path, .. } => Location::Disk(path.clone()),
-            _ => continue,
-        };
+        let Some(loc) = g.location(n) else { continue };
         let mut edges = Vec::new();
         for name in &elf.needed {
             let (child, walk) = if crate::policy::linux::is_loader(name) {
@@ -811,11 +832,7 @@ fn build_macho_graph(
         done[n] = true;
         let Some(info) = g.nodes[n].info.clone() else { continue };
         let BinaryInfo::MachO(m) = info.as_ref() else { continue };
-        let loc = match &g.nodes[n].kind {
-            NodeKind::Wheel(p) => Location::Wheel(p.clone()),
-            NodeKind::Disk { path, .. } => Location::Disk(path.clone()),
-            _ => continue,
-        };
+        let Some(loc) = g.location(n) else { continue };
         let mut rpaths: Vec<String> = Vec::new();
         for s in &m.slices {
             for r in &s.rpaths {
@@ -899,11 +916,7 @@ fn build_pe_graph(
         done[n] = true;
         let Some(info) = g.nodes[n].info.clone() else { continue };
         let BinaryInfo::Pe(pe) = info.as_ref() else { continue };
-        let loc = match &g.nodes[n].kind {
-            NodeKind::Wheel(p) => Location::Wheel(p.clone()),
-            NodeKind::Disk { path, .. } => Location::Disk(path.clone()),
-            _ => continue,
-        };
+        let Some(loc) = g.location(n) else { continue };
         let mut edges = Vec::new();
         for name in pe.needed() {
             let key = name.to_ascii_lowercase();

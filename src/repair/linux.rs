@@ -103,16 +103,8 @@ pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Re
 
     // 3. the libraries to graft
     let external = v.external_for(&target_tag).cloned().unwrap_or_default();
-    for (name, &n) in &external {
-        if a.graph.nodes[n].kind == NodeKind::Missing {
-            let needed_by = a
-                .graph
-                .nodes
-                .iter()
-                .find(|m| m.deps.iter().any(|e| e.node == n))
-                .map_or_else(String::new, |m| m.name.clone());
-            return Err(Error::MissingLibrary { wheel, name: name.clone(), needed_by });
-        }
+    if let Some(&n) = external.values().find(|&&n| a.graph.nodes[n].kind == NodeKind::Missing) {
+        return Err(a.missing_library_error(n));
     }
     let libs_dir = format!("{}{}", a.filename.name, options.lib_sdir.as_deref().unwrap_or(".libs"));
     // node → (new file name, source path)

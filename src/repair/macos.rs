@@ -41,17 +41,11 @@ pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Re
         match a.status(n) {
             Status::Bundle => bundle.push(n),
             Status::Missing => {
-                let needed_by = a
-                    .graph
-                    .nodes
-                    .iter()
-                    .find(|m| m.deps.iter().any(|e| e.node == n))
-                    .map_or_else(String::new, |m| m.name.clone());
-                let name = a.graph.nodes[n].name.clone();
+                let err = a.missing_library_error(n);
                 if !options.ignore_missing {
-                    return Err(Error::MissingLibrary { wheel, name, needed_by });
+                    return Err(err);
                 }
-                messages.push(format!("`{name}` (needed by `{needed_by}`) not found: left as it is"));
+                messages.push(format!("{err}: left as it is"));
             }
             _ => {}
         }

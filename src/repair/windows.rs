@@ -114,15 +114,7 @@ pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Re
     for n in a.to_bundle() {
         let node = &a.graph.nodes[n];
         match &node.kind {
-            NodeKind::Missing => {
-                let needed_by = a
-                    .graph
-                    .nodes
-                    .iter()
-                    .find(|m| m.deps.iter().any(|e| e.node == n))
-                    .map_or_else(String::new, |m| m.name.clone());
-                return Err(Error::MissingLibrary { wheel, name: node.name.clone(), needed_by });
-            }
+            NodeKind::Missing => return Err(a.missing_library_error(n)),
             NodeKind::Disk { path, realpath } => {
                 let Some(BinaryInfo::Pe(info)) = node.info.as_deref() else { continue };
                 let name = path.file_name().map_or_else(|| node.name.clone(), |f| f.to_string_lossy().into_owned());
