@@ -48,6 +48,7 @@
 pub mod analyze;
 pub mod binary;
 pub mod check;
+pub mod cli;
 pub mod error;
 pub mod patch;
 pub mod policy;
