@@ -85,7 +85,7 @@ pub enum Command {
     Show(show::ShowArgs),
     /// Bundle external libraries into the wheel and rewrite its tag.
     #[command(after_help = REPAIR_EXAMPLES)]
-    Repair(repair::RepairArgs),
+    Repair(Box<repair::RepairArgs>),
     /// Check a wheelhouse before upload: every wheel compliant with its tags, RECORDs verify,
     /// one project version, no tag claimed twice, the expected matrix complete.
     ///
