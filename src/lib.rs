@@ -55,6 +55,7 @@ pub mod policy;
 pub mod repair;
 pub mod report;
 pub mod resolve;
+pub mod sbom;
 pub mod wheel;
 
 pub use analyze::{analyze, Analysis, AnalyzeOptions};
