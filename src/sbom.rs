@@ -281,11 +281,7 @@ pub fn entry_name(dist_info: &str) -> String {
 
 /// Adds the SBOM of `plan.bundled` to a Linux repair plan (nothing when no
 /// library is grafted). `root` is where the package database is looked up.
-pub fn attach(
-    archive: &crate::wheel::WheelArchive,
-    plan: &mut crate::repair::Plan,
-    root: &Path,
-) -> crate::Result<()> {
+pub fn attach(archive: &crate::wheel::WheelArchive, plan: &mut crate::repair::Plan, root: &Path) -> crate::Result<()> {
     if plan.bundled.is_empty() {
         return Ok(());
     }

@@ -5,6 +5,8 @@ mod util;
 
 // The command end to end on Linux wheels: show, repair, load, errors.
 mod cli;
+// Drop-in flags, cibuildwheel lines of docs/ci.md, colour, -q/-v, completions, man, SBOM.
+mod cli_habits;
 // ELF: parsing and rewriting binaries built with cc at test time.
 mod elf;
 // Mach-O: parsing, relinking and signing the committed fixtures.
