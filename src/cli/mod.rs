@@ -10,6 +10,38 @@
 //! messages to stderr through [`Printer`] (`-q` keeps only errors, `-v` adds
 //! detail). Colour is used on stderr when it is a terminal, never when
 //! `NO_COLOR` is set, and every message reads the same without it.
+//!
+//! Each subcommand is a thin layer over one library call; a publisher tool
+//! can make the same calls (the Python package does, in `python/src/lib.rs`):
+//!
+//! ```
+//! use std::path::Path;
+//!
+//! let wheel = Path::new("fixtures/demo/demo-0.1-cp311-cp311-linux_x86_64.whl");
+//! let analyze = wheelfix::AnalyzeOptions { lib_path: vec!["fixtures/demo/lib".into()], ..Default::default() };
+//!
+//! // `wheelfix show`
+//! let analysis = wheelfix::analyze(wheel, &analyze)?;
+//! assert!(wheelfix::report::needs_repair(&analysis));
+//!
+//! // `wheelfix repair -w DIR`
+//! let dir = tempfile::tempdir().map_err(|e| wheelfix::Error::io("tempdir", e))?;
+//! let options = wheelfix::RepairOptions { analyze: analyze.clone(), wheel_dir: dir.path().into(), ..Default::default() };
+//! let fixed = wheelfix::repair(wheel, &options)?;
+//! assert!(fixed.output.file_name().unwrap().to_str().unwrap().contains("manylinux"));
+//!
+//! // `wheelfix check DIR --expect-python cp311`: the repaired wheel is ready to upload
+//! let gate = wheelfix::check::check(
+//!     dir.path(),
+//!     &wheelfix::check::CheckOptions { analyze, expect_python: vec!["cp311".into()], ..Default::default() },
+//! )?;
+//! assert!(gate.ok(), "{:?}", gate.problems);
+//! assert_eq!(gate.wheels.len(), 1);
+//!
+//! // or the command itself, in-process: `wheelfix --version` exits 0
+//! assert_eq!(wheelfix::cli::main(["wheelfix", "--version"]), 0);
+//! # Ok::<(), wheelfix::Error>(())
+//! ```
 
 mod check;
 mod merge;
