@@ -16,18 +16,22 @@ command prints (and a ``hint:`` line when there is something to do).
 from __future__ import annotations
 
 import os
-import pathlib
 import sys
-from typing import Any, Iterable, Optional, Sequence, Union
 
 from wheelfix import _native
+
+# typing and pathlib are imported only where needed: the `wheelfix` command
+# imports this package, and its start-up time is the command's
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterable, Optional, Sequence, Union
+
+    PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = ["WheelfixError", "analyze", "repair", "check", "main", "__version__"]
 
 __version__: str = _native.__version__
 WheelfixError = _native.WheelfixError
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 
 def _paths(values: Iterable[PathLike]) -> list:
@@ -66,6 +70,8 @@ def repair(wheel: PathLike, wheel_dir: PathLike = "wheelhouse", **options: Any) 
             options[key] = _paths(options[key])
     if options.get("sysroot") is not None:
         options["sysroot"] = os.fspath(options["sysroot"])
+    import pathlib
+
     result = _native.repair(os.fspath(wheel), os.fspath(wheel_dir), **options)
     result["output"] = pathlib.Path(result["output"])
     return result
