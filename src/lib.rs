@@ -48,12 +48,14 @@
 pub mod analyze;
 pub mod binary;
 pub mod check;
+pub mod cli;
 pub mod error;
 pub mod patch;
 pub mod policy;
 pub mod repair;
 pub mod report;
 pub mod resolve;
+pub mod sbom;
 pub mod wheel;
 
 pub use analyze::{analyze, Analysis, AnalyzeOptions};

@@ -1,12 +1,8 @@
-//! The `wheelfix` command: parses the command line, runs one subcommand,
-//! prints errors once and turns the outcome into an exit code
-//! (0 fine, 1 needs repair / not compliant, 2 error).
-
-mod cli;
+//! The `wheelfix` command: everything lives in [`wheelfix::cli`], so the
+//! Python package can run the same command in-process.
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args = <cli::Cli as clap::Parser>::parse();
-    ExitCode::from(cli::run(args))
+    ExitCode::from(wheelfix::cli::main(std::env::args_os()))
 }

@@ -19,22 +19,23 @@ pub struct CheckArgs {
     /// `macosx_arm64` (universal2 counts), `win_amd64`, `any`, …
     #[arg(long, value_name = "PLATFORMS")]
     pub expect_platform: Vec<String>,
+    /// Where libraries are searched for, and what is excluded.
     #[command(flatten)]
     pub search: SearchArgs,
 }
 
 /// Runs `check`; returns the exit code (0 ready to upload, 1 problems, 2 error).
 pub fn run(args: &CheckArgs, printer: &Printer) -> u8 {
-    let options = wheelfix::check::CheckOptions {
+    let options = crate::check::CheckOptions {
         analyze: args.search.analyze_options(),
-        expect_python: args.expect_python.iter().flat_map(|s| wheelfix::check::expand_python_range(s)).collect(),
+        expect_python: args.expect_python.iter().flat_map(|s| crate::check::expand_python_range(s)).collect(),
         expect_platform: args
             .expect_platform
             .iter()
             .flat_map(|s| s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect::<Vec<_>>())
             .collect(),
     };
-    match wheelfix::check::check(&args.dir, &options) {
+    match crate::check::check(&args.dir, &options) {
         Ok(report) => {
             if report.ok() {
                 printer.info(&format!("{} wheels checked: ready to upload", report.wheels.len()));

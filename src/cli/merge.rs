@@ -26,12 +26,12 @@ pub struct MergeArgs {
 
 /// Runs `merge`; returns the exit code (0 done, 1 cannot fuse, 2 other error).
 pub fn run(args: &MergeArgs, printer: &Printer) -> u8 {
-    let options = wheelfix::repair::merge::MergeOptions {
+    let options = crate::repair::merge::MergeOptions {
         wheel_dir: args.wheel_dir.clone(),
         compression_level: args.zip_level,
         macos_target: std::env::var("MACOSX_DEPLOYMENT_TARGET").ok().filter(|s| !s.is_empty()),
     };
-    match wheelfix::repair::merge::merge(&args.first, &args.second, &options) {
+    match crate::repair::merge::merge(&args.first, &args.second, &options) {
         Ok(outcome) => {
             for f in &outcome.fused {
                 printer.debug(&format!("fused `{f}`"));
@@ -43,7 +43,7 @@ pub fn run(args: &MergeArgs, printer: &Printer) -> u8 {
         Err(e) => {
             printer.error(&e);
             match e {
-                wheelfix::Error::CannotRepair { .. } => 1,
+                crate::Error::CannotRepair { .. } => 1,
                 _ => 2,
             }
         }

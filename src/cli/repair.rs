@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{Printer, SearchArgs};
+use super::{split_list, split_paths, Printer, SearchArgs};
 
-/// Arguments of `repair`.
+/// Arguments of `repair`: every flag of `auditwheel repair`, `delocate-wheel` and
+/// `delvewheel repair` is accepted under its own spelling (see `docs/ci.md`).
 #[derive(Debug, Args)]
 pub struct RepairArgs {
     /// The wheels to repair.
@@ -47,7 +48,7 @@ pub struct RepairArgs {
     #[arg(long)]
     pub ignore_missing_dependencies: bool,
     /// macOS: keep LC_RPATH entries that are not `@loader_path/…` or `@executable_path/…`.
-    #[arg(long)]
+    #[arg(long, overrides_with = "sanitize_rpaths")]
     pub no_sanitize_rpaths: bool,
     /// Windows: bundle DLLs matching GLOB under their own names (repeatable; delvewheel).
     #[arg(long, value_name = "GLOB")]
@@ -63,19 +64,100 @@ pub struct RepairArgs {
     /// (repeatable; delvewheel).
     #[arg(long, value_name = "PKG")]
     pub namespace_pkg: Vec<String>,
+    /// auditwheel's ELF patcher choice: wheelfix rewrites ELF files natively, so only
+    /// `patchelf` is accepted, and nothing is run.
+    #[arg(long, value_name = "PATCHER", value_parser = ["patchelf"])]
+    pub patcher: Option<String>,
+    /// macOS: check that every copied library has the architectures of the binaries that
+    /// load it (delocate's `-k`; always done with `--require-archs`).
+    #[arg(short = 'k', long)]
+    pub check_archs: bool,
+    /// macOS: the deployment target to check and tag with (delocate's deprecated spelling of
+    /// `MACOSX_DEPLOYMENT_TARGET`, which it overrides).
+    #[arg(long, value_name = "VERSION")]
+    pub require_target_macos_version: Option<String>,
+    /// macOS: remove LC_RPATH entries that are not `@loader_path/…` or `@executable_path/…`
+    /// (the default; delocate).
+    #[arg(long, overrides_with = "no_sanitize_rpaths")]
+    pub sanitize_rpaths: bool,
+    /// delocate's `-d/--dylibs-only`: not supported (wheelfix analyses every Mach-O file of the
+    /// wheel); given, it is an error rather than ignored.
+    #[arg(short = 'd', long, hide_short_help = true)]
+    pub dylibs_only: bool,
+    /// delvewheel options wheelfix does not support (an error rather than ignored):
+    /// `--ignore-existing`/`--ignore-in-wheel`, `--analyze-existing`, `--analyze-existing-exes`,
+    /// `--with-mangle`, `--custom-patch`, `--include-symbols`, `--include-imports`.
+    #[command(flatten)]
+    pub unsupported: UnsupportedArgs,
     /// Number of threads (default: all cores).
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Where libraries are searched for, and what is excluded.
     #[command(flatten)]
     pub search: SearchArgs,
 }
 
+/// delvewheel flags that wheelfix accepts only to refuse them by name.
+#[derive(Debug, Args)]
+pub struct UnsupportedArgs {
+    /// Not supported (delvewheel): do not vendor DLLs already in the wheel.
+    #[arg(long, visible_alias = "ignore-in-wheel", hide = true)]
+    pub ignore_existing: bool,
+    /// Not supported (delvewheel): vendor dependencies of DLLs already in the wheel.
+    #[arg(long, hide = true)]
+    pub analyze_existing: bool,
+    /// Not supported (delvewheel): vendor dependencies of EXEs in the wheel.
+    #[arg(long, hide = true)]
+    pub analyze_existing_exes: bool,
+    /// Not supported (delvewheel): mangle direct dependencies of DLLs already in the wheel.
+    #[arg(long, hide = true)]
+    pub with_mangle: bool,
+    /// Not supported (delvewheel): choose where the DLL search path patch goes.
+    #[arg(long, hide = true)]
+    pub custom_patch: bool,
+    /// Not supported (delvewheel): bundle `.pdb` files with the DLLs.
+    #[arg(long, hide = true)]
+    pub include_symbols: bool,
+    /// Not supported (delvewheel): bundle `.lib` import libraries with the DLLs.
+    #[arg(long, hide = true)]
+    pub include_imports: bool,
+}
+
+impl RepairArgs {
+    /// The first flag given that wheelfix accepts only to refuse.
+    pub fn unsupported_flag(&self) -> Option<&'static str> {
+        let u = &self.unsupported;
+        [
+            (self.dylibs_only, "--dylibs-only"),
+            (u.ignore_existing, "--ignore-existing"),
+            (u.analyze_existing, "--analyze-existing"),
+            (u.analyze_existing_exes, "--analyze-existing-exes"),
+            (u.with_mangle, "--with-mangle"),
+            (u.custom_patch, "--custom-patch"),
+            (u.include_symbols, "--include-symbols"),
+            (u.include_imports, "--include-imports"),
+        ]
+        .into_iter()
+        .find_map(|(on, name)| on.then_some(name))
+    }
+}
+
 /// Runs `repair`; returns the exit code.
 pub fn run(args: &RepairArgs, printer: &Printer) -> u8 {
+    if let Some(flag) = args.unsupported_flag() {
+        printer.error_with_hint(
+            &crate::Error::Usage(format!("`{flag}` is not supported by wheelfix")),
+            "docs/ci.md lists the flags of auditwheel, delocate and delvewheel and their wheelfix equivalents",
+        );
+        return 2;
+    }
+    if args.patcher.is_some() {
+        printer.debug("`--patcher`: wheelfix rewrites ELF files itself; patchelf is not run");
+    }
     if let Some(j) = args.jobs {
         let _ = rayon::ThreadPoolBuilder::new().num_threads(j.max(1)).build_global();
     }
-    let mut options = wheelfix::RepairOptions {
+    let mut options = crate::RepairOptions {
         analyze: args.search.analyze_options(),
         wheel_dir: args.wheel_dir.clone(),
         plat: Some(args.plat.clone()),
@@ -86,23 +168,34 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> u8 {
         compression_level: args.zip_level,
         keep_rpaths: args.keep_rpaths,
         update_tags: !args.no_update_tags,
-        require_archs: args.require_archs.clone(),
+        require_archs: match (&args.require_archs, args.check_archs) {
+            (Some(r), _) => Some(r.clone()),
+            // no required arch, but delocate's library-vs-loader check
+            (None, true) => Some(String::new()),
+            (None, false) => None,
+        },
         ignore_missing: args.ignore_missing_dependencies,
         sanitize_rpaths: !args.no_sanitize_rpaths,
-        no_mangle: args.no_mangle.clone(),
+        no_mangle: args.no_mangle.iter().flat_map(|s| split_list(s)).collect(),
         no_mangle_all: args.no_mangle_all,
-        include: args.include.clone(),
-        namespace_pkgs: args
-            .namespace_pkg
-            .iter()
-            .flat_map(|s| s.split(',').map(str::to_string).collect::<Vec<_>>())
-            .collect(),
+        include: args.include.iter().flat_map(|p| split_paths(&p.to_string_lossy())).map(PathBuf::from).collect(),
+        namespace_pkgs: args.namespace_pkg.iter().flat_map(|s| split_list(s)).collect(),
     };
     options.analyze.verify_record = true;
+    if let Some(v) = &args.require_target_macos_version {
+        options.analyze.macos_target = Some(v.clone());
+    }
     let mut code = 0u8;
-    for wheel in &args.wheels {
+    let total = args.wheels.len();
+    let progress = printer.progress_enabled(total);
+    for (i, wheel) in args.wheels.iter().enumerate() {
+        if progress {
+            let name =
+                wheel.file_name().map_or_else(|| wheel.display().to_string(), |n| n.to_string_lossy().into_owned());
+            printer.progress(i + 1, total, &name);
+        }
         printer.debug(&format!("repairing `{}`", wheel.display()));
-        match wheelfix::repair(wheel, &options) {
+        match crate::repair(wheel, &options) {
             Ok(outcome) => {
                 for m in &outcome.messages {
                     printer.info(m);
@@ -119,12 +212,13 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> u8 {
             Err(e) => {
                 printer.error(&e);
                 let c = match e {
-                    wheelfix::Error::CannotRepair { .. } | wheelfix::Error::MissingLibrary { .. } => 1,
+                    crate::Error::CannotRepair { .. } | crate::Error::MissingLibrary { .. } => 1,
                     _ => 2,
                 };
                 code = code.max(c);
             }
         }
     }
+    printer.finish_progress();
     code
 }

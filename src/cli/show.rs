@@ -16,6 +16,7 @@ pub struct ShowArgs {
     /// Print a JSON document (schema: `schema/show.schema.json`) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Where libraries are searched for, and what is excluded.
     #[command(flatten)]
     pub search: SearchArgs,
 }
@@ -27,7 +28,7 @@ pub fn run(args: &ShowArgs, printer: &Printer) -> u8 {
     let mut docs = Vec::new();
     let stdout = std::io::stdout();
     for path in &args.wheels {
-        match wheelfix::analyze(path, &options) {
+        match crate::analyze(path, &options) {
             Ok(a) => {
                 if a.is_pure() && !args.search.allow_pure_python_wheel {
                     printer.info(&format!(
@@ -36,14 +37,14 @@ pub fn run(args: &ShowArgs, printer: &Printer) -> u8 {
                     ));
                     code = code.max(1);
                 }
-                if wheelfix::report::needs_repair(&a) {
+                if crate::report::needs_repair(&a) {
                     code = code.max(1);
                 }
                 if args.json {
-                    docs.push(wheelfix::report::to_json(&a));
+                    docs.push(crate::report::to_json(&a));
                 } else {
                     let mut out = stdout.lock();
-                    if wheelfix::report::write_text(&a, &mut out).is_err() {
+                    if crate::report::write_text(&a, &mut out).is_err() {
                         // a closed stdout (e.g. `| head`) ends the output quietly
                         return code;
                     }
@@ -53,7 +54,7 @@ pub fn run(args: &ShowArgs, printer: &Printer) -> u8 {
             Err(e) => {
                 printer.error(&e);
                 if args.json {
-                    docs.push(serde_json::json!({"version": wheelfix::report::JSON_VERSION, "wheel": path.display().to_string(), "error": e.to_string()}));
+                    docs.push(serde_json::json!({"version": crate::report::JSON_VERSION, "wheel": path.display().to_string(), "error": e.to_string()}));
                 }
                 code = 2;
             }

@@ -186,7 +186,12 @@ pub fn repair(path: &Path, options: &RepairOptions) -> Result<RepairOutcome> {
                 ..Plan::default()
             }
         }
-        Family::Linux => linux::plan(&archive, &analysis, options)?,
+        Family::Linux => {
+            let mut plan = linux::plan(&archive, &analysis, options)?;
+            let root = options.analyze.sysroot.clone().unwrap_or_else(|| PathBuf::from("/"));
+            crate::sbom::attach(&archive, &mut plan, &root)?;
+            plan
+        }
         Family::Macos => macos::plan(&archive, &analysis, options)?,
         Family::Windows => windows::plan(&archive, &analysis, options)?,
     };

@@ -7,6 +7,8 @@ mod util;
 mod cli;
 // Points of agreement with auditwheel found by the conformance scripts.
 mod conformance;
+// Drop-in flags, cibuildwheel lines of docs/ci.md, colour, -q/-v, completions, man, SBOM.
+mod cli_habits;
 // ELF: parsing and rewriting binaries built with cc at test time.
 mod elf;
 // Mach-O: parsing, relinking and signing the committed fixtures.

@@ -1,0 +1,413 @@
+//! A software bill of materials for the libraries a repair grafts into a
+//! wheel: `<dist-info>/sboms/wheelfix.cdx.json`, CycloneDX 1.4 JSON, as
+//! auditwheel writes `sboms/auditwheel.cdx.json`.
+//!
+//! The wheel itself is the root component (`pkg:pypi/<name>@<version>?file_name=<wheel>`);
+//! every grafted library is a component with the SHA-256 of the file that
+//! was copied (before patching: the bytes the OS package shipped) and, when
+//! the OS package database knows the file, the package's name, version and
+//! purl (`pkg:deb/<distro>/<package>@<version>?arch=<arch>`, or `pkg:apk/…`).
+//! A library no package owns (built by the project, found with `--lib-path`)
+//! is still listed, by file name and hash, without a purl.
+//!
+//! The package database is read directly and once per repair: dpkg's
+//! `var/lib/dpkg/status` and the `var/lib/dpkg/info/*.list` files, or apk's
+//! `lib/apk/db/installed`, under the `--sysroot` when one is given. No
+//! subprocess is run. rpm's database (SQLite/Berkeley DB) is not read.
+//!
+//! The document has no timestamp and no random serial number, and its
+//! arrays are sorted, so the same input gives the same bytes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+use sha2::Digest;
+
+/// The OS package that owns a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// The purl type: `deb` or `apk`.
+    pub kind: &'static str,
+    /// The distribution (`ID` of `os-release`), e.g. `debian`.
+    pub distro: String,
+    /// The package name, e.g. `libffi8`.
+    pub package: String,
+    /// The package version, e.g. `3.4.4-1`.
+    pub version: String,
+    /// The package architecture, e.g. `amd64` (empty when unknown).
+    pub arch: String,
+}
+
+impl Owner {
+    /// The package URL.
+    pub fn purl(&self) -> String {
+        let mut s = format!(
+            "pkg:{}/{}/{}@{}",
+            self.kind,
+            purl_quote(&self.distro),
+            purl_quote(&self.package),
+            purl_quote(&self.version)
+        );
+        if !self.arch.is_empty() {
+            s.push_str("?arch=");
+            s.push_str(&purl_quote(&self.arch));
+        }
+        s
+    }
+}
+
+/// Percent-encodes everything but ASCII letters, digits and `.-_~` (purl components).
+fn purl_quote(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The paths under which the package database may list `path`: itself and its
+/// `/usr`-merged twin (`/lib/x` and `/usr/lib/x`).
+fn spellings(path: &Path) -> Vec<PathBuf> {
+    let mut out = vec![path.to_path_buf()];
+    if let Ok(rest) = path.strip_prefix("/usr") {
+        out.push(Path::new("/").join(rest));
+    } else if path.is_absolute() {
+        if let Ok(rest) = path.strip_prefix("/") {
+            out.push(Path::new("/usr").join(rest));
+        }
+    }
+    out
+}
+
+/// Finds the owners of `paths` (absolute paths as seen from `root`, the
+/// target's file system: `/` or a sysroot) in the package database under
+/// `root`. Paths no package owns are absent from the result. Unreadable or
+/// absent databases give an empty result: an SBOM without package data is
+/// still written.
+pub fn find_owners(root: &Path, paths: &[PathBuf]) -> BTreeMap<PathBuf, Owner> {
+    let distro = os_release_id(root);
+    // spelling → the path asked for
+    let mut wanted: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();
+    for p in paths {
+        for s in spellings(p) {
+            wanted.entry(s).or_insert_with(|| p.clone());
+        }
+    }
+    let mut out = BTreeMap::new();
+    if wanted.is_empty() {
+        return out;
+    }
+    dpkg_owners(root, distro.as_deref().unwrap_or("debian"), &wanted, &mut out);
+    if out.len() < paths.len() {
+        apk_owners(root, distro.as_deref().unwrap_or("alpine"), &wanted, &mut out);
+    }
+    out
+}
+
+/// `ID=` of `etc/os-release` (or `usr/lib/os-release`) under `root`.
+fn os_release_id(root: &Path) -> Option<String> {
+    ["etc/os-release", "usr/lib/os-release"].iter().find_map(|rel| {
+        let text = std::fs::read_to_string(root.join(rel)).ok()?;
+        text.lines().find_map(|l| {
+            let v = l.strip_prefix("ID=")?.trim().trim_matches(['"', '\'']);
+            (!v.is_empty()).then(|| v.to_string())
+        })
+    })
+}
+
+/// dpkg: `status` gives (package, arch) → version; each `info/<pkg>[:<arch>].list`
+/// lists the package's files. Only lines of the wanted paths are kept.
+fn dpkg_owners(root: &Path, distro: &str, wanted: &BTreeMap<PathBuf, PathBuf>, out: &mut BTreeMap<PathBuf, Owner>) {
+    let dpkg = root.join("var/lib/dpkg");
+    let Ok(status) = std::fs::read_to_string(dpkg.join("status")) else { return };
+    // (package, arch) → version, for installed packages
+    let mut installed: BTreeMap<(String, String), String> = BTreeMap::new();
+    for para in status.split("\n\n") {
+        let field = |name: &str| {
+            para.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')).map(|v| v.trim()))
+        };
+        let (Some(pkg), Some(ver)) = (field("Package"), field("Version")) else { continue };
+        if !field("Status").is_some_and(|s| s.ends_with(" installed")) {
+            continue;
+        }
+        installed.insert((pkg.to_string(), field("Architecture").unwrap_or("").to_string()), ver.to_string());
+    }
+    let Ok(dir) = std::fs::read_dir(dpkg.join("info")) else { return };
+    let mut lists: Vec<PathBuf> =
+        dir.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "list")).collect();
+    lists.sort();
+    for list in lists {
+        let Some(stem) = list.file_stem().and_then(|s| s.to_str()) else { continue };
+        let Ok(text) = std::fs::read_to_string(&list) else { continue };
+        for line in text.lines() {
+            let Some(asked) = wanted.get(Path::new(line)) else { continue };
+            if out.contains_key(asked) {
+                continue;
+            }
+            let (pkg, arch) = match stem.split_once(':') {
+                Some((p, a)) => (p.to_string(), Some(a.to_string())),
+                None => (stem.to_string(), None),
+            };
+            let found = match &arch {
+                Some(a) => installed.get(&(pkg.clone(), a.clone())).map(|v| (a.clone(), v.clone())),
+                None => installed.iter().find(|((p, _), _)| *p == pkg).map(|((_, a), v)| (a.clone(), v.clone())),
+            };
+            if let Some((arch, version)) = found {
+                out.insert(
+                    asked.clone(),
+                    Owner { kind: "deb", distro: distro.to_string(), package: pkg.clone(), version, arch },
+                );
+            }
+        }
+    }
+}
+
+/// apk: `lib/apk/db/installed`, paragraphs of `P:` name, `V:` version, `A:` arch,
+/// `F:` directory and `R:` file lines.
+fn apk_owners(root: &Path, distro: &str, wanted: &BTreeMap<PathBuf, PathBuf>, out: &mut BTreeMap<PathBuf, Owner>) {
+    let Ok(db) = std::fs::read_to_string(root.join("lib/apk/db/installed")) else { return };
+    for para in db.split("\n\n") {
+        let (mut name, mut version, mut arch, mut dir) = ("", "", "", "");
+        let mut files: Vec<PathBuf> = Vec::new();
+        for line in para.lines() {
+            match line.split_once(':') {
+                Some(("P", v)) => name = v,
+                Some(("V", v)) => version = v,
+                Some(("A", v)) => arch = v,
+                Some(("F", v)) => dir = v,
+                Some(("R", v)) => files.push(Path::new("/").join(dir).join(v)),
+                _ => {}
+            }
+        }
+        for f in files {
+            if let Some(asked) = wanted.get(&f) {
+                out.entry(asked.clone()).or_insert_with(|| Owner {
+                    kind: "apk",
+                    distro: distro.to_string(),
+                    package: name.to_string(),
+                    version: version.to_string(),
+                    arch: arch.to_string(),
+                });
+            }
+        }
+    }
+}
+
+/// One grafted library as the SBOM records it.
+#[derive(Debug, Clone)]
+pub struct Grafted {
+    /// Where it was copied from.
+    pub source: PathBuf,
+    /// Its entry name in the wheel.
+    pub entry: String,
+    /// SHA-256 (hex) of the copied file.
+    pub sha256: String,
+    /// The OS package that owns it, if known.
+    pub owner: Option<Owner>,
+}
+
+/// The CycloneDX 1.4 document for `wheel_file` (the output file name) of
+/// distribution `name` `version`, with `grafted` sorted by entry name.
+pub fn document(name: &str, version: &str, wheel_file: &str, grafted: &[Grafted]) -> Value {
+    let wheel_purl =
+        format!("pkg:pypi/{}@{}?file_name={}", purl_quote(name), purl_quote(version), purl_quote(wheel_file));
+    let root = json!({
+        "type": "library",
+        "bom-ref": wheel_purl,
+        "name": name,
+        "version": version,
+        "purl": wheel_purl,
+    });
+    let mut sorted: Vec<&Grafted> = grafted.iter().collect();
+    sorted.sort_by(|a, b| a.entry.cmp(&b.entry));
+    let mut components = vec![root.clone()];
+    let mut refs = Vec::new();
+    let mut deps = Vec::new();
+    for g in sorted {
+        let file_name = g.entry.rsplit('/').next().unwrap_or(&g.entry).to_string();
+        let original = g.source.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let mut c = serde_json::Map::new();
+        c.insert("type".into(), json!("library"));
+        match &g.owner {
+            Some(o) => {
+                let purl = o.purl();
+                c.insert("bom-ref".into(), json!(format!("{purl}#{file_name}")));
+                c.insert("name".into(), json!(o.package));
+                c.insert("version".into(), json!(o.version));
+                c.insert("purl".into(), json!(purl));
+            }
+            None => {
+                c.insert("bom-ref".into(), json!(format!("file:{}", g.entry)));
+                c.insert("name".into(), json!(original));
+            }
+        }
+        c.insert("hashes".into(), json!([{"alg": "SHA-256", "content": g.sha256}]));
+        c.insert(
+            "properties".into(),
+            json!([
+                {"name": "wheelfix:file", "value": original},
+                {"name": "wheelfix:grafted-as", "value": g.entry},
+            ]),
+        );
+        let bom_ref = c["bom-ref"].clone();
+        refs.push(bom_ref.clone());
+        deps.push(json!({"ref": bom_ref}));
+        components.push(Value::Object(c));
+    }
+    let mut dependencies = vec![json!({"ref": wheel_purl, "dependsOn": refs})];
+    dependencies.extend(deps);
+    json!({
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.4",
+        "version": 1,
+        "metadata": {
+            "component": root,
+            "tools": [{"name": "wheelfix", "version": env!("CARGO_PKG_VERSION")}],
+        },
+        "components": components,
+        "dependencies": dependencies,
+    })
+}
+
+/// The entry name of the SBOM in a wheel whose dist-info directory is `dist_info`.
+pub fn entry_name(dist_info: &str) -> String {
+    format!("{dist_info}/sboms/wheelfix.cdx.json")
+}
+
+/// Adds the SBOM of `plan.bundled` to a Linux repair plan (nothing when no
+/// library is grafted). `root` is where the package database is looked up.
+pub fn attach(archive: &crate::wheel::WheelArchive, plan: &mut crate::repair::Plan, root: &Path) -> crate::Result<()> {
+    if plan.bundled.is_empty() {
+        return Ok(());
+    }
+    let sources: Vec<PathBuf> = plan.bundled.iter().map(|(s, _)| s.clone()).collect();
+    // the database lists paths of the target file system: strip a sysroot
+    let in_root = |p: &Path| -> PathBuf {
+        match p.strip_prefix(root) {
+            Ok(rest) if root != Path::new("/") => Path::new("/").join(rest),
+            _ => p.to_path_buf(),
+        }
+    };
+    let lookup: Vec<PathBuf> = sources.iter().map(|p| in_root(p)).collect::<BTreeSet<_>>().into_iter().collect();
+    let owners = find_owners(root, &lookup);
+    let mut grafted = Vec::new();
+    for (src, entry) in &plan.bundled {
+        let data = std::fs::read(src).map_err(|e| crate::Error::io(src, e))?;
+        let digest = sha2::Sha256::digest(&data);
+        grafted.push(Grafted {
+            source: src.clone(),
+            entry: entry.clone(),
+            sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
+            owner: owners.get(&in_root(src)).cloned(),
+        });
+    }
+    let f = archive.filename();
+    let doc = document(&f.name, &f.version, &plan.filename, &grafted);
+    let mut text = serde_json::to_vec_pretty(&doc).unwrap_or_default();
+    text.push(b'\n');
+    plan.added.push((entry_name(archive.dist_info_dir()), text, Some(0o644)));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_root(dir: &Path) {
+        std::fs::create_dir_all(dir.join("var/lib/dpkg/info")).unwrap();
+        std::fs::create_dir_all(dir.join("etc")).unwrap();
+        std::fs::write(dir.join("etc/os-release"), "NAME=\"Debian\"\nID=debian\n").unwrap();
+        std::fs::write(
+            dir.join("var/lib/dpkg/status"),
+            "Package: libffi8\nStatus: install ok installed\nArchitecture: amd64\nVersion: 3.4.4-1\n\n\
+             Package: gone\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: 1\n\n\
+             Package: tzdata\nStatus: install ok installed\nArchitecture: all\nVersion: 2024a-0\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("var/lib/dpkg/info/libffi8:amd64.list"),
+            "/.\n/usr/lib/x86_64-linux-gnu\n/usr/lib/x86_64-linux-gnu/libffi.so.8.1.2\n/usr/lib/x86_64-linux-gnu/libffi.so.8\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("var/lib/dpkg/info/gone.list"), "/usr/lib/libgone.so.1\n").unwrap();
+        std::fs::write(dir.join("var/lib/dpkg/info/tzdata.list"), "/usr/share/zoneinfo/UTC\n").unwrap();
+    }
+
+    #[test]
+    fn dpkg_database() {
+        let t = tempfile::tempdir().unwrap();
+        fake_root(t.path());
+        let asked = [
+            PathBuf::from("/lib/x86_64-linux-gnu/libffi.so.8.1.2"),
+            PathBuf::from("/usr/lib/libgone.so.1"),
+            PathBuf::from("/usr/share/zoneinfo/UTC"),
+            PathBuf::from("/opt/x/libnone.so"),
+        ];
+        let owners = find_owners(t.path(), &asked);
+        let ffi = &owners[&asked[0]];
+        assert_eq!(ffi.purl(), "pkg:deb/debian/libffi8@3.4.4-1?arch=amd64");
+        assert!(!owners.contains_key(&asked[1]), "a removed package owns nothing");
+        assert_eq!(owners[&asked[2]].purl(), "pkg:deb/debian/tzdata@2024a-0?arch=all");
+        assert!(!owners.contains_key(&asked[3]));
+        assert_eq!(owners.len(), 2);
+    }
+
+    #[test]
+    fn apk_database() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("lib/apk/db")).unwrap();
+        std::fs::create_dir_all(t.path().join("etc")).unwrap();
+        std::fs::write(t.path().join("etc/os-release"), "ID=alpine\n").unwrap();
+        std::fs::write(
+            t.path().join("lib/apk/db/installed"),
+            "C:Q1x\nP:libffi\nV:3.4.6-r0\nA:x86_64\nF:usr/lib\nR:libffi.so.8.1.4\nR:libffi.so.8\n\nP:other\nV:1\nF:usr/bin\nR:x\n",
+        )
+        .unwrap();
+        let asked = [PathBuf::from("/usr/lib/libffi.so.8.1.4")];
+        let owners = find_owners(t.path(), &asked);
+        assert_eq!(owners[&asked[0]].purl(), "pkg:apk/alpine/libffi@3.4.6-r0?arch=x86_64");
+    }
+
+    #[test]
+    fn document_shape() {
+        let owner = Owner {
+            kind: "deb",
+            distro: "debian".into(),
+            package: "libffi8".into(),
+            version: "3.4.4-1".into(),
+            arch: "amd64".into(),
+        };
+        let g = vec![
+            Grafted {
+                source: "/x/libz2.so".into(),
+                entry: "demo.libs/libz2-0000aaaa.so".into(),
+                sha256: "ab".into(),
+                owner: None,
+            },
+            Grafted {
+                source: "/usr/lib/libffi.so.8.1.2".into(),
+                entry: "demo.libs/libffi-11112222.so.8.1.2".into(),
+                sha256: "cd".into(),
+                owner: Some(owner),
+            },
+        ];
+        let d = document("my_pkg", "1.0+local", "my_pkg-1.0+local-cp311-cp311-manylinux_2_17_x86_64.whl", &g);
+        assert_eq!(
+            d["metadata"]["component"]["purl"],
+            "pkg:pypi/my_pkg@1.0%2Blocal?file_name=my_pkg-1.0%2Blocal-cp311-cp311-manylinux_2_17_x86_64.whl"
+        );
+        let comps = d["components"].as_array().unwrap();
+        assert_eq!(comps.len(), 3);
+        // sorted by entry name: libffi before libz2
+        assert_eq!(comps[1]["purl"], "pkg:deb/debian/libffi8@3.4.4-1?arch=amd64");
+        assert_eq!(comps[2]["name"], "libz2.so");
+        assert!(comps[2].get("purl").is_none());
+        assert_eq!(d["dependencies"][0]["dependsOn"].as_array().unwrap().len(), 2);
+        assert_eq!(d, document("my_pkg", "1.0+local", "my_pkg-1.0+local-cp311-cp311-manylinux_2_17_x86_64.whl", &g));
+    }
+}
