@@ -6,6 +6,11 @@
 //! Usage (from `benches/`): `cargo run --release -- [RUNS] [LIBRARY]`; LIBRARY
 //! is a large file to deflate (a grafted library; default: 37 MB of
 //! generated half-random, half-text bytes).
+//!
+//! `micro floor INPUT OUTPUT LIBRARY...` is the floor of a repair, for
+//! `bench-vs-anchors.sh` to time: copy the input wheel, and deflate each
+//! grafted library at level 6 (chunked, in parallel, with its sha256), the
+//! least work any repair that bundles those libraries has to do.
 
 use std::hint::black_box;
 use std::io::Write;
@@ -57,8 +62,23 @@ fn generated(len: usize) -> Vec<u8> {
     out
 }
 
+/// The floor of a repair: copy `input` to `output`, deflate `libs`.
+fn floor(input: &str, output: &str, libs: &[String]) {
+    std::fs::copy(input, output).unwrap_or_else(|e| panic!("{input} -> {output}: {e}"));
+    for l in libs {
+        let data = std::fs::read(l).unwrap_or_else(|e| panic!("{l}: {e}"));
+        black_box(writer::deflate_chunked(&data, 6, writer::CHUNK).expect("deflate"));
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("floor") {
+        match &args[2..] {
+            [input, output, libs @ ..] => return floor(input, output, libs),
+            _ => panic!("usage: micro floor INPUT OUTPUT LIBRARY..."),
+        }
+    }
     let runs: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(11);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let fx = |p: &str| std::fs::read(root.join("fixtures").join(p)).unwrap_or_else(|e| panic!("fixtures/{p}: {e}"));
@@ -87,7 +107,11 @@ fn main() {
     let mut m = MachOEdits::default();
     m.add_rpaths = vec!["@loader_path/.dylibs".into()];
     wheelfix::patch::macho::apply(&macho, &m).expect("Mach-O edit applies");
-    report("rewrite Mach-O (add rpath, re-sign)", macho.len(), median(runs, || drop(wheelfix::patch::macho::apply(&macho, &m))));
+    report(
+        "rewrite Mach-O (add rpath, re-sign)",
+        macho.len(),
+        median(runs, || drop(wheelfix::patch::macho::apply(&macho, &m))),
+    );
     let pe = fx("pe/mingw-x86_64/ext.pyd");
     let p = PeEdits::new().replace("foo.dll", "foo-0123abcd.dll");
     if wheelfix::patch::pe::apply(&pe, &p).is_ok() {
@@ -100,14 +124,22 @@ fn main() {
         None => generated(37 << 20),
     };
     report("RECORD hash (sha256)", lib.len(), median(runs, || drop(black_box(wheelfix::wheel::record::hash(&lib)))));
-    report("deflate level 6, one stream", lib.len(), median(runs.min(5), || {
-        let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(6));
-        z.write_all(&lib).unwrap();
-        drop(black_box(z.finish().unwrap()));
-    }));
-    report("deflate level 6, chunked parallel (+crc, sha256)", lib.len(), median(runs.min(5), || {
-        drop(black_box(writer::deflate_chunked(&lib, 6, writer::CHUNK).unwrap()));
-    }));
+    report(
+        "deflate level 6, one stream",
+        lib.len(),
+        median(runs.min(5), || {
+            let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(6));
+            z.write_all(&lib).unwrap();
+            drop(black_box(z.finish().unwrap()));
+        }),
+    );
+    report(
+        "deflate level 6, chunked parallel (+crc, sha256)",
+        lib.len(),
+        median(runs.min(5), || {
+            drop(black_box(writer::deflate_chunked(&lib, 6, writer::CHUNK).unwrap()));
+        }),
+    );
 
     // zip raw copy: every entry of the demo wheel, unchanged
     let demo = root.join("fixtures/demo/demo-0.1-cp311-cp311-linux_x86_64.whl");
@@ -116,9 +148,13 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let out: &Path = &dir.join("demo-0.1-cp311-cp311-linux_x86_64.whl");
     let size = std::fs::metadata(&demo).map(|m| m.len() as usize).unwrap_or(0);
-    report("zip raw copy (demo wheel, all entries)", size, median(runs, || {
-        let entries = (0..w.entries().len()).filter_map(|i| OutputEntry::raw(&w, i)).collect();
-        writer::write_wheel(&w, entries, out, &WriteOptions::default()).expect("write");
-    }));
+    report(
+        "zip raw copy (demo wheel, all entries)",
+        size,
+        median(runs, || {
+            let entries = (0..w.entries().len()).filter_map(|i| OutputEntry::raw(&w, i)).collect();
+            writer::write_wheel(&w, entries, out, &WriteOptions::default()).expect("write");
+        }),
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
