@@ -137,3 +137,81 @@ fn show_json_with_lib_path(wheel: &Path, libs: &Path) -> (Value, Option<i32>) {
     let o = wheelfix(&["show", "--json", "--lib-path", libs.to_str().unwrap(), wheel.to_str().unwrap()]);
     (serde_json::from_slice(&o.stdout).unwrap(), o.status.code())
 }
+
+/// The imports of a PE file, read with goblin.
+fn pe_imports(data: &[u8]) -> Vec<String> {
+    let pe = goblin::pe::PE::parse(data).unwrap();
+    pe.imports.iter().map(|i| i.dll.to_string()).collect::<BTreeSet<_>>().into_iter().collect()
+}
+
+#[test]
+fn repaired_windows_wheels_find_their_dlls() {
+    let t = tempfile::tempdir().unwrap();
+    let deps = t.path().join("deps");
+    std::fs::create_dir_all(&deps).unwrap();
+    for n in ["foo.dll", "bar.dll"] {
+        std::fs::write(deps.join(n), fixture(&format!("pe/mingw-x86_64/{n}"))).unwrap();
+    }
+    let pyd = "fakepkg/ext.cp311-win_amd64.pyd";
+    let files = vec![
+        ("fakepkg/__init__.py".to_string(), b"VALUE = 1\n".to_vec()),
+        (pyd.to_string(), fixture("pe/mingw-x86_64/ext.pyd")),
+    ];
+    let input = wheel_in(t.path(), "in", "win_amd64", files);
+    let repaired = repair(&input, &t.path().join("out"), &["--lib-path", deps.to_str().unwrap()]);
+    let e = entries(&repaired);
+
+    // expected: each wheel PE file → the imports that name another DLL of the wheel
+    let dlls: BTreeMap<String, String> = e
+        .keys()
+        .filter(|k| k.ends_with(".dll"))
+        .map(|k| (k.rsplit('/').next().unwrap().to_ascii_lowercase(), k.clone()))
+        .collect();
+    let mut want = BTreeSet::new();
+    for (name, data) in &e {
+        if !(name.ends_with(".dll") || name.ends_with(".pyd")) {
+            continue;
+        }
+        for imp in pe_imports(data) {
+            if let Some(path) = dlls.get(&imp.to_ascii_lowercase()) {
+                want.insert((path.clone(), name.clone()));
+            }
+        }
+    }
+    assert_eq!(want.len(), 2, "ext → foo-<hash> → bar-<hash>, both in fakepkg.libs: {want:?}");
+    assert!(want.iter().all(|(l, _)| l.starts_with("fakepkg.libs/")), "{want:?}");
+
+    let (doc, code) = show_json(&repaired);
+    assert_eq!(code, Some(0), "a repaired wheel needs no repair: {doc}");
+    assert_eq!(doc["needs_repair"], false);
+    assert_eq!(relation(&doc, "in-wheel"), want);
+    assert!(relation(&doc, "missing").is_empty(), "{doc}");
+
+    // the same files without the marker: no runtime patch adds fakepkg.libs, so the
+    // extension cannot find its DLL there (Windows searches its own directory only)
+    let stripped: Vec<(String, Vec<u8>)> =
+        e.iter().filter(|(k, _)| !k.contains(".dist-info/")).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let unmarked = wheel_in(t.path(), "unmarked", "win_amd64", stripped);
+    let (doc, code) = show_json(&unmarked);
+    assert_eq!(code, Some(1), "{doc}");
+    let missing = relation(&doc, "missing");
+    assert_eq!(missing.iter().map(|(_, by)| by.as_str()).collect::<Vec<_>>(), vec![pyd], "{missing:?}");
+
+    // with delvewheel's marker instead of ours, the same as with ours
+    let mut files: Vec<(String, Vec<u8>)> =
+        e.iter().filter(|(k, _)| !k.contains(".dist-info/")).map(|(k, v)| (k.clone(), v.clone())).collect();
+    files.push(("fakepkg-1.0.dist-info/DELVEWHEEL".into(), b"Version: 1.13.2\nArguments: []\n".to_vec()));
+    let delvewheel = wheel_in(t.path(), "dv", "win_amd64", files);
+    let (doc, code) = show_json(&delvewheel);
+    assert_eq!(code, Some(0), "{doc}");
+    assert_eq!(relation(&doc, "in-wheel"), want);
+    // and a second repair is a no-op
+    let again = wheelfix(&["repair", "-w", t.path().join("again").to_str().unwrap(), delvewheel.to_str().unwrap()]);
+    assert!(again.status.success());
+    assert!(
+        text(&again.stderr).contains("delvewheel 1.13.2 has already repaired this wheel"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(entries(&PathBuf::from(text(&again.stdout).trim())), entries(&delvewheel));
+}
