@@ -548,13 +548,35 @@ pub fn analyze_archive(archive: &WheelArchive, options: &AnalyzeOptions) -> Resu
             analysis.macos = Some(macos_verdict(&analysis, options));
         }
         Family::Windows => {
-            let resolver = PeResolver::new(options.lib_path.clone());
+            let resolver = PeResolver::new(options.lib_path.clone()).with_wheel_dirs(repaired_dll_dirs(archive));
             analysis.graph = build_pe_graph(&analysis.binaries, &analysis.filename, &wheel_map, &resolver, &exclude);
             analysis.windows = Some(windows_verdict(&analysis));
         }
     }
     analysis.warnings = warnings;
     Ok(analysis)
+}
+
+/// For a Windows wheel that delvewheel or wheelfix already repaired (its
+/// `<dist-info>/DELVEWHEEL` or `WHEELFIX` marker), the directories that hold its
+/// DLLs: the runtime patch adds the libs directory to the DLL search path, so its
+/// DLLs are found from every module (delvewheel's `--ignore-existing` view).
+/// Empty for any other wheel.
+fn repaired_dll_dirs(archive: &WheelArchive) -> Vec<String> {
+    let dist_info = archive.dist_info_dir();
+    let marked = ["DELVEWHEEL", crate::repair::windows::MARKER]
+        .iter()
+        .any(|m| archive.entry_by_name(&format!("{dist_info}/{m}")).is_some());
+    if !marked {
+        return Vec::new();
+    }
+    let dirs: BTreeSet<String> = archive
+        .entries()
+        .iter()
+        .filter(|e| !e.is_dir && e.name.to_ascii_lowercase().ends_with(".dll"))
+        .map(|e| crate::resolve::wheel_parent(&e.name).to_string())
+        .collect();
+    dirs.into_iter().collect()
 }
 
 /// Inflates every entry once, in parallel, hashing for the RECORD check in

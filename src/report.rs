@@ -2,6 +2,7 @@
 //! (`schema/show.schema.json`). Both write to any writer, so tests capture
 //! them in memory.
 
+use std::collections::BTreeSet;
 use std::io::{self, Write};
 
 use serde_json::{json, Map, Value};
@@ -145,9 +146,16 @@ fn binary_json(info: &BinaryInfo) -> Map<String, Value> {
     }
 }
 
+/// Every library some binary depends on: the wheel's own binaries that another one
+/// loads (status `in-wheel`, as delocate-listdeps lists them), then the nodes found
+/// outside the wheel, in graph order.
 fn libraries_json(a: &Analysis) -> Vec<Value> {
     let n_bin = a.binaries.len();
-    (n_bin..a.graph.nodes.len())
+    let loaded: BTreeSet<usize> =
+        a.graph.nodes.iter().flat_map(|m| m.deps.iter().map(|e| e.node)).filter(|&n| n < n_bin).collect();
+    loaded
+        .into_iter()
+        .chain(n_bin..a.graph.nodes.len())
         .map(|n| {
             let node = &a.graph.nodes[n];
             let status = a.status(n);

@@ -253,9 +253,33 @@ pub fn apply(archive: &WheelArchive, plan: Plan, options: &RepairOptions) -> Res
         let (name, data, mode) = r?;
         new_binaries.insert(name, (data, mode));
     }
-    let unchanged =
-        new_binaries.is_empty() && plan.replaced.is_empty() && plan.wheel_file.is_none() && plan.added.is_empty();
     let dist_info_wheel = format!("{}/WHEEL", archive.dist_info_dir());
+    // a WHEEL file rewritten to the same text is no change
+    let wheel_file_same = match &plan.wheel_file {
+        None => true,
+        Some(new) => {
+            archive.entry_by_name(&dist_info_wheel).and_then(|e| archive.read(e.index).ok()).as_ref() == Some(new)
+        }
+    };
+    let unchanged = new_binaries.is_empty()
+        && plan.replaced.is_empty()
+        && plan.added.is_empty()
+        && plan.dropped.is_empty()
+        && wheel_file_same
+        && plan.filename == archive.filename().to_string();
+    if unchanged {
+        std::fs::create_dir_all(&options.wheel_dir).map_err(|e| Error::io(&options.wheel_dir, e))?;
+        let out = options.wheel_dir.join(&plan.filename);
+        crate::wheel::writer::copy_wheel(archive, &out)?;
+        return Ok(RepairOutcome {
+            output: out,
+            platform_tags: plan.platform_tags,
+            bundled: Vec::new(),
+            patched: Vec::new(),
+            unchanged: true,
+            messages: plan.messages,
+        });
+    }
     let mut entries = Vec::new();
     let mut patched_names = Vec::new();
     for (i, e) in archive.entries().iter().enumerate() {

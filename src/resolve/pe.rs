@@ -1,5 +1,7 @@
 //! DLL search for Windows wheels, as delvewheel does it: the directory of the
 //! loading module inside the wheel (Windows searches a DLL's own directory),
+//! then, for a wheel that delvewheel or wheelfix already repaired, the wheel's
+//! own DLL directories (its runtime patch adds them with `os.add_dll_directory`),
 //! then `--add-path`/`--lib-path` directories, matching names
 //! case-insensitively and requiring the same PE machine. DLLs Windows or
 //! CPython provides are decided by the policy, before looking.
@@ -16,6 +18,9 @@ use crate::binary::BinaryInfo;
 pub struct PeResolver {
     /// Directories searched, in order.
     pub paths: Vec<PathBuf>,
+    /// Directories of the wheel searched after the loading module's own one
+    /// (no trailing `/`; `""` is the root).
+    pub wheel_dirs: Vec<String>,
     listings: Mutex<HashMap<PathBuf, Vec<String>>>,
     cache: Mutex<HashMap<PathBuf, Option<Arc<BinaryInfo>>>>,
 }
@@ -23,25 +28,29 @@ pub struct PeResolver {
 impl PeResolver {
     /// A resolver over `paths`.
     pub fn new(paths: Vec<PathBuf>) -> Self {
-        PeResolver { paths, listings: Mutex::new(HashMap::new()), cache: Mutex::new(HashMap::new()) }
+        PeResolver {
+            paths,
+            wheel_dirs: Vec::new(),
+            listings: Mutex::new(HashMap::new()),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Also searches these wheel directories, after the loading module's own one.
+    pub fn with_wheel_dirs(mut self, dirs: Vec<String>) -> Self {
+        self.wheel_dirs = dirs;
+        self
     }
 
     /// Finds DLL `name` for a module of PE machine `machine` at `req_loc`.
     pub fn find(&self, name: &str, machine: u16, req_loc: &Location, wheel: &WheelBinaries) -> Option<Resolved> {
-        if let Dir::Wheel(dir) = Dir::parent_of(req_loc) {
-            let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
-            for (path, info) in wheel.range(prefix.clone()..) {
-                if !path.starts_with(&prefix) {
-                    break;
-                }
-                let rest = &path[prefix.len()..];
-                if !rest.contains('/') && rest.eq_ignore_ascii_case(name) && same_machine(info, machine) {
-                    return Some(Resolved {
-                        location: Location::Wheel(path.clone()),
-                        realpath: None,
-                        info: info.clone(),
-                    });
-                }
+        let own = match Dir::parent_of(req_loc) {
+            Dir::Wheel(dir) => Some(dir),
+            Dir::Disk(_) => None,
+        };
+        for dir in own.iter().chain(&self.wheel_dirs) {
+            if let Some(found) = in_wheel_dir(dir, name, machine, wheel) {
+                return Some(found);
             }
         }
         for dir in &self.paths {
@@ -78,6 +87,21 @@ impl PeResolver {
         self.cache.lock().ok()?.insert(path.to_path_buf(), parsed.clone());
         parsed
     }
+}
+
+/// The DLL `name` (any case) directly in wheel directory `dir`, of PE machine `machine`.
+fn in_wheel_dir(dir: &str, name: &str, machine: u16, wheel: &WheelBinaries) -> Option<Resolved> {
+    let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+    for (path, info) in wheel.range(prefix.clone()..) {
+        if !path.starts_with(&prefix) {
+            break;
+        }
+        let rest = &path[prefix.len()..];
+        if !rest.contains('/') && rest.eq_ignore_ascii_case(name) && same_machine(info, machine) {
+            return Some(Resolved { location: Location::Wheel(path.clone()), realpath: None, info: info.clone() });
+        }
+    }
+    None
 }
 
 fn same_machine(info: &BinaryInfo, machine: u16) -> bool {

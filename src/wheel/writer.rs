@@ -377,16 +377,37 @@ fn write_entries(
 ) -> Result<(), crate::Error> {
     let wrap = |source: WheelError| crate::Error::Wheel { path: out.to_path_buf(), source };
     let ready = prepare(input, fallback_dist_info, entries, options).map_err(wrap)?;
+    write_atomically(out, |file, tmp_path| {
+        append_all(input, ready, file).map_err(|e| match e {
+            AppendError::Wheel(w) => wrap(w),
+            AppendError::Io(io) => crate::Error::io(tmp_path, io),
+        })
+    })
+}
+
+/// Writes the input wheel's bytes unchanged to `out`, atomically: what a
+/// repair that changes nothing produces (no entry or RECORD row moves).
+pub fn copy_wheel(input: &WheelArchive, out: &Path) -> Result<(), crate::Error> {
+    write_atomically(out, |file, tmp_path| {
+        use std::io::Write;
+        let mut w = file;
+        w.write_all(input.as_bytes()).and_then(|()| w.sync_all()).map_err(|e| crate::Error::io(tmp_path, e))
+    })
+}
+
+/// Creates a temporary file next to `out`, lets `fill` write it, and renames
+/// it into place; on any error the temporary file is removed.
+fn write_atomically(
+    out: &Path,
+    fill: impl FnOnce(&std::fs::File, &Path) -> Result<(), crate::Error>,
+) -> Result<(), crate::Error> {
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = tempfile::Builder::new()
         .prefix(".wheelfix-")
         .suffix(".whl.tmp")
         .tempfile_in(dir)
         .map_err(|e| crate::Error::io(dir, e))?;
-    append_all(input, ready, tmp.as_file()).map_err(|e| match e {
-        AppendError::Wheel(w) => wrap(w),
-        AppendError::Io(io) => crate::Error::io(tmp.path(), io),
-    })?;
+    fill(tmp.as_file(), tmp.path())?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -195,6 +195,11 @@ fn repair_is_deterministic_and_idempotent() {
         wheelfix::wheel::WheelArchive::open(p).unwrap().entries().iter().map(|e| e.name.clone()).collect::<Vec<_>>()
     };
     assert_eq!(list(&pc), list(&pa));
+    assert!(
+        std::fs::read(&pc).unwrap() == std::fs::read(&pa).unwrap(),
+        "a no-op repair copies the wheel byte for byte"
+    );
+    assert!(text(&out_c.stderr).contains("nothing to change"), "{}", text(&out_c.stderr));
     let show = wheelfix(&["show", pa.to_str().unwrap()]);
     assert_eq!(show.status.code(), Some(0), "a repaired wheel needs nothing: {}", text(&show.stdout));
 }

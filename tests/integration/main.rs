@@ -19,5 +19,7 @@ mod macos_repair;
 mod pe;
 // Wheel archives: names, RECORD, hostile zips, writing.
 mod wheel;
+// Points found by the conformance run on real macOS and Windows wheels.
+mod real_wheels;
 // Windows repair end to end on the PE fixtures (delvewheel parity).
 mod windows_repair;
