@@ -13,3 +13,5 @@ mod macho;
 mod pe;
 // Wheel archives: names, RECORD, hostile zips, writing.
 mod wheel;
+// Hostile wheels and binaries through the command line; dependency cycles.
+mod hostile;
