@@ -15,3 +15,5 @@ mod pe;
 mod wheel;
 // Hostile wheels and binaries through the command line; dependency cycles.
 mod hostile;
+// Atomic output: repair killed at random points, failed writes.
+mod atomic;
