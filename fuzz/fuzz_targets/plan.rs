@@ -43,3 +43,12 @@ pub fn name(prefix: &str, len_byte: u8, suffix: &str) -> String {
     let body: String = (0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect();
     format!("{prefix}{body}{suffix}")
 }
+
+/// True when `name` occurs nowhere in `bin`. The checks after a rewrite
+/// assume the new names are fresh; libFuzzer learns them from comparisons
+/// and plants them in inputs, so such inputs are skipped.
+pub fn fresh(bin: &[u8], name: &str) -> bool {
+    let n = name.as_bytes();
+    // compare case-insensitively: PE DLL names match that way
+    !bin.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+}

@@ -11,6 +11,10 @@ use wheelfix::patch::elf::{apply, ElfEdits, RpathEdit};
 fuzz_target!(|data: &[u8]| {
     let Some((plan, bin)) = plan::Plan::split(data) else { return };
     let Ok(info) = wheelfix::binary::elf::parse(bin) else { return };
+    let new_names = [plan::name("libfzsoname", plan.len_a, ".so.1"), plan::name("libfzneeded", plan.len_b, ".so")];
+    if !new_names.iter().all(|n| plan::fresh(bin, n)) {
+        return;
+    }
     let mut edits = ElfEdits::default();
     if plan.has(0) {
         edits.set_soname = Some(plan::name("libfzsoname", plan.len_a, ".so.1"));

@@ -13,6 +13,14 @@ fuzz_target!(|data: &[u8]| {
     let Some((plan, bin)) = plan::Plan::split(data) else { return };
     let Ok(info) = wheelfix::binary::macho::parse(bin) else { return };
     let first = &info.slices[0];
+    let new_names = [
+        plan::name("@rpath/libfzid", plan.len_a, ".dylib"),
+        plan::name("@loader_path/libfzdep", plan.len_b, ".dylib"),
+        plan::name("@loader_path/fzrpath", plan.len_a ^ plan.len_b, ""),
+    ];
+    if !new_names.iter().all(|n| plan::fresh(bin, n)) {
+        return;
+    }
     let mut edits = MachOEdits::default();
     if plan.has(0) {
         edits.set_id = Some(plan::name("@rpath/libfzid", plan.len_a, ".dylib"));

@@ -11,6 +11,10 @@ use wheelfix::patch::pe::{apply, strip, PeEdits};
 fuzz_target!(|data: &[u8]| {
     let Some((plan, bin)) = plan::Plan::split(data) else { return };
     let Ok(info) = wheelfix::binary::pe::parse(bin) else { return };
+    if ![plan::name("fz", plan.len_a, ".dll"), plan::name("fy", plan.len_b, ".dll")].iter().all(|n| plan::fresh(bin, n))
+    {
+        return;
+    }
     if plan.has(7) {
         if let Ok(out) = strip(bin) {
             let after = wheelfix::binary::pe::parse(&out).expect("the stripped image must parse");
