@@ -375,6 +375,7 @@ impl<'a> ElfFile<'a> {
                 let p = f.read_phdr(phoff + i * want)?;
                 f.phdrs.push(p);
             }
+            check_loads(&f.phdrs, data.len() as u64)?;
         }
         // Section headers are optional for loading: a damaged table is
         // ignored here (the rewriter checks it separately when it needs it).
@@ -765,6 +766,27 @@ fn x86_isa_needed(f: &ElfFile<'_>, desc: &[u8]) -> Option<u32> {
     found
 }
 
+/// Refuses PT_LOAD segments no loader can map: a file range past the end
+/// of the file, or memory ranges that overlap another PT_LOAD (sharing a
+/// page is allowed, sharing bytes is not).
+fn check_loads(phdrs: &[Phdr], file_len: u64) -> Result<(), ParseError> {
+    let mut loads: Vec<(u64, u64)> = Vec::new();
+    for p in phdrs.iter().filter(|p| p.p_type == PT_LOAD) {
+        if p.p_offset.checked_add(p.p_filesz).is_none_or(|e| e > file_len) {
+            return Err(err(format!("PT_LOAD at {:#x} is past the end of the file", p.p_vaddr)));
+        }
+        let end = p.p_vaddr.checked_add(p.p_memsz).ok_or_else(|| err("PT_LOAD end overflows"))?;
+        loads.push((p.p_vaddr, end));
+    }
+    loads.sort_unstable();
+    for pair in loads.windows(2) {
+        if pair[1].0 < pair[0].1 {
+            return Err(err(format!("PT_LOAD at {:#x} overlaps PT_LOAD at {:#x}", pair[1].0, pair[0].0)));
+        }
+    }
+    Ok(())
+}
+
 /// Parses an ELF file. Bounds-checked: never panics on hostile input.
 pub fn parse(data: &[u8]) -> Result<ElfInfo, ParseError> {
     let f = ElfFile::parse(data)?;
@@ -1102,5 +1124,30 @@ mod tests {
         let info = parse(&d).unwrap();
         assert!(info.needed.is_empty() && info.soname.is_none() && info.imported_symbols.is_empty());
         assert_eq!(info.machine, 62);
+    }
+
+    #[test]
+    fn loads_past_the_end_or_overlapping_are_refused() {
+        let f = ElfFile::parse(LLD).unwrap();
+        let loads: Vec<usize> =
+            f.phdrs.iter().enumerate().filter(|(_, p)| p.p_type == PT_LOAD).map(|(i, _)| i).collect();
+        assert!(loads.len() >= 2);
+        let at = |i: usize| f.e_phoff + i as u64 * 56;
+        // p_filesz of the second PT_LOAD runs past the end of the file
+        let mut d = LLD.to_vec();
+        put(&mut d, at(loads[1]) + 32, 0x7fff_ffff_0000, 8, false);
+        let e = parse(&d).unwrap_err();
+        assert!(e.0.contains("is past the end of the file"), "{e}");
+        // the second PT_LOAD maps the addresses of the first
+        let mut d = LLD.to_vec();
+        let first = &f.phdrs[loads[0]];
+        put(&mut d, at(loads[1]) + 8, first.p_offset, 8, false);
+        put(&mut d, at(loads[1]) + 16, first.p_vaddr, 8, false);
+        let e = parse(&d).unwrap_err();
+        assert!(e.0.contains("overlaps PT_LOAD"), "{e}");
+        // p_vaddr + p_memsz overflows
+        let mut d = LLD.to_vec();
+        put(&mut d, at(loads[1]) + 40, u64::MAX, 8, false);
+        assert!(parse(&d).is_err());
     }
 }

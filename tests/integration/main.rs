@@ -23,3 +23,7 @@ mod wheel;
 mod real_wheels;
 // Windows repair end to end on the PE fixtures (delvewheel parity).
 mod windows_repair;
+// Hostile wheels and binaries through the command line; dependency cycles.
+mod hostile;
+// Atomic output: repair killed at random points, failed writes.
+mod atomic;
