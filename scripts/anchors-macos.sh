@@ -199,6 +199,29 @@ for lib in d["libraries"]:
   td=$(PATH=$SHIMPATH DYLD_LIBRARY_PATH=$R/lib/$c median5 "$V/delocate-wheel" -w "$R/t-delocate" "$whl")
   tw=$(median5 "$WF" repair -q -w "$R/t-wheelfix" --lib-path "$R/lib/$c" "$whl")
   note "time (median of 5): delocate-wheel ${td} ms, wheelfix ${tw} ms, ratio $(python3 -c "print(f'{$td/max($tw,1):.0f}x')")"
+
+  # repairwheel (pure Python, no shims): same libraries, names, ids, references and tag;
+  # it keeps every LC_RPATH (documented difference), so rpaths are left out of the comparison
+  PATH=/usr/bin:/bin "$V/repairwheel" -o "$R/repairwheel/$c" -l "$R/lib/$c" "$whl" >"$R/$c.repairwheel.log" 2>&1 \
+    || { note "repairwheel failed:"; cat "$R/$c.repairwheel.log"; fail=1; continue; }
+  rw=$(ls "$R/repairwheel/$c"/*.whl)
+  if [ "$(basename "$rw")" = "$(basename "$ww")" ]; then note "repairwheel name: $(basename "$rw") (same)"
+  else note "DIFF repairwheel name: $(basename "$rw")"; fail=1; fi
+  unz "$rw" "$R/x-repairwheel-$c"
+  rl=$(cd "$R/x-repairwheel-$c" && find . -path '*.dylibs/*' -type f | sort | tr '\n' ' ')
+  if [ "$rl" = "$wl" ]; then note "repairwheel copied: $rl(same)"; else note "DIFF repairwheel copied: $rl"; fail=1; fi
+  python3 "$R/dump.py" "$R/x-repairwheel-$c" "$LLVM/llvm-objdump" >"$R/$c.repairwheel.json"
+  python3 - "$R/$c.repairwheel.json" "$R/$c.wheelfix.json" <<'PY' || fail=1
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+strip = lambda d: {f: {arch: {"id": v["id"], "dylibs": v["dylibs"]} for arch, v in archs.items()} for f, archs in d.items()}
+if strip(a) != strip(b):
+    print("  DIFF repairwheel ids/references:", json.dumps(strip(a)), json.dumps(strip(b)))
+    sys.exit(1)
+print(f"  repairwheel: same ids and references in {len(a)} Mach-O files (rpaths: repairwheel keeps them)")
+PY
+  tr=$(PATH=/usr/bin:/bin median5 "$V/repairwheel" -o "$R/t-repairwheel" -l "$R/lib/$c" "$whl")
+  note "time (median of 5): repairwheel ${tr} ms, wheelfix ${tw} ms, ratio $(python3 -c "print(f'{$tr/max($tw,1):.0f}x')")"
 done
 
 # ---------------------------------------------------------------- the deployment target
