@@ -6,26 +6,7 @@ use std::process::Command;
 
 use sha2::Digest;
 
-use crate::util::{self, build_chain, check_schema, make_wheel, readelf_dynamic, text, wheelfix};
-
-const LOADER: &str = r#"
-#include <dlfcn.h>
-#include <stdio.h>
-int main(int argc, char **argv) {
-    void *h = dlopen(argv[1], RTLD_NOW);
-    if (!h) { printf("LOAD FAILED: %s\n", dlerror()); return 1; }
-    int (*f)(void) = (int (*)(void))dlsym(h, argv[2]);
-    if (!f) { printf("NO SYMBOL\n"); return 1; }
-    printf("%s() = %d\n", argv[2], f());
-    return 0;
-}
-"#;
-
-fn loader(dir: &Path) -> std::path::PathBuf {
-    let exe = dir.join("dlopen-harness");
-    util::cc(dir, LOADER, &exe, &["-ldl"]);
-    exe
-}
+use crate::util::{self, build_chain, chain_wheel, check_schema, make_wheel, readelf_dynamic, text, wheelfix};
 
 /// The glibc minor versions manylinux policies exist for.
 const POLICY_MINORS: &[u32] = &[5, 12, 17, 24, 26, 27, 28, 31, 34, 35, 36, 37, 38, 39, 40, 41];
@@ -46,20 +27,6 @@ fn expected_manylinux(files: &[&Path]) -> String {
     }
     let minor = POLICY_MINORS.iter().find(|&&m| m >= newest).unwrap();
     format!("manylinux_2_{minor}_x86_64")
-}
-
-fn chain_wheel(dir: &Path) -> (std::path::PathBuf, util::Chain) {
-    let chain = build_chain(dir);
-    let wheel = make_wheel(
-        dir,
-        "chainpkg",
-        "linux_x86_64",
-        vec![
-            ("chainpkg/__init__.py".into(), b"".to_vec()),
-            ("chainpkg/ext.so".into(), std::fs::read(&chain.ext).unwrap()),
-        ],
-    );
-    (wheel, chain)
 }
 
 fn unzip(wheel: &Path, dest: &Path) {
@@ -155,7 +122,7 @@ fn repair_bundles_rewrites_and_the_result_loads() {
     assert!(!bar.contains("rpath") && !bar.contains("runpath"), "{bar}");
 
     // it loads with the original libraries gone; the unrepaired one does not
-    let harness = loader(tmp.path());
+    let harness = util::dlopen_harness(tmp.path());
     let orig = tmp.path().join("orig");
     unzip(&wheel, &orig);
     std::fs::rename(&chain.lib_dir, tmp.path().join("lib-gone")).unwrap();

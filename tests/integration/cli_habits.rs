@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 use sha2::Digest;
 
-use crate::util::{build_chain, make_wheel, text, wheelfix};
+use crate::util::{make_wheel, text, wheelfix};
 
 const DEMO: &str = "fixtures/demo/demo-0.1-cp311-cp311-linux_x86_64.whl";
 
@@ -43,16 +43,7 @@ fn repair_demo(out: &Path, extra: &[&str]) -> Output {
 }
 
 fn chain_wheel(dir: &Path) -> (PathBuf, PathBuf) {
-    let chain = build_chain(dir);
-    let wheel = make_wheel(
-        dir,
-        "chainpkg",
-        "linux_x86_64",
-        vec![
-            ("chainpkg/__init__.py".into(), b"".to_vec()),
-            ("chainpkg/ext.so".into(), std::fs::read(&chain.ext).unwrap()),
-        ],
-    );
+    let (wheel, chain) = crate::util::chain_wheel(dir);
     (wheel, chain.lib_dir)
 }
 

@@ -418,19 +418,6 @@ fn hostile_binaries_are_one_line_errors() {
     assert_all_refused(&cases);
 }
 
-const LOADER: &str = r#"
-#include <dlfcn.h>
-#include <stdio.h>
-int main(int argc, char **argv) {
-    void *h = dlopen(argv[1], RTLD_NOW);
-    if (!h) { printf("LOAD FAILED: %s\n", dlerror()); return 1; }
-    int (*f)(void) = (int (*)(void))dlsym(h, argv[2]);
-    if (!f) { printf("NO SYMBOL\n"); return 1; }
-    printf("%s() = %d\n", argv[2], f());
-    return 0;
-}
-"#;
-
 /// `readelf -d` DT_NEEDED names of a file (binutils, an independent reader).
 fn readelf_needed(path: &Path) -> Vec<String> {
     crate::util::readelf_dynamic(path)
@@ -525,8 +512,7 @@ fn dependency_cycles_and_self_references_terminate_and_repair() {
     assert!(readelf_needed(me).contains(&file(me)), "{:?}", readelf_needed(me));
 
     // it loads with the original libraries gone
-    let harness = root.join("dlopen-harness");
-    cc(root, LOADER, &harness, &["-ldl"]);
+    let harness = crate::util::dlopen_harness(root);
     std::fs::rename(&lib, root.join("lib-gone")).unwrap();
     let run_ext = Command::new(&harness)
         .arg(site.join("cycpkg/ext.so"))

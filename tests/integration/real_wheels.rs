@@ -13,7 +13,6 @@
 //! The expected relations are read from the wheels with goblin, not from wheelfix.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -28,15 +27,7 @@ fn fixture(rel: &str) -> Vec<u8> {
 }
 
 fn entries(path: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut z = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
-    let mut out = BTreeMap::new();
-    for i in 0..z.len() {
-        let mut f = z.by_index(i).unwrap();
-        let mut data = Vec::new();
-        f.read_to_end(&mut data).unwrap();
-        out.insert(f.name().unwrap().to_string(), data);
-    }
-    out
+    crate::util::zip_entries(path)
 }
 
 /// Runs `show --json` (no DYLD_* variables), checks the schema, returns the document and the exit code.

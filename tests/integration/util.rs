@@ -1,6 +1,8 @@
 //! Shared helpers: compiling C with `cc`, making wheels, running `wheelfix`,
 //! and a small JSON Schema checker.
 
+use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -163,4 +165,56 @@ pub fn check_schema(schema: &Value, root: &Value, value: &Value, at: &str) -> Re
         }
     }
     Ok(())
+}
+
+/// A bare C `dlopen(RTLD_NOW)` harness (not Python: an interpreter that
+/// already loaded a library would hide a broken reference): `harness LIB FUNC`
+/// loads LIB, calls `int FUNC(void)` and prints `FUNC() = N`, or `LOAD FAILED: …`.
+const DLOPEN_HARNESS: &str = r#"
+#include <dlfcn.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+    void *h = dlopen(argv[1], RTLD_NOW);
+    if (!h) { printf("LOAD FAILED: %s\n", dlerror()); return 1; }
+    int (*f)(void) = (int (*)(void))dlsym(h, argv[2]);
+    if (!f) { printf("NO SYMBOL\n"); return 1; }
+    printf("%s() = %d\n", argv[2], f());
+    return 0;
+}
+"#;
+
+/// Builds the dlopen harness into `dir`.
+pub fn dlopen_harness(dir: &Path) -> PathBuf {
+    let exe = dir.join("dlopen-harness");
+    cc(dir, DLOPEN_HARNESS, &exe, &["-ldl"]);
+    exe
+}
+
+/// The chain of [`build_chain`] packed as `chainpkg-1.0-cp311-cp311-linux_x86_64.whl`
+/// (`chainpkg/__init__.py`, `chainpkg/ext.so`).
+pub fn chain_wheel(dir: &Path) -> (PathBuf, Chain) {
+    let chain = build_chain(dir);
+    let wheel = make_wheel(
+        dir,
+        "chainpkg",
+        "linux_x86_64",
+        vec![
+            ("chainpkg/__init__.py".into(), b"".to_vec()),
+            ("chainpkg/ext.so".into(), std::fs::read(&chain.ext).unwrap()),
+        ],
+    );
+    (wheel, chain)
+}
+
+/// Every entry of a zip, name → bytes, read with the zip crate (not our reader).
+pub fn zip_entries(path: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut z = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut out = BTreeMap::new();
+    for i in 0..z.len() {
+        let mut f = z.by_index(i).unwrap();
+        let mut data = Vec::new();
+        f.read_to_end(&mut data).unwrap();
+        out.insert(f.name().unwrap().to_string(), data);
+    }
+    out
 }

@@ -9,7 +9,6 @@
 //! file bytes; 32 hex digits).
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -34,15 +33,7 @@ fn deps(dir: &Path, set: &str) -> PathBuf {
 
 /// Every entry of a zip: name → bytes.
 fn unzip(path: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut z = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
-    let mut out = BTreeMap::new();
-    for i in 0..z.len() {
-        let mut f = z.by_index(i).unwrap();
-        let mut data = Vec::new();
-        f.read_to_end(&mut data).unwrap();
-        out.insert(f.name().unwrap().to_string(), data);
-    }
-    out
+    crate::util::zip_entries(path)
 }
 
 /// Checks every RECORD row against the entries, and that every entry has a row.
