@@ -701,6 +701,14 @@ fn linux_target(a: &Analysis) -> (Option<String>, Libc, Vec<(String, String)>) {
     (arch, libc, ignored)
 }
 
+/// Marks node `n` visited; false when it already was.
+fn first_visit(done: &mut Vec<bool>, n: usize) -> bool {
+    if done.len() <= n {
+        done.resize(n + 1, false);
+    }
+    !std::mem::replace(&mut done[n], true)
+}
+
 /// A growing graph with node deduplication by key.
 struct GraphBuilder {
     nodes: Vec<Node>,
@@ -796,13 +804,9 @@ fn build_elf_graph(
         None
     };
     while let Some((n, rpath, runpath)) = queue.pop_front().or_else(|| next_root(&mut later, &done)) {
-        if done.get(n).copied().unwrap_or(false) {
+        if !first_visit(&mut done, n) {
             continue;
         }
-        if done.len() <= n {
-            done.resize(n + 1, false);
-        }
-        done[n] = true;
         let Some(info) = g.nodes[n].info.clone() else { continue };
         let BinaryInfo::Elf(elf) = info.as_ref() else { continue };
         let Some(loc) = g.location(n) else { continue };
@@ -847,13 +851,9 @@ fn build_macho_graph(
     let mut queue: VecDeque<(usize, Arc<Vec<Dir>>)> = (0..binaries.len()).map(|i| (i, Arc::new(Vec::new()))).collect();
     let mut done: Vec<bool> = Vec::new();
     while let Some((n, inherited)) = queue.pop_front() {
-        if done.len() <= n {
-            done.resize(n + 1, false);
-        }
-        if done[n] {
+        if !first_visit(&mut done, n) {
             continue;
         }
-        done[n] = true;
         let Some(info) = g.nodes[n].info.clone() else { continue };
         let BinaryInfo::MachO(m) = info.as_ref() else { continue };
         let Some(loc) = g.location(n) else { continue };
@@ -931,13 +931,9 @@ fn build_pe_graph(
         .collect();
     let mut done: Vec<bool> = Vec::new();
     while let Some(n) = queue.pop_front() {
-        if done.len() <= n {
-            done.resize(n + 1, false);
-        }
-        if done[n] {
+        if !first_visit(&mut done, n) {
             continue;
         }
-        done[n] = true;
         let Some(info) = g.nodes[n].info.clone() else { continue };
         let BinaryInfo::Pe(pe) = info.as_ref() else { continue };
         let Some(loc) = g.location(n) else { continue };
