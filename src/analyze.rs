@@ -590,6 +590,15 @@ fn read_binaries(archive: &WheelArchive, verify: bool) -> Result<Vec<WheelBinary
     let read_one = |i: usize| -> Result<Option<WheelBinary>> {
         let entry = &archive.entries()[i];
         let wheel_err = |source| Error::Wheel { path: archive.path().to_path_buf(), source };
+        // Only entries that start like a binary are kept in memory; the rest
+        // (data files of any size) are checked while streaming.
+        let prefix = archive.read_prefix(i, 4).map_err(wheel_err)?;
+        if !binary::may_be_binary(&prefix) {
+            if verify {
+                archive.verify_streaming(i).map_err(wheel_err)?;
+            }
+            return Ok(None);
+        }
         let data = if verify { archive.read_verified(i) } else { archive.read(i) }.map_err(wheel_err)?;
         let parsed =
             binary::parse(&data).map_err(|source| Error::Binary { file: format!("{wheel}!{}", entry.name), source })?;

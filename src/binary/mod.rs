@@ -85,6 +85,19 @@ impl Format {
     }
 }
 
+/// True when the first 4 bytes are those of an ELF, Mach-O (thin or fat) or
+/// PE (`MZ`) file: only such entries need to be read whole and parsed.
+pub fn may_be_binary(prefix: &[u8]) -> bool {
+    match prefix {
+        [0x7f, b'E', b'L', b'F', ..] | [b'M', b'Z', ..] => true,
+        [a, b, c, d, ..] => matches!(
+            [*a, *b, *c, *d],
+            [0xfe, 0xed, 0xfa, 0xce | 0xcf] | [0xce | 0xcf, 0xfa, 0xed, 0xfe] | [0xca, 0xfe, 0xba, 0xbe | 0xbf]
+        ),
+        _ => false,
+    }
+}
+
 /// A parsed binary of any format.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BinaryInfo {
@@ -131,5 +144,16 @@ mod tests {
         assert_eq!(Format::sniff(&[0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 52]), None);
         assert_eq!(Format::sniff(b"#!/usr/bin/env python"), None);
         assert_eq!(Format::sniff(b"MZ"), None);
+    }
+
+    #[test]
+    fn binary_prefixes() {
+        assert!(may_be_binary(b"\x7fELF"));
+        assert!(may_be_binary(b"MZ\x90\0"));
+        assert!(may_be_binary(&[0xcf, 0xfa, 0xed, 0xfe]));
+        assert!(may_be_binary(&[0xca, 0xfe, 0xba, 0xbe]));
+        assert!(!may_be_binary(b"#!/u"));
+        assert!(!may_be_binary(b"\x7fEL"));
+        assert!(!may_be_binary(b""));
     }
 }

@@ -163,6 +163,21 @@ pub fn check_entry_name(name: &str) -> Result<(), WheelError> {
 /// The prefix of a sha256 RECORD hash.
 const SHA256: &str = "sha256=";
 
+/// Checks a size and sha256 computed while streaming against a RECORD row
+/// (whose hash is sha256 and whose size is present).
+fn check_streamed(row: &super::RecordRow, size: u64, digest: &[u8; 32]) -> Result<(), WheelError> {
+    let mismatch = |reason: String| WheelError::RecordMismatch { entry: row.path.clone(), reason };
+    let expected_size = row.size.unwrap_or_default();
+    if expected_size != size {
+        return Err(mismatch(format!("size is {size} bytes, RECORD says {expected_size}")));
+    }
+    let actual = format!("{SHA256}{}", URL_SAFE_NO_PAD.encode(digest));
+    match &row.hash {
+        Some(expected) if *expected != actual => Err(mismatch(format!("hash is {actual}, RECORD says {expected}"))),
+        _ => Ok(()),
+    }
+}
+
 fn is_record_or_signature(dist_info: &str, name: &str) -> bool {
     name.strip_prefix(dist_info)
         .and_then(|rest| rest.strip_prefix('/'))
@@ -515,27 +530,46 @@ impl WheelArchive {
             row.is_some_and(|r| r.size.is_some() && r.hash.as_deref().is_some_and(|h| h.starts_with(SHA256)));
         let (out, digest) = self.inflate(index, streamable)?;
         match (row, digest) {
-            (Some(row), Some(digest)) => {
-                let mismatch = |reason: String| WheelError::RecordMismatch { entry: row.path.clone(), reason };
-                let size = row.size.unwrap_or_default();
-                if size != out.len() as u64 {
-                    return Err(mismatch(format!("size is {} bytes, RECORD says {size}", out.len())));
-                }
-                let actual = format!("{SHA256}{}", URL_SAFE_NO_PAD.encode(digest));
-                match &row.hash {
-                    Some(expected) if *expected != actual => {
-                        Err(mismatch(format!("hash is {actual}, RECORD says {expected}")))
-                    }
-                    _ => Ok(out),
-                }
-            }
+            (Some(row), Some(digest)) => check_streamed(row, out.len() as u64, &digest).map(|()| out),
             _ => self.verify_record(index, &out).map(|()| out),
+        }
+    }
+
+    /// Checks entry `index` against its CRC and RECORD without keeping its
+    /// bytes: memory stays small whatever the entry's size. Entries whose
+    /// RECORD row cannot be checked while streaming (no row, another
+    /// algorithm) are read whole, so that the error is worded the same.
+    pub fn verify_streaming(&self, index: usize) -> Result<(), WheelError> {
+        let (entry, _) = self.located(index)?;
+        let listed = !(entry.is_dir || is_record_or_signature(&self.dist_info, &entry.name));
+        let row = self.record_row(&entry.name).filter(|_| listed);
+        let streamable =
+            row.is_some_and(|r| r.size.is_some() && r.hash.as_deref().is_some_and(|h| h.starts_with(SHA256)));
+        if !streamable {
+            return self.read_verified(index).map(|_| ());
+        }
+        let (_, size, digest) = self.inflate_into(index, true, false)?;
+        match (row, digest) {
+            (Some(row), Some(digest)) => check_streamed(row, size, &digest),
+            _ => Ok(()),
         }
     }
 
     /// Inflates entry `index` a step at a time, updating the CRC-32 (and the
     /// sha256 when `sha256`) of each step right after it is produced.
     fn inflate(&self, index: usize, sha256: bool) -> Result<(Vec<u8>, Option<[u8; 32]>), WheelError> {
+        self.inflate_into(index, sha256, true).map(|(out, _, digest)| (out, digest))
+    }
+
+    /// The body of [`WheelArchive::inflate`]. With `keep` false the bytes are
+    /// hashed and counted but not kept: memory stays at one step whatever the
+    /// entry's size. Returns (bytes kept, size, sha256).
+    fn inflate_into(
+        &self,
+        index: usize,
+        sha256: bool,
+        keep: bool,
+    ) -> Result<(Vec<u8>, u64, Option<[u8; 32]>), WheelError> {
         use sha2::Digest;
         /// Bytes inflated (and hashed) per step: fits in L2.
         const STEP: usize = 256 << 10;
@@ -550,11 +584,16 @@ impl WheelArchive {
                 s.update(bytes);
             }
         };
+        let total: u64;
         let out = match loc.compression {
             Compression::Stored => {
-                let out = raw.to_vec();
-                out.chunks(STEP).for_each(&mut hash);
-                out
+                raw.chunks(STEP).for_each(&mut hash);
+                total = raw.len() as u64;
+                if keep {
+                    raw.to_vec()
+                } else {
+                    Vec::new()
+                }
             }
             Compression::Deflated => {
                 // Deflate cannot expand more than 1032:1, so a declared size
@@ -562,20 +601,21 @@ impl WheelArchive {
                 let bound = (raw.len() as u64).saturating_mul(1032).saturating_add(1024);
                 let cap = usize::try_from(entry.size.min(bound))
                     .map_err(|_| zerr(format!("declares {} bytes, more than this machine can address", entry.size)))?;
-                // zeroed memory of this size comes from fresh pages: no extra pass
-                let mut out = vec![0u8; cap];
+                // zeroed memory of this size comes from fresh pages: no extra
+                // pass; when the bytes are not kept, one step is reused
+                let mut out = vec![0u8; if keep { cap } else { cap.min(STEP) }];
                 let mut d = flate2::Decompress::new(false);
                 let mut pos = 0usize;
                 let mut ended = false;
                 while pos < cap {
-                    let end = (pos + STEP).min(cap);
+                    let (start, end) = if keep { (pos, (pos + STEP).min(cap)) } else { (0, (cap - pos).min(STEP)) };
                     let (in0, out0) = (d.total_in(), d.total_out());
                     let input = raw.get(usize::try_from(in0).unwrap_or(usize::MAX)..).unwrap_or_default();
                     let status = d
-                        .decompress(input, &mut out[pos..end], flate2::FlushDecompress::None)
+                        .decompress(input, &mut out[start..end], flate2::FlushDecompress::None)
                         .map_err(|e| zerr(format!("corrupt deflate data: {e}")))?;
                     let produced = usize::try_from(d.total_out() - out0).unwrap_or(0);
-                    hash(&out[pos..pos + produced]);
+                    hash(&out[start..start + produced]);
                     pos += produced;
                     if status == flate2::Status::StreamEnd {
                         ended = true;
@@ -585,7 +625,8 @@ impl WheelArchive {
                         return Err(zerr("corrupt deflate data: the stream ends early".to_string()));
                     }
                 }
-                out.truncate(pos);
+                out.truncate(if keep { pos } else { 0 });
+                total = pos as u64;
                 // All declared bytes are in: the stream must end here.
                 while !ended {
                     let in0 = d.total_in();
@@ -608,7 +649,7 @@ impl WheelArchive {
                 out
             }
         };
-        let got = out.len() as u64;
+        let got = total;
         if got > entry.size {
             return Err(zerr(format!("inflates to more than the {} bytes the central directory declares", entry.size)));
         }
@@ -619,7 +660,7 @@ impl WheelArchive {
         if crc != entry.crc32 {
             return Err(zerr(format!("CRC-32 is {crc:08x}, the central directory declares {:08x}", entry.crc32)));
         }
-        Ok((out, sha.map(|s| s.finalize().into())))
+        Ok((out, got, sha.map(|s| s.finalize().into())))
     }
 
     /// The first `n` bytes of entry `index` (fewer if the entry is shorter),
