@@ -103,7 +103,63 @@ impl fmt::Debug for MappedBytes {
 }
 
 /// The zip reader over the mapped file; cheap to clone.
-pub(crate) type MappedZip = ZipArchive<Cursor<MappedBytes>>;
+pub(crate) type MappedZip = ZipArchive<ReleasingCursor>;
+
+/// A cursor over the mapped wheel that, while it streams forward through
+/// large stretches (a raw copy of a multi-GiB entry), tells the kernel to drop
+/// the pages behind it from this process's resident set.
+#[derive(Clone, Debug)]
+pub(crate) struct ReleasingCursor {
+    inner: Cursor<MappedBytes>,
+    /// Start of the stretch read forward since the last release or seek.
+    mark: u64,
+}
+
+impl ReleasingCursor {
+    fn new(bytes: MappedBytes) -> Self {
+        ReleasingCursor { inner: Cursor::new(bytes), mark: 0 }
+    }
+}
+
+impl Read for ReleasingCursor {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        /// Bytes read forward before the stretch behind is released.
+        const STRETCH: u64 = 64 << 20;
+        let n = self.inner.read(buf)?;
+        let pos = self.inner.position();
+        if pos.saturating_sub(self.mark) >= STRETCH {
+            let (start, len) = (self.mark, pos - self.mark);
+            release_range(&self.inner.get_ref().0, start, len);
+            self.mark = pos;
+        }
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for ReleasingCursor {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let pos = self.inner.seek(to)?;
+        self.mark = pos;
+        Ok(pos)
+    }
+}
+
+/// What [`WheelArchive::inflate_into`] returns: the bytes kept, the size, the sha256.
+type Inflated = (Vec<u8>, u64, Option<[u8; 32]>);
+
+/// Drops the pages of `map[start..start + len]` from this process's resident
+/// set (they stay in the page cache).
+fn release_range(map: &Mmap, start: u64, len: u64) {
+    let (Ok(start), Ok(len)) = (usize::try_from(start), usize::try_from(len)) else { return };
+    if start.checked_add(len).is_none_or(|end| end > map.len()) || len == 0 {
+        return;
+    }
+    #[cfg(unix)]
+    // SAFETY: the mapping is shared and read-only: MADV_DONTNEED only drops
+    // this process's page-table entries, and the next access reads the same
+    // bytes back from the file (page cache). Nothing in the range is written.
+    let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, len) };
+}
 
 /// Where an entry's compressed bytes are, found at open.
 #[derive(Debug, Clone)]
@@ -259,7 +315,7 @@ impl WheelArchive {
         bytes: MappedBytes,
         limits: &Limits,
     ) -> Result<Self, WheelError> {
-        let zip = ZipArchive::new(Cursor::new(bytes.clone())).map_err(|e| WheelError::Zip(e.to_string()))?;
+        let zip = ZipArchive::new(ReleasingCursor::new(bytes.clone())).map_err(|e| WheelError::Zip(e.to_string()))?;
         if zip.len() > limits.max_entries {
             return Err(WheelError::Zip(format!("{} entries, the limit is {}", zip.len(), limits.max_entries)));
         }
@@ -535,6 +591,32 @@ impl WheelArchive {
         }
     }
 
+    /// Tells the kernel that the mapped bytes of entry `index` are not needed
+    /// any more, so a multi-GiB wheel read once does not stay in this
+    /// process's resident set. Only for large entries; a no-op elsewhere.
+    pub(crate) fn release(&self, index: usize) {
+        /// Entries smaller than this are not worth a system call.
+        const MIN: usize = 4 << 20;
+        let Ok(raw) = self.raw_data(index) else { return };
+        if raw.len() >= MIN {
+            let map: &Mmap = &self.bytes.0;
+            let offset = raw.as_ptr() as usize - map.as_ptr() as usize;
+            release_range(map, offset as u64, raw.len() as u64);
+        }
+    }
+
+    /// Releases, while an entry is being read, the part of its raw bytes
+    /// already consumed (`raw[..upto]`), in steps of 64 MiB.
+    fn release_consumed(&self, raw: &[u8], from: &mut usize, upto: usize) {
+        const STRETCH: usize = 64 << 20;
+        if upto.saturating_sub(*from) >= STRETCH {
+            let map: &Mmap = &self.bytes.0;
+            let offset = raw.as_ptr() as usize - map.as_ptr() as usize + *from;
+            release_range(map, offset as u64, (upto - *from) as u64);
+            *from = upto;
+        }
+    }
+
     /// Checks entry `index` against its CRC and RECORD without keeping its
     /// bytes: memory stays small whatever the entry's size. Entries whose
     /// RECORD row cannot be checked while streaming (no row, another
@@ -564,12 +646,7 @@ impl WheelArchive {
     /// The body of [`WheelArchive::inflate`]. With `keep` false the bytes are
     /// hashed and counted but not kept: memory stays at one step whatever the
     /// entry's size. Returns (bytes kept, size, sha256).
-    fn inflate_into(
-        &self,
-        index: usize,
-        sha256: bool,
-        keep: bool,
-    ) -> Result<(Vec<u8>, u64, Option<[u8; 32]>), WheelError> {
+    fn inflate_into(&self, index: usize, sha256: bool, keep: bool) -> Result<Inflated, WheelError> {
         use sha2::Digest;
         /// Bytes inflated (and hashed) per step: fits in L2.
         const STEP: usize = 256 << 10;
@@ -587,7 +664,13 @@ impl WheelArchive {
         let total: u64;
         let out = match loc.compression {
             Compression::Stored => {
-                raw.chunks(STEP).for_each(&mut hash);
+                let mut released = 0usize;
+                for (k, c) in raw.chunks(STEP).enumerate() {
+                    hash(c);
+                    if !keep {
+                        self.release_consumed(raw, &mut released, ((k + 1) * STEP).min(raw.len()));
+                    }
+                }
                 total = raw.len() as u64;
                 if keep {
                     raw.to_vec()
@@ -607,6 +690,7 @@ impl WheelArchive {
                 let mut d = flate2::Decompress::new(false);
                 let mut pos = 0usize;
                 let mut ended = false;
+                let mut released = 0usize;
                 while pos < cap {
                     let (start, end) = if keep { (pos, (pos + STEP).min(cap)) } else { (0, (cap - pos).min(STEP)) };
                     let (in0, out0) = (d.total_in(), d.total_out());
@@ -617,6 +701,10 @@ impl WheelArchive {
                     let produced = usize::try_from(d.total_out() - out0).unwrap_or(0);
                     hash(&out[start..start + produced]);
                     pos += produced;
+                    if !keep {
+                        let consumed = usize::try_from(d.total_in()).unwrap_or(0).min(raw.len());
+                        self.release_consumed(raw, &mut released, consumed);
+                    }
                     if status == flate2::Status::StreamEnd {
                         ended = true;
                         break;
@@ -660,6 +748,7 @@ impl WheelArchive {
         if crc != entry.crc32 {
             return Err(zerr(format!("CRC-32 is {crc:08x}, the central directory declares {:08x}", entry.crc32)));
         }
+        self.release(index);
         Ok((out, got, sha.map(|s| s.finalize().into())))
     }
 

@@ -217,18 +217,31 @@ pub fn deflate_chunked(data: &[u8], level: u32, chunk: usize) -> std::io::Result
 /// [`ZipWriter::raw_copy_file`]: the zip crate has no public way to add
 /// bytes compressed elsewhere. `None` when the entry would need zip64.
 fn single_entry_zip(name: &str, deflated: &Deflated, size: usize, mode: u32, time: DateTime) -> Option<Vec<u8>> {
-    let csize = u32::try_from(deflated.data.len()).ok().filter(|&c| c < u32::MAX)?;
+    single_entry_zip_raw(name, 8, &deflated.data, deflated.crc32, size as u64, mode, time)
+}
+
+/// [`single_entry_zip`] for bytes compressed with `method` (0 stored, 8 deflate).
+fn single_entry_zip_raw(
+    name: &str,
+    method: u16,
+    data: &[u8],
+    crc32: u32,
+    size: u64,
+    mode: u32,
+    time: DateTime,
+) -> Option<Vec<u8>> {
+    let csize = u32::try_from(data.len()).ok().filter(|&c| c < u32::MAX)?;
     let usize32 = u32::try_from(size).ok().filter(|&c| c < u32::MAX)?;
     let name_len = u16::try_from(name.len()).ok()?;
     // general purpose flags: bit 11 (UTF-8 name) when the name is not ASCII
     let flags: u16 = if name.is_ascii() { 0 } else { 1 << 11 };
-    let mut z = Vec::with_capacity(deflated.data.len() + 2 * name.len() + 128);
+    let mut z = Vec::with_capacity(data.len() + 2 * name.len() + 128);
     let common = |z: &mut Vec<u8>| {
         z.extend_from_slice(&flags.to_le_bytes());
-        z.extend_from_slice(&8u16.to_le_bytes()); // deflate
+        z.extend_from_slice(&method.to_le_bytes());
         z.extend_from_slice(&time.timepart().to_le_bytes());
         z.extend_from_slice(&time.datepart().to_le_bytes());
-        z.extend_from_slice(&deflated.crc32.to_le_bytes());
+        z.extend_from_slice(&crc32.to_le_bytes());
         z.extend_from_slice(&csize.to_le_bytes());
         z.extend_from_slice(&usize32.to_le_bytes());
         z.extend_from_slice(&name_len.to_le_bytes());
@@ -238,7 +251,7 @@ fn single_entry_zip(name: &str, deflated: &Deflated, size: usize, mode: u32, tim
     z.extend_from_slice(&20u16.to_le_bytes()); // version needed: 2.0
     common(&mut z);
     z.extend_from_slice(name.as_bytes());
-    z.extend_from_slice(&deflated.data);
+    z.extend_from_slice(data);
     let cd_start = u32::try_from(z.len()).ok()?;
     z.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
     z.extend_from_slice(&((3u16 << 8) | 20).to_le_bytes()); // made by: Unix, 2.0
@@ -536,6 +549,43 @@ fn append_all(
                     return Err(AppendError::Wheel(zip_err(&name, "no input archive")));
                 };
                 let f = src.by_index_raw(index).map_err(err)?;
+                // zip 9.4.1 copies the source's zip64 extra field next to the
+                // one it writes itself: two fields, the old one with a stale
+                // offset, which readers resolve differently. Such entries are
+                // re-wrapped in a clean one-entry archive first.
+                let zip64 = f.extra_data_fields().any(|x| matches!(x, zip::ExtraField::Zip64ExtendedInformation(_)));
+                // An entry of 4 GiB or more cannot be re-wrapped in memory; its
+                // copied field holds only the sizes (the same values) as long as
+                // the input put it below 4 GiB, which is checked.
+                let huge = f.size() >= u64::from(u32::MAX) || f.compressed_size() >= u64::from(u32::MAX);
+                if zip64 && huge && f.header_start() > u64::from(u32::MAX) {
+                    return Err(AppendError::Wheel(zip_err(
+                        &name,
+                        "an entry of 4 GiB or more placed past 4 GiB in the input cannot be copied yet",
+                    )));
+                }
+                if zip64 && !huge {
+                    let method = match f.compression() {
+                        zip::CompressionMethod::Stored => 0u16,
+                        zip::CompressionMethod::Deflated => 8,
+                        other => return Err(AppendError::Wheel(zip_err(&name, format!("unsupported method {other}")))),
+                    };
+                    let (crc, size, t) = (f.crc32(), f.size(), f.last_modified().unwrap_or_default());
+                    let unix = mode.or_else(|| f.unix_mode()).unwrap_or(0o644);
+                    drop(f);
+                    let Some(w) = input else { return Err(AppendError::Wheel(zip_err(&name, "no input archive"))) };
+                    let raw = w.raw_data(index).map_err(AppendError::Wheel)?;
+                    let Some(bytes) = single_entry_zip_raw(&name, method, raw, crc, size, unix, t) else {
+                        return Err(AppendError::Wheel(zip_err(
+                            &name,
+                            "entries of 4 GiB or more with zip64 fields cannot be copied yet",
+                        )));
+                    };
+                    let mut one = ZipArchive::new(Cursor::new(bytes)).map_err(err)?;
+                    let f = one.by_index_raw(0).map_err(err)?;
+                    zip.raw_copy_file(f).map_err(err)?;
+                    continue;
+                }
                 match (rename, mode) {
                     (false, None) => zip.raw_copy_file(f),
                     (true, _) => zip.raw_copy_file_rename(f, name.as_str()),
@@ -545,6 +595,9 @@ fn append_all(
                     }
                 }
                 .map_err(err)?;
+                if let Some(w) = input {
+                    w.release(index);
+                }
             }
         }
     }
