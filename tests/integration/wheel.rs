@@ -440,6 +440,68 @@ fn zip64_archives_open() {
     w.verify_all().unwrap();
 }
 
+/// The number of zip64 extra blocks (id 0x0001) of every central directory
+/// record of a zip, read by hand.
+fn central_zip64_blocks(zip: &[u8]) -> Vec<(String, usize)> {
+    let u16_at = |o: usize| u16::from_le_bytes([zip[o], zip[o + 1]]) as usize;
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(p) = zip[i..].windows(4).position(|w| w == [0x50, 0x4b, 0x01, 0x02]) {
+        let at = i + p;
+        let (name_len, extra_len) = (u16_at(at + 28), u16_at(at + 30));
+        let name = String::from_utf8_lossy(&zip[at + 46..at + 46 + name_len]).into_owned();
+        let extra = &zip[at + 46 + name_len..at + 46 + name_len + extra_len];
+        let (mut k, mut blocks) = (0, 0);
+        while k + 4 <= extra.len() {
+            let (id, len) =
+                (u16::from_le_bytes([extra[k], extra[k + 1]]), u16::from_le_bytes([extra[k + 2], extra[k + 3]]));
+            blocks += usize::from(id == 1);
+            k += 4 + len as usize;
+        }
+        out.push((name, blocks));
+        i = at + 4;
+    }
+    out
+}
+
+/// Regression: zip 9.4.1's raw copy kept the source's zip64 extra field next
+/// to the one it writes, so past 4 GiB readers found a stale offset (seen on
+/// a 4.1 GiB wheel by `scripts/scale.sh`). A copied entry carries only the
+/// zip64 field the output itself needs: none in an archive this small.
+#[test]
+fn raw_copies_carry_no_stale_zip64_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(NAME);
+    let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+    let o = SimpleFileOptions::default().large_file(true).unix_permissions(0o644);
+    let data = content(5, 50_000);
+    let mut rows = String::new();
+    for (n, d) in [("demo/big.so", data.as_slice()), ("demo-0.1.dist-info/WHEEL", WHEEL_TXT.as_bytes())] {
+        zip.start_file(n, o).unwrap();
+        zip.write_all(d).unwrap();
+        rows.push_str(&format!("{n},{},{}\n", record::hash(d), d.len()));
+    }
+    rows.push_str("demo-0.1.dist-info/RECORD,,\n");
+    zip.start_file("demo-0.1.dist-info/RECORD", o).unwrap();
+    zip.write_all(rows.as_bytes()).unwrap();
+    let bytes = zip.finish().unwrap().into_inner();
+    assert!(central_zip64_blocks(&bytes).iter().any(|(_, n)| *n == 1), "the input has zip64 fields");
+    std::fs::write(&path, bytes).unwrap();
+
+    let input = WheelArchive::open(&path).unwrap();
+    let entries = (0..input.entries().len()).filter_map(|i| OutputEntry::raw(&input, i)).collect();
+    let out = dir.path().join("out").join(NAME);
+    std::fs::create_dir(out.parent().unwrap()).unwrap();
+    write_wheel(&input, entries, &out, &opts()).unwrap();
+    let written = std::fs::read(&out).unwrap();
+    for (name, blocks) in central_zip64_blocks(&written) {
+        assert_eq!(blocks, 0, "`{name}` carries a zip64 field copied from the input");
+    }
+    WheelArchive::open(&out).unwrap().verify_all().unwrap();
+    let copied = independent_read(&out);
+    assert_eq!(copied.iter().find(|(n, _, _)| n == "demo/big.so").unwrap().1, data);
+}
+
 #[test]
 fn unsafe_names_are_refused() {
     let dir = tempfile::tempdir().unwrap();
