@@ -11,6 +11,7 @@ wf=${WHEELFIX_BIN:-$root/target/release/wheelfix}
 [ -x "$wf" ] || (cd "$root" && cargo build --release --quiet)
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 rm -rf "$work" && mkdir -p "$work/lib" "$work/src"
+work=$(cd "$work" && pwd)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$work/in" "$work/out"' EXIT
 cd "$work"
 printf 'int scale_base(void) { return 42; }\n' > src/lib.c
