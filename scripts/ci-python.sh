@@ -12,8 +12,8 @@ set -euo pipefail
 
 ROOT=$(cd "${1:?usage: scripts/ci-python.sh REPO_ROOT}" && pwd)
 W="$ROOT/target/ci-python"
-rm -rf "$W/dist" "$W/wheelhouse" "$W/work" "$W/boot" "$W/venv-test"
-mkdir -p "$W/dist" "$W/wheelhouse" "$W/work"
+rm -rf "$W/dist" "$W/wheelhouse" "$W/scratch" "$W/boot" "$W/venv-test"
+mkdir -p "$W/dist" "$W/wheelhouse" "$W/scratch"
 
 passed=0
 failed=0
@@ -41,8 +41,8 @@ echo "built: $(basename "$raw") ($(stat -c %s "$raw") bytes)"
 # 2. repair it with itself
 python3 -m venv "$W/boot"
 "$W/boot/bin/pip" install -q --no-index "$raw"
-"$W/boot/bin/wheelfix" repair "$raw" -w "$W/wheelhouse" >"$W/work/self-repair.out"
-fixed=$(cat "$W/work/self-repair.out")
+"$W/boot/bin/wheelfix" repair "$raw" -w "$W/wheelhouse" >"$W/scratch/self-repair.out"
+fixed=$(cat "$W/scratch/self-repair.out")
 echo "repaired: $(basename "$fixed")"
 check "self-repair gives a manylinux tag" grep -q manylinux <<<"$fixed"
 check "the repaired wheel passes wheelfix check" "$W/boot/bin/wheelfix" -q check "$W/wheelhouse"
@@ -58,7 +58,7 @@ check "python -m wheelfix --version" test "$("$PY" -m wheelfix --version)" = "wh
 
 # a real repair: the demo wheel and its two libraries
 out=$("$WF" -q repair "$ROOT/fixtures/demo/demo-0.1-cp311-cp311-linux_x86_64.whl" \
-    --lib-path "$ROOT/fixtures/demo/lib" -w "$W/work/demo")
+    --lib-path "$ROOT/fixtures/demo/lib" -w "$W/scratch/demo")
 check "demo repaired to manylinux" grep -q 'demo-0.1-cp311-cp311-manylinux' <<<"$out"
 check "demo wheel holds the grafted libraries" \
     "$PY" -c 'import sys, zipfile; n = zipfile.ZipFile(sys.argv[1]).namelist(); assert sum(x.startswith("demo.libs/") for x in n) == 2, n' "$out"
@@ -67,12 +67,12 @@ check "demo wheel holds the grafted libraries" \
 line=$(sed -n '/^\[tool.cibuildwheel.linux\]/,/^\[/s/^repair-wheel-command = "\(.*\)"$/\1/p' "$ROOT/docs/ci.md")
 echo "cibuildwheel line: $line"
 cmd=${line//\{wheel\}/"'$ROOT/fixtures/demo/demo-0.1-cp311-cp311-linux_x86_64.whl'"}
-cmd=${cmd//\{dest_dir\}/"'$W/work/cibw'"}
+cmd=${cmd//\{dest_dir\}/"'$W/scratch/cibw'"}
 check "cibuildwheel linux line" env PATH="$W/venv-test/bin:$PATH" LD_LIBRARY_PATH="$ROOT/fixtures/demo/lib" sh -c "$cmd"
-check "cibuildwheel line wrote a manylinux wheel" compgen -G "$W/work/cibw/demo-0.1-cp311-cp311-manylinux*.whl"
+check "cibuildwheel line wrote a manylinux wheel" compgen -G "$W/scratch/cibw/demo-0.1-cp311-cp311-manylinux*.whl"
 
 # the Python API, in-process
-"$PY" - "$ROOT" "$W/work/api" <<'EOF' && ok "python API: analyze, repair, check, errors" || bad "python API"
+"$PY" - "$ROOT" "$W/scratch/api" <<'EOF' && ok "python API: analyze, repair, check, errors" || bad "python API"
 import pathlib, sys, threading
 import wheelfix
 root, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
@@ -104,33 +104,33 @@ EOF
 # progress on a terminal only (script(1) gives the command a pty)
 if command -v script >/dev/null; then
     d1="$ROOT/fixtures/demo/demo-0.1-cp311-cp311-linux_x86_64.whl"
-    script -qec "NO_COLOR=1 '$WF' repair '$d1' '$d1' --lib-path '$ROOT/fixtures/demo/lib' -w '$W/work/tty'" /dev/null \
-        >"$W/work/tty.log" 2>&1 || true
-    check "progress [1/2] shown on a terminal" grep -q '\[1/2\]' "$W/work/tty.log"
-    NO_COLOR=1 "$WF" repair "$d1" "$d1" --lib-path "$ROOT/fixtures/demo/lib" -w "$W/work/pipe" 2>"$W/work/pipe.log" >/dev/null
-    check "no progress on a pipe" bash -c "! grep -q '\[1/2\]' '$W/work/pipe.log'"
+    script -qec "NO_COLOR=1 '$WF' repair '$d1' '$d1' --lib-path '$ROOT/fixtures/demo/lib' -w '$W/scratch/tty'" /dev/null \
+        >"$W/scratch/tty.log" 2>&1 || true
+    check "progress [1/2] shown on a terminal" grep -q '\[1/2\]' "$W/scratch/tty.log"
+    NO_COLOR=1 "$WF" repair "$d1" "$d1" --lib-path "$ROOT/fixtures/demo/lib" -w "$W/scratch/pipe" 2>"$W/scratch/pipe.log" >/dev/null
+    check "no progress on a pipe" bash -c "! grep -q '\[1/2\]' '$W/scratch/pipe.log'"
 else
     bad "script(1) missing: cannot test progress on a terminal"
 fi
 
 # completions parse, the man page renders
-"$WF" completions bash >"$W/work/wheelfix.bash"
-check "bash completion parses" bash -n "$W/work/wheelfix.bash"
-"$WF" man >"$W/work/wheelfix.1"
-check "man page has a title line" grep -q '^\.TH wheelfix 1' "$W/work/wheelfix.1"
+"$WF" completions bash >"$W/scratch/wheelfix.bash"
+check "bash completion parses" bash -n "$W/scratch/wheelfix.bash"
+"$WF" man >"$W/scratch/wheelfix.1"
+check "man page has a title line" grep -q '^\.TH wheelfix 1' "$W/scratch/wheelfix.1"
 
 # SBOM of a wheel that grafts a Debian library: an extension linked with libffi.so.8
 ffi=$(ldconfig -p | sed -n 's/.*libffi\.so\.8 (libc6,x86-64) => \(.*\)$/\1/p' | head -n 1)
 if [ -z "$ffi" ]; then
     bad "libffi.so.8 is not installed (apt-get install libffi8)"
 else
-    mkdir -p "$W/work/ffi/ffipkg"
-    cat >"$W/work/ffi/ext.c" <<'EOF'
+    mkdir -p "$W/scratch/ffi/ffipkg"
+    cat >"$W/scratch/ffi/ext.c" <<'EOF'
 void ffi_call(void);
 void *PyInit_ext(void) { return (void *)ffi_call; }
 EOF
-    cc -shared -fPIC -O1 -o "$W/work/ffi/ffipkg/ext.so" "$W/work/ffi/ext.c" "$ffi"
-    "$PY" - "$W/work/ffi" <<'EOF'
+    cc -shared -fPIC -O1 -o "$W/scratch/ffi/ffipkg/ext.so" "$W/scratch/ffi/ext.c" "$ffi"
+    "$PY" - "$W/scratch/ffi" <<'EOF'
 import base64, hashlib, pathlib, sys, zipfile
 d = pathlib.Path(sys.argv[1])
 name = "ffipkg-1.0-cp311-cp311-linux_x86_64.whl"
@@ -148,7 +148,7 @@ with zipfile.ZipFile(d / name, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr(n, b)
     z.writestr("ffipkg-1.0.dist-info/RECORD", record)
 EOF
-    ffiwheel=$("$WF" -q repair "$W/work/ffi/ffipkg-1.0-cp311-cp311-linux_x86_64.whl" -w "$W/work/ffi/out")
+    ffiwheel=$("$WF" -q repair "$W/scratch/ffi/ffipkg-1.0-cp311-cp311-linux_x86_64.whl" -w "$W/scratch/ffi/out")
     real=$(readlink -f "$ffi")
     deb_ver=$(dpkg-query -W -f '${Version}' "libffi8:$(dpkg --print-architecture)")
     deb_arch=$(dpkg --print-architecture)
