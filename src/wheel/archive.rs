@@ -443,13 +443,7 @@ impl WheelArchive {
 
     /// The single `{name}-{version}.dist-info` directory at the root.
     fn find_dist_info(filename: &WheelFilename, entries: &[Entry]) -> Result<String, WheelError> {
-        let mut dirs: Vec<&str> = entries
-            .iter()
-            .filter_map(|e| e.name.split_once('/').map(|(top, _)| top))
-            .filter(|top| top.ends_with(".dist-info"))
-            .collect();
-        dirs.sort_unstable();
-        dirs.dedup();
+        let dirs = super::dist_info_dirs(entries.iter().map(|e| e.name.as_str()));
         let dir = match dirs.as_slice() {
             [] => return Err(WheelError::Missing("`.dist-info` directory".to_string())),
             [one] => *one,

@@ -13,6 +13,15 @@ pub use metadata::WheelMetadata;
 pub use record::{Record, RecordRow};
 pub use writer::{write_new_wheel, write_wheel, OutputEntry, Source, WriteOptions};
 
+/// The distinct top-level `*.dist-info` directories among entry `names`, sorted.
+pub(crate) fn dist_info_dirs<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut dirs: Vec<&str> =
+        names.filter_map(|n| n.split_once('/').map(|(top, _)| top)).filter(|top| top.ends_with(".dist-info")).collect();
+    dirs.sort_unstable();
+    dirs.dedup();
+    dirs
+}
+
 /// What is wrong with a wheel.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

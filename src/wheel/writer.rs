@@ -302,13 +302,7 @@ enum Ready {
 
 /// The `.dist-info` directory of the output: the one among `entries`, else `fallback`.
 fn output_dist_info(entries: &[OutputEntry], fallback: &str) -> Result<String, WheelError> {
-    let mut dirs: Vec<&str> = entries
-        .iter()
-        .filter_map(|e| e.name.split_once('/').map(|(top, _)| top))
-        .filter(|top| top.ends_with(".dist-info"))
-        .collect();
-    dirs.sort_unstable();
-    dirs.dedup();
+    let dirs = super::dist_info_dirs(entries.iter().map(|e| e.name.as_str()));
     match dirs.as_slice() {
         [] => Ok(fallback.to_string()),
         [one] => Ok((*one).to_string()),

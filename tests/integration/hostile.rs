@@ -148,24 +148,6 @@ fn zip_bytes(files: &[(&str, &[u8])], record: bool) -> Vec<u8> {
     zip.finish().unwrap().into_inner()
 }
 
-/// Replaces every occurrence of `from` by `to` (same length); at least the
-/// local and the central header must hold it.
-fn replace_all(data: &mut [u8], from: &[u8], to: &[u8]) {
-    assert_eq!(from.len(), to.len());
-    let mut hits = 0;
-    let mut i = 0;
-    while i + from.len() <= data.len() {
-        if &data[i..i + from.len()] == from {
-            data[i..i + from.len()].copy_from_slice(to);
-            hits += 1;
-            i += from.len();
-        } else {
-            i += 1;
-        }
-    }
-    assert!(hits >= 2, "expected the name in the local and the central header, found {hits}");
-}
-
 /// Offset of the central directory record of `name`.
 fn central_record(data: &[u8], name: &str) -> usize {
     (0..data.len().saturating_sub(46))
@@ -213,7 +195,7 @@ fn hostile_archives_are_one_line_errors() {
     for (i, bad) in [&b"../x"[..], b"/abs", b"C:/x", b"a\\..\\b", b"p/\xff"].iter().enumerate() {
         let placeholder: String = (0..bad.len()).map(|k| (b'k' + k as u8) as char).collect();
         let mut bytes = zip_bytes(&[(placeholder.as_str(), b"payload")], true);
-        replace_all(&mut bytes, placeholder.as_bytes(), bad);
+        crate::util::replace_all(&mut bytes, placeholder.as_bytes(), bad);
         let path = slot(root, &format!("name{i}"));
         std::fs::write(&path, bytes).unwrap();
         cases.push((path, "unsafe entry name"));
@@ -230,7 +212,7 @@ fn hostile_archives_are_one_line_errors() {
 
     // Two entries with the same name.
     let mut bytes = zip_bytes(&[("demo/a.py", b"1"), ("demo/b.py", b"2")], true);
-    replace_all(&mut bytes, b"demo/b.py", b"demo/a.py");
+    crate::util::replace_all(&mut bytes, b"demo/b.py", b"demo/a.py");
     let path = slot(root, "duplicate");
     std::fs::write(&path, bytes).unwrap();
     cases.push((path, "duplicate entry `demo/a.py`"));

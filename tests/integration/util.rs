@@ -218,3 +218,21 @@ pub fn zip_entries(path: &Path) -> BTreeMap<String, Vec<u8>> {
     }
     out
 }
+
+/// Replaces every occurrence of `from` by `to` (same length) in zip bytes; at
+/// least the local and the central header must hold it.
+pub fn replace_all(data: &mut [u8], from: &[u8], to: &[u8]) {
+    assert_eq!(from.len(), to.len());
+    let mut hits = 0;
+    let mut i = 0;
+    while i + from.len() <= data.len() {
+        if &data[i..i + from.len()] == from {
+            data[i..i + from.len()].copy_from_slice(to);
+            hits += 1;
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+    assert!(hits >= 2, "expected the name in the local and the central header, found {hits}");
+}

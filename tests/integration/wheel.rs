@@ -86,20 +86,8 @@ fn with_metadata<'a>(extra: &[(&'a str, &'a [u8])]) -> Vec<(&'a str, &'a [u8])> 
 
 /// Replaces every occurrence of `from` with `to` (same length) in the file.
 fn patch_bytes(path: &Path, from: &[u8], to: &[u8]) {
-    assert_eq!(from.len(), to.len());
     let mut data = std::fs::read(path).unwrap();
-    let mut hits = 0;
-    let mut i = 0;
-    while i + from.len() <= data.len() {
-        if &data[i..i + from.len()] == from {
-            data[i..i + from.len()].copy_from_slice(to);
-            hits += 1;
-            i += from.len();
-        } else {
-            i += 1;
-        }
-    }
-    assert!(hits >= 2, "expected the name in the local and the central header, found {hits}");
+    crate::util::replace_all(&mut data, from, to);
     std::fs::write(path, data).unwrap();
 }
 
