@@ -73,28 +73,34 @@ fn killed_repairs_never_leave_a_partial_wheel() {
     let wheel = big_wheel(tmp.path());
     let w = wheel.to_str().unwrap();
 
-    // an uninterrupted run: its duration sets the range of the kill points
+    // an uninterrupted run: its duration sets the range of the kill points;
+    // the estimate shrinks whenever a later run finishes sooner (the first
+    // run pays for a cold page cache)
     let reference_dir = tmp.path().join("reference");
     let start = Instant::now();
     let out = wheelfix(&["repair", w, "-w", reference_dir.to_str().unwrap()]);
-    let full = start.elapsed();
+    let mut full = start.elapsed();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let reference_path = PathBuf::from(text(&out.stdout).trim());
     let reference = std::fs::read(&reference_path).unwrap();
     let out_name = reference_path.file_name().unwrap().to_owned();
 
-    // random kill points over the run, from a printed seed
+    // random kill points, from a printed seed: even rounds at a random time
+    // over the whole run, odd rounds at a random time after the temporary
+    // output file has appeared (that is, while the wheel is being written)
     let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
     println!("uninterrupted repair: {full:?}; kill seed {seed}");
     let mut x = seed;
     let mut killed_midway = 0;
+    let mut killed_writing = 0;
     let house = tmp.path().join("house");
-    for round in 0..8 {
+    std::fs::create_dir_all(&house).unwrap();
+    let mut round = 0;
+    while round < 8 || (killed_midway < 4 && round < 40) {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        // spread over 0..110% of the uninterrupted duration
-        let delay = full.mul_f64((x % 1100) as f64 / 1000.0);
+        let while_writing = round % 2 == 1;
         let mut child = Command::new(env!("CARGO_BIN_EXE_wheelfix"))
             .args(["repair", w, "-w", house.to_str().unwrap()])
             .env_remove("LD_LIBRARY_PATH")
@@ -103,16 +109,44 @@ fn killed_repairs_never_leave_a_partial_wheel() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(delay);
-        let finished = child.try_wait().unwrap().is_some();
+        let started = Instant::now();
+        let temps_before = survey(&house).1.len();
+        let mut finished = false;
+        let mut wait_until = |deadline: &dyn Fn() -> bool| {
+            while !deadline() {
+                if child.try_wait().unwrap().is_some() {
+                    return true;
+                }
+                std::thread::sleep(std::time::Duration::from_micros(500));
+            }
+            false
+        };
+        let delay;
+        if while_writing {
+            // wait for a new temporary file, then up to half a run more
+            finished = wait_until(&|| survey(&house).1.len() > temps_before);
+            delay = full.mul_f64((x % 500) as f64 / 1000.0);
+        } else {
+            // anywhere over 0..110% of an uninterrupted run
+            delay = full.mul_f64((x % 1100) as f64 / 1000.0);
+        }
+        if !finished {
+            let from = Instant::now();
+            finished = wait_until(&|| from.elapsed() >= delay);
+        }
+        if finished {
+            full = full.min(started.elapsed());
+        }
         child.kill().unwrap(); // SIGKILL: no destructor, no cleanup runs
         let status = child.wait().unwrap();
         if !finished && status.code().is_none() {
             killed_midway += 1;
+            killed_writing += while_writing as usize;
         }
         let (wheels, temps, other) = survey(&house);
         println!(
-            "round {round}: kill after {delay:?}, finished: {finished}, left {} wheel(s), {} temp(s)",
+            "round {round}: {} + {delay:?}, finished: {finished}, left {} wheel(s), {} temp(s)",
+            if while_writing { "temp file seen" } else { "start" },
             wheels.len(),
             temps.len()
         );
@@ -126,8 +160,10 @@ fn killed_repairs_never_leave_a_partial_wheel() {
         for wh in wheels {
             std::fs::remove_file(wh).unwrap();
         }
+        round += 1;
     }
-    assert!(killed_midway >= 2, "only {killed_midway} of 8 runs were killed before they finished");
+    assert!(killed_midway >= 4, "only {killed_midway} of {round} runs were killed before they finished");
+    assert!(killed_writing >= 1, "no run was killed while it wrote its output");
 
     // a later run into the same directory (temp files and all) still works
     let out = wheelfix(&["repair", w, "-w", house.to_str().unwrap()]);
