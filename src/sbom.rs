@@ -297,8 +297,10 @@ pub fn attach(archive: &crate::wheel::WheelArchive, plan: &mut crate::repair::Pl
     let owners = find_owners(root, &lookup);
     let mut grafted = Vec::new();
     for (src, entry) in &plan.bundled {
-        let data = std::fs::read(src).map_err(|e| crate::Error::io(src, e))?;
-        let digest = sha2::Sha256::digest(&data);
+        let digest: [u8; 32] = match plan.digests.get(src) {
+            Some(d) => *d,
+            None => sha2::Sha256::digest(std::fs::read(src).map_err(|e| crate::Error::io(src, e))?).into(),
+        };
         grafted.push(Grafted {
             source: src.clone(),
             entry: entry.clone(),

@@ -200,6 +200,9 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> u8 {
                 for m in &outcome.messages {
                     printer.info(m);
                 }
+                for d in &outcome.details {
+                    printer.debug(d);
+                }
                 for (src, dest) in &outcome.bundled {
                     printer.debug(&format!("bundled `{}` as `{dest}`", src.display()));
                 }

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use super::{hashed_name, BinaryEdits, Plan, PlanSource, PlannedBinary, RepairOptions};
+use super::{hashed_name_with, BinaryEdits, Plan, PlanSource, PlannedBinary, RepairOptions};
 use crate::analyze::{Analysis, LinuxVerdict, NodeKind};
 use crate::binary::BinaryInfo;
 use crate::patch::elf::{ElfEdits, RpathEdit};
@@ -18,6 +18,7 @@ use crate::report::blocker_text;
 use crate::resolve::{wheel_parent, wheel_relpath, Dir};
 use crate::wheel::WheelArchive;
 use crate::{Error, Result};
+use sha2::Digest as _;
 
 /// Builds the plan for a Linux wheel.
 pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Result<Plan> {
@@ -110,14 +111,18 @@ pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Re
     // node → (new file name, source path)
     let mut grafted: BTreeMap<usize, (String, PathBuf)> = BTreeMap::new();
     let mut used_names: BTreeSet<String> = BTreeSet::new();
+    let mut digests = BTreeMap::new();
     for &n in external.values() {
         if grafted.contains_key(&n) {
             continue;
         }
         let NodeKind::Disk { realpath, .. } = &a.graph.nodes[n].kind else { continue };
         let data = std::fs::read(realpath).map_err(|e| Error::io(realpath, e))?;
+        let digest: [u8; 32] = sha2::Sha256::digest(&data).into();
+        drop(data);
+        digests.insert(realpath.clone(), digest);
         let file_name = realpath.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-        let new_name = hashed_name(&file_name, &data);
+        let new_name = hashed_name_with(&file_name, &digest);
         if !used_names.insert(new_name.clone()) {
             return Err(Error::CannotRepair {
                 wheel,
@@ -148,7 +153,7 @@ pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Re
             .collect()
     };
 
-    let mut plan = Plan { filename, platform_tags: platforms, wheel_file, ..Plan::default() };
+    let mut plan = Plan { filename, platform_tags: platforms, wheel_file, digests, ..Plan::default() };
 
     // 4. grafted libraries
     for (&n, (new_name, src)) in &grafted {

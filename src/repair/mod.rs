@@ -22,6 +22,7 @@ use crate::analyze::{analyze_archive, AnalyzeOptions, Family};
 use crate::patch::elf::ElfEdits;
 use crate::patch::macho::MachOEdits;
 use crate::patch::pe::PeEdits;
+use crate::wheel::writer::{CHUNK, CHUNKED_MIN};
 use crate::wheel::{OutputEntry, WheelArchive, WriteOptions};
 use crate::{Error, Result};
 
@@ -106,6 +107,8 @@ pub struct RepairOutcome {
     pub unchanged: bool,
     /// Things the user should know.
     pub messages: Vec<String>,
+    /// How patched entries were re-compressed (shown with `-v`).
+    pub details: Vec<String>,
 }
 
 /// Where a new binary entry's bytes come from, before patching.
@@ -162,6 +165,8 @@ pub struct Plan {
     pub platform_tags: Vec<String>,
     /// Bundled libraries: (source, entry name).
     pub bundled: Vec<(PathBuf, String)>,
+    /// sha256 of bundled source files, where the plan already computed it.
+    pub digests: BTreeMap<PathBuf, [u8; 32]>,
     /// Messages for the user.
     pub messages: Vec<String>,
 }
@@ -199,11 +204,17 @@ pub fn repair(path: &Path, options: &RepairOptions) -> Result<RepairOutcome> {
 }
 
 /// A file of the output: name, content, unix mode.
-type NewFile = (String, Vec<u8>, Option<u32>);
+type NewFile = (String, crate::wheel::Source, Option<u32>, Option<String>);
+
+/// Patched wheel entries at least this large are re-compressed by copying
+/// the input's deflate blocks that the patch left alone
+/// ([`crate::wheel::splice`]); smaller ones are simply deflated again.
+const SPLICE_MIN: u64 = 1 << 20;
 
 /// Carries out a plan: reads and patches binaries in parallel, writes the wheel.
 pub fn apply(archive: &WheelArchive, plan: Plan, options: &RepairOptions) -> Result<RepairOutcome> {
     let wheel = archive.path().display().to_string();
+    let level = options.compression_level.unwrap_or(6).min(9);
     let patched: Vec<Result<NewFile>> = plan
         .binaries
         .par_iter()
@@ -212,46 +223,82 @@ pub fn apply(archive: &WheelArchive, plan: Plan, options: &RepairOptions) -> Res
                 PlanSource::Entry(_) => format!("{wheel}!{}", b.name),
                 PlanSource::File(p) => p.display().to_string(),
             };
+            let wheel_err = |source| Error::Wheel { path: archive.path().to_path_buf(), source };
+            let mut blocks = None;
             let data = match &b.source {
                 PlanSource::Entry(i) => {
-                    archive.read(*i).map_err(|source| Error::Wheel { path: archive.path().to_path_buf(), source })?
+                    let spliceable =
+                        level > 0 && !b.strip && archive.entries().get(*i).is_some_and(|e| e.size >= SPLICE_MIN);
+                    match spliceable.then(|| archive.read_indexed(*i)).transpose().map_err(wheel_err)?.flatten() {
+                        Some((data, index)) => {
+                            blocks = Some((*i, index));
+                            data
+                        }
+                        None => archive.read(*i).map_err(wheel_err)?,
+                    }
                 }
                 PlanSource::File(p) => std::fs::read(p).map_err(|e| Error::io(p, e))?,
             };
+            let patch_err = |source| Error::Patch { file: label.clone(), source };
+            let stripped;
             let out = match &b.edits {
                 BinaryEdits::Elf(edits) => {
-                    let input = if b.strip {
-                        crate::patch::elf::strip(&data)
-                            .map_err(|source| Error::Patch { file: label.clone(), source })?
+                    let input: &[u8] = if b.strip {
+                        stripped = crate::patch::elf::strip(&data).map_err(patch_err)?;
+                        &stripped
                     } else {
-                        data
+                        &data
                     };
                     if edits.is_empty() {
-                        input
+                        input.to_vec()
                     } else {
-                        crate::patch::elf::apply(&input, edits)
-                            .map_err(|source| Error::Patch { file: label, source })?
+                        crate::patch::elf::apply(input, edits).map_err(patch_err)?
                     }
                 }
-                BinaryEdits::MachO(edits) => {
-                    crate::patch::macho::apply(&data, edits).map_err(|source| Error::Patch { file: label, source })?
-                }
+                BinaryEdits::MachO(edits) => crate::patch::macho::apply(&data, edits).map_err(patch_err)?,
                 BinaryEdits::Pe(edits) => {
-                    let input = if b.strip {
-                        crate::patch::pe::strip(&data).map_err(|source| Error::Patch { file: label.clone(), source })?
+                    let input: &[u8] = if b.strip {
+                        stripped = crate::patch::pe::strip(&data).map_err(patch_err)?;
+                        &stripped
                     } else {
-                        data
+                        &data
                     };
-                    crate::patch::pe::apply(&input, edits).map_err(|source| Error::Patch { file: label, source })?
+                    crate::patch::pe::apply(input, edits).map_err(patch_err)?
                 }
             };
-            Ok((b.name.clone(), out, b.unix_mode))
+            let source = match blocks {
+                Some((i, index)) => {
+                    let raw = archive.raw_data(i).map_err(wheel_err)?;
+                    let (deflated, stats) =
+                        crate::wheel::splice::deflate_spliced(&data, raw, &index, &out, level, CHUNK)
+                            .map_err(|e| Error::io(&label, e))?;
+                    let detail = format!(
+                        "`{}`: {} of {} bytes kept as the input compressed them, {} deflated anew",
+                        b.name,
+                        stats.copied,
+                        out.len(),
+                        stats.deflated
+                    );
+                    (crate::wheel::Source::Deflated(Arc::new(deflated), out.len() as u64), Some(detail))
+                }
+                // large new binaries (grafted libraries) are deflated here, so
+                // that they overlap with the other binaries' work
+                None if level > 0 && out.len() >= CHUNKED_MIN && out.len() < (u32::MAX / 2) as usize => {
+                    let deflated =
+                        crate::wheel::writer::deflate_chunked(&out, level, CHUNK).map_err(|e| Error::io(&label, e))?;
+                    (crate::wheel::Source::Deflated(Arc::new(deflated), out.len() as u64), None)
+                }
+                None => (crate::wheel::Source::Bytes(Arc::new(out)), None),
+            };
+            Ok((b.name.clone(), source.0, b.unix_mode, source.1))
         })
         .collect();
-    let mut new_binaries: BTreeMap<String, (Vec<u8>, Option<u32>)> = BTreeMap::new();
+    let mut new_binaries: BTreeMap<String, (crate::wheel::Source, Option<u32>)> = BTreeMap::new();
+    let mut details = Vec::new();
     for r in patched {
-        let (name, data, mode) = r?;
+        let (name, data, mode, detail) = r?;
         new_binaries.insert(name, (data, mode));
+        details.extend(detail);
     }
     let dist_info_wheel = format!("{}/WHEEL", archive.dist_info_dir());
     // a WHEEL file rewritten to the same text is no change
@@ -278,6 +325,7 @@ pub fn apply(archive: &WheelArchive, plan: Plan, options: &RepairOptions) -> Res
             patched: Vec::new(),
             unchanged: true,
             messages: plan.messages,
+            details: Vec::new(),
         });
     }
     let mut entries = Vec::new();
@@ -288,9 +336,9 @@ pub fn apply(archive: &WheelArchive, plan: Plan, options: &RepairOptions) -> Res
         }
         if let Some((name, data, mode)) = plan.replaced.get(&i) {
             entries.push(OutputEntry::bytes(name.clone(), data.clone(), *mode));
-        } else if let Some((data, mode)) = new_binaries.remove(&e.name) {
+        } else if let Some((source, mode)) = new_binaries.remove(&e.name) {
             patched_names.push(e.name.clone());
-            entries.push(OutputEntry::bytes(e.name.clone(), data, mode.or(e.unix_mode)));
+            entries.push(OutputEntry { name: e.name.clone(), source, unix_mode: mode.or(e.unix_mode) });
         } else if e.name == dist_info_wheel && plan.wheel_file.is_some() {
             let data = plan.wheel_file.clone().unwrap_or_default();
             entries.push(OutputEntry::bytes(e.name.clone(), data, e.unix_mode));
@@ -299,12 +347,12 @@ pub fn apply(archive: &WheelArchive, plan: Plan, options: &RepairOptions) -> Res
         }
     }
     // new files (bundled libraries, moved scripts, added text), in name order
-    let mut new_files: BTreeMap<String, (Vec<u8>, Option<u32>)> = new_binaries;
+    let mut new_files: BTreeMap<String, (crate::wheel::Source, Option<u32>)> = new_binaries;
     for (name, data, mode) in plan.added {
-        new_files.insert(name, (data, mode));
+        new_files.insert(name, (crate::wheel::Source::Bytes(Arc::new(data)), mode));
     }
-    for (name, (data, mode)) in new_files {
-        entries.push(OutputEntry { name, source: crate::wheel::Source::Bytes(Arc::new(data)), unix_mode: mode });
+    for (name, (source, mode)) in new_files {
+        entries.push(OutputEntry { name, source, unix_mode: mode });
     }
     std::fs::create_dir_all(&options.wheel_dir).map_err(|e| Error::io(&options.wheel_dir, e))?;
     let out = options.wheel_dir.join(&plan.filename);
@@ -317,6 +365,7 @@ pub fn apply(archive: &WheelArchive, plan: Plan, options: &RepairOptions) -> Res
         patched: patched_names,
         unchanged,
         messages: plan.messages,
+        details,
     })
 }
 
@@ -324,6 +373,11 @@ pub fn apply(archive: &WheelArchive, plan: Plan, options: &RepairOptions) -> Res
 /// name (split at the first `.`), unless the base already ends with such a hash.
 pub fn hashed_name(file_name: &str, data: &[u8]) -> String {
     use sha2::Digest;
+    hashed_name_with(file_name, &sha2::Sha256::digest(data).into())
+}
+
+/// [`hashed_name`] from the sha256 of the content.
+pub fn hashed_name_with(file_name: &str, digest: &[u8; 32]) -> String {
     let (base, rest) = match file_name.split_once('.') {
         Some((b, r)) => (b, Some(r)),
         None => (file_name, None),
@@ -332,7 +386,6 @@ pub fn hashed_name(file_name: &str, data: &[u8]) -> String {
     if already {
         return file_name.to_string();
     }
-    let digest = sha2::Sha256::digest(data);
     let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
     match rest {
         Some(r) => format!("{base}-{hex}.{r}"),

@@ -746,6 +746,35 @@ impl WheelArchive {
         Ok((out, got, sha.map(|s| s.finalize().into())))
     }
 
+    /// Inflates entry `index` like [`WheelArchive::read`] and records where
+    /// its deflate blocks start, so that a patched version can be
+    /// re-compressed by copying the blocks the patch left alone
+    /// ([`super::splice::deflate_spliced`]). `None` for stored entries, entries
+    /// of 4 GiB or more, and declared sizes the data cannot hold: the caller
+    /// reads those the ordinary way.
+    pub fn read_indexed(&self, index: usize) -> Result<Option<(Vec<u8>, super::splice::BlockIndex)>, WheelError> {
+        let (entry, loc) = self.located(index)?;
+        if loc.compression != Compression::Deflated {
+            return Ok(None);
+        }
+        let raw = self.raw_data(index)?;
+        // deflate cannot expand more than 1032:1
+        let bound = (raw.len() as u64).saturating_mul(1032).saturating_add(1024);
+        let Some(size) = usize::try_from(entry.size).ok().filter(|_| entry.size <= bound) else {
+            return Ok(None);
+        };
+        let zerr = |what: String| WheelError::Zip(format!("entry `{}`: {what}", entry.name.escape_debug()));
+        let Some((out, blocks)) = super::splice::inflate_indexed(raw, size).map_err(zerr)? else {
+            return Ok(None);
+        };
+        let crc = crc32fast::hash(&out);
+        if crc != entry.crc32 {
+            return Err(zerr(format!("CRC-32 is {crc:08x}, the central directory declares {:08x}", entry.crc32)));
+        }
+        self.release(index);
+        Ok(Some((out, blocks)))
+    }
+
     /// The first `n` bytes of entry `index` (fewer if the entry is shorter),
     /// inflating only what is needed. For sniffing magic numbers; the CRC is
     /// not checked.

@@ -5,6 +5,7 @@ pub mod archive;
 pub mod filename;
 pub mod metadata;
 pub mod record;
+pub mod splice;
 pub mod writer;
 
 pub use archive::{check_entry_name, Compression, Entry, Limits, WheelArchive};

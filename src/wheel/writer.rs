@@ -42,6 +42,9 @@ pub enum Source {
     Raw(usize),
     /// New content.
     Bytes(Arc<Vec<u8>>),
+    /// New content already deflated (a patched entry re-compressed by
+    /// [`super::splice::deflate_spliced`]), and its size. Under 4 GiB.
+    Deflated(Arc<Deflated>, u64),
 }
 
 /// One entry of the output wheel.
@@ -150,7 +153,7 @@ pub struct Deflated {
 /// Deflates `chunk` (the input bytes `data[start..end]`) as one piece of a
 /// raw-deflate stream: primed with the window before `start`, ended with a
 /// sync flush, or with the final block when `last`.
-fn deflate_piece(data: &[u8], start: usize, end: usize, level: u32, last: bool) -> std::io::Result<Vec<u8>> {
+pub(crate) fn deflate_piece(data: &[u8], start: usize, end: usize, level: u32, last: bool) -> std::io::Result<Vec<u8>> {
     let mut c = Compress::new(Compression::new(level.min(9)), false);
     if start > 0 {
         c.set_dictionary(&data[start.saturating_sub(WINDOW)..start]).map_err(std::io::Error::other)?;
@@ -292,10 +295,14 @@ enum Ready {
         file: PreparedZipFile,
         row: RecordRow,
     },
-    /// A large new entry deflated in chunks: a one-entry zip to raw-copy.
+    /// A large new entry deflated elsewhere (in chunks, or spliced): put
+    /// in a one-entry zip and raw-copied when its turn comes.
     Chunked {
         name: String,
-        zip: Vec<u8>,
+        deflated: Arc<Deflated>,
+        size: usize,
+        mode: u32,
+        time: DateTime,
         row: RecordRow,
     },
 }
@@ -338,15 +345,21 @@ fn prepare_new(name: &str, data: &[u8], options: SimpleFileOptions) -> Result<Pr
 /// A new file entry: deflated in parallel chunks when large, else in one piece.
 fn prepare_file(name: &str, data: &[u8], time: DateTime, level: u32, mode: u32) -> Result<Ready, WheelError> {
     if level > 0 && data.len() >= CHUNKED_MIN {
-        let deflated = deflate_chunked(data, level, CHUNK).map_err(|e| zip_err(name, e))?;
-        if let Some(zip) = single_entry_zip(name, &deflated, data.len(), mode, time) {
-            let hash = format!("sha256={}", URL_SAFE_NO_PAD.encode(deflated.sha256));
-            let row = RecordRow { path: name.to_string(), hash: Some(hash), size: Some(data.len() as u64) };
-            return Ok(Ready::Chunked { name: name.to_string(), zip, row });
+        // one-entry zips hold 32-bit sizes; larger entries take zip's own path
+        if u32::try_from(data.len()).is_ok_and(|n| n < u32::MAX / 2) {
+            let deflated = deflate_chunked(data, level, CHUNK).map_err(|e| zip_err(name, e))?;
+            return Ok(chunked(name, Arc::new(deflated), data.len(), mode, time));
         }
     }
     let file = prepare_new(name, data, file_options(time, level, mode))?;
     Ok(Ready::New { row: RecordRow::for_data(name, data), file })
+}
+
+/// A [`Ready::Chunked`] entry and its RECORD row.
+fn chunked(name: &str, deflated: Arc<Deflated>, size: usize, mode: u32, time: DateTime) -> Ready {
+    let hash = format!("sha256={}", URL_SAFE_NO_PAD.encode(deflated.sha256));
+    let row = RecordRow { path: name.to_string(), hash: Some(hash), size: Some(size as u64) };
+    Ready::Chunked { name: name.to_string(), deflated, size, mode, time, row }
 }
 
 /// Writes `entries` (RECORD is generated; any RECORD, RECORD.jws or
@@ -487,6 +500,13 @@ fn prepare_one(input: Option<&WheelArchive>, e: OutputEntry, time: DateTime, lev
             Ok(Ready::Dir { mode: e.unix_mode.unwrap_or(0o755), name: e.name, time })
         }
         Source::Bytes(data) => prepare_file(&e.name, &data, time, level, e.unix_mode.unwrap_or(0o644)),
+        Source::Deflated(deflated, size) => {
+            let fits = u32::try_from(size).is_ok_and(|n| n < u32::MAX) && deflated.data.len() < u32::MAX as usize;
+            if !fits {
+                return Err(zip_err(&e.name, "a pre-compressed entry of 4 GiB or more"));
+            }
+            Ok(chunked(&e.name, deflated, size as usize, e.unix_mode.unwrap_or(0o644), time))
+        }
         Source::Raw(index) => {
             let Some(w) = input else {
                 return Err(WheelError::Zip(format!("`{}` copies an input entry but there is no input", e.name)));
@@ -531,8 +551,12 @@ fn append_all(
                 let name = String::from_utf8_lossy(file.file_name_raw()).into_owned();
                 zip.add_prepared_file(file).map_err(|e| AppendError::Wheel(zip_err(&name, e)))?;
             }
-            Ready::Chunked { name, zip: bytes, .. } => {
+            Ready::Chunked { name, deflated, size, mode, time, .. } => {
                 let err = |e: zip::result::ZipError| AppendError::Wheel(zip_err(&name, e));
+                let Some(bytes) = single_entry_zip(&name, &deflated, size, mode, time) else {
+                    return Err(AppendError::Wheel(zip_err(&name, "too large for a one-entry zip")));
+                };
+                drop(deflated);
                 let mut one = ZipArchive::new(Cursor::new(bytes)).map_err(err)?;
                 let f = one.by_index_raw(0).map_err(err)?;
                 zip.raw_copy_file(f).map_err(err)?;

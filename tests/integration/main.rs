@@ -27,3 +27,5 @@ mod windows_repair;
 mod hostile;
 // Atomic output: repair killed at random points, failed writes.
 mod atomic;
+// Patched large entries re-compressed by copying the input's deflate blocks.
+mod splice;

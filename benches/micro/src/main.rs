@@ -7,6 +7,11 @@
 //! is a large file to deflate (a grafted library; default: 37 MB of
 //! generated half-random, half-text bytes).
 //!
+//! `micro entry WHEEL NAME [RUNS]` times reading one (large) entry of a
+//! wheel: inflate with and without the sha256, the hashes alone, inflate
+//! recording the block starts, and re-compressing a patched copy by
+//! splicing against a full chunked deflate.
+//!
 //! `micro floor INPUT OUTPUT LIBRARY...` is the floor of a repair, for
 //! `bench-vs-anchors.sh` to time: copy the input wheel, and deflate each
 //! grafted library at level 6 (chunked, in parallel, with its sha256), the
@@ -18,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use wheelfix::patch::{elf::ElfEdits, macho::MachOEdits, pe::PeEdits};
+use wheelfix::wheel::splice;
 use wheelfix::wheel::writer::{self, OutputEntry, WriteOptions};
 use wheelfix::wheel::WheelArchive;
 
@@ -71,8 +77,70 @@ fn floor(input: &str, output: &str, libs: &[String]) {
     }
 }
 
+/// Reading one entry of a wheel: inflate alone, with the CRC-32, with the
+/// sha256 too (what analysis does), and the two hashes alone.
+fn entry(wheel: &str, name: &str, runs: usize) {
+    let w = WheelArchive::open(Path::new(wheel)).unwrap_or_else(|e| panic!("{wheel}: {e}"));
+    let i = w.entry_by_name(name).unwrap_or_else(|| panic!("{wheel} has no {name}")).index;
+    let data = w.read(i).expect("inflate");
+    report("inflate + crc32 (read)", data.len(), median(runs, || drop(black_box(w.read(i)))));
+    report(
+        "inflate + crc32 + sha256 (read_verified)",
+        data.len(),
+        median(runs, || drop(black_box(w.read_verified(i)))),
+    );
+    report("sha256 alone", data.len(), median(runs, || drop(black_box(wheelfix::wheel::record::hash(&data)))));
+    report(
+        "crc32 alone",
+        data.len(),
+        median(runs, || {
+            black_box(crc32fast::hash(&data));
+        }),
+    );
+    let raw = w.raw_data(i).expect("raw");
+    report(
+        "zlib-rs inflate, one call into a sized buffer",
+        data.len(),
+        median(runs, || {
+            let mut out = vec![0u8; data.len()];
+            let mut d = flate2::Decompress::new(false);
+            d.decompress(raw, &mut out, flate2::FlushDecompress::Finish).expect("inflate");
+            black_box(out);
+        }),
+    );
+    report(
+        "inflate recording block starts (read_indexed)",
+        data.len(),
+        median(runs, || drop(black_box(w.read_indexed(i)))),
+    );
+    // a patch like an ELF rewrite's: a few header bytes and an appended tail
+    let Ok(Some((old, index))) = w.read_indexed(i) else { return };
+    let mut new = old.clone();
+    for b in &mut new[64..128] {
+        *b ^= 0x5A;
+    }
+    new.extend_from_slice(&[7u8; 4096]);
+    report(
+        "re-deflate patched copy: splice (+ sha256, check)",
+        new.len(),
+        median(runs, || drop(black_box(splice::deflate_spliced(&old, raw, &index, &new, 6, writer::CHUNK)))),
+    );
+    report(
+        "re-deflate patched copy: chunked deflate (+ sha256)",
+        new.len(),
+        median(runs, || drop(black_box(writer::deflate_chunked(&new, 6, writer::CHUNK)))),
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("entry") {
+        let runs = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(5);
+        match &args[2..] {
+            [wheel, name, ..] => return entry(wheel, name, runs),
+            _ => panic!("usage: micro entry WHEEL NAME [RUNS]"),
+        }
+    }
     if args.get(1).map(String::as_str) == Some("floor") {
         match &args[2..] {
             [input, output, libs @ ..] => return floor(input, output, libs),

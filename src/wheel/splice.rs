@@ -1,0 +1,669 @@
+//! Re-compressing a patched entry without deflating what did not change.
+//!
+//! A rewrite changes a few stretches of a binary (headers, `.dynamic`, an
+//! appended segment, a signature) and leaves the rest — tens of megabytes
+//! for a large extension — byte for byte where it was. Deflating the whole
+//! file again is most of the cost of a repair. Instead:
+//!
+//! 1. the input entry is inflated with zlib's `Z_BLOCK` flush, which stops at
+//!    every deflate block boundary: the [`BlockIndex`] records, for each
+//!    block, where its output starts and at which *bit* of the compressed
+//!    stream its header starts ([`inflate_indexed`]);
+//! 2. a block of the input can be copied into the new stream, bit for bit,
+//!    when the bytes it produces and the 32 KiB window before them are the
+//!    same in the new file at the same offsets: decoding it there gives the
+//!    same bytes. Stored blocks (whose padding depends on the bit position)
+//!    and the final block are never copied;
+//! 3. everything else is deflated anew, in pieces primed with the 32 KiB
+//!    before them and ended by a sync flush (as [`super::writer::deflate_chunked`]
+//!    does); a run of copied blocks is followed by an empty stored block, which
+//!    brings the stream back to a byte boundary for the next piece
+//!    ([`deflate_spliced`]).
+//!
+//! The result is one ordinary raw-deflate stream. Before it is used it is
+//! inflated again and compared with the new bytes: a mistake here would
+//! corrupt a binary, so nothing is taken on trust.
+
+use std::ffi::c_int;
+
+use rayon::prelude::*;
+use sha2::Digest;
+
+use super::writer::{deflate_piece, Deflated};
+
+/// The deflate window: how far back a block may refer.
+const WINDOW: u64 = 32 << 10;
+
+/// Granularity of the comparison of old and new bytes.
+const PAGE: usize = 4 << 10;
+
+/// A run of copied blocks is cut into segments of about this many output
+/// bytes, so that the check of the new stream runs in parallel.
+const COPY_RUN: u64 = 4 << 20;
+
+/// One deflate block of an indexed stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Block {
+    /// Offset in the inflated bytes where the block's output starts.
+    out: u64,
+    /// Bit offset in the compressed stream of the block's 3-bit header.
+    bit: u64,
+    /// BTYPE: 0 stored, 1 fixed Huffman, 2 dynamic Huffman.
+    kind: u8,
+}
+
+/// Where the deflate blocks of a stream start. Block `k` produces the bytes
+/// `blocks[k].out .. blocks[k + 1].out` from the bits `blocks[k].bit ..
+/// blocks[k + 1].bit`; the final block (whose end is not recorded) is never
+/// copied.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlockIndex {
+    blocks: Vec<Block>,
+}
+
+impl BlockIndex {
+    /// Number of blocks recorded.
+    pub fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// True when no block was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+}
+
+/// Bit `at` of `bytes` (deflate's order: least significant bit first).
+fn bit(bytes: &[u8], at: u64) -> u8 {
+    bytes.get((at / 8) as usize).map_or(0, |b| (b >> (at % 8)) & 1)
+}
+
+/// A zlib stream for raw inflate, ended on drop.
+struct Inflater(Box<libz_rs_sys::z_stream>);
+
+impl Inflater {
+    fn new() -> Result<Self, String> {
+        let mut strm = Box::<libz_rs_sys::z_stream>::default();
+        // SAFETY: `strm` is a zeroed z_stream with the default allocator; the
+        // version string and the struct size are the library's own.
+        let rc = unsafe {
+            libz_rs_sys::inflateInit2_(
+                &mut *strm,
+                -15,
+                libz_rs_sys::zlibVersion(),
+                std::mem::size_of::<libz_rs_sys::z_stream>() as c_int,
+            )
+        };
+        if rc == libz_rs_sys::Z_OK {
+            Ok(Inflater(strm))
+        } else {
+            Err(format!("the inflater could not start (zlib code {rc})"))
+        }
+    }
+}
+
+impl Drop for Inflater {
+    fn drop(&mut self) {
+        // SAFETY: the stream was initialised by `inflateInit2_`.
+        unsafe {
+            libz_rs_sys::inflateEnd(&mut *self.0);
+        }
+    }
+}
+
+/// Inflates the raw-deflate stream `raw`, which must produce exactly `size`
+/// bytes, recording where each deflate block starts. `None` when the stream
+/// is too large for one call (4 GiB or more in or out); the caller then reads
+/// the entry the ordinary way.
+pub fn inflate_indexed(raw: &[u8], size: usize) -> Result<Option<(Vec<u8>, BlockIndex)>, String> {
+    let (Ok(avail_in), Ok(avail_out)) = (u32::try_from(raw.len()), u32::try_from(size)) else {
+        return Ok(None);
+    };
+    let mut z = Inflater::new()?;
+    let mut out = vec![0u8; size];
+    let strm = &mut *z.0;
+    strm.next_in = raw.as_ptr();
+    strm.avail_in = avail_in;
+    strm.next_out = out.as_mut_ptr();
+    strm.avail_out = avail_out;
+    let mut blocks = vec![Block { out: 0, bit: 0, kind: (bit(raw, 1) | (bit(raw, 2) << 1)) }];
+    loop {
+        let (in0, out0) = (strm.avail_in, strm.avail_out);
+        // SAFETY: next_in/avail_in describe `raw` (minus what was consumed),
+        // next_out/avail_out the rest of `out`; both outlive the call.
+        let rc = unsafe { libz_rs_sys::inflate(strm, libz_rs_sys::Z_BLOCK) };
+        match rc {
+            libz_rs_sys::Z_STREAM_END => break,
+            libz_rs_sys::Z_OK | libz_rs_sys::Z_BUF_ERROR => {}
+            libz_rs_sys::Z_DATA_ERROR => return Err("corrupt deflate data".into()),
+            rc => return Err(format!("inflate failed (zlib code {rc})")),
+        }
+        // stopped just before the header of the next block
+        if strm.data_type & 128 != 0 && strm.data_type & 64 == 0 {
+            let consumed = u64::from(avail_in - strm.avail_in);
+            let unused = (strm.data_type & 63) as u64;
+            let at = consumed * 8 - unused;
+            let done = u64::from(avail_out - strm.avail_out);
+            if blocks.last().is_some_and(|b| b.bit < at) {
+                blocks.push(Block { out: done, bit: at, kind: bit(raw, at + 1) | (bit(raw, at + 2) << 1) });
+            }
+        }
+        if strm.avail_in == in0 && strm.avail_out == out0 {
+            return Err(if strm.avail_out == 0 {
+                format!("the deflate stream holds more than the declared {size} bytes")
+            } else {
+                "the deflate stream ends early".into()
+            });
+        }
+    }
+    let produced = size - strm.avail_out as usize;
+    if produced != size {
+        return Err(format!("the deflate stream holds {produced} bytes, not the declared {size}"));
+    }
+    drop(z);
+    Ok(Some((out, BlockIndex { blocks })))
+}
+
+/// A bit writer in deflate's order.
+struct Bits {
+    out: Vec<u8>,
+    acc: u64,
+    n: u32,
+}
+
+impl Bits {
+    /// Appends the low `count` (≤ 32) bits of `value`.
+    fn put(&mut self, value: u64, count: u32) {
+        debug_assert!(count <= 32 && self.n < 32);
+        self.acc |= (value & ((1u64 << count) - 1)) << self.n;
+        self.n += count;
+        if self.n >= 32 {
+            self.out.extend_from_slice(&(self.acc as u32).to_le_bytes());
+            self.acc >>= 32;
+            self.n -= 32;
+        }
+    }
+
+    fn aligned(&self) -> bool {
+        self.n % 8 == 0
+    }
+
+    /// Writes out the whole bytes held in the accumulator (the stream must be
+    /// at a byte boundary).
+    fn flush_bytes(&mut self) {
+        debug_assert!(self.aligned());
+        while self.n > 0 {
+            self.out.push(self.acc as u8);
+            self.acc >>= 8;
+            self.n -= 8;
+        }
+    }
+
+    /// Appends whole bytes at a byte boundary.
+    fn bytes(&mut self, data: &[u8]) {
+        self.flush_bytes();
+        self.out.extend_from_slice(data);
+    }
+
+    /// Appends the bits `from..to` of `src`.
+    fn copy(&mut self, src: &[u8], from: u64, to: u64) {
+        let mut at = from;
+        while at < to {
+            let k = (to - at).min(32) as u32;
+            let byte = (at / 8) as usize;
+            let mut word = [0u8; 8];
+            let avail = src.len().saturating_sub(byte).min(8);
+            word[..avail].copy_from_slice(&src[byte..byte + avail]);
+            let value = u64::from_le_bytes(word) >> (at % 8);
+            self.put(value, k);
+            at += u64::from(k);
+        }
+    }
+
+    /// An empty stored block: ends at a byte boundary.
+    fn empty_stored(&mut self, last: bool) {
+        self.put(u64::from(last), 1);
+        self.put(0, 2);
+        let pad = (8 - self.n % 8) % 8;
+        self.put(0, pad);
+        self.put(0xFFFF_0000, 32); // LEN 0, NLEN !0
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        let pad = (8 - self.n % 8) % 8;
+        self.put(0, pad);
+        self.flush_bytes();
+        self.out
+    }
+}
+
+/// One stretch of the output stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Segment {
+    /// Input blocks copied: bits `bits.0..bits.1` of the old stream, which
+    /// give the bytes `start..end`.
+    Copy { bits: (u64, u64), start: usize, end: usize },
+    /// New bytes `start..end` deflated anew.
+    Fresh { start: usize, end: usize },
+}
+
+impl Segment {
+    fn range(&self) -> (usize, usize) {
+        match *self {
+            Segment::Copy { start, end, .. } | Segment::Fresh { start, end } => (start, end),
+        }
+    }
+}
+
+/// How a spliced stream was made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpliceStats {
+    /// Bytes of the new file covered by copied blocks.
+    pub copied: u64,
+    /// Bytes deflated anew.
+    pub deflated: u64,
+}
+
+/// Which of `new`'s pages are the same as `old`'s at the same offset.
+fn same_pages(old: &[u8], new: &[u8]) -> Vec<bool> {
+    new.par_chunks(PAGE)
+        .enumerate()
+        .map(|(k, page)| {
+            let start = k * PAGE;
+            old.get(start..start + page.len()).is_some_and(|o| o == page)
+        })
+        .collect()
+}
+
+/// The segments of the new stream.
+fn plan(index: &BlockIndex, old_len: usize, new_len: usize, same: &[bool], chunk: usize) -> Vec<Segment> {
+    let unchanged = |from: u64, to: u64| {
+        let (a, b) = (from as usize / PAGE, (to as usize).div_ceil(PAGE));
+        b <= same.len() && same[a..b].iter().all(|&s| s)
+    };
+    let limit = old_len.min(new_len) as u64;
+    let mut segments: Vec<Segment> = Vec::new();
+    let mut fresh_from = 0usize;
+    let blocks = &index.blocks;
+    // the last recorded block is the final one (or its end is unknown): never copied
+    for w in blocks.windows(2) {
+        let (b, next) = (w[0], w[1]);
+        let copyable = b.kind != 0
+            && b.kind != 3
+            && next.out > b.out
+            && next.out <= limit
+            && unchanged(b.out.saturating_sub(WINDOW), next.out);
+        if !copyable {
+            continue;
+        }
+        if (fresh_from as u64) < b.out {
+            segments.push(Segment::Fresh { start: fresh_from, end: b.out as usize });
+        }
+        match segments.last_mut() {
+            Some(Segment::Copy { bits, start, end }) if bits.1 == b.bit && ((*end - *start) as u64) < COPY_RUN => {
+                bits.1 = next.bit;
+                *end = next.out as usize;
+            }
+            _ => {
+                segments.push(Segment::Copy { bits: (b.bit, next.bit), start: b.out as usize, end: next.out as usize })
+            }
+        }
+        fresh_from = next.out as usize;
+    }
+    if fresh_from < new_len || segments.is_empty() {
+        segments.push(Segment::Fresh { start: fresh_from, end: new_len });
+    }
+    // fresh stretches are deflated `chunk` bytes at a time, in parallel
+    let mut split = Vec::with_capacity(segments.len());
+    for s in segments {
+        match s {
+            Segment::Fresh { start, end } if end - start > chunk => {
+                let mut at = start;
+                while at < end {
+                    let to = (at + chunk).min(end);
+                    split.push(Segment::Fresh { start: at, end: to });
+                    at = to;
+                }
+            }
+            s => split.push(s),
+        }
+    }
+    split
+}
+
+/// Deflates `new` (a patched version of `old`) into one raw-deflate stream,
+/// copying the blocks of `old_raw` (the deflate stream of `old`, indexed by
+/// `index`) that still hold. New stretches are deflated at `level` in
+/// `chunk`-byte pieces on the rayon pool. The result is inflated again and
+/// checked against `new` before it is returned.
+pub fn deflate_spliced(
+    old: &[u8],
+    old_raw: &[u8],
+    index: &BlockIndex,
+    new: &[u8],
+    level: u32,
+    chunk: usize,
+) -> std::io::Result<(Deflated, SpliceStats)> {
+    let level = level.clamp(1, 9);
+    let chunk = chunk.max(WINDOW as usize);
+    let same = same_pages(old, new);
+    let segments = plan(index, old.len(), new.len(), &same, chunk);
+    let last = segments.len() - 1;
+    let (sha256, pieces) = rayon::join(
+        || <[u8; 32]>::from(sha2::Sha256::digest(new)),
+        || {
+            segments
+                .par_iter()
+                .enumerate()
+                .map(|(k, s)| {
+                    let (start, end) = s.range();
+                    let mut crc = crc32fast::Hasher::new();
+                    crc.update(&new[start..end]);
+                    match s {
+                        Segment::Fresh { .. } => {
+                            deflate_piece(new, start, end, level, k == last).map(|d| (Some(d), crc))
+                        }
+                        Segment::Copy { .. } => Ok((None, crc)),
+                    }
+                })
+                .collect::<std::io::Result<Vec<_>>>()
+        },
+    );
+    let pieces = pieces?;
+    let mut bits = Bits { out: Vec::with_capacity(old_raw.len() + 1024), acc: 0, n: 0 };
+    let mut crc = crc32fast::Hasher::new();
+    let mut stats = SpliceStats::default();
+    // where each segment starts in the new stream: always at a byte boundary
+    let mut offsets = Vec::with_capacity(segments.len() + 1);
+    for (k, (s, (fresh, c))) in segments.iter().zip(pieces).enumerate() {
+        crc.combine(&c);
+        bits.flush_bytes();
+        offsets.push(bits.out.len());
+        let (start, end) = s.range();
+        match (*s, fresh) {
+            (Segment::Fresh { .. }, Some(data)) => {
+                bits.bytes(&data);
+                stats.deflated += (end - start) as u64;
+            }
+            (Segment::Copy { bits: (from, to), .. }, None) => {
+                // copied blocks are never final ones; an empty stored block
+                // ends the run at a byte boundary (and ends the stream when
+                // nothing follows)
+                bits.copy(old_raw, from, to);
+                bits.empty_stored(k == last);
+                stats.copied += (end - start) as u64;
+            }
+            _ => unreachable!("pieces follow the segments"),
+        }
+    }
+    let data = bits.finish();
+    offsets.push(data.len());
+    // every segment, inflated on its own from its byte offset with the 32 KiB
+    // before it as dictionary, must give exactly its bytes of `new` and end at
+    // a block boundary (the last one: the end of the stream); by induction
+    // the whole stream inflates to `new`
+    segments.par_iter().enumerate().try_for_each(|(k, s)| {
+        let (start, end) = s.range();
+        let dict = &new[start.saturating_sub(WINDOW as usize)..start];
+        check_segment(&data[offsets[k]..offsets[k + 1]], dict, &new[start..end], k == last)
+    })?;
+    Ok((Deflated { data, crc32: crc.finalize(), sha256 }, stats))
+}
+
+/// Inflates one segment of a spliced stream, primed with `dict`, and checks
+/// that it gives exactly `expected`, uses all of `bytes`, and ends at a block
+/// boundary (or, when `last`, at the end of the stream).
+fn check_segment(bytes: &[u8], dict: &[u8], expected: &[u8], last: bool) -> std::io::Result<()> {
+    let bad = |what: &str| std::io::Error::other(format!("the re-compressed stream {what}; nothing was written"));
+    let (Ok(avail_in), Ok(avail_out)) = (u32::try_from(bytes.len()), u32::try_from(expected.len() + 1)) else {
+        return Err(bad("has a segment too large to check"));
+    };
+    let mut z = Inflater::new().map_err(|e| bad(&e))?;
+    let strm = &mut *z.0;
+    if !dict.is_empty() {
+        // SAFETY: the stream is initialised; `dict` outlives the call.
+        let rc = unsafe { libz_rs_sys::inflateSetDictionary(strm, dict.as_ptr(), dict.len() as u32) };
+        if rc != libz_rs_sys::Z_OK {
+            return Err(bad("cannot be checked (dictionary refused)"));
+        }
+    }
+    let mut out = vec![0u8; expected.len() + 1];
+    strm.next_in = bytes.as_ptr();
+    strm.avail_in = avail_in;
+    strm.next_out = out.as_mut_ptr();
+    strm.avail_out = avail_out;
+    let ended = loop {
+        let before = (strm.avail_in, strm.avail_out, strm.data_type);
+        // SAFETY: next_in/avail_in describe `bytes`, next_out/avail_out `out`.
+        let rc = unsafe { libz_rs_sys::inflate(strm, libz_rs_sys::Z_BLOCK) };
+        match rc {
+            libz_rs_sys::Z_STREAM_END => break true,
+            libz_rs_sys::Z_OK | libz_rs_sys::Z_BUF_ERROR => {}
+            _ => return Err(bad("does not inflate")),
+        }
+        // all input used, no bit left over, and before a block header
+        if strm.avail_in == 0 && strm.data_type & 128 != 0 && strm.data_type & 63 == 0 {
+            break false;
+        }
+        if (strm.avail_in, strm.avail_out, strm.data_type) == before {
+            return Err(bad("ends early"));
+        }
+    };
+    let produced = expected.len() + 1 - strm.avail_out as usize;
+    if produced != expected.len() || out[..produced] != *expected {
+        return Err(bad("does not give back the patched bytes"));
+    }
+    if ended != last || strm.avail_in != 0 {
+        return Err(bad("has a segment that does not end where it should"));
+    }
+    Ok(())
+}
+
+/// Inflates `raw` and compares it with `expected`, a step at a time.
+#[cfg(test)]
+fn check(raw: &[u8], expected: &[u8]) -> std::io::Result<()> {
+    let bad = |what: &str| std::io::Error::other(format!("the re-compressed stream {what}; nothing was written"));
+    let mut d = flate2::Decompress::new(false);
+    let mut buf = vec![0u8; 256 << 10];
+    let mut pos = 0usize;
+    loop {
+        let in0 = d.total_in() as usize;
+        let out0 = d.total_out();
+        let status = d
+            .decompress(&raw[in0.min(raw.len())..], &mut buf, flate2::FlushDecompress::None)
+            .map_err(|_| bad("does not inflate"))?;
+        let n = (d.total_out() - out0) as usize;
+        if expected.get(pos..pos + n) != Some(&buf[..n]) {
+            return Err(bad("does not give back the patched bytes"));
+        }
+        pos += n;
+        if status == flate2::Status::StreamEnd {
+            break;
+        }
+        if n == 0 && d.total_in() as usize == in0 {
+            return Err(bad("ends early"));
+        }
+    }
+    if pos != expected.len() || d.total_in() as usize != raw.len() {
+        return Err(bad("has the wrong length"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// Half text, half noise: many blocks of both Huffman kinds.
+    fn sample(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        let words: [&[u8]; 6] = [b"GLIBC_2.17 ", b"libfoo.so.1 ", b".dynsym ", b"PyInit_ext ", b"\0\0\0\0", b"__cxa "];
+        let mut v = Vec::with_capacity(len + 16);
+        while v.len() < len {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if x % 3 == 0 {
+                v.extend_from_slice(&x.to_le_bytes()[..3]);
+            } else {
+                v.extend_from_slice(words[(x % 6) as usize]);
+            }
+        }
+        v.truncate(len);
+        v
+    }
+
+    fn deflate(data: &[u8], level: u32) -> Vec<u8> {
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(level));
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn inflate(raw: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        flate2::read::DeflateDecoder::new(raw).read_to_end_into(&mut out);
+        out
+    }
+
+    trait ReadAll {
+        fn read_to_end_into(self, out: &mut Vec<u8>);
+    }
+    impl<R: std::io::Read> ReadAll for R {
+        fn read_to_end_into(mut self, out: &mut Vec<u8>) {
+            self.read_to_end(out).unwrap();
+        }
+    }
+
+    #[test]
+    fn index_records_every_block() {
+        let data = sample(3 << 20, 7);
+        let raw = deflate(&data, 6);
+        let (back, index) = inflate_indexed(&raw, data.len()).unwrap().unwrap();
+        assert!(back == data);
+        assert!(index.len() > 20, "only {} blocks", index.len());
+        // every recorded start has a valid block type and increasing offsets
+        for w in index.blocks.windows(2) {
+            assert!(w[0].out < w[1].out && w[0].bit < w[1].bit);
+        }
+        assert!(index.blocks.iter().all(|b| b.kind <= 2));
+        // decoding from a recorded boundary with the right window gives the rest
+        let b = index.blocks[index.len() / 2];
+        let mut shifted = Bits { out: Vec::new(), acc: 0, n: 0 };
+        shifted.copy(&raw, b.bit, raw.len() as u64 * 8);
+        let tail = shifted.finish();
+        let mut d = flate2::Decompress::new(false);
+        d.set_dictionary(&data[(b.out as usize).saturating_sub(32 << 10)..b.out as usize]).ok();
+        let mut out = vec![0u8; data.len() - b.out as usize];
+        let _ = d.decompress(&tail, &mut out, flate2::FlushDecompress::Finish);
+        assert!(out == data[b.out as usize..], "a block boundary is off");
+    }
+
+    #[test]
+    fn bit_copies_match_a_bit_by_bit_copy() {
+        let src = sample(4096, 21);
+        let mut x = 77u64;
+        for _ in 0..300 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let lead = (x % 13) as u32; // bits already in the writer
+            let from = (x >> 8) % (src.len() as u64 * 8);
+            let to = (from + (x >> 24) % 2000).min(src.len() as u64 * 8);
+            let mut fast = Bits { out: Vec::new(), acc: 0, n: 0 };
+            let mut slow = Bits { out: Vec::new(), acc: 0, n: 0 };
+            fast.put(0x16D, lead);
+            slow.put(0x16D, lead);
+            fast.copy(&src, from, to);
+            for at in from..to {
+                slow.put(u64::from(bit(&src, at)), 1);
+            }
+            assert_eq!(fast.finish(), slow.finish(), "lead {lead}, bits {from}..{to}");
+        }
+    }
+
+    #[test]
+    fn wrong_sizes_and_corrupt_streams_are_errors() {
+        let data = sample(1 << 20, 3);
+        let raw = deflate(&data, 6);
+        assert!(inflate_indexed(&raw, data.len() - 1).unwrap_err().contains("more than the declared"));
+        assert!(inflate_indexed(&raw, data.len() + 1).unwrap_err().contains("not the declared"));
+        assert!(inflate_indexed(&raw[..raw.len() / 2], data.len()).unwrap_err().contains("ends early"));
+        let mut bad = raw.clone();
+        bad[0] |= 0b110; // BTYPE 3: reserved
+        assert!(inflate_indexed(&bad, data.len()).is_err());
+    }
+
+    /// Patches like a rewriter's: the header, a stretch in the middle and an
+    /// appended tail.
+    fn patched(old: &[u8]) -> Vec<u8> {
+        let mut new = old.to_vec();
+        new[16..64].fill(0xAB);
+        let mid = old.len() / 2;
+        new[mid..mid + 300].copy_from_slice(&[0x5A; 300]);
+        new.extend_from_slice(b"\0libfoo-0123abcd.so.1\0$ORIGIN/../pkg.libs\0");
+        new.extend_from_slice(&sample(70_000, 99));
+        new
+    }
+
+    #[test]
+    fn spliced_stream_inflates_to_the_new_bytes_and_copies_most_blocks() {
+        let old = sample(6 << 20, 11);
+        let raw = deflate(&old, 6);
+        let (_, index) = inflate_indexed(&raw, old.len()).unwrap().unwrap();
+        let new = patched(&old);
+        let (d, stats) = deflate_spliced(&old, &raw, &index, &new, 6, 512 << 10).unwrap();
+        assert!(inflate(&d.data) == new);
+        assert_eq!(d.crc32, crc32fast::hash(&new));
+        assert_eq!(d.sha256, <[u8; 32]>::from(sha2::Sha256::digest(&new)));
+        assert_eq!(stats.copied + stats.deflated, new.len() as u64);
+        assert!(stats.copied > new.len() as u64 * 9 / 10, "{stats:?}");
+        // the same whatever the thread count
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let (d1, _) = pool.install(|| deflate_spliced(&old, &raw, &index, &new, 6, 512 << 10)).unwrap();
+        assert!(d1 == d);
+        // an unchanged file: everything but the final block is copied
+        let (same, stats) = deflate_spliced(&old, &raw, &index, &old, 6, 512 << 10).unwrap();
+        assert!(inflate(&same.data) == old);
+        assert!(stats.deflated < 200 << 10, "{stats:?}");
+    }
+
+    #[test]
+    fn shorter_files_stored_blocks_and_first_block_changes() {
+        // stored blocks only (level 0): nothing can be copied, all is deflated
+        let old = sample(1 << 20, 5);
+        let raw = deflate(&old, 0);
+        let (_, index) = inflate_indexed(&raw, old.len()).unwrap().unwrap();
+        let new = patched(&old);
+        let (d, stats) = deflate_spliced(&old, &raw, &index, &new, 6, 256 << 10).unwrap();
+        assert!(inflate(&d.data) == new);
+        assert_eq!(stats.copied, 0);
+        // a new file shorter than the old one, changed only at its end
+        let raw = deflate(&old, 9);
+        let (_, index) = inflate_indexed(&raw, old.len()).unwrap().unwrap();
+        let short = old[..old.len() - 100_000].to_vec();
+        let (d, stats) = deflate_spliced(&old, &raw, &index, &short, 6, 256 << 10).unwrap();
+        assert!(inflate(&d.data) == short);
+        assert!(stats.copied > 0);
+        // an empty new file
+        let (d, _) = deflate_spliced(&old, &raw, &index, &[], 6, 256 << 10).unwrap();
+        assert!(inflate(&d.data).is_empty());
+    }
+
+    #[test]
+    fn a_stream_that_does_not_match_its_index_is_caught() {
+        let old = sample(2 << 20, 13);
+        let mut raw = deflate(&old, 6);
+        let (_, index) = inflate_indexed(&raw, old.len()).unwrap().unwrap();
+        // the copied blocks no longer give the bytes the index promised
+        let k = raw.len() / 4; // the patch leaves this part alone
+        raw[k] ^= 0x10;
+        let new = patched(&old);
+        let Err(err) = deflate_spliced(&old, &raw, &index, &new, 6, 256 << 10) else {
+            panic!("the check passed a stream that does not match its index")
+        };
+        assert!(err.to_string().contains("re-compressed stream"), "{err}");
+        assert!(check(&deflate(&new, 1), &new).is_ok());
+        assert!(check(&deflate(&new, 1), &old).is_err());
+    }
+}

@@ -1,0 +1,94 @@
+//! A large patched entry is re-compressed by copying the deflate blocks of
+//! the input that the patch left alone; the result must still be the exact
+//! patched binary, which loads.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::util::{build_chain, cc, dlopen_harness, make_wheel, readelf_dynamic, text, wheelfix, zip_entries};
+
+/// Half text, half noise: deflates into many blocks.
+fn blob(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut v = Vec::with_capacity(len + 16);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        if x % 2 == 0 {
+            v.extend_from_slice(&x.to_le_bytes()[..5]);
+        } else {
+            v.extend_from_slice(b"GLIBC_2.17 PyInit_ext libfoo.so.1 ");
+        }
+    }
+    v.truncate(len);
+    v
+}
+
+#[test]
+fn a_large_extension_is_spliced_and_still_loads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let chain = build_chain(dir);
+    let libdir = chain.lib_dir.to_str().unwrap();
+    // a 3 MiB extension: the chain's extension plus a read-only blob
+    let data = blob(3 << 20);
+    let blob_path = dir.join("blob.bin");
+    std::fs::write(&blob_path, &data).unwrap();
+    let src = format!(
+        "int foo(void);\nint PyInit_ext(void) {{ return foo(); }}\n\
+         __asm__(\".section .rodata\\n.globl big_blob\\nbig_blob:\\n.incbin \\\"{}\\\"\\n.previous\");\n",
+        blob_path.display()
+    );
+    let ext = dir.join("bigext.so");
+    let rpath = format!("-Wl,-rpath,{libdir}");
+    cc(dir, &src, &ext, &["-shared", "-L", libdir, "-l:libfoo.so.1", &rpath, "-Wl,--enable-new-dtags"]);
+    let ext_bytes = std::fs::read(&ext).unwrap();
+    assert!(ext_bytes.len() > 3 << 20);
+    let wheel = make_wheel(
+        dir,
+        "bigpkg",
+        "linux_x86_64",
+        vec![("bigpkg/__init__.py".into(), Vec::new()), ("bigpkg/ext.so".into(), ext_bytes.clone())],
+    );
+
+    let out_dir = dir.join("out");
+    let out = wheelfix(&["repair", "-v", wheel.to_str().unwrap(), "-w", out_dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    // "`bigpkg/ext.so`: KEPT of TOTAL bytes kept as the input compressed them, ..."
+    let line = err.lines().find(|l| l.contains("`bigpkg/ext.so`: ")).unwrap_or_else(|| panic!("{err}"));
+    let nums: Vec<u64> = line.split(' ').filter_map(|w| w.parse().ok()).collect();
+    let (kept, total, fresh) = (nums[0], nums[1], nums[2]);
+    assert_eq!(kept + fresh, total, "{line}");
+    assert!(kept > total * 9 / 10, "most of the extension should be copied: {line}");
+
+    // an independent reader (the zip crate) gets back a whole, verifying wheel
+    let written = PathBuf::from(text(&out.stdout).trim());
+    let archive = wheelfix::wheel::WheelArchive::open(&written).unwrap();
+    archive.verify_all().unwrap();
+    let entries = zip_entries(&written);
+    let repaired = &entries["bigpkg/ext.so"];
+    assert_eq!(repaired.len() as u64, total);
+    assert!(repaired.windows(data.len().min(1 << 16)).any(|w| w == &data[..1 << 16]), "the blob is intact");
+    assert_ne!(repaired, &ext_bytes, "the extension was patched");
+
+    // installed, it loads and calls into the grafted libraries, with the originals gone
+    let site = dir.join("site");
+    for (name, bytes) in &entries {
+        let p = site.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, bytes).unwrap();
+    }
+    let dynamic = readelf_dynamic(&site.join("bigpkg/ext.so"));
+    assert!(dynamic.contains("Library rpath: [$ORIGIN/../bigpkg.libs]"), "{dynamic}");
+    let harness = dlopen_harness(dir);
+    std::fs::rename(&chain.lib_dir, dir.join("lib-gone")).unwrap();
+    let run = Command::new(&harness)
+        .arg(site.join("bigpkg/ext.so"))
+        .arg("PyInit_ext")
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .unwrap();
+    assert_eq!(text(&run.stdout).trim(), "PyInit_ext() = 42", "{}", text(&run.stderr));
+}
