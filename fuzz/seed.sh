@@ -76,6 +76,9 @@ fi
 seed_planned rewrite_elf "${elf[@]}"
 seed_planned rewrite_macho "${macho[@]}"
 seed_planned rewrite_pe "${pe[@]}"
+# splice: the same 4-byte plans in front of a few binaries (the body is both
+# a hostile deflate stream and the content that gets deflated and patched)
+seed_planned splice "${elf[@]:0:2}" "${pe[@]:0:1}"
 for t in "$corpus"/*; do
     echo "$(basename "$t"): $(find "$t" -type f | wc -l) inputs"
 done

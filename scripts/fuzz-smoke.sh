@@ -11,15 +11,16 @@
 #
 # The toolchain is stable. cargo-fuzz passes nightly-only rustc flags
 # (-Z...), so RUSTC_BOOTSTRAP=1 is set for the fuzz build only. The targets
-# are built without a sanitizer (`-s none`): wheelfix has no unsafe code
-# besides the read-only memory map of the wheel, so AddressSanitizer would
+# are built without a sanitizer (`-s none`): wheelfix's only unsafe code is
+# the read-only memory map of the wheel and calls into zlib-rs (Rust) through
+# its zlib API with pointers taken from slices, so AddressSanitizer would
 # only slow the runs down; overflow checks and debug assertions are on (-a).
 set -euo pipefail
 root="$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
 cd "$root"
 secs="${1:-20}"
 shift || true
-all=(parse_elf parse_macho parse_pe wheel_open rewrite_elf rewrite_macho rewrite_pe)
+all=(parse_elf parse_macho parse_pe wheel_open rewrite_elf rewrite_macho rewrite_pe splice)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 

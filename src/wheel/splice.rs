@@ -276,7 +276,7 @@ fn same_pages(old: &[u8], new: &[u8]) -> Vec<bool> {
 }
 
 /// The segments of the new stream.
-fn plan(index: &BlockIndex, old_len: usize, new_len: usize, same: &[bool], chunk: usize) -> Vec<Segment> {
+fn plan_segments(index: &BlockIndex, old_len: usize, new_len: usize, same: &[bool], chunk: usize) -> Vec<Segment> {
     let unchanged = |from: u64, to: u64| {
         let (a, b) = (from as usize / PAGE, (to as usize).div_ceil(PAGE));
         b <= same.len() && same[a..b].iter().all(|&s| s)
@@ -347,7 +347,7 @@ pub fn deflate_spliced(
     let level = level.clamp(1, 9);
     let chunk = chunk.max(WINDOW as usize);
     let same = same_pages(old, new);
-    let segments = plan(index, old.len(), new.len(), &same, chunk);
+    let segments = plan_segments(index, old.len(), new.len(), &same, chunk);
     let last = segments.len() - 1;
     let (sha256, pieces) = rayon::join(
         || <[u8; 32]>::from(sha2::Sha256::digest(new)),
@@ -441,8 +441,9 @@ fn check_segment(bytes: &[u8], dict: &[u8], expected: &[u8], last: bool) -> std:
             libz_rs_sys::Z_OK | libz_rs_sys::Z_BUF_ERROR => {}
             _ => return Err(bad("does not inflate")),
         }
-        // all input used, no bit left over, and before a block header
-        if strm.avail_in == 0 && strm.data_type & 128 != 0 && strm.data_type & 63 == 0 {
+        // all input used, no bit left over, and before the header of a block
+        // that is not after the final one (there, one more call ends the stream)
+        if strm.avail_in == 0 && strm.data_type & (128 | 64 | 63) == 128 {
             break false;
         }
         if (strm.avail_in, strm.avail_out, strm.data_type) == before {
@@ -648,6 +649,21 @@ mod tests {
         // an empty new file
         let (d, _) = deflate_spliced(&old, &raw, &index, &[], 6, 256 << 10).unwrap();
         assert!(inflate(&d.data).is_empty());
+    }
+
+    /// Regression (found by the `splice` fuzz target): a final piece whose
+    /// last block ends on a byte boundary was taken for a non-final segment.
+    #[test]
+    fn final_pieces_of_every_length_check() {
+        let old = sample(200_000, 17);
+        let raw = deflate(&old, 1);
+        let (_, index) = inflate_indexed(&raw, old.len()).unwrap().unwrap();
+        for extra in 0..40 {
+            let mut new = old.clone();
+            new.splice(100_000..100_000, std::iter::repeat_n(b'x', 300 + extra * 7)).for_each(drop);
+            let (d, _) = deflate_spliced(&old, &raw, &index, &new, 5, 32 << 10).unwrap();
+            assert!(inflate(&d.data) == new, "extra {extra}");
+        }
     }
 
     #[test]
