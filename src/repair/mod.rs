@@ -269,8 +269,11 @@ pub fn apply(archive: &WheelArchive, plan: Plan, options: &RepairOptions) -> Res
             let source = match blocks {
                 Some((i, index)) => {
                     let raw = archive.raw_data(i).map_err(wheel_err)?;
+                    // the input bytes are not needed past the comparison
+                    let unchanged = crate::wheel::splice::Unchanged::compare(&data, &out);
+                    drop(data);
                     let (deflated, stats) =
-                        crate::wheel::splice::deflate_spliced(&data, raw, &index, &out, level, CHUNK)
+                        crate::wheel::splice::deflate_spliced_with(&unchanged, raw, &index, &out, level, CHUNK)
                             .map_err(|e| Error::io(&label, e))?;
                     let detail = format!(
                         "`{}`: {} of {} bytes kept as the input compressed them, {} deflated anew",
@@ -284,6 +287,7 @@ pub fn apply(archive: &WheelArchive, plan: Plan, options: &RepairOptions) -> Res
                 // large new binaries (grafted libraries) are deflated here, so
                 // that they overlap with the other binaries' work
                 None if level > 0 && out.len() >= CHUNKED_MIN && out.len() < (u32::MAX / 2) as usize => {
+                    drop(data);
                     let deflated =
                         crate::wheel::writer::deflate_chunked(&out, level, CHUNK).map_err(|e| Error::io(&label, e))?;
                     (crate::wheel::Source::Deflated(Arc::new(deflated), out.len() as u64), None)

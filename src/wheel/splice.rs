@@ -344,10 +344,42 @@ pub fn deflate_spliced(
     level: u32,
     chunk: usize,
 ) -> std::io::Result<(Deflated, SpliceStats)> {
+    deflate_spliced_with(&Unchanged::compare(old, new), old_raw, index, new, level, chunk)
+}
+
+/// Which pages of a new file hold the same bytes as the old one at the same
+/// offsets: all [`deflate_spliced_with`] needs of the old file, so that the
+/// old bytes can be freed before the new stream is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unchanged {
+    pages: Vec<bool>,
+    old_len: usize,
+    new_len: usize,
+}
+
+impl Unchanged {
+    /// Compares `old` and `new` page by page, in parallel.
+    pub fn compare(old: &[u8], new: &[u8]) -> Self {
+        Unchanged { pages: same_pages(old, new), old_len: old.len(), new_len: new.len() }
+    }
+}
+
+/// [`deflate_spliced`] from a comparison made beforehand; `new` must be the
+/// file `unchanged` was computed for.
+pub fn deflate_spliced_with(
+    unchanged: &Unchanged,
+    old_raw: &[u8],
+    index: &BlockIndex,
+    new: &[u8],
+    level: u32,
+    chunk: usize,
+) -> std::io::Result<(Deflated, SpliceStats)> {
+    if unchanged.new_len != new.len() {
+        return Err(std::io::Error::other("the comparison was made for another file"));
+    }
     let level = level.clamp(1, 9);
     let chunk = chunk.max(WINDOW as usize);
-    let same = same_pages(old, new);
-    let segments = plan_segments(index, old.len(), new.len(), &same, chunk);
+    let segments = plan_segments(index, unchanged.old_len, new.len(), &unchanged.pages, chunk);
     let last = segments.len() - 1;
     let (sha256, pieces) = rayon::join(
         || <[u8; 32]>::from(sha2::Sha256::digest(new)),
