@@ -48,10 +48,10 @@ mod merge;
 mod repair;
 mod show;
 
-use std::cell::Cell;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
@@ -298,7 +298,7 @@ pub struct Printer {
     verbose: u8,
     color: bool,
     /// Whether a progress line is on screen (it is cleared before a message).
-    progress_shown: Cell<bool>,
+    progress_shown: AtomicBool,
 }
 
 const RED: &str = "\x1b[1;31m";
@@ -310,7 +310,7 @@ const RESET: &str = "\x1b[0m";
 impl Printer {
     /// A printer; `color` says whether ANSI colours are used.
     pub fn new(quiet: bool, verbose: u8, color: bool) -> Printer {
-        Printer { quiet, verbose, color, progress_shown: Cell::new(false) }
+        Printer { quiet, verbose, color, progress_shown: AtomicBool::new(false) }
     }
 
     fn paint(&self, style: &str, text: &str) -> String {
@@ -323,7 +323,7 @@ impl Printer {
 
     fn emit(&self, text: &str) {
         let mut err = std::io::stderr().lock();
-        if self.progress_shown.replace(false) {
+        if self.progress_shown.swap(false, Ordering::Relaxed) {
             let _ = write!(err, "\r\x1b[2K");
         }
         let _ = err.write_all(text.as_bytes());
@@ -391,12 +391,12 @@ impl Printer {
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "\r\x1b[2K{} {what}", self.paint(CYAN, &format!("[{i}/{total}]")));
         let _ = err.flush();
-        self.progress_shown.set(true);
+        self.progress_shown.store(true, Ordering::Relaxed);
     }
 
     /// Clears the progress line, if any.
     pub fn finish_progress(&self) {
-        if self.progress_shown.replace(false) {
+        if self.progress_shown.swap(false, Ordering::Relaxed) {
             let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
         }
     }

@@ -185,43 +185,80 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> u8 {
     if let Some(v) = &args.require_target_macos_version {
         options.analyze.macos_target = Some(v.clone());
     }
-    let mut code = 0u8;
+    // Wheels are repaired concurrently, `-j` (default: one per core) at a
+    // time, each also using the shared thread pool inside; results are
+    // printed in the order the wheels were given, as soon as all earlier
+    // ones are done.
     let total = args.wheels.len();
     let progress = printer.progress_enabled(total);
-    for (i, wheel) in args.wheels.iter().enumerate() {
-        if progress {
-            let name =
-                wheel.file_name().map_or_else(|| wheel.display().to_string(), |n| n.to_string_lossy().into_owned());
-            printer.progress(i + 1, total, &name);
+    let workers = args.jobs.unwrap_or_else(rayon::current_num_threads).clamp(1, total.max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let state = std::sync::Mutex::new(Ordered { results: (0..total).map(|_| None).collect(), printed: 0, code: 0 });
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(wheel) = args.wheels.get(i) else { break };
+                printer.debug(&format!("repairing `{}`", wheel.display()));
+                let result = crate::repair(wheel, &options);
+                let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+                st.results[i] = Some(result);
+                let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                loop {
+                    let at = st.printed;
+                    let Some(r) = st.results.get_mut(at).and_then(Option::take) else { break };
+                    let c = report_outcome(printer, &args.wheels[at], r);
+                    st.code = st.code.max(c);
+                    st.printed += 1;
+                }
+                if progress && finished < total {
+                    let name = wheel
+                        .file_name()
+                        .map_or_else(|| wheel.display().to_string(), |n| n.to_string_lossy().into_owned());
+                    printer.progress(finished, total, &name);
+                }
+            });
         }
-        printer.debug(&format!("repairing `{}`", wheel.display()));
-        match crate::repair(wheel, &options) {
-            Ok(outcome) => {
-                for m in &outcome.messages {
-                    printer.info(m);
-                }
-                for d in &outcome.details {
-                    printer.debug(d);
-                }
-                for (src, dest) in &outcome.bundled {
-                    printer.debug(&format!("bundled `{}` as `{dest}`", src.display()));
-                }
-                if outcome.unchanged {
-                    printer.info(&format!("`{}`: nothing to change, copied as it is", wheel.display()));
-                }
-                printer.info(&format!("fixed wheel written to `{}`", outcome.output.display()));
-                println!("{}", outcome.output.display());
+    });
+    let code = state.into_inner().unwrap_or_else(|e| e.into_inner()).code;
+    printer.finish_progress();
+    code
+}
+
+/// Results of concurrent repairs, printed in input order.
+struct Ordered {
+    results: Vec<Option<crate::Result<crate::RepairOutcome>>>,
+    printed: usize,
+    code: u8,
+}
+
+/// Prints what the repair of `wheel` gave; returns its exit code.
+fn report_outcome(printer: &Printer, wheel: &std::path::Path, result: crate::Result<crate::RepairOutcome>) -> u8 {
+    match result {
+        Ok(outcome) => {
+            for m in &outcome.messages {
+                printer.info(m);
             }
-            Err(e) => {
-                printer.error(&e);
-                let c = match e {
-                    crate::Error::CannotRepair { .. } | crate::Error::MissingLibrary { .. } => 1,
-                    _ => 2,
-                };
-                code = code.max(c);
+            for d in &outcome.details {
+                printer.debug(d);
+            }
+            for (src, dest) in &outcome.bundled {
+                printer.debug(&format!("bundled `{}` as `{dest}`", src.display()));
+            }
+            if outcome.unchanged {
+                printer.info(&format!("`{}`: nothing to change, copied as it is", wheel.display()));
+            }
+            printer.info(&format!("fixed wheel written to `{}`", outcome.output.display()));
+            println!("{}", outcome.output.display());
+            0
+        }
+        Err(e) => {
+            printer.error(&e);
+            match e {
+                crate::Error::CannotRepair { .. } | crate::Error::MissingLibrary { .. } => 1,
+                _ => 2,
             }
         }
     }
-    printer.finish_progress();
-    code
 }

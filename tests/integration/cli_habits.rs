@@ -383,6 +383,47 @@ fn quiet_verbose_stdout_and_no_progress_on_a_pipe() {
 }
 
 #[test]
+fn several_wheels_at_once_report_in_the_order_given() {
+    let t = tempfile::tempdir().unwrap();
+    let (wheel, _) = chain_wheel(t.path());
+    let demo = root().join(DEMO);
+    let lib = root().join("fixtures/demo/lib");
+    let broken = t.path().join("broken-1.0-cp311-cp311-linux_x86_64.whl");
+    std::fs::write(&broken, b"not a zip").unwrap();
+    for jobs in ["1", "2", "3"] {
+        let out = t.path().join(format!("out{jobs}"));
+        let args = [
+            "repair",
+            "-j",
+            jobs,
+            demo.to_str().unwrap(),
+            broken.to_str().unwrap(),
+            wheel.to_str().unwrap(),
+            "-w",
+            out.to_str().unwrap(),
+            "--lib-path",
+            lib.to_str().unwrap(),
+        ];
+        let o = wheelfix(&args);
+        // the broken wheel fails (exit code 2), the two others are written
+        assert_eq!(o.status.code(), Some(2), "-j {jobs}: {}", text(&o.stderr));
+        let stdout = text(&o.stdout);
+        let paths: Vec<&str> = stdout.lines().collect();
+        assert_eq!(paths.len(), 2, "-j {jobs}: {stdout}");
+        assert!(paths[0].contains("/demo-") && paths[1].contains("/chainpkg-"), "-j {jobs}: input order: {stdout}");
+        let err = text(&o.stderr);
+        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{err}");
+        assert!(errors[0].contains("broken-1.0"), "{err}");
+        // messages come in input order too: the demo's, the error, the chain's
+        let demo_at = err.find("demo-").unwrap();
+        let error_at = err.find("error:").unwrap();
+        let chain_at = err.rfind("chainpkg-").unwrap();
+        assert!(demo_at < error_at && error_at < chain_at, "-j {jobs}: {err}");
+    }
+}
+
+#[test]
 fn completions_man_page_and_help() {
     for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef wheelfix"), ("fish", "complete -c wheelfix")] {
         let o = wheelfix(&["completions", shell]);
