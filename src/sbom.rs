@@ -21,6 +21,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use serde_json::{json, Value};
 use sha2::Digest;
 
@@ -141,28 +143,58 @@ fn dpkg_owners(root: &Path, distro: &str, wanted: &BTreeMap<PathBuf, PathBuf>, o
     let mut lists: Vec<PathBuf> =
         dir.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "list")).collect();
     lists.sort();
-    for list in lists {
-        let Some(stem) = list.file_stem().and_then(|s| s.to_str()) else { continue };
-        let Ok(text) = std::fs::read_to_string(&list) else { continue };
-        for line in text.lines() {
-            let Some(asked) = wanted.get(Path::new(line)) else { continue };
-            if out.contains_key(asked) {
-                continue;
-            }
-            let (pkg, arch) = match stem.split_once(':') {
-                Some((p, a)) => (p.to_string(), Some(a.to_string())),
-                None => (stem.to_string(), None),
-            };
-            let found = match &arch {
-                Some(a) => installed.get(&(pkg.clone(), a.clone())).map(|v| (a.clone(), v.clone())),
-                None => installed.iter().find(|((p, _), _)| *p == pkg).map(|((_, a), v)| (a.clone(), v.clone())),
-            };
-            if let Some((arch, version)) = found {
-                out.insert(
-                    asked.clone(),
-                    Owner { kind: "deb", distro: distro.to_string(), package: pkg.clone(), version, arch },
-                );
-            }
+    // A system has hundreds of lists (tens of MB): they are read in parallel,
+    // and only those holding one of the wanted file names are split into lines.
+    let names: BTreeSet<Vec<u8>> =
+        wanted.keys().filter_map(|p| p.file_name()).map(|n| n.as_encoded_bytes().to_vec()).collect();
+    let finders: Vec<memchr::memmem::Finder> = names.iter().map(memchr::memmem::Finder::new).collect();
+    let scan = |lists: &[PathBuf]| -> Vec<(PathBuf, String)> {
+        let hits: Vec<Vec<(PathBuf, String)>> = lists
+            .par_iter()
+            .map(|list| {
+                let Some(stem) = list.file_stem().and_then(|s| s.to_str()) else { return Vec::new() };
+                let Ok(bytes) = std::fs::read(list) else { return Vec::new() };
+                if !finders.iter().any(|f| f.find(&bytes).is_some()) {
+                    return Vec::new();
+                }
+                let text = String::from_utf8_lossy(&bytes);
+                text.lines()
+                    .filter_map(|line| wanted.get(Path::new(line)).map(|asked| (asked.clone(), stem.to_string())))
+                    .collect()
+            })
+            .collect();
+        hits.into_iter().flatten().collect()
+    };
+    // First the lists of the packages named like the libraries (libffi.so.8
+    // → libffi8, libffi-dev, …), then, for what is still unowned, all others.
+    let stems: BTreeSet<String> = names
+        .iter()
+        .filter_map(|n| std::str::from_utf8(n).ok())
+        .map(|n| n.split(['.', '-']).next().unwrap_or(n).to_ascii_lowercase())
+        .filter(|s| s.len() >= 3)
+        .collect();
+    let (likely, rest): (Vec<PathBuf>, Vec<PathBuf>) = lists.into_iter().partition(|l| {
+        l.file_stem().and_then(|s| s.to_str()).is_some_and(|s| stems.iter().any(|p| s.starts_with(p.as_str())))
+    });
+    let asked: BTreeSet<&PathBuf> = wanted.values().collect();
+    let first = scan(&likely);
+    let found: BTreeSet<&PathBuf> = first.iter().map(|(a, _)| a).collect();
+    let hits = if asked.iter().all(|a| found.contains(a)) { first } else { [first, scan(&rest)].concat() };
+    // in the order found: the first owner wins
+    for (asked, stem) in hits {
+        if out.contains_key(&asked) {
+            continue;
+        }
+        let (pkg, arch) = match stem.split_once(':') {
+            Some((p, a)) => (p.to_string(), Some(a.to_string())),
+            None => (stem.clone(), None),
+        };
+        let found = match &arch {
+            Some(a) => installed.get(&(pkg.clone(), a.clone())).map(|v| (a.clone(), v.clone())),
+            None => installed.iter().find(|((p, _), _)| *p == pkg).map(|((_, a), v)| (a.clone(), v.clone())),
+        };
+        if let Some((arch, version)) = found {
+            out.insert(asked, Owner { kind: "deb", distro: distro.to_string(), package: pkg, version, arch });
         }
     }
 }

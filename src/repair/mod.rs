@@ -206,10 +206,10 @@ pub fn repair(path: &Path, options: &RepairOptions) -> Result<RepairOutcome> {
 /// A file of the output: name, content, unix mode.
 type NewFile = (String, crate::wheel::Source, Option<u32>, Option<String>);
 
-/// Patched wheel entries at least this large are re-compressed by copying
+/// Patched wheel entries at least this large (128 KiB) are re-compressed by copying
 /// the input's deflate blocks that the patch left alone
 /// ([`crate::wheel::splice`]); smaller ones are simply deflated again.
-const SPLICE_MIN: u64 = 1 << 20;
+const SPLICE_MIN: u64 = 128 << 10;
 
 /// Carries out a plan: reads and patches binaries in parallel, writes the wheel.
 pub fn apply(archive: &WheelArchive, plan: Plan, options: &RepairOptions) -> Result<RepairOutcome> {
