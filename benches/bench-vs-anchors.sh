@@ -82,16 +82,18 @@ hf() { # NAME [--prepare CMD] -n NAME CMD ... (runs alternate between the comman
 }
 hf show-big -n "wheelfix show" "$wf show $big" -n "auditwheel show" "$aw show $big" \
   -n "cp (floor)" "cp $big $out/copy.whl"
-grafts() { # NAME WHEEL [ARGS]: the libraries wheelfix grafts into WHEEL, extracted to $out/grafts-NAME
+grafts() { # NAME WHEEL [ARGS]: the libraries wheelfix grafts into WHEEL (entries of
+  # <dist>.libs/ that the input does not have), extracted to $out/grafts-NAME
   local n=$1 w=$2; shift 2
   rm -rf "$out/g" "$out/grafts-$n" && mkdir -p "$out/grafts-$n"
   "$wf" repair -q -w "$out/g" "$@" "$w" >/dev/null
-  python3 - "$out"/g/*.whl "$out/grafts-$n" <<'PY'
+  python3 - "$out"/g/*.whl "$w" "$out/grafts-$n" <<'PY'
 import re, sys, zipfile
 z = zipfile.ZipFile(sys.argv[1])
+before = set(zipfile.ZipFile(sys.argv[2]).namelist())
 for i in z.infolist():
-    if re.match(r"[^/]+\.libs/[^/]+$", i.filename):
-        open(sys.argv[2] + "/" + i.filename.split("/")[1], "wb").write(z.read(i))
+    if re.match(r"[^/]+\.libs/[^/]+$", i.filename) and i.filename not in before:
+        open(sys.argv[3] + "/" + i.filename.split("/")[1], "wb").write(z.read(i))
 PY
   ls "$out/grafts-$n"/* 2>/dev/null | tr '\n' ' '
 }
