@@ -89,7 +89,7 @@ pub struct RepairArgs {
     /// `--with-mangle`, `--custom-patch`, `--include-symbols`, `--include-imports`.
     #[command(flatten)]
     pub unsupported: UnsupportedArgs,
-    /// Number of threads (default: all cores).
+    /// Number of threads, and of wheels repaired at once (default: all cores).
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
     /// Where libraries are searched for, and what is excluded.
