@@ -128,7 +128,7 @@ pub fn inflate_indexed(raw: &[u8], size: usize) -> Result<Option<(Vec<u8>, Block
     strm.avail_out = avail_out;
     let mut blocks = vec![Block { out: 0, bit: 0, kind: (bit(raw, 1) | (bit(raw, 2) << 1)) }];
     loop {
-        let (in0, out0) = (strm.avail_in, strm.avail_out);
+        let before = (strm.avail_in, strm.avail_out, strm.data_type);
         // SAFETY: next_in/avail_in describe `raw` (minus what was consumed),
         // next_out/avail_out the rest of `out`; both outlive the call.
         let rc = unsafe { libz_rs_sys::inflate(strm, libz_rs_sys::Z_BLOCK) };
@@ -148,7 +148,8 @@ pub fn inflate_indexed(raw: &[u8], size: usize) -> Result<Option<(Vec<u8>, Block
                 blocks.push(Block { out: done, bit: at, kind: bit(raw, at + 1) | (bit(raw, at + 2) << 1) });
             }
         }
-        if strm.avail_in == in0 && strm.avail_out == out0 {
+        // no input used, no output made and no change of state: stuck
+        if (strm.avail_in, strm.avail_out, strm.data_type) == before {
             return Err(if strm.avail_out == 0 {
                 format!("the deflate stream holds more than the declared {size} bytes")
             } else {
