@@ -127,18 +127,6 @@ fn os_release_id(root: &Path) -> Option<String> {
 fn dpkg_owners(root: &Path, distro: &str, wanted: &BTreeMap<PathBuf, PathBuf>, out: &mut BTreeMap<PathBuf, Owner>) {
     let dpkg = root.join("var/lib/dpkg");
     let Ok(status) = std::fs::read_to_string(dpkg.join("status")) else { return };
-    // (package, arch) → version, for installed packages
-    let mut installed: BTreeMap<(String, String), String> = BTreeMap::new();
-    for para in status.split("\n\n") {
-        let field = |name: &str| {
-            para.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')).map(|v| v.trim()))
-        };
-        let (Some(pkg), Some(ver)) = (field("Package"), field("Version")) else { continue };
-        if !field("Status").is_some_and(|s| s.ends_with(" installed")) {
-            continue;
-        }
-        installed.insert((pkg.to_string(), field("Architecture").unwrap_or("").to_string()), ver.to_string());
-    }
     let Ok(dir) = std::fs::read_dir(dpkg.join("info")) else { return };
     let mut lists: Vec<PathBuf> =
         dir.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "list")).collect();
@@ -180,6 +168,23 @@ fn dpkg_owners(root: &Path, distro: &str, wanted: &BTreeMap<PathBuf, PathBuf>, o
     let first = scan(&likely);
     let found: BTreeSet<&PathBuf> = first.iter().map(|(a, _)| a).collect();
     let hits = if asked.iter().all(|a| found.contains(a)) { first } else { [first, scan(&rest)].concat() };
+    if hits.is_empty() {
+        return;
+    }
+    // (package, arch) → version, for the installed packages among the owners
+    let owners: BTreeSet<&str> = hits.iter().map(|(_, stem)| stem.split(':').next().unwrap_or(stem)).collect();
+    let mut installed: BTreeMap<(String, String), String> = BTreeMap::new();
+    for para in status.split("\n\n") {
+        let field = |name: &str| {
+            para.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')).map(|v| v.trim()))
+        };
+        let Some(pkg) = field("Package").filter(|p| owners.contains(p)) else { continue };
+        let Some(ver) = field("Version") else { continue };
+        if !field("Status").is_some_and(|s| s.ends_with(" installed")) {
+            continue;
+        }
+        installed.insert((pkg.to_string(), field("Architecture").unwrap_or("").to_string()), ver.to_string());
+    }
     // in the order found: the first owner wins
     for (asked, stem) in hits {
         if out.contains_key(&asked) {
