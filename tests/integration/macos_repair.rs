@@ -60,10 +60,15 @@ fn run(args: &[&str], target: Option<&str>) -> Output {
     c.output().unwrap()
 }
 
-fn repair_ok(wheel: &Path, out: &Path, extra: &[&str]) -> PathBuf {
+/// `wheelfix repair WHEEL -w OUT EXTRA...`, with `MACOSX_DEPLOYMENT_TARGET` set to `target`.
+fn repair_run(wheel: &Path, out: &Path, extra: &[&str], target: Option<&str>) -> Output {
     let mut args = vec!["repair", wheel.to_str().unwrap(), "-w", out.to_str().unwrap()];
     args.extend_from_slice(extra);
-    let o = run(&args, None);
+    run(&args, target)
+}
+
+fn repair_ok(wheel: &Path, out: &Path, extra: &[&str]) -> PathBuf {
+    let o = repair_run(wheel, out, extra, None);
     assert!(o.status.success(), "repair failed: {}", text(&o.stderr));
     PathBuf::from(text(&o.stdout).trim())
 }
@@ -217,10 +222,7 @@ fn minimum_macos_raises_the_tag_or_fails_the_deployment_target() {
     assert_eq!(wheel_tags(&read_wheel(&fixed)), ["cp311-cp311-macosx_13_0_arm64"]);
 
     let out2 = t.path().join("out2");
-    let o = run(
-        &["repair", whl.to_str().unwrap(), "-w", out2.to_str().unwrap(), "--lib-path", libs.to_str().unwrap()],
-        Some("11.0"),
-    );
+    let o = repair_run(&whl, &out2, &["--lib-path", libs.to_str().unwrap()], Some("11.0"));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     let err = text(&o.stderr);
     assert!(err.contains("Library dependencies do not satisfy target MacOS version 11.0"), "{err}");
@@ -230,10 +232,7 @@ fn minimum_macos_raises_the_tag_or_fails_the_deployment_target() {
 
     // a target above the libraries sets the tag
     let fixed = {
-        let o = run(
-            &["repair", whl.to_str().unwrap(), "-w", out2.to_str().unwrap(), "--lib-path", libs.to_str().unwrap()],
-            Some("14.0"),
-        );
+        let o = repair_run(&whl, &out2, &["--lib-path", libs.to_str().unwrap()], Some("14.0"));
         assert!(o.status.success(), "{}", text(&o.stderr));
         PathBuf::from(text(&o.stdout).trim())
     };
@@ -277,19 +276,7 @@ fn universal2_and_required_archs() {
     );
     let whl = mac_wheel(t.path(), "macosx_11_0_arm64", vec![(EXT, fixture(&format!("arm64/{EXT}")))], "");
     let out = t.path().join("out-bad");
-    let o = run(
-        &[
-            "repair",
-            whl.to_str().unwrap(),
-            "-w",
-            out.to_str().unwrap(),
-            "--lib-path",
-            thin.to_str().unwrap(),
-            "--require-archs",
-            "universal2",
-        ],
-        None,
-    );
+    let o = repair_run(&whl, &out, &["--lib-path", thin.to_str().unwrap(), "--require-archs", "universal2"], None);
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o.stderr);
     assert!(err.contains("Some missing architectures in wheel"), "{err}");
@@ -303,19 +290,7 @@ fn universal2_and_required_archs() {
         &[("libfoo.dylib", fixture("arm64/deps/libfoo.dylib")), ("libbar.dylib", fat_libbar())],
     );
     let whl = mac_wheel(t.path(), "macosx_11_0_universal2", vec![(EXT, fixture(&format!("universal2/{EXT}")))], "#");
-    let o = run(
-        &[
-            "repair",
-            whl.to_str().unwrap(),
-            "-w",
-            out.to_str().unwrap(),
-            "--lib-path",
-            mixed.to_str().unwrap(),
-            "--require-archs",
-            "arm64",
-        ],
-        None,
-    );
+    let o = repair_run(&whl, &out, &["--lib-path", mixed.to_str().unwrap(), "--require-archs", "arm64"], None);
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o.stderr);
     assert!(err.contains(&format!("fakepkg/{EXT} needs arch x86_64 missing from")), "{err}");
@@ -383,19 +358,7 @@ fn unpadded_binary_is_refused_and_nothing_is_written() {
     let whl = mac_wheel(t.path(), "macosx_11_0_arm64", vec![(EXT, fixture(&format!("arm64-nopad/{EXT}")))], "");
     let out = t.path().join("out");
     let sdir = format!(".dylibs_{}", "x".repeat(60));
-    let o = run(
-        &[
-            "repair",
-            whl.to_str().unwrap(),
-            "-w",
-            out.to_str().unwrap(),
-            "--lib-path",
-            libs.to_str().unwrap(),
-            "-L",
-            &sdir,
-        ],
-        None,
-    );
+    let o = repair_run(&whl, &out, &["--lib-path", libs.to_str().unwrap(), "-L", &sdir], None);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
     let err = text(&o.stderr);
     assert!(err.contains(&format!("fakepkg/{EXT}")), "{err}");
@@ -419,7 +382,7 @@ fn repairing_a_delocated_wheel_changes_nothing() {
     let whl = mac_wheel(t.path(), "macosx_11_0_arm64", vec![(EXT, fixture(&format!("arm64/{EXT}")))], "");
     let first = repair_ok(&whl, &t.path().join("out1"), &["--lib-path", libs.to_str().unwrap()]);
     let out2 = t.path().join("out2");
-    let o = run(&["repair", first.to_str().unwrap(), "-w", out2.to_str().unwrap()], None);
+    let o = repair_run(&first, &out2, &[], None);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let err = text(&o.stderr);
     assert!(err.contains("nothing to change"), "{err}");
@@ -434,11 +397,11 @@ fn missing_dependency_is_an_error_unless_ignored() {
     let t = tempfile::tempdir().unwrap();
     let whl = mac_wheel(t.path(), "macosx_11_0_arm64", vec![(EXT, fixture(&format!("arm64/{EXT}")))], "");
     let out = t.path().join("out");
-    let o = run(&["repair", whl.to_str().unwrap(), "-w", out.to_str().unwrap()], None);
+    let o = repair_run(&whl, &out, &[], None);
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o.stderr);
     assert!(err.contains("`@rpath/libfoo.dylib`") && err.contains("could not be located"), "{err}");
-    let o = run(&["repair", whl.to_str().unwrap(), "-w", out.to_str().unwrap(), "--ignore-missing-dependencies"], None);
+    let o = repair_run(&whl, &out, &["--ignore-missing-dependencies"], None);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let entries = read_wheel(Path::new(text(&o.stdout).trim()));
     assert!(!entries.keys().any(|k| k.contains(".dylibs")));
