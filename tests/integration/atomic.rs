@@ -11,21 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Instant, SystemTime};
 
-use crate::util::{build_chain, cc, make_wheel, text, wheelfix};
-
-/// Incompressible bytes (xorshift), so the wheel is large on disk too.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
+use crate::util::{build_chain, cc, make_wheel, noise, text, wheelfix};
 
 /// A wheel of ~48 MB of incompressible data plus an extension that needs
 /// an external library (so repair rewrites a binary and grafts a library).

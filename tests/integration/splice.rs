@@ -5,23 +5,16 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::util::{build_chain, cc, dlopen_harness, make_wheel, readelf_dynamic, text, wheelfix, zip_entries};
+use crate::util::{build_chain, cc, dlopen_harness, make_wheel, noise, readelf_dynamic, text, wheelfix, zip_entries};
 
 /// Half text, half noise: deflates into many blocks.
 fn blob(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-    let mut v = Vec::with_capacity(len + 16);
-    while v.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        if x % 2 == 0 {
-            v.extend_from_slice(&x.to_le_bytes()[..5]);
-        } else {
-            v.extend_from_slice(b"GLIBC_2.17 PyInit_ext libfoo.so.1 ");
-        }
+    const TEXT: &[u8] = b"GLIBC_2.17 PyInit_ext libfoo.so.1 GLIBC_2.17 PyInit_ext libfoo.so.1 ";
+    let mut v = noise(0x2545_F491, len);
+    for chunk in v.chunks_mut(2 * TEXT.len()) {
+        let n = chunk.len().min(TEXT.len());
+        chunk[..n].copy_from_slice(&TEXT[..n]);
     }
-    v.truncate(len);
     v
 }
 
