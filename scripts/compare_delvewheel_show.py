@@ -27,20 +27,17 @@ is reported as `known`; any other one makes the exit status 1.
 time, delvewheel repair time (s), and a note.
 """
 import argparse
-import fnmatch
 import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from compare_listdeps import accepted, noop, run  # noqa: E402
+from compare_listdeps import Checker, accepted, noop, run  # noqa: E402
 
 
 def parse_show(text):
@@ -92,19 +89,8 @@ def main():
     a = ap.parse_args()
     name = os.path.basename(a.wheel)
     known = accepted(a.accept, "windows")
-    failures = documented = 0
+    check = Checker(name, known, 400)
     notes = []
-
-    def check(prop, what, ok, detail):
-        nonlocal failures, documented
-        if ok:
-            print(f"ok    {what}: {detail}"[:400])
-        elif any(p == prop and fnmatch.fnmatch(name, g) for p, g in known):
-            documented += 1
-            print(f"known {what} (docs/conformance.md): {detail}"[:800])
-        else:
-            failures += 1
-            print(f"FAIL  {what}: {detail}")
 
     tmp = tempfile.mkdtemp(prefix="cmp-delvewheel-")
     try:
@@ -157,11 +143,10 @@ def main():
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    status = "FAIL" if failures else ("known" if documented else "same")
     if a.result:
         with open(a.result, "a", encoding="utf-8") as f:
-            f.write(f"{name}\t{status}\t{t_wf:.2f}\t{t_dv:.2f}\t{t_rp:.2f}\t{t_dr:.2f}\t{'; '.join(notes)}\n")
-    return 1 if failures else 0
+            f.write(f"{name}\t{check.status()}\t{t_wf:.2f}\t{t_dv:.2f}\t{t_rp:.2f}\t{t_dr:.2f}\t{'; '.join(notes)}\n")
+    return 1 if check.failures else 0
 
 
 if __name__ == "__main__":

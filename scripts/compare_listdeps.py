@@ -30,30 +30,37 @@ import argparse
 import fnmatch
 import json
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from compare_show import accepted, run  # noqa: E402
 
 
-def accepted(doc, kind):
-    """(property, glob) pairs documented as accepted differences of `kind`."""
-    try:
-        text = open(doc, encoding="utf-8").read()
-    except OSError:
-        return []
-    return [(m.group(1), m.group(2)) for m in re.finditer(r"^- `" + kind + r" (\S+) (\S+)`", text, re.M)]
+class Checker:
+    """Counts the checks of one wheel: each is fine, a difference that
+    docs/conformance.md accepts for this wheel (`known`), or a failure."""
 
+    def __init__(self, name, known, width):
+        self.name, self.known, self.width = name, known, width
+        self.failures = self.documented = 0
 
-def run(cmd):
-    t = time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    return p, time.perf_counter() - t
+    def __call__(self, prop, what, ok, detail):
+        if ok:
+            print(f"ok    {what}: {detail}"[: self.width])
+        elif any(p == prop and fnmatch.fnmatch(self.name, g) for p, g in self.known):
+            self.documented += 1
+            print(f"known {what} (docs/conformance.md): {detail}"[:800])
+        else:
+            self.failures += 1
+            print(f"FAIL  {what}: {detail}")
+
+    def status(self):
+        return "FAIL" if self.failures else ("known" if self.documented else "same")
 
 
 def parse_listdeps(text):
@@ -131,19 +138,8 @@ def main():
     a = ap.parse_args()
     name = os.path.basename(a.wheel)
     known = accepted(a.accept, "macos")
-    failures = documented = 0
+    check = Checker(name, known, 300)
     notes = []
-
-    def check(prop, what, ok, detail):
-        nonlocal failures, documented
-        if ok:
-            print(f"ok    {what}: {detail}"[:300])
-        elif any(p == prop and fnmatch.fnmatch(name, g) for p, g in known):
-            documented += 1
-            print(f"known {what} (docs/conformance.md): {detail}"[:800])
-        else:
-            failures += 1
-            print(f"FAIL  {what}: {detail}")
 
     wf, t_wf = run([a.wheelfix, "show", "--json", a.wheel])
     ld, t_ld = run([a.listdeps, "--all", "--depending", a.wheel])
@@ -151,7 +147,7 @@ def main():
     if wf.returncode not in (0, 1) or ld.returncode != 0:
         print(f"FAIL  wheelfix show exited {wf.returncode} ({wf.stderr.strip()[-300:]}), "
               f"delocate-listdeps exited {ld.returncode} ({ld.stderr.strip()[-300:]})")
-        failures += 1
+        check.failures += 1
         doc = None
     else:
         doc = json.loads(wf.stdout)
@@ -195,11 +191,10 @@ def main():
     if not a.out:
         shutil.rmtree(out, ignore_errors=True)
 
-    status = "FAIL" if failures else ("known" if documented else "same")
     if a.result:
         with open(a.result, "a", encoding="utf-8") as f:
-            f.write(f"{name}\t{status}\t{t_wf:.2f}\t{t_ld:.2f}\t{t_rp:.2f}\t{t_dw:.2f}\t{'; '.join(notes)}\n")
-    return 1 if failures else 0
+            f.write(f"{name}\t{check.status()}\t{t_wf:.2f}\t{t_ld:.2f}\t{t_rp:.2f}\t{t_dw:.2f}\t{'; '.join(notes)}\n")
+    return 1 if check.failures else 0
 
 
 if __name__ == "__main__":
