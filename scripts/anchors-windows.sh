@@ -214,36 +214,25 @@ fi
 
 # ------------------------------------------------------------------ (c) wine
 if command -v wine >/dev/null; then
-  export WINEPREFIX="$work/wineprefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
-  wineboot --init >/dev/null 2>&1 || true
-  loader=$fx/loader.exe
-  run() { # EXPECTED-STATUS EXPECTED-TEXT ARGS...
-    local want=$1 text=$2
-    shift 2
-    local got=0 output
-    output=$(wine "$loader" "$@" 2>/dev/null | tr -d '\r') || got=$?
-    if [ "$got" = "$want" ] && grep -q -F "$text" <<<"$output"; then
-      ok "wine loader ${*//$work\//} -> $want"
-    else
-      bad "wine loader $*: status $got, output: $output (want $want, $text)"
-    fi
-  }
+  # shellcheck source=../fixtures/pe/wine-load.sh
+  . "$fx/wine-load.sh"
+  wine_init "$work"
   for name in mingwpkg msvcpkg; do
     whl=$(ls "$work"/repaired/$name-*win_amd64.whl)
     site=$work/site-$name
     mkdir -p "$site"
     (cd "$site" && "$py" -m zipfile -e "$whl" .)
     for pyd in "$site/$name"/*.pyd; do
-      run 0 "PyInit_ext() = 42" -d "$site/$name.libs" "$pyd"
+      wine_load 0 "PyInit_ext() = 42" -d "$site/$name.libs" "$pyd"
       case $pyd in
-        *ext_delay*) run 126 "" "$pyd" ;; # loads; the first call to foo() exits 126
-        *) run 126 "error 126" "$pyd" ;;
+        *ext_delay*) wine_load 126 "" "$pyd" ;; # loads; the first call to foo() exits 126
+        *) wine_load 126 "error 126" "$pyd" ;;
       esac
     done
     orig=$work/orig-$name/$name
     mkdir -p "$orig"
     (cd "$work/orig-$name" && "$py" -m zipfile -e "$work/wheels/$(basename "$whl")" .)
-    run 126 "error 126" -d "$site/$name.libs" "$orig/ext.cp312-win_amd64.pyd"
+    wine_load 126 "error 126" -d "$site/$name.libs" "$orig/ext.cp312-win_amd64.pyd"
   done
 elif [ "${WHEELFIX_REQUIRE_WINE:-1}" = 1 ]; then
   bad "wine is not installed (apt-get install wine wine64)"
