@@ -22,7 +22,7 @@ use crate::analyze::{analyze_archive, AnalyzeOptions, Family};
 use crate::patch::elf::ElfEdits;
 use crate::patch::macho::MachOEdits;
 use crate::patch::pe::PeEdits;
-use crate::wheel::writer::{CHUNK, CHUNKED_MIN};
+use crate::wheel::writer::CHUNK;
 use crate::wheel::{OutputEntry, WheelArchive, WriteOptions};
 use crate::{Error, Result};
 
@@ -266,7 +266,7 @@ pub fn apply(archive: &WheelArchive, plan: Plan, options: &RepairOptions) -> Res
                     crate::patch::pe::apply(input, edits).map_err(patch_err)?
                 }
             };
-            let source = match blocks {
+            let (source, detail) = match blocks {
                 Some((i, index)) => {
                     let raw = archive.raw_data(i).map_err(wheel_err)?;
                     // the input bytes are not needed past the comparison
@@ -286,15 +286,15 @@ pub fn apply(archive: &WheelArchive, plan: Plan, options: &RepairOptions) -> Res
                 }
                 // large new binaries (grafted libraries) are deflated here, so
                 // that they overlap with the other binaries' work
-                None if level > 0 && out.len() >= CHUNKED_MIN && out.len() < (u32::MAX / 2) as usize => {
+                None => {
                     drop(data);
-                    let deflated =
-                        crate::wheel::writer::deflate_chunked(&out, level, CHUNK).map_err(|e| Error::io(&label, e))?;
-                    (crate::wheel::Source::Deflated(Arc::new(deflated), out.len() as u64), None)
+                    match crate::wheel::writer::deflate_large(&out, level).map_err(|e| Error::io(&label, e))? {
+                        Some(d) => (crate::wheel::Source::Deflated(Arc::new(d), out.len() as u64), None),
+                        None => (crate::wheel::Source::Bytes(Arc::new(out)), None),
+                    }
                 }
-                None => (crate::wheel::Source::Bytes(Arc::new(out)), None),
             };
-            Ok((b.name.clone(), source.0, b.unix_mode, source.1))
+            Ok((b.name.clone(), source, b.unix_mode, detail))
         })
         .collect();
     let mut new_binaries: BTreeMap<String, (crate::wheel::Source, Option<u32>)> = BTreeMap::new();

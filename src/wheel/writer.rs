@@ -215,6 +215,20 @@ pub fn deflate_chunked(data: &[u8], level: u32, chunk: usize) -> std::io::Result
     Ok(Deflated { data: out, crc32: crc.finalize(), sha256 })
 }
 
+/// New content of at least [`CHUNKED_MIN`] bytes deflated the way the
+/// writer stores large entries ([`deflate_chunked`]), so that a caller can do
+/// it early, in parallel with other work, and hand over
+/// [`Source::Deflated`]. `None` when the writer would deflate it in one
+/// stream instead: small content, level 0, or content too large for a
+/// one-entry zip (2 GiB or more).
+pub fn deflate_large(data: &[u8], level: u32) -> std::io::Result<Option<Deflated>> {
+    let fits = u32::try_from(data.len()).is_ok_and(|n| n < u32::MAX / 2);
+    if level == 0 || data.len() < CHUNKED_MIN || !fits {
+        return Ok(None);
+    }
+    deflate_chunked(data, level, CHUNK).map(Some)
+}
+
 /// A one-entry zip archive in memory holding `deflated` under `name`
 /// (deflate method, Unix mode `mode`, time `time`), for
 /// [`ZipWriter::raw_copy_file`]: the zip crate has no public way to add
@@ -344,12 +358,8 @@ fn prepare_new(name: &str, data: &[u8], options: SimpleFileOptions) -> Result<Pr
 
 /// A new file entry: deflated in parallel chunks when large, else in one piece.
 fn prepare_file(name: &str, data: &[u8], time: DateTime, level: u32, mode: u32) -> Result<Ready, WheelError> {
-    if level > 0 && data.len() >= CHUNKED_MIN {
-        // one-entry zips hold 32-bit sizes; larger entries take zip's own path
-        if u32::try_from(data.len()).is_ok_and(|n| n < u32::MAX / 2) {
-            let deflated = deflate_chunked(data, level, CHUNK).map_err(|e| zip_err(name, e))?;
-            return Ok(chunked(name, Arc::new(deflated), data.len(), mode, time));
-        }
+    if let Some(deflated) = deflate_large(data, level).map_err(|e| zip_err(name, e))? {
+        return Ok(chunked(name, Arc::new(deflated), data.len(), mode, time));
     }
     let file = prepare_new(name, data, file_options(time, level, mode))?;
     Ok(Ready::New { row: RecordRow::for_data(name, data), file })
