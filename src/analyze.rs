@@ -480,6 +480,7 @@ pub fn analyze(path: &Path, options: &AnalyzeOptions) -> Result<Analysis> {
 pub fn analyze_archive(archive: &WheelArchive, options: &AnalyzeOptions) -> Result<Analysis> {
     let wheel_name = archive.path().display().to_string();
     let binaries = read_binaries(archive, options.verify_record)?;
+    crate::timing::mark("binaries read");
     let filename = archive.filename().clone();
     let family = family_of(&filename, &binaries);
     let mut warnings = Vec::new();
@@ -512,6 +513,7 @@ pub fn analyze_archive(archive: &WheelArchive, options: &AnalyzeOptions) -> Resu
             let musl_arch = (libc == Libc::Musl).then_some(arch.as_str());
             let resolver = ElfResolver::new(&sysroot, options.lib_path.clone(), options.ld_paths.clone(), musl_arch);
             analysis.graph = build_elf_graph(&analysis.binaries, &wheel_map, &resolver, &exclude, &arch);
+            crate::timing::mark("dependencies resolved");
             let policies = match &options.policy_file {
                 Some(f) => {
                     let text = std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?;
@@ -519,6 +521,7 @@ pub fn analyze_archive(archive: &WheelArchive, options: &AnalyzeOptions) -> Resu
                 }
                 None => LinuxPolicies::builtin(libc, &arch)?,
             };
+            crate::timing::mark("policies loaded");
             let mut policies = policies;
             if libc == Libc::Musl {
                 // musl versions add no symbol versions: the wheel's own

@@ -228,6 +228,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    crate::timing::init();
     match Cli::try_parse_from(args) {
         Ok(cli) => run(cli),
         Err(e) => {

@@ -174,7 +174,9 @@ pub struct Plan {
 /// Repairs the wheel at `path` into `options.wheel_dir`.
 pub fn repair(path: &Path, options: &RepairOptions) -> Result<RepairOutcome> {
     let archive = WheelArchive::open(path)?;
+    crate::timing::mark("opened");
     let analysis = analyze_archive(&archive, &options.analyze)?;
+    crate::timing::mark("analysed");
     let plan = match analysis.family {
         Family::Pure => {
             if !options.allow_pure {
@@ -193,8 +195,10 @@ pub fn repair(path: &Path, options: &RepairOptions) -> Result<RepairOutcome> {
         }
         Family::Linux => {
             let mut plan = linux::plan(&archive, &analysis, options)?;
+            crate::timing::mark("planned");
             let root = options.analyze.sysroot.clone().unwrap_or_else(|| PathBuf::from("/"));
             crate::sbom::attach(&archive, &mut plan, &root)?;
+            crate::timing::mark("sbom");
             plan
         }
         Family::Macos => macos::plan(&archive, &analysis, options)?,
@@ -239,6 +243,7 @@ pub fn apply(archive: &WheelArchive, plan: Plan, options: &RepairOptions) -> Res
                 }
                 PlanSource::File(p) => std::fs::read(p).map_err(|e| Error::io(p, e))?,
             };
+            crate::timing::mark(format_args!("read {}", b.name));
             let patch_err = |source| Error::Patch { file: label.clone(), source };
             let stripped;
             let out = match &b.edits {
@@ -266,6 +271,7 @@ pub fn apply(archive: &WheelArchive, plan: Plan, options: &RepairOptions) -> Res
                     crate::patch::pe::apply(input, edits).map_err(patch_err)?
                 }
             };
+            crate::timing::mark(format_args!("patched {}", b.name));
             let (source, detail) = match blocks {
                 Some((i, index)) => {
                     let raw = archive.raw_data(i).map_err(wheel_err)?;
@@ -294,9 +300,11 @@ pub fn apply(archive: &WheelArchive, plan: Plan, options: &RepairOptions) -> Res
                     }
                 }
             };
+            crate::timing::mark(format_args!("compressed {}", b.name));
             Ok((b.name.clone(), source, b.unix_mode, detail))
         })
         .collect();
+    crate::timing::mark("patched");
     let mut new_binaries: BTreeMap<String, (crate::wheel::Source, Option<u32>)> = BTreeMap::new();
     let mut details = Vec::new();
     for r in patched {
@@ -362,6 +370,7 @@ pub fn apply(archive: &WheelArchive, plan: Plan, options: &RepairOptions) -> Res
     let out = options.wheel_dir.join(&plan.filename);
     let write_options = WriteOptions { compression_level: options.compression_level, ..WriteOptions::default() };
     crate::wheel::writer::write_wheel(archive, entries, &out, &write_options)?;
+    crate::timing::mark("written");
     Ok(RepairOutcome {
         output: out,
         platform_tags: plan.platform_tags,

@@ -407,6 +407,7 @@ fn write_entries(
 ) -> Result<(), crate::Error> {
     let wrap = |source: WheelError| crate::Error::Wheel { path: out.to_path_buf(), source };
     let ready = prepare(input, fallback_dist_info, entries, options).map_err(wrap)?;
+    crate::timing::mark("entries prepared");
     write_atomically(out, |file, tmp_path| {
         append_all(input, ready, file).map_err(|e| match e {
             AppendError::Wheel(w) => wrap(w),
@@ -633,7 +634,9 @@ fn append_all(
     zip.add_prepared_file(prepared).map_err(|e| AppendError::Wheel(zip_err(&record_name, e)))?;
     let buf = zip.finish().map_err(|e| AppendError::Wheel(zip_err("the central directory", e)))?;
     let file = buf.into_inner().map_err(|e| AppendError::Io(e.into_error()))?;
+    crate::timing::mark("entries written");
     file.sync_all().map_err(AppendError::Io)?;
+    crate::timing::mark("synced");
     Ok(())
 }
 
