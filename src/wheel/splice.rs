@@ -20,9 +20,11 @@
 //!    brings the stream back to a byte boundary for the next piece
 //!    ([`deflate_spliced`]).
 //!
-//! The result is one ordinary raw-deflate stream. Before it is used it is
-//! inflated again and compared with the new bytes: a mistake here would
-//! corrupt a binary, so nothing is taken on trust.
+//! The result is one ordinary raw-deflate stream. Before it is used, every
+//! new piece is inflated again and compared with the new bytes, and every
+//! copied run is compared bit for bit with the input blocks it came from
+//! (whose compressed bytes must still have the CRC-32 they had when they were
+//! indexed): a mistake here would corrupt a binary.
 
 use std::ffi::c_int;
 
@@ -59,6 +61,9 @@ struct Block {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BlockIndex {
     blocks: Vec<Block>,
+    /// CRC-32 of the compressed stream that was indexed: the copied bits are
+    /// taken from it again later, and must still be the same.
+    raw_crc32: u32,
 }
 
 impl BlockIndex {
@@ -116,6 +121,16 @@ impl Drop for Inflater {
 /// is too large for one call (4 GiB or more in or out); the caller then reads
 /// the entry the ordinary way.
 pub fn inflate_indexed(raw: &[u8], size: usize) -> Result<Option<(Vec<u8>, BlockIndex)>, String> {
+    inflate_indexed_with(raw, size, |_| {})
+}
+
+/// [`inflate_indexed`], handing every stretch of output to `seen` as soon as
+/// it is made (while it is still in cache), in order: for checksums.
+pub fn inflate_indexed_with(
+    raw: &[u8],
+    size: usize,
+    mut seen: impl FnMut(&[u8]),
+) -> Result<Option<(Vec<u8>, BlockIndex)>, String> {
     let (Ok(avail_in), Ok(avail_out)) = (u32::try_from(raw.len()), u32::try_from(size)) else {
         return Ok(None);
     };
@@ -127,11 +142,18 @@ pub fn inflate_indexed(raw: &[u8], size: usize) -> Result<Option<(Vec<u8>, Block
     strm.next_out = out.as_mut_ptr();
     strm.avail_out = avail_out;
     let mut blocks = vec![Block { out: 0, bit: 0, kind: (bit(raw, 1) | (bit(raw, 2) << 1)) }];
+    let mut reported = 0usize;
     loop {
         let before = (strm.avail_in, strm.avail_out, strm.data_type);
         // SAFETY: next_in/avail_in describe `raw` (minus what was consumed),
         // next_out/avail_out the rest of `out`; both outlive the call.
         let rc = unsafe { libz_rs_sys::inflate(strm, libz_rs_sys::Z_BLOCK) };
+        let made = size - strm.avail_out as usize;
+        if made > reported {
+            // inflate writes only past `made` (through next_out) from here on
+            seen(&out[reported..made]);
+            reported = made;
+        }
         match rc {
             libz_rs_sys::Z_STREAM_END => break,
             libz_rs_sys::Z_OK | libz_rs_sys::Z_BUF_ERROR => {}
@@ -162,7 +184,7 @@ pub fn inflate_indexed(raw: &[u8], size: usize) -> Result<Option<(Vec<u8>, Block
         return Err(format!("the deflate stream holds {produced} bytes, not the declared {size}"));
     }
     drop(z);
-    Ok(Some((out, BlockIndex { blocks })))
+    Ok(Some((out, BlockIndex { blocks, raw_crc32: crc32fast::hash(raw) })))
 }
 
 /// A bit writer in deflate's order.
@@ -378,6 +400,11 @@ pub fn deflate_spliced_with(
     if unchanged.new_len != new.len() {
         return Err(std::io::Error::other("the comparison was made for another file"));
     }
+    if crc32fast::hash(old_raw) != index.raw_crc32 {
+        return Err(std::io::Error::other(
+            "the input's compressed bytes changed after they were read; nothing was written",
+        ));
+    }
     let level = level.clamp(1, 9);
     let chunk = chunk.max(WINDOW as usize);
     let segments = plan_segments(index, unchanged.old_len, new.len(), &unchanged.pages, chunk);
@@ -431,16 +458,72 @@ pub fn deflate_spliced_with(
     }
     let data = bits.finish();
     offsets.push(data.len());
-    // every segment, inflated on its own from its byte offset with the 32 KiB
+    // Every segment, inflated on its own from its byte offset with the 32 KiB
     // before it as dictionary, must give exactly its bytes of `new` and end at
     // a block boundary (the last one: the end of the stream); by induction
-    // the whole stream inflates to `new`
+    // the whole stream inflates to `new`.
+    //
+    // New pieces are inflated to show that. A copied run is shown bit for bit
+    // instead: its bits are the input's bits of whole, non-final blocks (as
+    // zlib reported their bounds while inflating the input, whose CRC-32
+    // matched), and those blocks, with the same 32 KiB before them (compared
+    // page by page), decode to the same bytes wherever they sit. Debug builds
+    // (tests, fuzzing) inflate copied runs too.
     segments.par_iter().enumerate().try_for_each(|(k, s)| {
         let (start, end) = s.range();
         let dict = &new[start.saturating_sub(WINDOW as usize)..start];
-        check_segment(&data[offsets[k]..offsets[k + 1]], dict, &new[start..end], k == last)
+        let bytes = &data[offsets[k]..offsets[k + 1]];
+        match *s {
+            Segment::Copy { bits: (from, to), .. } => {
+                check_copied(bytes, old_raw, from, to, k == last)?;
+                if cfg!(debug_assertions) {
+                    check_segment(bytes, dict, &new[start..end], k == last)?;
+                }
+                Ok(())
+            }
+            Segment::Fresh { .. } => check_segment(bytes, dict, &new[start..end], k == last),
+        }
     })?;
     Ok((Deflated { data, crc32: crc.finalize(), sha256 }, stats))
+}
+
+/// The little-endian 64-bit word of `src` that starts at bit `at` (bits past
+/// the end read as zero).
+fn word_at(src: &[u8], at: u64) -> u64 {
+    let byte = (at / 8) as usize;
+    let mut w = [0u8; 16];
+    let avail = src.len().saturating_sub(byte).min(16);
+    w[..avail].copy_from_slice(&src[byte..byte + avail]);
+    let v = u128::from_le_bytes(w) >> (at % 8);
+    v as u64
+}
+
+/// Checks that `segment` (one copied run of a spliced stream, from its
+/// first byte) is exactly the bits `from..to` of `old_raw` followed by an
+/// empty stored block, final only when `last`, and nothing more.
+fn check_copied(segment: &[u8], old_raw: &[u8], from: u64, to: u64, last: bool) -> std::io::Result<()> {
+    let bad = |what: &str| std::io::Error::other(format!("the re-compressed stream {what}; nothing was written"));
+    let n = to.checked_sub(from).ok_or_else(|| bad("has a copied run that ends before it starts"))?;
+    if to > old_raw.len() as u64 * 8 {
+        return Err(bad("has a copied run past the end of the input"));
+    }
+    // the run, 64 bits at a time, then the last few bits
+    let words = n / 64;
+    let same = (0..words).all(|w| word_at(segment, w * 64) == word_at(old_raw, from + w * 64));
+    let tail = n % 64;
+    let mask = (1u64 << tail) - 1;
+    if !same || word_at(segment, words * 64) & mask != word_at(old_raw, from + words * 64) & mask {
+        return Err(bad("has a copied run that differs from the input's blocks"));
+    }
+    // then BFINAL, BTYPE 00, zero padding to the byte, LEN 0 and NLEN 0xFFFF
+    let header = word_at(segment, n) & 0b111;
+    let aligned = (n + 3).div_ceil(8) * 8;
+    let pad = if aligned > n + 3 { word_at(segment, n + 3) & ((1u64 << (aligned - n - 3)) - 1) } else { 0 };
+    let len_nlen = segment.get((aligned / 8) as usize..).filter(|rest| rest.len() == 4);
+    if header != u64::from(last) || pad != 0 || len_nlen != Some(&[0, 0, 0xFF, 0xFF][..]) {
+        return Err(bad("has a copied run that does not end with an empty stored block"));
+    }
+    Ok(())
 }
 
 /// Inflates one segment of a spliced stream, primed with `dict`, and checks
@@ -663,6 +746,35 @@ mod tests {
     }
 
     #[test]
+    fn copied_runs_are_checked_bit_for_bit() {
+        let data = sample(1 << 20, 5);
+        let (raw, index) = indexed(&data, 6);
+        assert!(index.len() > 10);
+        let (a, b) = (index.blocks[3], index.blocks[9]);
+        for last in [false, true] {
+            let mut w = Bits { out: Vec::new(), acc: 0, n: 0 };
+            w.copy(&raw, a.bit, b.bit);
+            w.empty_stored(last);
+            let seg = w.finish();
+            assert!(check_copied(&seg, &raw, a.bit, b.bit, last).is_ok());
+            assert!(check_copied(&seg, &raw, a.bit, b.bit, !last).is_err(), "BFINAL of the stored block");
+            assert!(check_copied(&seg, &raw, a.bit + 1, b.bit + 1, last).is_err(), "run shifted by a bit");
+            // any flipped bit: copied bits, block header, padding, LEN/NLEN
+            for at in (0..seg.len() * 8).step_by(97).chain(seg.len() * 8 - 40..seg.len() * 8) {
+                let mut bad = seg.clone();
+                bad[at / 8] ^= 1 << (at % 8);
+                assert!(check_copied(&bad, &raw, a.bit, b.bit, last).is_err(), "bit {at} flipped");
+            }
+            let mut longer = seg.clone();
+            longer.push(0);
+            assert!(check_copied(&longer, &raw, a.bit, b.bit, last).is_err());
+            assert!(check_copied(&seg[..seg.len() - 1], &raw, a.bit, b.bit, last).is_err());
+            // a run that reaches past the input's end
+            assert!(check_copied(&seg, &raw[..(b.bit / 8) as usize - 1], a.bit, b.bit, last).is_err());
+        }
+    }
+
+    #[test]
     fn a_stream_that_does_not_match_its_index_is_caught() {
         let old = sample(2 << 20, 13);
         let (mut raw, index) = indexed(&old, 6);
@@ -673,7 +785,7 @@ mod tests {
         let Err(err) = deflate_spliced(&old, &raw, &index, &new, 6, 256 << 10) else {
             panic!("the check passed a stream that does not match its index")
         };
-        assert!(err.to_string().contains("re-compressed stream"), "{err}");
+        assert!(err.to_string().contains("changed after they were read"), "{err}");
         // the segment check, over a whole stream, tells right from wrong bytes
         assert!(check_segment(&deflate(&new, 1), &[], &new, true).is_ok());
         assert!(check_segment(&deflate(&new, 1), &[], &old, true).is_err());
