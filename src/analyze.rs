@@ -478,8 +478,67 @@ pub fn analyze(path: &Path, options: &AnalyzeOptions) -> Result<Analysis> {
 
 /// Analyses an opened wheel.
 pub fn analyze_archive(archive: &WheelArchive, options: &AnalyzeOptions) -> Result<Analysis> {
+    analyze_inner(archive, options, None)
+}
+
+/// Inflated binaries kept from the analysis for the repair that follows, so
+/// that a binary it patches is inflated once: entry index → (bytes, deflate
+/// block index when the entry is large enough to be spliced).
+#[derive(Debug, Default)]
+pub(crate) struct Kept(std::sync::Mutex<HashMap<usize, KeptEntry>>);
+
+/// One kept binary: its bytes and, for a large deflated entry, its block index.
+pub(crate) type KeptEntry = (Vec<u8>, Option<crate::wheel::splice::BlockIndex>);
+
+impl Kept {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<usize, KeptEntry>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes the kept bytes of entry `index`, if there are any.
+    pub(crate) fn take(&self, index: usize) -> Option<KeptEntry> {
+        self.lock().remove(&index)
+    }
+
+    /// How many binaries are kept, and their bytes.
+    pub(crate) fn size(&self) -> (usize, usize) {
+        let kept = self.lock();
+        (kept.len(), kept.values().map(|(d, _)| d.len()).sum())
+    }
+
+    /// Frees everything but the entries `wanted` says yes to.
+    pub(crate) fn retain(&self, wanted: impl Fn(usize) -> bool) {
+        self.lock().retain(|&i, _| wanted(i));
+    }
+}
+
+/// The analysis a repair starts from, keeping (within a memory budget) the
+/// inflated bytes of the binaries the repair is likely to patch.
+pub(crate) fn analyze_for_repair(archive: &WheelArchive, options: &AnalyzeOptions) -> Result<(Analysis, Kept)> {
+    let kept = Kept::default();
+    let analysis = analyze_inner(archive, options, Some(&kept))?;
+    Ok((analysis, kept))
+}
+
+fn analyze_inner(archive: &WheelArchive, options: &AnalyzeOptions, keep: Option<&Kept>) -> Result<Analysis> {
     let wheel_name = archive.path().display().to_string();
-    let binaries = read_binaries(archive, options.verify_record)?;
+    // the built-in policies a Linux wheel's tag points to are parsed meanwhile
+    let tags = &archive.filename().platform;
+    let libc = if tags.iter().any(|t| t.starts_with("musllinux")) {
+        Some(Libc::Musl)
+    } else if tags.iter().any(|t| t.starts_with("manylinux") || t.starts_with("linux")) {
+        Some(Libc::Glibc)
+    } else {
+        None
+    };
+    let (binaries, ()) = rayon::join(
+        || read_binaries(archive, options.verify_record, keep),
+        || match libc {
+            Some(libc) if options.policy_file.is_none() => crate::policy::linux::preload_builtin(libc),
+            _ => {}
+        },
+    );
+    let binaries = binaries?;
     crate::timing::mark("binaries read");
     let filename = archive.filename().clone();
     let family = family_of(&filename, &binaries);
@@ -586,10 +645,41 @@ fn repaired_dll_dirs(archive: &WheelArchive) -> Vec<String> {
 /// the same pass; sniffs and parses each. The largest entries go first, so
 /// the one huge extension that most big wheels hold is inflating on one core
 /// while the others share the rest, instead of starting last.
-fn read_binaries(archive: &WheelArchive, verify: bool) -> Result<Vec<WheelBinary>> {
+/// Entries of at least this size (128 KiB) are read with their deflate block
+/// index when kept for repair, which re-compresses them by splicing
+/// ([`crate::wheel::splice`]).
+pub(crate) const SPLICE_MIN: u64 = 128 << 10;
+
+/// At most this many inflated bytes (256 MiB) are kept for repair; past it,
+/// repair inflates what it patches again.
+const KEEP_BUDGET: u64 = 256 << 20;
+
+/// Whether a repair is likely to patch this binary: an ELF file with an
+/// RPATH/RUNPATH or a needed library that is neither in the wheel nor allowed
+/// by any policy, or any Mach-O or PE file. A guess: a wrong one only costs
+/// time (one more inflate) or memory until the plan is made.
+fn likely_patched(info: &BinaryInfo, wheel_files: &std::collections::HashSet<&str>) -> bool {
+    match info {
+        BinaryInfo::Elf(e) => {
+            !e.rpath.is_empty()
+                || !e.runpath.is_empty()
+                || e.needed
+                    .iter()
+                    .any(|n| !wheel_files.contains(n.as_str()) && !crate::policy::linux::whitelisted_by_any_builtin(n))
+        }
+        _ => true,
+    }
+}
+
+fn read_binaries(archive: &WheelArchive, verify: bool, keep: Option<&Kept>) -> Result<Vec<WheelBinary>> {
     let wheel = archive.path().display().to_string();
     let mut files: Vec<usize> = (0..archive.entries().len()).filter(|&i| !archive.entries()[i].is_dir).collect();
     files.sort_by_key(|&i| (std::cmp::Reverse(archive.entries()[i].size), i));
+    let wheel_files: std::collections::HashSet<&str> = match keep {
+        Some(_) => archive.entries().iter().map(|e| e.name.rsplit('/').next().unwrap_or(&e.name)).collect(),
+        None => Default::default(),
+    };
+    let budget = std::sync::atomic::AtomicU64::new(KEEP_BUDGET);
     let read_one = |i: usize| -> Result<Option<WheelBinary>> {
         let entry = &archive.entries()[i];
         let wheel_err = |source| Error::Wheel { path: archive.path().to_path_buf(), source };
@@ -602,9 +692,27 @@ fn read_binaries(archive: &WheelArchive, verify: bool) -> Result<Vec<WheelBinary
             }
             return Ok(None);
         }
-        let data = if verify { archive.read_verified(i) } else { archive.read(i) }.map_err(wheel_err)?;
+        let (data, blocks) = match (keep, verify) {
+            (Some(_), true) => archive.read_verified_indexed(i, SPLICE_MIN),
+            (_, true) => archive.read_verified(i).map(|d| (d, None)),
+            (_, false) => archive.read(i).map(|d| (d, None)),
+        }
+        .map_err(wheel_err)?;
         let parsed =
             binary::parse(&data).map_err(|source| Error::Binary { file: format!("{wheel}!{}", entry.name), source })?;
+        if let (Some(kept), Some(info)) = (keep, &parsed) {
+            let size = data.len() as u64;
+            let fits = || {
+                budget
+                    .fetch_update(std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed, |left| {
+                        left.checked_sub(size)
+                    })
+                    .is_ok()
+            };
+            if likely_patched(info, &wheel_files) && fits() {
+                kept.lock().insert(i, (data, blocks));
+            }
+        }
         Ok(parsed.map(|info| {
             let is_extension = is_extension(&entry.name, &info);
             WheelBinary { path: entry.name.clone(), index: i, info: Arc::new(info), is_extension }

@@ -126,7 +126,6 @@ fn os_release_id(root: &Path) -> Option<String> {
 /// lists the package's files. Only lines of the wanted paths are kept.
 fn dpkg_owners(root: &Path, distro: &str, wanted: &BTreeMap<PathBuf, PathBuf>, out: &mut BTreeMap<PathBuf, Owner>) {
     let dpkg = root.join("var/lib/dpkg");
-    let Ok(status) = std::fs::read_to_string(dpkg.join("status")) else { return };
     let Ok(dir) = std::fs::read_dir(dpkg.join("info")) else { return };
     let mut lists: Vec<PathBuf> =
         dir.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "list")).collect();
@@ -171,6 +170,7 @@ fn dpkg_owners(root: &Path, distro: &str, wanted: &BTreeMap<PathBuf, PathBuf>, o
     if hits.is_empty() {
         return;
     }
+    let Ok(status) = std::fs::read_to_string(dpkg.join("status")) else { return };
     // (package, arch) → version, for the installed packages among the owners
     let owners: BTreeSet<&str> = hits.iter().map(|(_, stem)| stem.split(':').next().unwrap_or(stem)).collect();
     let mut installed: BTreeMap<(String, String), String> = BTreeMap::new();
@@ -319,8 +319,21 @@ pub fn entry_name(dist_info: &str) -> String {
 /// Adds the SBOM of `plan.bundled` to a Linux repair plan (nothing when no
 /// library is grafted). `root` is where the package database is looked up.
 pub fn attach(archive: &crate::wheel::WheelArchive, plan: &mut crate::repair::Plan, root: &Path) -> crate::Result<()> {
+    if let Some(file) = for_plan(archive, plan, root)? {
+        plan.added.push(file);
+    }
+    Ok(())
+}
+
+/// The SBOM file of `plan.bundled` (entry name, content, mode), `None` when no
+/// library is grafted: what [`attach`] adds.
+pub fn for_plan(
+    archive: &crate::wheel::WheelArchive,
+    plan: &crate::repair::Plan,
+    root: &Path,
+) -> crate::Result<Option<crate::repair::AddedFile>> {
     if plan.bundled.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let sources: Vec<PathBuf> = plan.bundled.iter().map(|(s, _)| s.clone()).collect();
     // the database lists paths of the target file system: strip a sysroot
@@ -349,8 +362,7 @@ pub fn attach(archive: &crate::wheel::WheelArchive, plan: &mut crate::repair::Pl
     let doc = document(&f.name, &f.version, &plan.filename, &grafted);
     let mut text = serde_json::to_vec_pretty(&doc).unwrap_or_default();
     text.push(b'\n');
-    plan.added.push((entry_name(archive.dist_info_dir()), text, Some(0o644)));
-    Ok(())
+    Ok(Some((entry_name(archive.dist_info_dir()), text, Some(0o644))))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! Every check returns data in a deterministic order (`BTreeMap`/`BTreeSet`),
 //! never formatted text, so `show`, `repair` and JSON output can share it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::OnceLock;
 
 use super::PolicyError;
@@ -170,14 +170,7 @@ struct RawPolicy {
 impl LinuxPolicies {
     /// The built-in policies (embedded from `policies/*.json`).
     pub fn builtin(libc: Libc, arch: &str) -> Result<Self, PolicyError> {
-        // Parsed and validated once per process; selecting an arch is cheap.
-        static MANYLINUX: OnceLock<Result<Vec<RawPolicy>, PolicyError>> = OnceLock::new();
-        static MUSLLINUX: OnceLock<Result<Vec<RawPolicy>, PolicyError>> = OnceLock::new();
-        let raw = match libc {
-            Libc::Glibc => MANYLINUX.get_or_init(|| parse_file(MANYLINUX_JSON, "builtin:manylinux-policy.json")),
-            Libc::Musl => MUSLLINUX.get_or_init(|| parse_file(MUSLLINUX_JSON, "builtin:musllinux-policy.json")),
-        };
-        Self::select(raw.as_ref().map_err(Clone::clone)?, libc, arch)
+        Self::select(builtin_raw(libc).as_ref().map_err(Clone::clone)?, libc, arch)
     }
 
     /// Reads a policy file in auditwheel's schema and keeps the policies for
@@ -349,6 +342,44 @@ fn fixup_musl_libc(libc: Libc, arch: &str, lib: &str) -> String {
     format!("libc.musl-{musl_arch}.so.1")
 }
 
+/// The built-in policy file for `libc`, parsed once per process (selecting
+/// an arch from it is cheap). It is not validated at run time, which took
+/// most of the time: the test `builtin_policy_files_validate` does that.
+fn builtin_raw(libc: Libc) -> &'static Result<Vec<RawPolicy>, PolicyError> {
+    static MANYLINUX: OnceLock<Result<Vec<RawPolicy>, PolicyError>> = OnceLock::new();
+    static MUSLLINUX: OnceLock<Result<Vec<RawPolicy>, PolicyError>> = OnceLock::new();
+    let parse = |text: &str, file: &str| {
+        serde_json::from_str(text).map_err(|e| PolicyError::Invalid { file: file.to_string(), reason: e.to_string() })
+    };
+    match libc {
+        Libc::Glibc => MANYLINUX.get_or_init(|| parse(MANYLINUX_JSON, "builtin:manylinux-policy.json")),
+        Libc::Musl => MUSLLINUX.get_or_init(|| parse(MUSLLINUX_JSON, "builtin:musllinux-policy.json")),
+    }
+}
+
+/// Parses the built-in policy file for `libc` now (on another thread while
+/// the wheel is read), so that [`LinuxPolicies::builtin`] finds it ready.
+pub fn preload_builtin(libc: Libc) {
+    let _ = builtin_raw(libc);
+}
+
+/// Whether any built-in manylinux or musllinux policy allows linking
+/// against `soname` (for musl, also the `libc.musl-<arch>.so.1` and
+/// `ld-musl-…` names). A quick first guess, made before the wheel's libc and
+/// architecture are known; the policies themselves decide later.
+pub fn whitelisted_by_any_builtin(soname: &str) -> bool {
+    static ALL: OnceLock<HashSet<String>> = OnceLock::new();
+    let all = ALL.get_or_init(|| {
+        [Libc::Glibc, Libc::Musl]
+            .into_iter()
+            .filter_map(|libc| builtin_raw(libc).as_ref().ok())
+            .flatten()
+            .flat_map(|p| p.lib_whitelist.iter().cloned())
+            .collect()
+    });
+    all.contains(soname) || soname.starts_with("libc.musl-") || soname.starts_with("ld-musl-") || is_loader(soname)
+}
+
 /// The symbol versions an ELF file requires, grouped by library, from its
 /// `.gnu.version_r` entries. The dynamic loader's own versions
 /// (`ld-linux*`, `ld64.so.1/2`) are left out, as auditwheel does.
@@ -450,6 +481,15 @@ fn is_number(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn builtin_policy_files_validate() {
+        for (text, file) in [(MANYLINUX_JSON, "manylinux"), (MUSLLINUX_JSON, "musllinux")] {
+            let raw = parse_file(text, file).unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert!(raw.len() > 2, "{file}");
+        }
+        assert!(builtin_raw(Libc::Glibc).is_ok() && builtin_raw(Libc::Musl).is_ok());
+    }
 
     fn req(pairs: &[(&str, &[&str])]) -> BTreeMap<String, BTreeSet<String>> {
         pairs.iter().map(|(l, vs)| (l.to_string(), vs.iter().map(|v| v.to_string()).collect())).collect()

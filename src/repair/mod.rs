@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::analyze::{analyze_archive, AnalyzeOptions, Family};
+use crate::analyze::{AnalyzeOptions, Family, Kept};
 use crate::patch::elf::ElfEdits;
 use crate::patch::macho::MachOEdits;
 use crate::patch::pe::PeEdits;
@@ -146,6 +146,9 @@ pub struct PlannedBinary {
     pub unix_mode: Option<u32>,
 }
 
+/// A new non-binary file of a repaired wheel: (entry name, content, unix mode).
+pub type AddedFile = (String, Vec<u8>, Option<u32>);
+
 /// Everything a repair will do, as data.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
@@ -155,8 +158,8 @@ pub struct Plan {
     pub replaced: BTreeMap<usize, (String, Vec<u8>, Option<u32>)>,
     /// Input entries left out of the output (moved or replaced by `binaries`).
     pub dropped: Vec<usize>,
-    /// New non-binary files: (entry name, content, unix mode).
-    pub added: Vec<(String, Vec<u8>, Option<u32>)>,
+    /// New non-binary files.
+    pub added: Vec<AddedFile>,
     /// The new `WHEEL` file.
     pub wheel_file: Option<Vec<u8>>,
     /// The output file name.
@@ -175,7 +178,8 @@ pub struct Plan {
 pub fn repair(path: &Path, options: &RepairOptions) -> Result<RepairOutcome> {
     let archive = WheelArchive::open(path)?;
     crate::timing::mark("opened");
-    let analysis = analyze_archive(&archive, &options.analyze)?;
+    let (analysis, kept) = crate::analyze::analyze_for_repair(&archive, &options.analyze)?;
+    let mut sbom_root = None;
     crate::timing::mark("analysed");
     let plan = match analysis.family {
         Family::Pure => {
@@ -194,17 +198,16 @@ pub fn repair(path: &Path, options: &RepairOptions) -> Result<RepairOutcome> {
             }
         }
         Family::Linux => {
-            let mut plan = linux::plan(&archive, &analysis, options)?;
+            let plan = linux::plan(&archive, &analysis, options)?;
             crate::timing::mark("planned");
-            let root = options.analyze.sysroot.clone().unwrap_or_else(|| PathBuf::from("/"));
-            crate::sbom::attach(&archive, &mut plan, &root)?;
-            crate::timing::mark("sbom");
+            // the SBOM is made while the binaries are patched
+            sbom_root = Some(options.analyze.sysroot.clone().unwrap_or_else(|| PathBuf::from("/")));
             plan
         }
         Family::Macos => macos::plan(&archive, &analysis, options)?,
         Family::Windows => windows::plan(&archive, &analysis, options)?,
     };
-    apply(&archive, plan, options)
+    apply_kept(&archive, plan, options, kept, sbom_root.as_deref())
 }
 
 /// A file of the output: name, content, unix mode.
@@ -213,97 +216,134 @@ type NewFile = (String, crate::wheel::Source, Option<u32>, Option<String>);
 /// Patched wheel entries at least this large (128 KiB) are re-compressed by copying
 /// the input's deflate blocks that the patch left alone
 /// ([`crate::wheel::splice`]); smaller ones are simply deflated again.
-const SPLICE_MIN: u64 = 128 << 10;
+use crate::analyze::SPLICE_MIN;
 
 /// Carries out a plan: reads and patches binaries in parallel, writes the wheel.
 pub fn apply(archive: &WheelArchive, plan: Plan, options: &RepairOptions) -> Result<RepairOutcome> {
+    apply_kept(archive, plan, options, Kept::default(), None)
+}
+
+/// [`apply`], taking the bytes of binaries the analysis kept instead of
+/// inflating them again, and adding an SBOM (made while the binaries are
+/// patched) when `sbom_root` names where the package database is.
+fn apply_kept(
+    archive: &WheelArchive,
+    mut plan: Plan,
+    options: &RepairOptions,
+    kept: Kept,
+    sbom_root: Option<&Path>,
+) -> Result<RepairOutcome> {
     let wheel = archive.path().display().to_string();
     let level = options.compression_level.unwrap_or(6).min(9);
-    let patched: Vec<Result<NewFile>> = plan
+    // what the plan does not patch is freed before patching starts
+    let planned: std::collections::HashSet<usize> = plan
         .binaries
-        .par_iter()
-        .map(|b| {
-            let label = match &b.source {
-                PlanSource::Entry(_) => format!("{wheel}!{}", b.name),
-                PlanSource::File(p) => p.display().to_string(),
-            };
-            let wheel_err = |source| Error::Wheel { path: archive.path().to_path_buf(), source };
-            let mut blocks = None;
-            let data = match &b.source {
-                PlanSource::Entry(i) => {
-                    let spliceable =
-                        level > 0 && !b.strip && archive.entries().get(*i).is_some_and(|e| e.size >= SPLICE_MIN);
-                    match spliceable.then(|| archive.read_indexed(*i)).transpose().map_err(wheel_err)?.flatten() {
-                        Some((data, index)) => {
-                            blocks = Some((*i, index));
-                            data
-                        }
-                        None => archive.read(*i).map_err(wheel_err)?,
-                    }
-                }
-                PlanSource::File(p) => std::fs::read(p).map_err(|e| Error::io(p, e))?,
-            };
-            crate::timing::mark(format_args!("read {}", b.name));
-            let patch_err = |source| Error::Patch { file: label.clone(), source };
-            let stripped;
-            let out = match &b.edits {
-                BinaryEdits::Elf(edits) => {
-                    let input: &[u8] = if b.strip {
-                        stripped = crate::patch::elf::strip(&data).map_err(patch_err)?;
-                        &stripped
-                    } else {
-                        &data
-                    };
-                    if edits.is_empty() {
-                        input.to_vec()
-                    } else {
-                        crate::patch::elf::apply(input, edits).map_err(patch_err)?
-                    }
-                }
-                BinaryEdits::MachO(edits) => crate::patch::macho::apply(&data, edits).map_err(patch_err)?,
-                BinaryEdits::Pe(edits) => {
-                    let input: &[u8] = if b.strip {
-                        stripped = crate::patch::pe::strip(&data).map_err(patch_err)?;
-                        &stripped
-                    } else {
-                        &data
-                    };
-                    crate::patch::pe::apply(input, edits).map_err(patch_err)?
-                }
-            };
-            crate::timing::mark(format_args!("patched {}", b.name));
-            let (source, detail) = match blocks {
-                Some((i, index)) => {
-                    let raw = archive.raw_data(i).map_err(wheel_err)?;
-                    // the input bytes are not needed past the comparison
-                    let unchanged = crate::wheel::splice::Unchanged::compare(&data, &out);
-                    drop(data);
-                    let (deflated, stats) =
-                        crate::wheel::splice::deflate_spliced_with(&unchanged, raw, &index, &out, level, CHUNK)
-                            .map_err(|e| Error::io(&label, e))?;
-                    let detail = format!(
-                        "`{}`: {} of {} bytes kept as the input compressed them, {} deflated anew",
-                        b.name,
-                        stats.copied,
-                        out.len(),
-                        stats.deflated
-                    );
-                    (crate::wheel::Source::Deflated(Arc::new(deflated), out.len() as u64), Some(detail))
-                }
-                // large new binaries (grafted libraries) are deflated here, so
-                // that they overlap with the other binaries' work
-                None => {
-                    drop(data);
-                    match crate::wheel::writer::deflate_large(&out, level).map_err(|e| Error::io(&label, e))? {
-                        Some(d) => (crate::wheel::Source::Deflated(Arc::new(d), out.len() as u64), None),
-                        None => (crate::wheel::Source::Bytes(Arc::new(out)), None),
-                    }
-                }
-            };
-            crate::timing::mark(format_args!("compressed {}", b.name));
-            Ok((b.name.clone(), source, b.unix_mode, detail))
+        .iter()
+        .filter_map(|b| match b.source {
+            PlanSource::Entry(i) => Some(i),
+            PlanSource::File(_) => None,
         })
         .collect();
+    let (n, bytes) = kept.size();
+    crate::timing::mark(format_args!("{n} binaries ({bytes} bytes) kept from the analysis"));
+    kept.retain(|i| planned.contains(&i));
+    let sbom = || match sbom_root {
+        Some(root) => {
+            let file = crate::sbom::for_plan(archive, &plan, root);
+            crate::timing::mark("sbom");
+            file
+        }
+        None => Ok(None),
+    };
+    let patch = || -> Vec<Result<NewFile>> {
+        plan.binaries
+            .par_iter()
+            .map(|b| {
+                let label = match &b.source {
+                    PlanSource::Entry(_) => format!("{wheel}!{}", b.name),
+                    PlanSource::File(p) => p.display().to_string(),
+                };
+                let wheel_err = |source| Error::Wheel { path: archive.path().to_path_buf(), source };
+                let mut blocks = None;
+                let taken = match &b.source {
+                    PlanSource::Entry(i) => kept.take(*i).map(|k| (*i, k)),
+                    PlanSource::File(_) => None,
+                };
+                let data = match (&b.source, taken) {
+                    (_, Some((i, (data, index)))) => {
+                        let spliceable = level > 0 && !b.strip;
+                        blocks = index.filter(|_| spliceable).map(|index| (i, index));
+                        data
+                    }
+                    (PlanSource::Entry(i), None) => {
+                        let spliceable =
+                            level > 0 && !b.strip && archive.entries().get(*i).is_some_and(|e| e.size >= SPLICE_MIN);
+                        match spliceable.then(|| archive.read_indexed(*i)).transpose().map_err(wheel_err)?.flatten() {
+                            Some((data, index)) => {
+                                blocks = Some((*i, index));
+                                data
+                            }
+                            None => archive.read(*i).map_err(wheel_err)?,
+                        }
+                    }
+                    (PlanSource::File(p), None) => std::fs::read(p).map_err(|e| Error::io(p, e))?,
+                };
+                crate::timing::mark(format_args!("read {}", b.name));
+                let patch_err = |source| Error::Patch { file: label.clone(), source };
+                let stripped = match (&b.edits, b.strip) {
+                    (BinaryEdits::Elf(_), true) => Some(crate::patch::elf::strip(&data).map_err(patch_err)?),
+                    (BinaryEdits::Pe(_), true) => Some(crate::patch::pe::strip(&data).map_err(patch_err)?),
+                    _ => None,
+                };
+                let input: &[u8] = stripped.as_deref().unwrap_or(&data);
+                let out = match &b.edits {
+                    BinaryEdits::Elf(edits) if edits.is_empty() => input.to_vec(),
+                    BinaryEdits::Elf(edits) => crate::patch::elf::apply(input, edits).map_err(patch_err)?,
+                    BinaryEdits::MachO(edits) => crate::patch::macho::apply(input, edits).map_err(patch_err)?,
+                    BinaryEdits::Pe(edits) => crate::patch::pe::apply(input, edits).map_err(patch_err)?,
+                };
+                drop(stripped);
+                crate::timing::mark(format_args!("patched {}", b.name));
+                let (source, detail) = match blocks {
+                    Some((i, index)) => {
+                        let raw = archive.raw_data(i).map_err(wheel_err)?;
+                        // the input bytes are not needed past the comparison
+                        let unchanged = crate::wheel::splice::Unchanged::compare(&data, &out);
+                        drop(data);
+                        let (deflated, stats) =
+                            crate::wheel::splice::deflate_spliced_with(&unchanged, raw, &index, &out, level, CHUNK)
+                                .map_err(|e| Error::io(&label, e))?;
+                        archive.release(i);
+                        let detail = format!(
+                            "`{}`: {} of {} bytes kept as the input compressed them, {} deflated anew",
+                            b.name,
+                            stats.copied,
+                            out.len(),
+                            stats.deflated
+                        );
+                        (crate::wheel::Source::Deflated(Arc::new(deflated), out.len() as u64), Some(detail))
+                    }
+                    // new binaries (grafted libraries) are deflated here, so that
+                    // they overlap with the other binaries' work
+                    None => {
+                        drop(data);
+                        let fits = u32::try_from(out.len()).is_ok_and(|n| n < u32::MAX / 2);
+                        if level > 0 && fits {
+                            let d = crate::wheel::writer::deflate_chunked(&out, level, CHUNK)
+                                .map_err(|e| Error::io(&label, e))?;
+                            (crate::wheel::Source::Deflated(Arc::new(d), out.len() as u64), None)
+                        } else {
+                            (crate::wheel::Source::Bytes(Arc::new(out)), None)
+                        }
+                    }
+                };
+                crate::timing::mark(format_args!("compressed {}", b.name));
+                Ok((b.name.clone(), source, b.unix_mode, detail))
+            })
+            .collect()
+    };
+    let (patched, sbom) = rayon::join(patch, sbom);
+    plan.added.extend(sbom?);
     crate::timing::mark("patched");
     let mut new_binaries: BTreeMap<String, (crate::wheel::Source, Option<u32>)> = BTreeMap::new();
     let mut details = Vec::new();

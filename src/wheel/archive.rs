@@ -775,6 +775,51 @@ impl WheelArchive {
         Ok(Some((out, blocks)))
     }
 
+    /// [`WheelArchive::read_verified`] that also records the deflate block
+    /// index ([`WheelArchive::read_indexed`]) when the entry is deflated and
+    /// at least `index_min` bytes long, in the same single pass: a binary
+    /// that repair will patch is then inflated only once.
+    pub fn read_verified_indexed(
+        &self,
+        index: usize,
+        index_min: u64,
+    ) -> Result<(Vec<u8>, Option<super::splice::BlockIndex>), WheelError> {
+        use sha2::Digest;
+        let (entry, loc) = self.located(index)?;
+        let raw = self.raw_data(index)?;
+        let bound = (raw.len() as u64).saturating_mul(1032).saturating_add(1024);
+        let size = usize::try_from(entry.size).ok().filter(|_| entry.size <= bound);
+        let (Compression::Deflated, true, Some(size)) = (loc.compression, entry.size >= index_min, size) else {
+            return self.read_verified(index).map(|d| (d, None));
+        };
+        let listed = !(entry.is_dir || is_record_or_signature(&self.dist_info, &entry.name));
+        let row = self.record_row(&entry.name).filter(|_| listed);
+        let streamable =
+            row.is_some_and(|r| r.size.is_some() && r.hash.as_deref().is_some_and(|h| h.starts_with(SHA256)));
+        let mut crc = crc32fast::Hasher::new();
+        let mut sha = streamable.then(sha2::Sha256::new);
+        let zerr = |what: String| WheelError::Zip(format!("entry `{}`: {what}", entry.name.escape_debug()));
+        let seen = |bytes: &[u8]| {
+            crc.update(bytes);
+            if let Some(s) = sha.as_mut() {
+                s.update(bytes);
+            }
+        };
+        let Some((out, blocks)) = super::splice::inflate_indexed_with(raw, size, seen).map_err(zerr)? else {
+            return self.read_verified(index).map(|d| (d, None));
+        };
+        let crc = crc.finalize();
+        if crc != entry.crc32 {
+            return Err(zerr(format!("CRC-32 is {crc:08x}, the central directory declares {:08x}", entry.crc32)));
+        }
+        self.release(index);
+        match (row, sha) {
+            (Some(row), Some(sha)) => check_streamed(row, out.len() as u64, &sha.finalize().into())?,
+            _ => self.verify_record(index, &out)?,
+        }
+        Ok((out, Some(blocks)))
+    }
+
     /// The first `n` bytes of entry `index` (fewer if the entry is shorter),
     /// inflating only what is needed. For sniffing magic numbers; the CRC is
     /// not checked.
@@ -934,6 +979,14 @@ mod tests {
             let two_pass = w.read(i).and_then(|d| w.verify_record(i, &d).map(|()| d));
             let one_pass = w.read_verified(i);
             assert_eq!(one_pass, two_pass, "{}", w.entries()[i].name);
+            // the indexed read (every deflated entry indexed) agrees too, and
+            // indexes exactly the deflated entries
+            let indexed = w.read_verified_indexed(i, 0);
+            assert_eq!(indexed.as_ref().map(|(d, _)| d).ok(), one_pass.as_ref().ok(), "{}", w.entries()[i].name);
+            assert_eq!(indexed.as_ref().err(), one_pass.as_ref().err(), "{}", w.entries()[i].name);
+            if let Ok((_, index)) = &indexed {
+                assert_eq!(index.is_some(), w.compression(i) == Ok(Compression::Deflated));
+            }
             if one_pass.is_err() {
                 errors.push(w.entries()[i].name.as_str());
             }

@@ -132,8 +132,9 @@ fn entry_time(explicit: Option<i64>, source_date_epoch: Option<&str>) -> DateTim
     zip_time(secs)
 }
 
-/// New entries of at least this many bytes are deflated in parallel chunks.
-pub const CHUNKED_MIN: usize = 2 << 20;
+/// New entries of at least this many bytes (256 KiB) are deflated in parallel
+/// chunks (a repair does it for grafted libraries while it patches the rest).
+pub const CHUNKED_MIN: usize = 256 << 10;
 /// The chunk size of the parallel deflate.
 pub const CHUNK: usize = 512 << 10;
 /// The deflate window: how much of the previous chunk each chunk may refer to.
