@@ -18,6 +18,7 @@ use crate::report::blocker_text;
 use crate::resolve::{wheel_parent, wheel_relpath, Dir};
 use crate::wheel::WheelArchive;
 use crate::{Error, Result};
+use rayon::prelude::*;
 use sha2::Digest as _;
 
 /// Builds the plan for a Linux wheel.
@@ -111,16 +112,27 @@ pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Re
     // node → (new file name, source path)
     let mut grafted: BTreeMap<usize, (String, PathBuf)> = BTreeMap::new();
     let mut used_names: BTreeSet<String> = BTreeSet::new();
-    let mut digests = BTreeMap::new();
+    // the files are hashed (for their new names) in parallel
+    let sources: BTreeSet<&PathBuf> = external
+        .values()
+        .filter_map(|&n| match &a.graph.nodes[n].kind {
+            NodeKind::Disk { realpath, .. } => Some(realpath),
+            _ => None,
+        })
+        .collect();
+    let digests: BTreeMap<PathBuf, [u8; 32]> = sources
+        .into_par_iter()
+        .map(|p| {
+            let data = std::fs::read(p).map_err(|e| Error::io(p, e))?;
+            Ok((p.clone(), sha2::Sha256::digest(&data).into()))
+        })
+        .collect::<Result<_>>()?;
     for &n in external.values() {
         if grafted.contains_key(&n) {
             continue;
         }
         let NodeKind::Disk { realpath, .. } = &a.graph.nodes[n].kind else { continue };
-        let data = std::fs::read(realpath).map_err(|e| Error::io(realpath, e))?;
-        let digest: [u8; 32] = sha2::Sha256::digest(&data).into();
-        drop(data);
-        digests.insert(realpath.clone(), digest);
+        let digest = digests[realpath];
         let file_name = realpath.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
         let new_name = hashed_name_with(&file_name, &digest);
         if !used_names.insert(new_name.clone()) {

@@ -255,92 +255,102 @@ fn apply_kept(
         }
         None => Ok(None),
     };
+    // the largest first, so that the longest jobs do not start last
+    let size_of = |b: &PlannedBinary| match &b.source {
+        PlanSource::Entry(i) => archive.entries().get(*i).map_or(0, |e| e.size),
+        PlanSource::File(p) => std::fs::metadata(p).map_or(0, |m| m.len()),
+    };
+    let mut order: Vec<(u64, usize)> = plan.binaries.iter().enumerate().map(|(k, b)| (size_of(b), k)).collect();
+    order.sort_by_key(|&(size, k)| (std::cmp::Reverse(size), k));
+    let patch_one = |b: &PlannedBinary| -> Result<NewFile> {
+        {
+            let label = match &b.source {
+                PlanSource::Entry(_) => format!("{wheel}!{}", b.name),
+                PlanSource::File(p) => p.display().to_string(),
+            };
+            let wheel_err = |source| Error::Wheel { path: archive.path().to_path_buf(), source };
+            let mut blocks = None;
+            let taken = match &b.source {
+                PlanSource::Entry(i) => kept.take(*i).map(|k| (*i, k)),
+                PlanSource::File(_) => None,
+            };
+            let data = match (&b.source, taken) {
+                (_, Some((i, (data, index)))) => {
+                    let spliceable = level > 0 && !b.strip;
+                    blocks = index.filter(|_| spliceable).map(|index| (i, index));
+                    data
+                }
+                (PlanSource::Entry(i), None) => {
+                    let spliceable =
+                        level > 0 && !b.strip && archive.entries().get(*i).is_some_and(|e| e.size >= SPLICE_MIN);
+                    match spliceable.then(|| archive.read_indexed(*i)).transpose().map_err(wheel_err)?.flatten() {
+                        Some((data, index)) => {
+                            blocks = Some((*i, index));
+                            data
+                        }
+                        None => archive.read(*i).map_err(wheel_err)?,
+                    }
+                }
+                (PlanSource::File(p), None) => std::fs::read(p).map_err(|e| Error::io(p, e))?,
+            };
+            crate::timing::mark(format_args!("read {}", b.name));
+            let patch_err = |source| Error::Patch { file: label.clone(), source };
+            let stripped = match (&b.edits, b.strip) {
+                (BinaryEdits::Elf(_), true) => Some(crate::patch::elf::strip(&data).map_err(patch_err)?),
+                (BinaryEdits::Pe(_), true) => Some(crate::patch::pe::strip(&data).map_err(patch_err)?),
+                _ => None,
+            };
+            let input: &[u8] = stripped.as_deref().unwrap_or(&data);
+            let out = match &b.edits {
+                BinaryEdits::Elf(edits) if edits.is_empty() => input.to_vec(),
+                BinaryEdits::Elf(edits) => crate::patch::elf::apply(input, edits).map_err(patch_err)?,
+                BinaryEdits::MachO(edits) => crate::patch::macho::apply(input, edits).map_err(patch_err)?,
+                BinaryEdits::Pe(edits) => crate::patch::pe::apply(input, edits).map_err(patch_err)?,
+            };
+            drop(stripped);
+            crate::timing::mark(format_args!("patched {}", b.name));
+            let (source, detail) = match blocks {
+                Some((i, index)) => {
+                    let raw = archive.raw_data(i).map_err(wheel_err)?;
+                    // the input bytes are not needed past the comparison
+                    let unchanged = crate::wheel::splice::Unchanged::compare(&data, &out);
+                    drop(data);
+                    let (deflated, stats) =
+                        crate::wheel::splice::deflate_spliced_with(&unchanged, raw, &index, &out, level, CHUNK)
+                            .map_err(|e| Error::io(&label, e))?;
+                    archive.release(i);
+                    let detail = format!(
+                        "`{}`: {} of {} bytes kept as the input compressed them, {} deflated anew",
+                        b.name,
+                        stats.copied,
+                        out.len(),
+                        stats.deflated
+                    );
+                    (crate::wheel::Source::Deflated(Arc::new(deflated), out.len() as u64), Some(detail))
+                }
+                // new binaries (grafted libraries) are deflated here, so that
+                // they overlap with the other binaries' work
+                None => {
+                    drop(data);
+                    let fits = u32::try_from(out.len()).is_ok_and(|n| n < u32::MAX / 2);
+                    if level > 0 && fits {
+                        let d = crate::wheel::writer::deflate_chunked(&out, level, CHUNK)
+                            .map_err(|e| Error::io(&label, e))?;
+                        (crate::wheel::Source::Deflated(Arc::new(d), out.len() as u64), None)
+                    } else {
+                        (crate::wheel::Source::Bytes(Arc::new(out)), None)
+                    }
+                }
+            };
+            crate::timing::mark(format_args!("compressed {}", b.name));
+            Ok((b.name.clone(), source, b.unix_mode, detail))
+        }
+    };
     let patch = || -> Vec<Result<NewFile>> {
-        plan.binaries
-            .par_iter()
-            .map(|b| {
-                let label = match &b.source {
-                    PlanSource::Entry(_) => format!("{wheel}!{}", b.name),
-                    PlanSource::File(p) => p.display().to_string(),
-                };
-                let wheel_err = |source| Error::Wheel { path: archive.path().to_path_buf(), source };
-                let mut blocks = None;
-                let taken = match &b.source {
-                    PlanSource::Entry(i) => kept.take(*i).map(|k| (*i, k)),
-                    PlanSource::File(_) => None,
-                };
-                let data = match (&b.source, taken) {
-                    (_, Some((i, (data, index)))) => {
-                        let spliceable = level > 0 && !b.strip;
-                        blocks = index.filter(|_| spliceable).map(|index| (i, index));
-                        data
-                    }
-                    (PlanSource::Entry(i), None) => {
-                        let spliceable =
-                            level > 0 && !b.strip && archive.entries().get(*i).is_some_and(|e| e.size >= SPLICE_MIN);
-                        match spliceable.then(|| archive.read_indexed(*i)).transpose().map_err(wheel_err)?.flatten() {
-                            Some((data, index)) => {
-                                blocks = Some((*i, index));
-                                data
-                            }
-                            None => archive.read(*i).map_err(wheel_err)?,
-                        }
-                    }
-                    (PlanSource::File(p), None) => std::fs::read(p).map_err(|e| Error::io(p, e))?,
-                };
-                crate::timing::mark(format_args!("read {}", b.name));
-                let patch_err = |source| Error::Patch { file: label.clone(), source };
-                let stripped = match (&b.edits, b.strip) {
-                    (BinaryEdits::Elf(_), true) => Some(crate::patch::elf::strip(&data).map_err(patch_err)?),
-                    (BinaryEdits::Pe(_), true) => Some(crate::patch::pe::strip(&data).map_err(patch_err)?),
-                    _ => None,
-                };
-                let input: &[u8] = stripped.as_deref().unwrap_or(&data);
-                let out = match &b.edits {
-                    BinaryEdits::Elf(edits) if edits.is_empty() => input.to_vec(),
-                    BinaryEdits::Elf(edits) => crate::patch::elf::apply(input, edits).map_err(patch_err)?,
-                    BinaryEdits::MachO(edits) => crate::patch::macho::apply(input, edits).map_err(patch_err)?,
-                    BinaryEdits::Pe(edits) => crate::patch::pe::apply(input, edits).map_err(patch_err)?,
-                };
-                drop(stripped);
-                crate::timing::mark(format_args!("patched {}", b.name));
-                let (source, detail) = match blocks {
-                    Some((i, index)) => {
-                        let raw = archive.raw_data(i).map_err(wheel_err)?;
-                        // the input bytes are not needed past the comparison
-                        let unchanged = crate::wheel::splice::Unchanged::compare(&data, &out);
-                        drop(data);
-                        let (deflated, stats) =
-                            crate::wheel::splice::deflate_spliced_with(&unchanged, raw, &index, &out, level, CHUNK)
-                                .map_err(|e| Error::io(&label, e))?;
-                        archive.release(i);
-                        let detail = format!(
-                            "`{}`: {} of {} bytes kept as the input compressed them, {} deflated anew",
-                            b.name,
-                            stats.copied,
-                            out.len(),
-                            stats.deflated
-                        );
-                        (crate::wheel::Source::Deflated(Arc::new(deflated), out.len() as u64), Some(detail))
-                    }
-                    // new binaries (grafted libraries) are deflated here, so that
-                    // they overlap with the other binaries' work
-                    None => {
-                        drop(data);
-                        let fits = u32::try_from(out.len()).is_ok_and(|n| n < u32::MAX / 2);
-                        if level > 0 && fits {
-                            let d = crate::wheel::writer::deflate_chunked(&out, level, CHUNK)
-                                .map_err(|e| Error::io(&label, e))?;
-                            (crate::wheel::Source::Deflated(Arc::new(d), out.len() as u64), None)
-                        } else {
-                            (crate::wheel::Source::Bytes(Arc::new(out)), None)
-                        }
-                    }
-                };
-                crate::timing::mark(format_args!("compressed {}", b.name));
-                Ok((b.name.clone(), source, b.unix_mode, detail))
-            })
-            .collect()
+        let mut done: Vec<(usize, Result<NewFile>)> =
+            order.par_iter().with_max_len(1).map(|&(_, k)| (k, patch_one(&plan.binaries[k]))).collect();
+        done.sort_by_key(|(k, _)| *k);
+        done.into_iter().map(|(_, r)| r).collect()
     };
     let (patched, sbom) = rayon::join(patch, sbom);
     plan.added.extend(sbom?);
