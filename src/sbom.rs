@@ -173,17 +173,24 @@ fn dpkg_owners(root: &Path, distro: &str, wanted: &BTreeMap<PathBuf, PathBuf>, o
     let Ok(status) = std::fs::read_to_string(dpkg.join("status")) else { return };
     // (package, arch) → version, for the installed packages among the owners
     let owners: BTreeSet<&str> = hits.iter().map(|(_, stem)| stem.split(':').next().unwrap_or(stem)).collect();
+    // only the paragraphs of those packages are read: found by their
+    // `Package:` line rather than by splitting the whole file
     let mut installed: BTreeMap<(String, String), String> = BTreeMap::new();
-    for para in status.split("\n\n") {
-        let field = |name: &str| {
-            para.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')).map(|v| v.trim()))
-        };
-        let Some(pkg) = field("Package").filter(|p| owners.contains(p)) else { continue };
-        let Some(ver) = field("Version") else { continue };
-        if !field("Status").is_some_and(|s| s.ends_with(" installed")) {
-            continue;
+    let status = format!("\n{status}");
+    for pkg in &owners {
+        let line = format!("\nPackage: {pkg}\n");
+        for at in memchr::memmem::find_iter(status.as_bytes(), line.as_bytes()) {
+            let para = &status[at + 1..];
+            let para = &para[..para.find("\n\n").unwrap_or(para.len())];
+            let field = |name: &str| {
+                para.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')).map(|v| v.trim()))
+            };
+            let Some(ver) = field("Version") else { continue };
+            if !field("Status").is_some_and(|s| s.ends_with(" installed")) {
+                continue;
+            }
+            installed.insert((pkg.to_string(), field("Architecture").unwrap_or("").to_string()), ver.to_string());
         }
-        installed.insert((pkg.to_string(), field("Architecture").unwrap_or("").to_string()), ver.to_string());
     }
     // in the order found: the first owner wins
     for (asked, stem) in hits {
