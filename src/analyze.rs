@@ -523,14 +523,11 @@ pub(crate) fn analyze_for_repair(archive: &WheelArchive, options: &AnalyzeOption
 fn analyze_inner(archive: &WheelArchive, options: &AnalyzeOptions, keep: Option<&Kept>) -> Result<Analysis> {
     let wheel_name = archive.path().display().to_string();
     // the built-in policies a Linux wheel's tag points to are parsed meanwhile
-    let tags = &archive.filename().platform;
-    let libc = if tags.iter().any(|t| t.starts_with("musllinux")) {
-        Some(Libc::Musl)
-    } else if tags.iter().any(|t| t.starts_with("manylinux") || t.starts_with("linux")) {
-        Some(Libc::Glibc)
-    } else {
-        None
-    };
+    // (a plain `linux_*` tag: glibc, the common case)
+    let libc =
+        archive.filename().platform.iter().find_map(|t| {
+            crate::policy::linux::libc_of_tag(t).or_else(|| t.starts_with("linux_").then_some(Libc::Glibc))
+        });
     let (binaries, ()) = rayon::join(
         || read_binaries(archive, options.verify_record, keep),
         || match libc {
@@ -641,10 +638,6 @@ fn repaired_dll_dirs(archive: &WheelArchive) -> Vec<String> {
     dirs.into_iter().collect()
 }
 
-/// Inflates every entry once, in parallel, hashing for the RECORD check in
-/// the same pass; sniffs and parses each. The largest entries go first, so
-/// the one huge extension that most big wheels hold is inflating on one core
-/// while the others share the rest, instead of starting last.
 /// Entries of at least this size (128 KiB) are read with their deflate block
 /// index when kept for repair, which re-compresses them by splicing
 /// ([`crate::wheel::splice`]).
@@ -671,6 +664,11 @@ fn likely_patched(info: &BinaryInfo, wheel_files: &std::collections::HashSet<&st
     }
 }
 
+/// Inflates every entry once, in parallel, hashing for the RECORD check in
+/// the same pass; sniffs and parses each. The largest entries go first, so
+/// the one huge extension that most big wheels hold is inflating on one core
+/// while the others share the rest, instead of starting last. With `keep`,
+/// the bytes of the binaries a repair will likely patch stay in it.
 fn read_binaries(archive: &WheelArchive, verify: bool, keep: Option<&Kept>) -> Result<Vec<WheelBinary>> {
     let wheel = archive.path().display().to_string();
     let mut files: Vec<usize> = (0..archive.entries().len()).filter(|&i| !archive.entries()[i].is_dir).collect();
