@@ -262,10 +262,14 @@ impl LinuxPolicies {
 
 /// Parses a policy file and checks it ([`validate`]).
 fn parse_file(text: &str, file_label: &str) -> Result<Vec<RawPolicy>, PolicyError> {
-    let invalid = |reason: String| PolicyError::Invalid { file: file_label.to_string(), reason };
-    let raw: Vec<RawPolicy> = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
-    validate(&raw).map_err(invalid)?;
+    let raw = parse_unvalidated(text, file_label)?;
+    validate(&raw).map_err(|reason| PolicyError::Invalid { file: file_label.to_string(), reason })?;
     Ok(raw)
+}
+
+/// A policy file in auditwheel's schema, not yet checked by [`validate`].
+fn parse_unvalidated(text: &str, file_label: &str) -> Result<Vec<RawPolicy>, PolicyError> {
+    serde_json::from_str(text).map_err(|e| PolicyError::Invalid { file: file_label.to_string(), reason: e.to_string() })
 }
 
 /// Checks names, priorities and the PEP 600 ordering over the whole file.
@@ -348,12 +352,9 @@ fn fixup_musl_libc(libc: Libc, arch: &str, lib: &str) -> String {
 fn builtin_raw(libc: Libc) -> &'static Result<Vec<RawPolicy>, PolicyError> {
     static MANYLINUX: OnceLock<Result<Vec<RawPolicy>, PolicyError>> = OnceLock::new();
     static MUSLLINUX: OnceLock<Result<Vec<RawPolicy>, PolicyError>> = OnceLock::new();
-    let parse = |text: &str, file: &str| {
-        serde_json::from_str(text).map_err(|e| PolicyError::Invalid { file: file.to_string(), reason: e.to_string() })
-    };
     match libc {
-        Libc::Glibc => MANYLINUX.get_or_init(|| parse(MANYLINUX_JSON, "builtin:manylinux-policy.json")),
-        Libc::Musl => MUSLLINUX.get_or_init(|| parse(MUSLLINUX_JSON, "builtin:musllinux-policy.json")),
+        Libc::Glibc => MANYLINUX.get_or_init(|| parse_unvalidated(MANYLINUX_JSON, "builtin:manylinux-policy.json")),
+        Libc::Musl => MUSLLINUX.get_or_init(|| parse_unvalidated(MUSLLINUX_JSON, "builtin:musllinux-policy.json")),
     }
 }
 
