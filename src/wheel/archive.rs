@@ -161,6 +161,9 @@ fn release_range(map: &Mmap, start: u64, len: u64) {
     let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, len) };
 }
 
+/// An entry inflated with its block index: bytes, index, sha256 (when asked).
+type IndexedEntry = (Vec<u8>, super::splice::BlockIndex, Option<[u8; 32]>);
+
 /// Where an entry's compressed bytes are, found at open.
 #[derive(Debug, Clone)]
 struct Location {
@@ -753,26 +756,7 @@ impl WheelArchive {
     /// of 4 GiB or more, and declared sizes the data cannot hold: the caller
     /// reads those the ordinary way.
     pub fn read_indexed(&self, index: usize) -> Result<Option<(Vec<u8>, super::splice::BlockIndex)>, WheelError> {
-        let (entry, loc) = self.located(index)?;
-        if loc.compression != Compression::Deflated {
-            return Ok(None);
-        }
-        let raw = self.raw_data(index)?;
-        // deflate cannot expand more than 1032:1
-        let bound = (raw.len() as u64).saturating_mul(1032).saturating_add(1024);
-        let Some(size) = usize::try_from(entry.size).ok().filter(|_| entry.size <= bound) else {
-            return Ok(None);
-        };
-        let zerr = |what: String| WheelError::Zip(format!("entry `{}`: {what}", entry.name.escape_debug()));
-        let Some((out, blocks)) = super::splice::inflate_indexed(raw, size).map_err(zerr)? else {
-            return Ok(None);
-        };
-        let crc = crc32fast::hash(&out);
-        if crc != entry.crc32 {
-            return Err(zerr(format!("CRC-32 is {crc:08x}, the central directory declares {:08x}", entry.crc32)));
-        }
-        self.release(index);
-        Ok(Some((out, blocks)))
+        Ok(self.inflate_indexed(index, false)?.map(|(out, blocks, _)| (out, blocks)))
     }
 
     /// [`WheelArchive::read_verified`] that also records the deflate block
@@ -784,21 +768,40 @@ impl WheelArchive {
         index: usize,
         index_min: u64,
     ) -> Result<(Vec<u8>, Option<super::splice::BlockIndex>), WheelError> {
-        use sha2::Digest;
-        let (entry, loc) = self.located(index)?;
-        let raw = self.raw_data(index)?;
-        let bound = (raw.len() as u64).saturating_mul(1032).saturating_add(1024);
-        let size = usize::try_from(entry.size).ok().filter(|_| entry.size <= bound);
-        let (Compression::Deflated, true, Some(size)) = (loc.compression, entry.size >= index_min, size) else {
-            return self.read_verified(index).map(|d| (d, None));
-        };
+        let entry = self.located(index)?.0;
         let listed = !(entry.is_dir || is_record_or_signature(&self.dist_info, &entry.name));
         let row = self.record_row(&entry.name).filter(|_| listed);
         let streamable =
             row.is_some_and(|r| r.size.is_some() && r.hash.as_deref().is_some_and(|h| h.starts_with(SHA256)));
-        let mut crc = crc32fast::Hasher::new();
-        let mut sha = streamable.then(sha2::Sha256::new);
+        let indexed = if entry.size >= index_min { self.inflate_indexed(index, streamable)? } else { None };
+        let Some((out, blocks, digest)) = indexed else {
+            return self.read_verified(index).map(|d| (d, None));
+        };
+        match (row, digest) {
+            (Some(row), Some(digest)) => check_streamed(row, out.len() as u64, &digest)?,
+            _ => self.verify_record(index, &out)?,
+        }
+        Ok((out, Some(blocks)))
+    }
+
+    /// The body of the indexed reads: inflates a deflated entry recording its
+    /// block starts, checks the CRC-32, and computes the sha256 in the same
+    /// pass when asked. `None` when the entry cannot be read this way.
+    fn inflate_indexed(&self, index: usize, sha256: bool) -> Result<Option<IndexedEntry>, WheelError> {
+        use sha2::Digest;
+        let (entry, loc) = self.located(index)?;
+        if loc.compression != Compression::Deflated {
+            return Ok(None);
+        }
+        let raw = self.raw_data(index)?;
+        // deflate cannot expand more than 1032:1
+        let bound = (raw.len() as u64).saturating_mul(1032).saturating_add(1024);
+        let Some(size) = usize::try_from(entry.size).ok().filter(|_| entry.size <= bound) else {
+            return Ok(None);
+        };
         let zerr = |what: String| WheelError::Zip(format!("entry `{}`: {what}", entry.name.escape_debug()));
+        let mut crc = crc32fast::Hasher::new();
+        let mut sha = sha256.then(sha2::Sha256::new);
         let seen = |bytes: &[u8]| {
             crc.update(bytes);
             if let Some(s) = sha.as_mut() {
@@ -806,18 +809,14 @@ impl WheelArchive {
             }
         };
         let Some((out, blocks)) = super::splice::inflate_indexed_with(raw, size, seen).map_err(zerr)? else {
-            return self.read_verified(index).map(|d| (d, None));
+            return Ok(None);
         };
         let crc = crc.finalize();
         if crc != entry.crc32 {
             return Err(zerr(format!("CRC-32 is {crc:08x}, the central directory declares {:08x}", entry.crc32)));
         }
         self.release(index);
-        match (row, sha) {
-            (Some(row), Some(sha)) => check_streamed(row, out.len() as u64, &sha.finalize().into())?,
-            _ => self.verify_record(index, &out)?,
-        }
-        Ok((out, Some(blocks)))
+        Ok(Some((out, blocks, sha.map(|s| s.finalize().into()))))
     }
 
     /// The first `n` bytes of entry `index` (fewer if the entry is shorter),
