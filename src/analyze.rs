@@ -638,9 +638,10 @@ fn repaired_dll_dirs(archive: &WheelArchive) -> Vec<String> {
     dirs.into_iter().collect()
 }
 
-/// Entries of at least this size (128 KiB) are read with their deflate block
-/// index when kept for repair, which re-compresses them by splicing
-/// ([`crate::wheel::splice`]).
+/// Patched entries of at least this size (128 KiB) are re-compressed by
+/// copying the input's deflate blocks the patch left alone
+/// ([`crate::wheel::splice`]); so they are read with their block index, here
+/// when kept for repair, or by repair itself. Smaller ones are deflated again.
 pub(crate) const SPLICE_MIN: u64 = 128 << 10;
 
 /// At most this many inflated bytes (256 MiB) are kept for repair; past it,

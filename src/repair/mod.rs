@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::analyze::{AnalyzeOptions, Family, Kept};
+use crate::analyze::{AnalyzeOptions, Family, Kept, SPLICE_MIN};
 use crate::patch::elf::ElfEdits;
 use crate::patch::macho::MachOEdits;
 use crate::patch::pe::PeEdits;
@@ -213,11 +213,6 @@ pub fn repair(path: &Path, options: &RepairOptions) -> Result<RepairOutcome> {
 /// A file of the output: name, content, unix mode.
 type NewFile = (String, crate::wheel::Source, Option<u32>, Option<String>);
 
-/// Patched wheel entries at least this large (128 KiB) are re-compressed by copying
-/// the input's deflate blocks that the patch left alone
-/// ([`crate::wheel::splice`]); smaller ones are simply deflated again.
-use crate::analyze::SPLICE_MIN;
-
 /// Carries out a plan: reads and patches binaries in parallel, writes the wheel.
 pub fn apply(archive: &WheelArchive, plan: Plan, options: &RepairOptions) -> Result<RepairOutcome> {
     apply_kept(archive, plan, options, Kept::default(), None)
@@ -263,88 +258,82 @@ fn apply_kept(
     let mut order: Vec<(u64, usize)> = plan.binaries.iter().enumerate().map(|(k, b)| (size_of(b), k)).collect();
     order.sort_by_key(|&(size, k)| (std::cmp::Reverse(size), k));
     let patch_one = |b: &PlannedBinary| -> Result<NewFile> {
-        {
-            let label = match &b.source {
-                PlanSource::Entry(_) => format!("{wheel}!{}", b.name),
-                PlanSource::File(p) => p.display().to_string(),
-            };
-            let wheel_err = |source| Error::Wheel { path: archive.path().to_path_buf(), source };
-            let mut blocks = None;
-            let taken = match &b.source {
-                PlanSource::Entry(i) => kept.take(*i).map(|k| (*i, k)),
-                PlanSource::File(_) => None,
-            };
-            let data = match (&b.source, taken) {
-                (_, Some((i, (data, index)))) => {
-                    let spliceable = level > 0 && !b.strip;
-                    blocks = index.filter(|_| spliceable).map(|index| (i, index));
-                    data
-                }
-                (PlanSource::Entry(i), None) => {
-                    let spliceable =
-                        level > 0 && !b.strip && archive.entries().get(*i).is_some_and(|e| e.size >= SPLICE_MIN);
-                    match spliceable.then(|| archive.read_indexed(*i)).transpose().map_err(wheel_err)?.flatten() {
-                        Some((data, index)) => {
-                            blocks = Some((*i, index));
-                            data
-                        }
-                        None => archive.read(*i).map_err(wheel_err)?,
+        let label = match &b.source {
+            PlanSource::Entry(_) => format!("{wheel}!{}", b.name),
+            PlanSource::File(p) => p.display().to_string(),
+        };
+        let wheel_err = |source| Error::Wheel { path: archive.path().to_path_buf(), source };
+        let mut blocks = None;
+        let taken = match &b.source {
+            PlanSource::Entry(i) => kept.take(*i).map(|k| (*i, k)),
+            PlanSource::File(_) => None,
+        };
+        let data = match (&b.source, taken) {
+            (_, Some((i, (data, index)))) => {
+                let spliceable = level > 0 && !b.strip;
+                blocks = index.filter(|_| spliceable).map(|index| (i, index));
+                data
+            }
+            (PlanSource::Entry(i), None) => {
+                let spliceable =
+                    level > 0 && !b.strip && archive.entries().get(*i).is_some_and(|e| e.size >= SPLICE_MIN);
+                match spliceable.then(|| archive.read_indexed(*i)).transpose().map_err(wheel_err)?.flatten() {
+                    Some((data, index)) => {
+                        blocks = Some((*i, index));
+                        data
                     }
+                    None => archive.read(*i).map_err(wheel_err)?,
                 }
-                (PlanSource::File(p), None) => std::fs::read(p).map_err(|e| Error::io(p, e))?,
-            };
-            crate::timing::mark(format_args!("read {}", b.name));
-            let patch_err = |source| Error::Patch { file: label.clone(), source };
-            let stripped = match (&b.edits, b.strip) {
-                (BinaryEdits::Elf(_), true) => Some(crate::patch::elf::strip(&data).map_err(patch_err)?),
-                (BinaryEdits::Pe(_), true) => Some(crate::patch::pe::strip(&data).map_err(patch_err)?),
-                _ => None,
-            };
-            let input: &[u8] = stripped.as_deref().unwrap_or(&data);
-            let out = match &b.edits {
-                BinaryEdits::Elf(edits) if edits.is_empty() => input.to_vec(),
-                BinaryEdits::Elf(edits) => crate::patch::elf::apply(input, edits).map_err(patch_err)?,
-                BinaryEdits::MachO(edits) => crate::patch::macho::apply(input, edits).map_err(patch_err)?,
-                BinaryEdits::Pe(edits) => crate::patch::pe::apply(input, edits).map_err(patch_err)?,
-            };
-            drop(stripped);
-            crate::timing::mark(format_args!("patched {}", b.name));
-            let (source, detail) = match blocks {
-                Some((i, index)) => {
-                    let raw = archive.raw_data(i).map_err(wheel_err)?;
-                    // the input bytes are not needed past the comparison
-                    let unchanged = crate::wheel::splice::Unchanged::compare(&data, &out);
-                    drop(data);
-                    let (deflated, stats) =
-                        crate::wheel::splice::deflate_spliced_with(&unchanged, raw, &index, &out, level, CHUNK)
-                            .map_err(|e| Error::io(&label, e))?;
-                    archive.release(i);
-                    let detail = format!(
-                        "`{}`: {} of {} bytes kept as the input compressed them, {} deflated anew",
-                        b.name,
-                        stats.copied,
-                        out.len(),
-                        stats.deflated
-                    );
-                    (crate::wheel::Source::Deflated(Arc::new(deflated), out.len() as u64), Some(detail))
+            }
+            (PlanSource::File(p), None) => std::fs::read(p).map_err(|e| Error::io(p, e))?,
+        };
+        crate::timing::mark(format_args!("read {}", b.name));
+        let patch_err = |source| Error::Patch { file: label.clone(), source };
+        let stripped = match (&b.edits, b.strip) {
+            (BinaryEdits::Elf(_), true) => Some(crate::patch::elf::strip(&data).map_err(patch_err)?),
+            (BinaryEdits::Pe(_), true) => Some(crate::patch::pe::strip(&data).map_err(patch_err)?),
+            _ => None,
+        };
+        let input: &[u8] = stripped.as_deref().unwrap_or(&data);
+        let out = match &b.edits {
+            BinaryEdits::Elf(edits) if edits.is_empty() => input.to_vec(),
+            BinaryEdits::Elf(edits) => crate::patch::elf::apply(input, edits).map_err(patch_err)?,
+            BinaryEdits::MachO(edits) => crate::patch::macho::apply(input, edits).map_err(patch_err)?,
+            BinaryEdits::Pe(edits) => crate::patch::pe::apply(input, edits).map_err(patch_err)?,
+        };
+        drop(stripped);
+        crate::timing::mark(format_args!("patched {}", b.name));
+        let (source, detail) = match blocks {
+            Some((i, index)) => {
+                let raw = archive.raw_data(i).map_err(wheel_err)?;
+                // the input bytes are not needed past the comparison
+                let unchanged = crate::wheel::splice::Unchanged::compare(&data, &out);
+                drop(data);
+                let (deflated, stats) =
+                    crate::wheel::splice::deflate_spliced_with(&unchanged, raw, &index, &out, level, CHUNK)
+                        .map_err(|e| Error::io(&label, e))?;
+                archive.release(i);
+                let detail = format!(
+                    "`{}`: {} of {} bytes kept as the input compressed them, {} deflated anew",
+                    b.name,
+                    stats.copied,
+                    out.len(),
+                    stats.deflated
+                );
+                (crate::wheel::Source::Deflated(Arc::new(deflated), out.len() as u64), Some(detail))
+            }
+            // new binaries (grafted libraries) are deflated here, so that
+            // they overlap with the other binaries' work
+            None => {
+                drop(data);
+                match crate::wheel::writer::deflate_early(&out, level).map_err(|e| Error::io(&label, e))? {
+                    Some(d) => (crate::wheel::Source::Deflated(Arc::new(d), out.len() as u64), None),
+                    None => (crate::wheel::Source::Bytes(Arc::new(out)), None),
                 }
-                // new binaries (grafted libraries) are deflated here, so that
-                // they overlap with the other binaries' work
-                None => {
-                    drop(data);
-                    let fits = u32::try_from(out.len()).is_ok_and(|n| n < u32::MAX / 2);
-                    if level > 0 && fits {
-                        let d = crate::wheel::writer::deflate_chunked(&out, level, CHUNK)
-                            .map_err(|e| Error::io(&label, e))?;
-                        (crate::wheel::Source::Deflated(Arc::new(d), out.len() as u64), None)
-                    } else {
-                        (crate::wheel::Source::Bytes(Arc::new(out)), None)
-                    }
-                }
-            };
-            crate::timing::mark(format_args!("compressed {}", b.name));
-            Ok((b.name.clone(), source, b.unix_mode, detail))
-        }
+            }
+        };
+        crate::timing::mark(format_args!("compressed {}", b.name));
+        Ok((b.name.clone(), source, b.unix_mode, detail))
     };
     let patch = || -> Vec<Result<NewFile>> {
         let mut done: Vec<(usize, Result<NewFile>)> =

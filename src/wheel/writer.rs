@@ -217,14 +217,24 @@ pub fn deflate_chunked(data: &[u8], level: u32, chunk: usize) -> std::io::Result
 }
 
 /// New content of at least [`CHUNKED_MIN`] bytes deflated the way the
-/// writer stores large entries ([`deflate_chunked`]), so that a caller can do
-/// it early, in parallel with other work, and hand over
-/// [`Source::Deflated`]. `None` when the writer would deflate it in one
-/// stream instead: small content, level 0, or content too large for a
-/// one-entry zip (2 GiB or more).
+/// writer stores large entries ([`deflate_chunked`]); `None` when the writer
+/// deflates it in one stream instead (smaller content) or cannot take it
+/// pre-compressed (see [`deflate_early`]).
 pub fn deflate_large(data: &[u8], level: u32) -> std::io::Result<Option<Deflated>> {
+    if data.len() < CHUNKED_MIN {
+        return Ok(None);
+    }
+    deflate_early(data, level)
+}
+
+/// New content deflated in parallel chunks ([`deflate_chunked`]) whatever
+/// its size, so that a caller can do it early, alongside other work, and
+/// hand over [`Source::Deflated`]. `None` when the writer cannot take it
+/// pre-compressed: level 0, or content too large for a one-entry zip
+/// (2 GiB or more).
+pub fn deflate_early(data: &[u8], level: u32) -> std::io::Result<Option<Deflated>> {
     let fits = u32::try_from(data.len()).is_ok_and(|n| n < u32::MAX / 2);
-    if level == 0 || data.len() < CHUNKED_MIN || !fits {
+    if level == 0 || !fits {
         return Ok(None);
     }
     deflate_chunked(data, level, CHUNK).map(Some)
