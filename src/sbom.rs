@@ -176,11 +176,13 @@ fn dpkg_owners(root: &Path, distro: &str, wanted: &BTreeMap<PathBuf, PathBuf>, o
     // only the paragraphs of those packages are read: found by their
     // `Package:` line rather than by splitting the whole file
     let mut installed: BTreeMap<(String, String), String> = BTreeMap::new();
-    let status = format!("\n{status}");
     for pkg in &owners {
         let line = format!("\nPackage: {pkg}\n");
-        for at in memchr::memmem::find_iter(status.as_bytes(), line.as_bytes()) {
-            let para = &status[at + 1..];
+        // paragraph starts: after a newline, or the file's first line
+        let first = status.starts_with(&line[1..]).then_some(0);
+        let later = memchr::memmem::find_iter(status.as_bytes(), line.as_bytes()).map(|at| at + 1);
+        for start in first.into_iter().chain(later) {
+            let para = &status[start..];
             let para = &para[..para.find("\n\n").unwrap_or(para.len())];
             let field = |name: &str| {
                 para.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')).map(|v| v.trim()))
