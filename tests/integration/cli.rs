@@ -126,14 +126,9 @@ fn repair_bundles_rewrites_and_the_result_loads() {
     let orig = tmp.path().join("orig");
     unzip(&wheel, &orig);
     std::fs::rename(&chain.lib_dir, tmp.path().join("lib-gone")).unwrap();
-    let run = Command::new(&harness)
-        .arg(site.join("chainpkg/ext.so"))
-        .arg("PyInit_ext")
-        .env_remove("LD_LIBRARY_PATH")
-        .output()
-        .unwrap();
+    let run = util::load_pyinit(&harness, &site.join("chainpkg/ext.so"));
     assert_eq!(text(&run.stdout).trim(), "PyInit_ext() = 42", "{}", text(&run.stderr));
-    let run = Command::new(&harness).arg(orig.join("chainpkg/ext.so")).arg("PyInit_ext").output().unwrap();
+    let run = util::load_pyinit(&harness, &orig.join("chainpkg/ext.so"));
     assert!(text(&run.stdout).contains("LOAD FAILED"), "{}", text(&run.stdout));
 }
 

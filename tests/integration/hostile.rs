@@ -496,12 +496,7 @@ fn dependency_cycles_and_self_references_terminate_and_repair() {
     // it loads with the original libraries gone
     let harness = crate::util::dlopen_harness(root);
     std::fs::rename(&lib, root.join("lib-gone")).unwrap();
-    let run_ext = Command::new(&harness)
-        .arg(site.join("cycpkg/ext.so"))
-        .arg("PyInit_ext")
-        .env_remove("LD_LIBRARY_PATH")
-        .output()
-        .unwrap();
+    let run_ext = crate::util::load_pyinit(&harness, &site.join("cycpkg/ext.so"));
     assert_eq!(text(&run_ext.stdout).trim(), "PyInit_ext() = 42", "{}", text(&run_ext.stderr));
 
     // and repairing the result again terminates as well, changing nothing

@@ -3,7 +3,6 @@
 //! patched binary, which loads.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use crate::util::{build_chain, cc, dlopen_harness, make_wheel, noise, readelf_dynamic, text, wheelfix, zip_entries};
 
@@ -88,11 +87,6 @@ fn a_large_extension_is_spliced_and_still_loads() {
     assert!(dynamic.contains("Library rpath: [$ORIGIN/../bigpkg.libs]"), "{dynamic}");
     let harness = dlopen_harness(dir);
     std::fs::rename(&chain.lib_dir, dir.join("lib-gone")).unwrap();
-    let run = Command::new(&harness)
-        .arg(site.join("bigpkg/ext.so"))
-        .arg("PyInit_ext")
-        .env_remove("LD_LIBRARY_PATH")
-        .output()
-        .unwrap();
+    let run = crate::util::load_pyinit(&harness, &site.join("bigpkg/ext.so"));
     assert_eq!(text(&run.stdout).trim(), "PyInit_ext() = 42", "{}", text(&run.stderr));
 }

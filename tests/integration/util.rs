@@ -190,6 +190,12 @@ pub fn dlopen_harness(dir: &Path) -> PathBuf {
     exe
 }
 
+/// Runs the dlopen harness on `module`, calling `PyInit_ext`, with no
+/// `LD_LIBRARY_PATH`: only the module's own RPATH/RUNPATH can find its libraries.
+pub fn load_pyinit(harness: &Path, module: &Path) -> Output {
+    Command::new(harness).arg(module).arg("PyInit_ext").env_remove("LD_LIBRARY_PATH").output().unwrap()
+}
+
 /// The chain of [`build_chain`] packed as `chainpkg-1.0-cp311-cp311-linux_x86_64.whl`
 /// (`chainpkg/__init__.py`, `chainpkg/ext.so`).
 pub fn chain_wheel(dir: &Path) -> (PathBuf, Chain) {
