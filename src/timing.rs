@@ -18,6 +18,11 @@ pub fn init() {
     start();
 }
 
+/// Whether timings are on (for a mark whose text costs work to compute).
+pub fn enabled() -> bool {
+    start().is_some()
+}
+
 /// Prints the time since [`init`] and `stage`, when timings are on (pass
 /// `format_args!(…)` for a computed stage: it is only formatted then).
 pub fn mark(stage: impl std::fmt::Display) {

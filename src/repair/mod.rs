@@ -239,8 +239,10 @@ fn apply_kept(
             PlanSource::File(_) => None,
         })
         .collect();
-    let (n, bytes) = kept.size();
-    crate::timing::mark(format_args!("{n} binaries ({bytes} bytes) kept from the analysis"));
+    if crate::timing::enabled() {
+        let (n, bytes) = kept.size();
+        crate::timing::mark(format_args!("{n} binaries ({bytes} bytes) kept from the analysis"));
+    }
     kept.retain(|i| planned.contains(&i));
     let sbom = || match sbom_root {
         Some(root) => {

@@ -482,6 +482,11 @@ pub fn deflate_spliced_with(
     Ok((Deflated { data, crc32: crc.finalize(), sha256 }, stats))
 }
 
+/// The error of a re-compressed stream that failed its check.
+fn bad(what: &str) -> std::io::Error {
+    std::io::Error::other(format!("the re-compressed stream {what}; nothing was written"))
+}
+
 /// The little-endian 64-bit word of `src` that starts at bit `at` (bits past
 /// the end read as zero).
 fn word_at(src: &[u8], at: u64) -> u64 {
@@ -497,7 +502,6 @@ fn word_at(src: &[u8], at: u64) -> u64 {
 /// first byte) is exactly the bits `from..to` of `old_raw` followed by an
 /// empty stored block, final only when `last`, and nothing more.
 fn check_copied(segment: &[u8], old_raw: &[u8], from: u64, to: u64, last: bool) -> std::io::Result<()> {
-    let bad = |what: &str| std::io::Error::other(format!("the re-compressed stream {what}; nothing was written"));
     let n = to.checked_sub(from).ok_or_else(|| bad("has a copied run that ends before it starts"))?;
     if to > old_raw.len() as u64 * 8 {
         return Err(bad("has a copied run past the end of the input"));
@@ -525,7 +529,6 @@ fn check_copied(segment: &[u8], old_raw: &[u8], from: u64, to: u64, last: bool) 
 /// that it gives exactly `expected`, uses all of `bytes`, and ends at a block
 /// boundary (or, when `last`, at the end of the stream).
 fn check_segment(bytes: &[u8], dict: &[u8], expected: &[u8], last: bool) -> std::io::Result<()> {
-    let bad = |what: &str| std::io::Error::other(format!("the re-compressed stream {what}; nothing was written"));
     let (Ok(avail_in), Ok(avail_out)) = (u32::try_from(bytes.len()), u32::try_from(expected.len() + 1)) else {
         return Err(bad("has a segment too large to check"));
     };
