@@ -483,16 +483,25 @@ pub fn analyze_archive(archive: &WheelArchive, options: &AnalyzeOptions) -> Resu
 
 /// Inflated binaries kept from the analysis for the repair that follows, so
 /// that a binary it patches is inflated once: entry index → (bytes, deflate
-/// block index when the entry is large enough to be spliced).
+/// block index when the entry is large enough to be spliced). The repair's
+/// plan adds the libraries it read from disk to hash them, so that they are
+/// read once too.
 #[derive(Debug, Default)]
-pub(crate) struct Kept(std::sync::Mutex<HashMap<usize, KeptEntry>>);
+pub(crate) struct Kept {
+    entries: std::sync::Mutex<HashMap<usize, KeptEntry>>,
+    files: std::sync::Mutex<(u64, HashMap<PathBuf, Vec<u8>>)>,
+}
 
 /// One kept binary: its bytes and, for a large deflated entry, its block index.
 pub(crate) type KeptEntry = (Vec<u8>, Option<crate::wheel::splice::BlockIndex>);
 
+fn locked<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl Kept {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<usize, KeptEntry>> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        locked(&self.entries)
     }
 
     /// Takes the kept bytes of entry `index`, if there are any.
@@ -509,6 +518,22 @@ impl Kept {
     /// Frees everything but the entries `wanted` says yes to.
     pub(crate) fn retain(&self, wanted: impl Fn(usize) -> bool) {
         self.lock().retain(|&i, _| wanted(i));
+    }
+
+    /// Keeps the bytes of the file at `path` while they fit in the budget
+    /// of files ([`KEEP_BUDGET`]); otherwise they are dropped and read again.
+    pub(crate) fn keep_file(&self, path: &Path, bytes: Vec<u8>) {
+        let mut files = locked(&self.files);
+        let (used, map) = &mut *files;
+        if *used + bytes.len() as u64 <= KEEP_BUDGET {
+            *used += bytes.len() as u64;
+            map.insert(path.to_path_buf(), bytes);
+        }
+    }
+
+    /// Takes the kept bytes of the file at `path`, if there are any.
+    pub(crate) fn take_file(&self, path: &Path) -> Option<Vec<u8>> {
+        locked(&self.files).1.remove(path)
     }
 }
 

@@ -23,6 +23,17 @@ use sha2::Digest as _;
 
 /// Builds the plan for a Linux wheel.
 pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Result<Plan> {
+    plan_keeping(archive, a, options, None)
+}
+
+/// [`plan`], keeping in `keep` the bytes of the libraries it reads to hash
+/// them, for the patching that follows.
+pub(crate) fn plan_keeping(
+    archive: &WheelArchive,
+    a: &Analysis,
+    options: &RepairOptions,
+    keep: Option<&crate::analyze::Kept>,
+) -> Result<Plan> {
     let wheel = archive.path().display().to_string();
     let v: &LinuxVerdict = a.linux.as_ref().ok_or_else(|| Error::CannotRepair {
         wheel: wheel.clone(),
@@ -124,7 +135,11 @@ pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Re
         .into_par_iter()
         .map(|p| {
             let data = std::fs::read(p).map_err(|e| Error::io(p, e))?;
-            Ok((p.clone(), sha2::Sha256::digest(&data).into()))
+            let digest = sha2::Sha256::digest(&data).into();
+            if let Some(keep) = keep {
+                keep.keep_file(p, data);
+            }
+            Ok((p.clone(), digest))
         })
         .collect::<Result<_>>()?;
     for &n in external.values() {

@@ -198,7 +198,7 @@ pub fn repair(path: &Path, options: &RepairOptions) -> Result<RepairOutcome> {
             }
         }
         Family::Linux => {
-            let plan = linux::plan(&archive, &analysis, options)?;
+            let plan = linux::plan_keeping(&archive, &analysis, options, Some(&kept))?;
             crate::timing::mark("planned");
             // the SBOM is made while the binaries are patched
             sbom_root = Some(options.analyze.sysroot.clone().unwrap_or_else(|| PathBuf::from("/")));
@@ -266,28 +266,29 @@ fn apply_kept(
         };
         let wheel_err = |source| Error::Wheel { path: archive.path().to_path_buf(), source };
         let mut blocks = None;
-        let taken = match &b.source {
-            PlanSource::Entry(i) => kept.take(*i).map(|k| (*i, k)),
-            PlanSource::File(_) => None,
-        };
-        let data = match (&b.source, taken) {
-            (_, Some((i, (data, index)))) => {
-                let spliceable = level > 0 && !b.strip;
-                blocks = index.filter(|_| spliceable).map(|index| (i, index));
-                data
-            }
-            (PlanSource::Entry(i), None) => {
-                let spliceable =
-                    level > 0 && !b.strip && archive.entries().get(*i).is_some_and(|e| e.size >= SPLICE_MIN);
-                match spliceable.then(|| archive.read_indexed(*i)).transpose().map_err(wheel_err)?.flatten() {
-                    Some((data, index)) => {
-                        blocks = Some((*i, index));
-                        data
-                    }
-                    None => archive.read(*i).map_err(wheel_err)?,
+        let data = match &b.source {
+            PlanSource::Entry(i) => match kept.take(*i) {
+                Some((data, index)) => {
+                    let spliceable = level > 0 && !b.strip;
+                    blocks = index.filter(|_| spliceable).map(|index| (*i, index));
+                    data
                 }
-            }
-            (PlanSource::File(p), None) => std::fs::read(p).map_err(|e| Error::io(p, e))?,
+                None => {
+                    let spliceable =
+                        level > 0 && !b.strip && archive.entries().get(*i).is_some_and(|e| e.size >= SPLICE_MIN);
+                    match spliceable.then(|| archive.read_indexed(*i)).transpose().map_err(wheel_err)?.flatten() {
+                        Some((data, index)) => {
+                            blocks = Some((*i, index));
+                            data
+                        }
+                        None => archive.read(*i).map_err(wheel_err)?,
+                    }
+                }
+            },
+            PlanSource::File(p) => match kept.take_file(p) {
+                Some(data) => data,
+                None => std::fs::read(p).map_err(|e| Error::io(p, e))?,
+            },
         };
         crate::timing::mark(format_args!("read {}", b.name));
         let patch_err = |source| Error::Patch { file: label.clone(), source };
@@ -296,21 +297,41 @@ fn apply_kept(
             (BinaryEdits::Pe(_), true) => Some(crate::patch::pe::strip(&data).map_err(patch_err)?),
             _ => None,
         };
-        let input: &[u8] = stripped.as_deref().unwrap_or(&data);
-        let out = match &b.edits {
-            BinaryEdits::Elf(edits) if edits.is_empty() => input.to_vec(),
-            BinaryEdits::Elf(edits) => crate::patch::elf::apply(input, edits).map_err(patch_err)?,
-            BinaryEdits::MachO(edits) => crate::patch::macho::apply(input, edits).map_err(patch_err)?,
-            BinaryEdits::Pe(edits) => crate::patch::pe::apply(input, edits).map_err(patch_err)?,
-        };
-        drop(stripped);
-        crate::timing::mark(format_args!("patched {}", b.name));
-        let (source, detail) = match blocks {
-            Some((i, index)) => {
-                let raw = archive.raw_data(i).map_err(wheel_err)?;
-                // the input bytes are not needed past the comparison
-                let unchanged = crate::wheel::splice::Unchanged::compare(&data, &out);
+        // An ELF file (the largest are ELF) is patched in place: the old
+        // bytes of the pages it writes are kept for the splice's comparison.
+        let spliced = blocks.is_some();
+        let (out, unchanged) = match (&b.edits, stripped) {
+            (BinaryEdits::Elf(edits), stripped) => {
+                let mut data = stripped.unwrap_or(data);
+                if edits.is_empty() {
+                    let unchanged =
+                        spliced.then(|| crate::wheel::splice::PagesBefore::capture(&data, []).compare(&data));
+                    (data, unchanged)
+                } else {
+                    let patch = crate::patch::elf::ElfPatch::new(&data, edits).map_err(patch_err)?;
+                    let before = spliced.then(|| crate::wheel::splice::PagesBefore::capture(&data, patch.written()));
+                    patch.write_into(&mut data).map_err(patch_err)?;
+                    let unchanged = before.map(|b| b.compare(&data));
+                    (data, unchanged)
+                }
+            }
+            (BinaryEdits::MachO(edits), stripped) => {
+                let out = crate::patch::macho::apply(stripped.as_deref().unwrap_or(&data), edits).map_err(patch_err)?;
+                let unchanged = spliced.then(|| crate::wheel::splice::Unchanged::compare(&data, &out));
                 drop(data);
+                (out, unchanged)
+            }
+            (BinaryEdits::Pe(edits), stripped) => {
+                let out = crate::patch::pe::apply(stripped.as_deref().unwrap_or(&data), edits).map_err(patch_err)?;
+                let unchanged = spliced.then(|| crate::wheel::splice::Unchanged::compare(&data, &out));
+                drop(data);
+                (out, unchanged)
+            }
+        };
+        crate::timing::mark(format_args!("patched {}", b.name));
+        let (source, detail) = match blocks.zip(unchanged) {
+            Some(((i, index), unchanged)) => {
+                let raw = archive.raw_data(i).map_err(wheel_err)?;
                 let (deflated, stats) =
                     crate::wheel::splice::deflate_spliced_with(&unchanged, raw, &index, &out, level, CHUNK)
                         .map_err(|e| Error::io(&label, e))?;
@@ -326,13 +347,10 @@ fn apply_kept(
             }
             // new binaries (grafted libraries) are deflated here, so that
             // they overlap with the other binaries' work
-            None => {
-                drop(data);
-                match crate::wheel::writer::deflate_early(&out, level).map_err(|e| Error::io(&label, e))? {
-                    Some(d) => (crate::wheel::Source::Deflated(Arc::new(d), out.len() as u64), None),
-                    None => (crate::wheel::Source::Bytes(Arc::new(out)), None),
-                }
-            }
+            None => match crate::wheel::writer::deflate_early(&out, level).map_err(|e| Error::io(&label, e))? {
+                Some(d) => (crate::wheel::Source::Deflated(Arc::new(d), out.len() as u64), None),
+                None => (crate::wheel::Source::Bytes(Arc::new(out)), None),
+            },
         };
         crate::timing::mark(format_args!("compressed {}", b.name));
         Ok((b.name.clone(), source, b.unix_mode, detail))

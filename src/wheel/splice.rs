@@ -382,6 +382,44 @@ impl Unchanged {
     }
 }
 
+/// The original bytes of the pages a patch made in place is about to write
+/// to, captured before it writes: with them, [`PagesBefore::compare`] gives
+/// the same [`Unchanged`] as comparing with a full copy of the old file,
+/// without keeping one.
+#[derive(Debug, Clone)]
+pub struct PagesBefore {
+    pages: std::collections::BTreeMap<usize, Vec<u8>>,
+    old_len: usize,
+}
+
+impl PagesBefore {
+    /// Copies the pages of `old` that the byte ranges `[start, end)` touch.
+    pub fn capture(old: &[u8], written: impl IntoIterator<Item = (u64, u64)>) -> Self {
+        let mut pages = std::collections::BTreeMap::new();
+        for (start, end) in written {
+            let first = usize::try_from(start).unwrap_or(usize::MAX) / PAGE;
+            let last = usize::try_from(end).unwrap_or(usize::MAX).div_ceil(PAGE).min(old.len().div_ceil(PAGE));
+            for k in first..last {
+                pages.entry(k).or_insert_with(|| old[k * PAGE..((k + 1) * PAGE).min(old.len())].to_vec());
+            }
+        }
+        PagesBefore { pages, old_len: old.len() }
+    }
+
+    /// Which pages of `new`, the file once patched, hold the old bytes.
+    pub fn compare(&self, new: &[u8]) -> Unchanged {
+        let pages = new
+            .par_chunks(PAGE)
+            .enumerate()
+            .map(|(k, page)| {
+                let start = k * PAGE;
+                start + page.len() <= self.old_len && self.pages.get(&k).is_none_or(|o| o.as_slice() == page)
+            })
+            .collect();
+        Unchanged { pages, old_len: self.old_len, new_len: new.len() }
+    }
+}
+
 /// [`deflate_spliced`] from a comparison made beforehand; `new` must be the
 /// file `unchanged` was computed for.
 pub fn deflate_spliced_with(
@@ -639,6 +677,36 @@ mod tests {
         let mut out = vec![0u8; data.len() - b.out as usize];
         let _ = d.decompress(&tail, &mut out, flate2::FlushDecompress::Finish);
         assert!(out == data[b.out as usize..], "a block boundary is off");
+    }
+
+    #[test]
+    fn pages_captured_before_writes_agree_with_a_full_comparison() {
+        let mut x = 0x0005_DEEC_E66D_u64;
+        let mut next = move |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        for round in 0..60 {
+            let old = sample(1 + next(9 * PAGE as u64) as usize, round + 3);
+            let mut new = old.clone();
+            new.resize(old.len() + next(3) as usize * next(2 * PAGE as u64) as usize, 0);
+            let mut written = Vec::new();
+            for _ in 0..next(6) {
+                let start = next(new.len() as u64);
+                let end = (start + 1 + next(3 * PAGE as u64)).min(new.len() as u64);
+                // some writes put back the bytes that were there
+                let same = next(3) == 0;
+                for i in start..end {
+                    let i = i as usize;
+                    new[i] = if same && i < old.len() { old[i] } else { new[i] ^ (1 + next(255) as u8) };
+                }
+                written.push((start, end));
+            }
+            let captured = PagesBefore::capture(&old, written.iter().copied());
+            assert_eq!(captured.compare(&new), Unchanged::compare(&old, &new), "round {round}");
+        }
     }
 
     #[test]

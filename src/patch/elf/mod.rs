@@ -100,19 +100,60 @@ fn round_up(x: u64, align: u64) -> Option<u64> {
     x.checked_add(align - 1).map(|v| v / align * align)
 }
 
-/// Endian- and class-aware writer over an output buffer.
+/// Endian- and class-aware writer: over an output buffer, or into a
+/// [`Log`] of writes to make later.
 pub(crate) struct Writer<'b> {
-    pub(crate) buf: &'b mut Vec<u8>,
+    out: Out<'b>,
     pub(crate) is64: bool,
     pub(crate) big: bool,
 }
 
-impl Writer<'_> {
+enum Out<'b> {
+    Buf(&'b mut Vec<u8>),
+    Log(&'b mut Log),
+}
+
+/// Writes worked out against a file, made later in one go: the new length
+/// and, in order, each write's offset and bytes.
+#[derive(Debug, Default)]
+struct Log {
+    len: u64,
+    writes: Vec<(u64, Vec<u8>)>,
+}
+
+impl<'b> Writer<'b> {
+    /// A writer over `buf`.
+    pub(crate) fn new(buf: &'b mut Vec<u8>, is64: bool, big: bool) -> Self {
+        Writer { out: Out::Buf(buf), is64, big }
+    }
+
+    /// The length of the file being written.
+    fn len(&self) -> u64 {
+        match &self.out {
+            Out::Buf(b) => b.len() as u64,
+            Out::Log(l) => l.len,
+        }
+    }
+
+    /// Grows the file to `len` bytes, the new ones zero.
+    fn grow_to(&mut self, len: u64) -> Result<(), PatchError> {
+        let n = usize::try_from(len).map_err(|_| unsupported("file too large"))?;
+        match &mut self.out {
+            Out::Buf(b) => b.resize(n.max(b.len()), 0),
+            Out::Log(l) => l.len = l.len.max(len),
+        }
+        Ok(())
+    }
+
     fn put(&mut self, off: u64, bytes: &[u8]) -> Result<(), PatchError> {
         let s = usize::try_from(off).map_err(|_| unsupported("offset too large"))?;
         let e = s.checked_add(bytes.len()).ok_or_else(|| unsupported("offset too large"))?;
-        let dst = self.buf.get_mut(s..e).ok_or_else(|| unsupported(format!("write at {off:#x} is past the end")))?;
-        dst.copy_from_slice(bytes);
+        let past_end = || unsupported(format!("write at {off:#x} is past the end"));
+        match &mut self.out {
+            Out::Buf(b) => b.get_mut(s..e).ok_or_else(past_end)?.copy_from_slice(bytes),
+            Out::Log(l) if e as u64 <= l.len => l.writes.push((off, bytes.to_vec())),
+            Out::Log(_) => return Err(past_end()),
+        }
         Ok(())
     }
 
@@ -316,6 +357,7 @@ fn free_after_table(f: &ElfFile<'_>) -> bool {
 }
 
 /// What the dynamic information must look like after the edits.
+#[derive(Debug)]
 struct Intent {
     needed: Vec<String>,
     soname: Option<String>,
@@ -373,17 +415,78 @@ fn check_edits(before: &ElfInfo, edits: &ElfEdits) -> Result<Intent, PatchError>
 /// re-parsing it and checking that the edits took effect and the PT_LOAD
 /// rules hold (sorted, `p_vaddr ≡ p_offset (mod p_align)`, page-aligned `p_align`).
 pub fn apply(data: &[u8], edits: &ElfEdits) -> Result<Vec<u8>, PatchError> {
-    let f = ElfFile::parse(data)?;
-    if f.e_machine == EM_MIPS {
-        return Err(unsupported("MIPS files are not rewritten (MIPS-specific dynamic tags)"));
+    let patch = ElfPatch::new(data, edits)?;
+    let mut out = Vec::with_capacity(usize::try_from(patch.new_len()).unwrap_or(0).max(data.len()));
+    out.extend_from_slice(data);
+    patch.write_into(&mut out)?;
+    Ok(out)
+}
+
+/// The edits to one ELF file, worked out against its bytes and ready to be
+/// written into them in place ([`ElfPatch::write_into`]), so that a large file
+/// is not copied: what [`apply`] does on a copy.
+#[derive(Debug)]
+pub struct ElfPatch {
+    old_len: u64,
+    log: Log,
+    check: Option<(ElfInfo, Intent, BTreeSet<String>)>,
+}
+
+impl ElfPatch {
+    /// Works out the writes `edits` need in `data`, checking the edits.
+    pub fn new(data: &[u8], edits: &ElfEdits) -> Result<ElfPatch, PatchError> {
+        let old_len = data.len() as u64;
+        let f = ElfFile::parse(data)?;
+        if f.e_machine == EM_MIPS {
+            return Err(unsupported("MIPS files are not rewritten (MIPS-specific dynamic tags)"));
+        }
+        let dynamic = f.dynamic()?.ok_or_else(|| unsupported("no PT_DYNAMIC (static executable or object file)"))?;
+        let before = parse(data)?;
+        let intent = check_edits(&before, edits)?;
+        let mut log = Log { len: old_len, writes: Vec::new() };
+        if edits.is_empty() {
+            return Ok(ElfPatch { old_len, log, check: None });
+        }
+        plan_writes(&f, &dynamic, edits, &mut log)?;
+        let violations = layout_violations(data)?;
+        Ok(ElfPatch { old_len, log, check: Some((before, intent, violations)) })
     }
-    let dynamic = f.dynamic()?.ok_or_else(|| unsupported("no PT_DYNAMIC (static executable or object file)"))?;
-    let before = parse(data)?;
-    let intent = check_edits(&before, edits)?;
-    if edits.is_empty() {
-        return Ok(data.to_vec());
+
+    /// The length of the file once written.
+    pub fn new_len(&self) -> u64 {
+        self.log.len
     }
-    let (stroff, strsz) = dynstr_range(&f, &dynamic)?;
+
+    /// The byte ranges `[start, end)` the patch writes to, in the order it
+    /// writes them; bytes past the old length are new as well.
+    pub fn written(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.log.writes.iter().map(|(off, b)| (*off, off + b.len() as u64))
+    }
+
+    /// Writes the patch into `buf`, which must hold the bytes it was worked
+    /// out against, then re-parses the result and checks that the edits took
+    /// effect and the PT_LOAD rules hold. On an error `buf` may be half
+    /// written: its bytes are not to be used.
+    pub fn write_into(self, buf: &mut Vec<u8>) -> Result<(), PatchError> {
+        if buf.len() as u64 != self.old_len {
+            return Err(invalid("the patch was worked out for a file of another length"));
+        }
+        let Some((before, intent, old_violations)) = self.check else {
+            return Ok(());
+        };
+        let new_len = usize::try_from(self.log.len).map_err(|_| unsupported("file too large"))?;
+        buf.resize(new_len, 0);
+        for (off, bytes) in &self.log.writes {
+            let s = *off as usize; // within new_len, checked when logged
+            buf[s..s + bytes.len()].copy_from_slice(bytes);
+        }
+        verify(&old_violations, buf, &before, &intent)
+    }
+}
+
+/// Logs the writes of `edits` into `log`.
+fn plan_writes(f: &ElfFile<'_>, dynamic: &Dynamic, edits: &ElfEdits, log: &mut Log) -> Result<(), PatchError> {
+    let (stroff, strsz) = dynstr_range(f, dynamic)?;
     let strtab_vaddr = dynamic.get(DT_STRTAB).unwrap_or(0);
     if f.vaddr_to_offset(strtab_vaddr.saturating_add(strsz.saturating_sub(1))).is_none() {
         return Err(unsupported("DT_STRTAB is not inside one PT_LOAD"));
@@ -438,7 +541,7 @@ pub fn apply(data: &[u8], edits: &ElfEdits) -> Result<Vec<u8>, PatchError> {
 
     // `.gnu.version_r` file names follow the renamed DT_NEEDED entries.
     let mut vn_files = Vec::new();
-    for rec in verneed_records(&f, &dynamic)? {
+    for rec in verneed_records(f, dynamic)? {
         let name = name_of(u64::from(rec.vn_file)).unwrap_or_default();
         if let Some((_, new)) = edits.replace_needed.iter().find(|(o, _)| *o == name) {
             let off = u32::try_from(strings.intern(new)?).map_err(|_| unsupported("string table larger than 4 GiB"))?;
@@ -448,8 +551,7 @@ pub fn apply(data: &[u8], edits: &ElfEdits) -> Result<Vec<u8>, PatchError> {
 
     let grew = !strings.tail.is_empty();
     let fits = (entries.len() as u64) < dynamic.slots; // room for the entries and a DT_NULL
-    let mut out = data.to_vec();
-    let mut w = Writer { buf: &mut out, is64: f.is64, big: f.big };
+    let mut w = Writer { out: Out::Log(log), is64: f.is64, big: f.big };
     for &(off, name) in &vn_files {
         w.u32(off + 4, name)?;
     }
@@ -457,10 +559,9 @@ pub fn apply(data: &[u8], edits: &ElfEdits) -> Result<Vec<u8>, PatchError> {
     if !grew && fits {
         write_dynamic(&mut w, pt_dyn.p_offset, &entries, dynamic.slots)?;
     } else {
-        grow(&f, &dynamic, &mut w, &mut entries, &strings, fits, stroff)?;
+        grow(f, dynamic, &mut w, &mut entries, &strings, fits, stroff)?;
     }
-    verify(data, &out, &before, &intent)?;
-    Ok(out)
+    Ok(())
 }
 
 fn write_dynamic(w: &mut Writer<'_>, off: u64, entries: &[(i64, u64)], slots: u64) -> Result<(), PatchError> {
@@ -529,22 +630,19 @@ fn grow(
         seg_len = dyn_at + dyn_len;
     }
     let file_align = if slot == Slot::Relocate { page } else { 16 };
-    let off = round_up(w.buf.len() as u64, file_align).ok_or_else(|| unsupported("file too large"))?;
+    let off = round_up(w.len(), file_align).ok_or_else(|| unsupported("file too large"))?;
     let vaddr = round_up(mem_end, align)
         .and_then(|v| v.checked_add(off % align))
         .ok_or_else(|| unsupported("address space overflows"))?;
     if !f.is64 && vaddr.checked_add(seg_len).is_none_or(|e| e > u64::from(u32::MAX)) {
         return Err(unsupported("no room in the 32-bit address space"));
     }
-    let total = usize::try_from(off + seg_len).map_err(|_| unsupported("file too large"))?;
-    w.buf.resize(total, 0);
+    w.grow_to(off + seg_len)?;
 
     // Contents.
     if grew {
-        let s = (off + str_at) as usize;
-        w.buf[s..s + strings.old.len()].copy_from_slice(strings.old);
-        let t = s + strings.old.len();
-        w.buf[t..t + strings.tail.len()].copy_from_slice(&strings.tail);
+        w.put(off + str_at, strings.old)?;
+        w.put(off + str_at + strings.old.len() as u64, &strings.tail)?;
         for e in entries.iter_mut() {
             match e.0 {
                 DT_STRTAB => e.1 = vaddr + str_at,
@@ -669,7 +767,12 @@ pub fn layout_violations(data: &[u8]) -> Result<BTreeSet<String>, PatchError> {
     Ok(v)
 }
 
-fn verify(input: &[u8], output: &[u8], before: &ElfInfo, intent: &Intent) -> Result<(), PatchError> {
+fn verify(
+    old_violations: &BTreeSet<String>,
+    output: &[u8],
+    before: &ElfInfo,
+    intent: &Intent,
+) -> Result<(), PatchError> {
     let fail = |m: String| PatchError::Verify(m);
     let after = parse(output).map_err(|e| fail(format!("output does not parse: {e}")))?;
     if after.needed != intent.needed {
@@ -696,9 +799,8 @@ fn verify(input: &[u8], output: &[u8], before: &ElfInfo, intent: &Intent) -> Res
     {
         return Err(fail("symbols, versions or notes changed".into()));
     }
-    let old = layout_violations(input)?;
     let new = layout_violations(output).map_err(|e| fail(e.to_string()))?;
-    if let Some(v) = new.difference(&old).next() {
+    if let Some(v) = new.difference(old_violations).next() {
         return Err(fail(v.clone()));
     }
     Ok(())

@@ -108,7 +108,7 @@ pub fn strip(data: &[u8]) -> Result<Vec<u8>, PatchError> {
     out.resize(out.len().div_ceil(word) * word, 0);
     let shoff = out.len() as u64;
     out.resize(out.len() + new.len() * f.shdr_size() as usize, 0);
-    let mut w = Writer { buf: &mut out, is64: f.is64, big: f.big };
+    let mut w = Writer::new(&mut out, f.is64, f.big);
     for (i, s) in new.iter().enumerate() {
         w.shdr(shoff + i as u64 * f.shdr_size(), s)?;
     }
