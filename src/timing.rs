@@ -1,6 +1,8 @@
 //! Stage timestamps for profiling: with `WHEELFIX_TIMINGS=1` in the
-//! environment, every [`mark`] prints `timing: <ms since start> <stage>` on
-//! standard error. Without it, a mark costs one relaxed load.
+//! environment, every [`mark`] prints `timing: <ms since start> <resident
+//! MiB> <stage>` on standard error (the resident size read from
+//! `/proc/self/statm` where there is one). Without it, a mark costs one
+//! relaxed load.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -27,6 +29,18 @@ pub fn enabled() -> bool {
 /// `format_args!(…)` for a computed stage: it is only formatted then).
 pub fn mark(stage: impl std::fmt::Display) {
     if let Some(t0) = start() {
-        eprintln!("timing: {:8.2} ms {stage}", t0.elapsed().as_secs_f64() * 1e3);
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        match resident_mib() {
+            Some(mib) => eprintln!("timing: {ms:8.2} ms {mib:5} MiB {stage}"),
+            None => eprintln!("timing: {ms:8.2} ms {stage}"),
+        }
     }
+}
+
+/// The resident set size now, in MiB (Linux only: the second field of
+/// `/proc/self/statm`, in 4 KiB pages on the machines it is read on).
+fn resident_mib() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some((pages * 4096) >> 20)
 }
