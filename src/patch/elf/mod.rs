@@ -845,6 +845,38 @@ mod tests {
     }
 
     #[test]
+    fn a_patch_lists_every_byte_it_changes() {
+        for data in FIXTURES {
+            // one edit that grows the file, one made in place
+            // (a suffix of an existing string needs no new string)
+            let first = parse(data).unwrap().needed[0].clone();
+            let suffix = first[3..].to_string();
+            let in_place = ElfEdits { replace_needed: vec![(first, suffix)], ..Default::default() };
+            for edits in [all_edits(), in_place] {
+                let patch = ElfPatch::new(data, &edits).unwrap();
+                let written: Vec<(u64, u64)> = patch.written().collect();
+                let new_len = patch.new_len();
+                let mut out = data.to_vec();
+                patch.write_into(&mut out).unwrap();
+                assert_eq!(out.len() as u64, new_len);
+                assert_eq!(out, apply(data, &edits).unwrap());
+                assert_eq!(new_len > data.len() as u64, edits.set_soname.is_some());
+                let listed = |i: u64| written.iter().any(|&(s, e)| s <= i && i < e);
+                let changed: Vec<u64> =
+                    (0..data.len() as u64).filter(|&i| data[i as usize] != out[i as usize]).collect();
+                assert!(!changed.is_empty());
+                if let Some(i) = changed.iter().find(|&&i| !listed(i)) {
+                    panic!("byte {i:#x} changed but no write covers it");
+                }
+            }
+            // worked out for one file, it is not written into another
+            let patch = ElfPatch::new(data, &all_edits()).unwrap();
+            let mut other = data[..data.len() - 1].to_vec();
+            assert!(matches!(patch.write_into(&mut other), Err(PatchError::InvalidEdit(_))));
+        }
+    }
+
+    #[test]
     fn strings_are_appended_or_reused_never_overwritten() {
         let mut s = Strings { old: b"\0libm.so.6\0libc.so.6\0", tail: Vec::new() };
         assert_eq!(s.intern("libm.so.6").unwrap(), 1);
