@@ -282,13 +282,16 @@ pub struct SpliceStats {
     pub deflated: u64,
 }
 
-/// Which of `new`'s pages are the same as `old`'s at the same offset.
-fn same_pages(old: &[u8], new: &[u8]) -> Vec<bool> {
+/// Which of `new`'s pages are the same as the old file's at the same offset:
+/// a page must lie within the old length `old_len`, and equal `old_at(start,
+/// len)`, the old bytes there, unless that says they are known untouched
+/// (`None`).
+fn same_pages<'a>(new: &[u8], old_len: usize, old_at: impl Fn(usize, usize) -> Option<&'a [u8]> + Sync) -> Vec<bool> {
     new.par_chunks(PAGE)
         .enumerate()
         .map(|(k, page)| {
             let start = k * PAGE;
-            old.get(start..start + page.len()).is_some_and(|o| o == page)
+            start + page.len() <= old_len && old_at(start, page.len()).is_none_or(|o| o == page)
         })
         .collect()
 }
@@ -378,7 +381,8 @@ pub struct Unchanged {
 impl Unchanged {
     /// Compares `old` and `new` page by page, in parallel.
     pub fn compare(old: &[u8], new: &[u8]) -> Self {
-        Unchanged { pages: same_pages(old, new), old_len: old.len(), new_len: new.len() }
+        let pages = same_pages(new, old.len(), |start, len| Some(&old[start..start + len]));
+        Unchanged { pages, old_len: old.len(), new_len: new.len() }
     }
 }
 
@@ -408,14 +412,8 @@ impl PagesBefore {
 
     /// Which pages of `new`, the file once patched, hold the old bytes.
     pub fn compare(&self, new: &[u8]) -> Unchanged {
-        let pages = new
-            .par_chunks(PAGE)
-            .enumerate()
-            .map(|(k, page)| {
-                let start = k * PAGE;
-                start + page.len() <= self.old_len && self.pages.get(&k).is_none_or(|o| o.as_slice() == page)
-            })
-            .collect();
+        // a captured page holds all the old bytes of its page
+        let pages = same_pages(new, self.old_len, |start, len| self.pages.get(&(start / PAGE)).map(|p| &p[..len]));
         Unchanged { pages, old_len: self.old_len, new_len: new.len() }
     }
 }
