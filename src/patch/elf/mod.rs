@@ -100,60 +100,64 @@ fn round_up(x: u64, align: u64) -> Option<u64> {
     x.checked_add(align - 1).map(|v| v / align * align)
 }
 
-/// Endian- and class-aware writer: over an output buffer, or into a
-/// [`Log`] of writes to make later.
+/// Endian- and class-aware writer into a [`Log`] of writes, made later in
+/// one go ([`Log::write_into`]).
 pub(crate) struct Writer<'b> {
-    out: Out<'b>,
+    log: &'b mut Log,
     pub(crate) is64: bool,
     pub(crate) big: bool,
 }
 
-enum Out<'b> {
-    Buf(&'b mut Vec<u8>),
-    Log(&'b mut Log),
-}
-
 /// Writes worked out against a file, made later in one go: the new length
 /// and, in order, each write's offset and bytes.
-#[derive(Debug, Default)]
-struct Log {
+#[derive(Debug)]
+pub(crate) struct Log {
     len: u64,
     writes: Vec<(u64, Vec<u8>)>,
 }
 
+impl Log {
+    /// An empty log for a file of `len` bytes.
+    pub(crate) fn new(len: u64) -> Self {
+        Log { len, writes: Vec::new() }
+    }
+
+    /// Grows `buf` to the new length and makes the writes.
+    pub(crate) fn write_into(&self, buf: &mut Vec<u8>) -> Result<(), PatchError> {
+        let new_len = usize::try_from(self.len).map_err(|_| unsupported("file too large"))?;
+        buf.resize(new_len.max(buf.len()), 0);
+        for (off, bytes) in &self.writes {
+            let s = *off as usize; // within the length, checked when logged
+            buf[s..s + bytes.len()].copy_from_slice(bytes);
+        }
+        Ok(())
+    }
+}
+
 impl<'b> Writer<'b> {
-    /// A writer over `buf`.
-    pub(crate) fn new(buf: &'b mut Vec<u8>, is64: bool, big: bool) -> Self {
-        Writer { out: Out::Buf(buf), is64, big }
+    /// A writer into `log`.
+    pub(crate) fn new(log: &'b mut Log, is64: bool, big: bool) -> Self {
+        Writer { log, is64, big }
     }
 
     /// The length of the file being written.
     fn len(&self) -> u64 {
-        match &self.out {
-            Out::Buf(b) => b.len() as u64,
-            Out::Log(l) => l.len,
-        }
+        self.log.len
     }
 
     /// Grows the file to `len` bytes, the new ones zero.
     fn grow_to(&mut self, len: u64) -> Result<(), PatchError> {
-        let n = usize::try_from(len).map_err(|_| unsupported("file too large"))?;
-        match &mut self.out {
-            Out::Buf(b) => b.resize(n.max(b.len()), 0),
-            Out::Log(l) => l.len = l.len.max(len),
-        }
+        usize::try_from(len).map_err(|_| unsupported("file too large"))?;
+        self.log.len = self.log.len.max(len);
         Ok(())
     }
 
     fn put(&mut self, off: u64, bytes: &[u8]) -> Result<(), PatchError> {
-        let s = usize::try_from(off).map_err(|_| unsupported("offset too large"))?;
-        let e = s.checked_add(bytes.len()).ok_or_else(|| unsupported("offset too large"))?;
-        let past_end = || unsupported(format!("write at {off:#x} is past the end"));
-        match &mut self.out {
-            Out::Buf(b) => b.get_mut(s..e).ok_or_else(past_end)?.copy_from_slice(bytes),
-            Out::Log(l) if e as u64 <= l.len => l.writes.push((off, bytes.to_vec())),
-            Out::Log(_) => return Err(past_end()),
+        let end = off.checked_add(bytes.len() as u64).ok_or_else(|| unsupported("offset too large"))?;
+        if end > self.log.len {
+            return Err(unsupported(format!("write at {off:#x} is past the end")));
         }
+        self.log.writes.push((off, bytes.to_vec()));
         Ok(())
     }
 
@@ -443,7 +447,7 @@ impl ElfPatch {
         let dynamic = f.dynamic()?.ok_or_else(|| unsupported("no PT_DYNAMIC (static executable or object file)"))?;
         let before = parse(data)?;
         let intent = check_edits(&before, edits)?;
-        let mut log = Log { len: old_len, writes: Vec::new() };
+        let mut log = Log::new(old_len);
         if edits.is_empty() {
             return Ok(ElfPatch { old_len, log, check: None });
         }
@@ -474,12 +478,7 @@ impl ElfPatch {
         let Some((before, intent, old_violations)) = self.check else {
             return Ok(());
         };
-        let new_len = usize::try_from(self.log.len).map_err(|_| unsupported("file too large"))?;
-        buf.resize(new_len, 0);
-        for (off, bytes) in &self.log.writes {
-            let s = *off as usize; // within new_len, checked when logged
-            buf[s..s + bytes.len()].copy_from_slice(bytes);
-        }
+        self.log.write_into(buf)?;
         verify(&old_violations, buf, &before, &intent)
     }
 }
@@ -551,7 +550,7 @@ fn plan_writes(f: &ElfFile<'_>, dynamic: &Dynamic, edits: &ElfEdits, log: &mut L
 
     let grew = !strings.tail.is_empty();
     let fits = (entries.len() as u64) < dynamic.slots; // room for the entries and a DT_NULL
-    let mut w = Writer { out: Out::Log(log), is64: f.is64, big: f.big };
+    let mut w = Writer::new(log, f.is64, f.big);
     for &(off, name) in &vn_files {
         w.u32(off + 4, name)?;
     }

@@ -6,7 +6,7 @@
 //! header table (with `sh_link`, `sh_info` and `e_shstrndx` renumbered)
 //! follow. Nothing the loader reads moves.
 
-use super::{unsupported, PatchError, Writer};
+use super::{unsupported, Log, PatchError, Writer};
 use crate::binary::elf::{parse, ElfFile, Shdr, SHT_NOBITS};
 
 const SHF_ALLOC: u64 = 0x2;
@@ -108,7 +108,8 @@ pub fn strip(data: &[u8]) -> Result<Vec<u8>, PatchError> {
     out.resize(out.len().div_ceil(word) * word, 0);
     let shoff = out.len() as u64;
     out.resize(out.len() + new.len() * f.shdr_size() as usize, 0);
-    let mut w = Writer::new(&mut out, f.is64, f.big);
+    let mut log = Log::new(out.len() as u64);
+    let mut w = Writer::new(&mut log, f.is64, f.big);
     for (i, s) in new.iter().enumerate() {
         w.shdr(shoff + i as u64 * f.shdr_size(), s)?;
     }
@@ -123,6 +124,7 @@ pub fn strip(data: &[u8]) -> Result<Vec<u8>, PatchError> {
         w.u16(48, count)?;
         w.u16(50, shstrndx_new)?;
     }
+    log.write_into(&mut out)?;
 
     let before = parse(data)?;
     let after = parse(&out).map_err(|e| PatchError::Verify(format!("stripped file does not parse: {e}")))?;
