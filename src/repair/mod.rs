@@ -299,34 +299,33 @@ fn apply_kept(
         };
         // An ELF file (the largest are ELF) is patched in place: the old
         // bytes of the pages it writes are kept for the splice's comparison.
+        // Other formats are patched on a copy.
         let spliced = blocks.is_some();
-        let (out, unchanged) = match (&b.edits, stripped) {
-            (BinaryEdits::Elf(edits), stripped) => {
-                let mut data = stripped.unwrap_or(data);
-                if edits.is_empty() {
-                    let unchanged =
-                        spliced.then(|| crate::wheel::splice::PagesBefore::capture(&data, []).compare(&data));
-                    (data, unchanged)
-                } else {
-                    let patch = crate::patch::elf::ElfPatch::new(&data, edits).map_err(patch_err)?;
-                    let before = spliced.then(|| crate::wheel::splice::PagesBefore::capture(&data, patch.written()));
-                    patch.write_into(&mut data).map_err(patch_err)?;
-                    let unchanged = before.map(|b| b.compare(&data));
-                    (data, unchanged)
-                }
+        let (out, unchanged) = if let BinaryEdits::Elf(edits) = &b.edits {
+            let mut data = stripped.unwrap_or(data);
+            let patch = (!edits.is_empty())
+                .then(|| crate::patch::elf::ElfPatch::new(&data, edits))
+                .transpose()
+                .map_err(patch_err)?;
+            let written = patch.iter().flat_map(crate::patch::elf::ElfPatch::written);
+            let before = spliced.then(|| crate::wheel::splice::PagesBefore::capture(&data, written));
+            if let Some(patch) = patch {
+                patch.write_into(&mut data).map_err(patch_err)?;
             }
-            (BinaryEdits::MachO(edits), stripped) => {
-                let out = crate::patch::macho::apply(stripped.as_deref().unwrap_or(&data), edits).map_err(patch_err)?;
-                let unchanged = spliced.then(|| crate::wheel::splice::Unchanged::compare(&data, &out));
-                drop(data);
-                (out, unchanged)
+            let unchanged = before.map(|b| b.compare(&data));
+            (data, unchanged)
+        } else {
+            let input = stripped.as_deref().unwrap_or(&data);
+            let out = match &b.edits {
+                BinaryEdits::Elf(edits) => crate::patch::elf::apply(input, edits),
+                BinaryEdits::MachO(edits) => crate::patch::macho::apply(input, edits),
+                BinaryEdits::Pe(edits) => crate::patch::pe::apply(input, edits),
             }
-            (BinaryEdits::Pe(edits), stripped) => {
-                let out = crate::patch::pe::apply(stripped.as_deref().unwrap_or(&data), edits).map_err(patch_err)?;
-                let unchanged = spliced.then(|| crate::wheel::splice::Unchanged::compare(&data, &out));
-                drop(data);
-                (out, unchanged)
-            }
+            .map_err(patch_err)?;
+            let unchanged = spliced.then(|| crate::wheel::splice::Unchanged::compare(&data, &out));
+            drop(stripped);
+            drop(data);
+            (out, unchanged)
         };
         crate::timing::mark(format_args!("patched {}", b.name));
         let (source, detail) = match blocks.zip(unchanged) {
