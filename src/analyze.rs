@@ -485,11 +485,19 @@ pub fn analyze_archive(archive: &WheelArchive, options: &AnalyzeOptions) -> Resu
 /// that a binary it patches is inflated once: entry index → (bytes, deflate
 /// block index when the entry is large enough to be spliced). The repair's
 /// plan adds the libraries it read from disk to hash them, so that they are
-/// read once too.
-#[derive(Debug, Default)]
+/// read once too. Both draw on one budget of [`KEEP_BUDGET`] bytes; what does
+/// not fit is read again when needed.
+#[derive(Debug)]
 pub(crate) struct Kept {
     entries: std::sync::Mutex<HashMap<usize, KeptEntry>>,
-    files: std::sync::Mutex<(u64, HashMap<PathBuf, Vec<u8>>)>,
+    files: std::sync::Mutex<HashMap<PathBuf, Vec<u8>>>,
+    left: std::sync::atomic::AtomicU64,
+}
+
+impl Default for Kept {
+    fn default() -> Self {
+        Kept { entries: Default::default(), files: Default::default(), left: KEEP_BUDGET.into() }
+    }
 }
 
 /// One kept binary: its bytes and, for a large deflated entry, its block index.
@@ -500,40 +508,45 @@ fn locked<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Kept {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<usize, KeptEntry>> {
-        locked(&self.entries)
-    }
-
     /// Takes the kept bytes of entry `index`, if there are any.
     pub(crate) fn take(&self, index: usize) -> Option<KeptEntry> {
-        self.lock().remove(&index)
+        locked(&self.entries).remove(&index)
     }
 
     /// How many binaries are kept, and their bytes.
     pub(crate) fn size(&self) -> (usize, usize) {
-        let kept = self.lock();
+        let kept = locked(&self.entries);
         (kept.len(), kept.values().map(|(d, _)| d.len()).sum())
     }
 
     /// Frees everything but the entries `wanted` says yes to.
     pub(crate) fn retain(&self, wanted: impl Fn(usize) -> bool) {
-        self.lock().retain(|&i, _| wanted(i));
+        locked(&self.entries).retain(|&i, _| wanted(i));
     }
 
-    /// Keeps the bytes of the file at `path` while they fit in the budget
-    /// of files ([`KEEP_BUDGET`]); otherwise they are dropped and read again.
+    /// Takes `size` bytes of the budget; false when they do not fit.
+    fn reserve(&self, size: u64) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.left.fetch_update(Relaxed, Relaxed, |left| left.checked_sub(size)).is_ok()
+    }
+
+    /// Keeps the bytes of entry `index` (and its block index), if they fit.
+    fn keep(&self, index: usize, entry: KeptEntry) {
+        if self.reserve(entry.0.len() as u64) {
+            locked(&self.entries).insert(index, entry);
+        }
+    }
+
+    /// Keeps the bytes of the file at `path`, if they fit.
     pub(crate) fn keep_file(&self, path: &Path, bytes: Vec<u8>) {
-        let mut files = locked(&self.files);
-        let (used, map) = &mut *files;
-        if *used + bytes.len() as u64 <= KEEP_BUDGET {
-            *used += bytes.len() as u64;
-            map.insert(path.to_path_buf(), bytes);
+        if self.reserve(bytes.len() as u64) {
+            locked(&self.files).insert(path.to_path_buf(), bytes);
         }
     }
 
     /// Takes the kept bytes of the file at `path`, if there are any.
     pub(crate) fn take_file(&self, path: &Path) -> Option<Vec<u8>> {
-        locked(&self.files).1.remove(path)
+        locked(&self.files).remove(path)
     }
 }
 
@@ -669,8 +682,8 @@ fn repaired_dll_dirs(archive: &WheelArchive) -> Vec<String> {
 /// when kept for repair, or by repair itself. Smaller ones are deflated again.
 pub(crate) const SPLICE_MIN: u64 = 128 << 10;
 
-/// At most this many inflated bytes (256 MiB) are kept for repair; past it,
-/// repair inflates what it patches again.
+/// At most this many bytes (256 MiB) are kept for repair ([`Kept`]); past
+/// it, repair inflates or reads what it patches again.
 const KEEP_BUDGET: u64 = 256 << 20;
 
 /// Whether a repair is likely to patch this binary: an ELF file with an
@@ -703,7 +716,6 @@ fn read_binaries(archive: &WheelArchive, verify: bool, keep: Option<&Kept>) -> R
         Some(_) => archive.entries().iter().map(|e| e.name.rsplit('/').next().unwrap_or(&e.name)).collect(),
         None => Default::default(),
     };
-    let budget = std::sync::atomic::AtomicU64::new(KEEP_BUDGET);
     let read_one = |i: usize| -> Result<Option<WheelBinary>> {
         let entry = &archive.entries()[i];
         let wheel_err = |source| Error::Wheel { path: archive.path().to_path_buf(), source };
@@ -725,16 +737,8 @@ fn read_binaries(archive: &WheelArchive, verify: bool, keep: Option<&Kept>) -> R
         let parsed =
             binary::parse(&data).map_err(|source| Error::Binary { file: format!("{wheel}!{}", entry.name), source })?;
         if let (Some(kept), Some(info)) = (keep, &parsed) {
-            let size = data.len() as u64;
-            let fits = || {
-                budget
-                    .fetch_update(std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed, |left| {
-                        left.checked_sub(size)
-                    })
-                    .is_ok()
-            };
-            if likely_patched(info, &wheel_files) && fits() {
-                kept.lock().insert(i, (data, blocks));
+            if likely_patched(info, &wheel_files) {
+                kept.keep(i, (data, blocks));
             }
         }
         Ok(parsed.map(|info| {
