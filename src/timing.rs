@@ -1,7 +1,7 @@
 //! Stage timestamps for profiling: with `WHEELFIX_TIMINGS=1` in the
 //! environment, every [`mark`] prints `timing: <ms since start> <resident
 //! MiB> <stage>` on standard error (the resident size read from
-//! `/proc/self/statm` where there is one). Without it, a mark costs one
+//! `/proc/self/status` where there is one). Without it, a mark costs one
 //! relaxed load.
 
 use std::sync::OnceLock;
@@ -37,10 +37,11 @@ pub fn mark(stage: impl std::fmt::Display) {
     }
 }
 
-/// The resident set size now, in MiB (Linux only: the second field of
-/// `/proc/self/statm`, in 4 KiB pages on the machines it is read on).
+/// The resident set size now, in MiB (Linux only: the `VmRSS` line of
+/// `/proc/self/status`, in kB whatever the page size).
 fn resident_mib() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some((pages * 4096) >> 20)
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    Some(kib >> 10)
 }
