@@ -161,6 +161,72 @@ fn release_range(map: &Mmap, start: u64, len: u64) {
     let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, len) };
 }
 
+/// Inflates from `d` (reading `raw` from where it stopped) until `step` is
+/// full or the stream ends. Returns the bytes made and whether the stream
+/// ended; an error for corrupt data or a stream that stops short.
+fn inflate_step(d: &mut flate2::Decompress, raw: &[u8], step: &mut [u8]) -> Result<(usize, bool), String> {
+    let mut filled = 0usize;
+    while filled < step.len() {
+        let (in0, out0) = (d.total_in(), d.total_out());
+        let input = raw.get(usize::try_from(in0).unwrap_or(usize::MAX)..).unwrap_or_default();
+        let status = d
+            .decompress(input, &mut step[filled..], flate2::FlushDecompress::None)
+            .map_err(|e| format!("corrupt deflate data: {e}"))?;
+        filled += usize::try_from(d.total_out() - out0).unwrap_or(0);
+        if status == flate2::Status::StreamEnd {
+            return Ok((filled, true));
+        }
+        if d.total_out() == out0 && d.total_in() == in0 {
+            return Err("corrupt deflate data: the stream ends early".to_string());
+        }
+    }
+    Ok((filled, false))
+}
+
+/// Entries at least this large (1 MiB) have their sha256 computed on
+/// another rayon worker while they are inflated; smaller ones inline.
+const HASH_ALONGSIDE_MIN: usize = 1 << 20;
+
+/// Runs `produce`, which hands each finished piece of its output to the sink
+/// it is given, in order, and never writes a piece again once handed on; and
+/// computes the sha256 of those pieces when `want`. With `alongside`, the
+/// hashing runs on another rayon worker while `produce` goes on (or on this
+/// one after it, when no worker is free); otherwise inline, piece by piece.
+fn sha256_alongside<'a, R: Send>(
+    want: bool,
+    alongside: bool,
+    produce: impl FnOnce(&mut dyn FnMut(&'a [u8])) -> R + Send,
+) -> (R, Option<[u8; 32]>) {
+    use sha2::Digest;
+    if !want {
+        return (produce(&mut |_| {}), None);
+    }
+    if !alongside {
+        let mut sha = sha2::Sha256::new();
+        let r = produce(&mut |piece| sha.update(piece));
+        return (r, Some(sha.finalize().into()));
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<&'a [u8]>();
+    let (r, digest) = rayon::join(
+        move || {
+            let r = produce(&mut |piece| {
+                // the receiver lives until the sender is dropped
+                let _ = tx.send(piece);
+            });
+            drop(tx);
+            r
+        },
+        move || {
+            let mut sha = sha2::Sha256::new();
+            for piece in rx {
+                sha.update(piece);
+            }
+            <[u8; 32]>::from(sha.finalize())
+        },
+    );
+    (r, Some(digest))
+}
+
 /// An entry inflated with its block index: bytes, index, sha256 (when asked).
 type IndexedEntry = (Vec<u8>, super::splice::BlockIndex, Option<[u8; 32]>);
 
@@ -659,6 +725,7 @@ impl WheelArchive {
             }
         };
         let total: u64;
+        let mut digest = None;
         let out = match loc.compression {
             Compression::Stored => {
                 let mut released = 0usize;
@@ -681,38 +748,49 @@ impl WheelArchive {
                 let bound = (raw.len() as u64).saturating_mul(1032).saturating_add(1024);
                 let cap = usize::try_from(entry.size.min(bound))
                     .map_err(|_| zerr(format!("declares {} bytes, more than this machine can address", entry.size)))?;
-                // zeroed memory of this size comes from fresh pages: no extra
-                // pass; when the bytes are not kept, one step is reused
-                let mut out = vec![0u8; if keep { cap } else { cap.min(STEP) }];
                 let mut d = flate2::Decompress::new(false);
-                let mut pos = 0usize;
-                let mut ended = false;
-                let mut released = 0usize;
-                while pos < cap {
-                    let (start, end) = if keep { (pos, (pos + STEP).min(cap)) } else { (0, (cap - pos).min(STEP)) };
-                    let (in0, out0) = (d.total_in(), d.total_out());
-                    let input = raw.get(usize::try_from(in0).unwrap_or(usize::MAX)..).unwrap_or_default();
-                    let status = d
-                        .decompress(input, &mut out[start..end], flate2::FlushDecompress::None)
-                        .map_err(|e| zerr(format!("corrupt deflate data: {e}")))?;
-                    let produced = usize::try_from(d.total_out() - out0).unwrap_or(0);
-                    hash(&out[start..start + produced]);
-                    pos += produced;
-                    if !keep {
+                let (out, pos, ended) = if keep {
+                    // zeroed memory of this size comes from fresh pages: no
+                    // extra pass; each step is hashed once it is full
+                    let mut out = vec![0u8; cap];
+                    let (made, sha) = sha256_alongside(sha256, cap >= HASH_ALONGSIDE_MIN, |sink| {
+                        let mut pos = 0usize;
+                        for step in out.chunks_mut(STEP) {
+                            let (filled, ended) = inflate_step(&mut d, raw, step).map_err(zerr)?;
+                            let step: &[u8] = step;
+                            crc.update(&step[..filled]);
+                            sink(&step[..filled]);
+                            pos += filled;
+                            if ended || filled < step.len() {
+                                return Ok((pos, ended));
+                            }
+                        }
+                        Ok((pos, false))
+                    });
+                    let (pos, ended) = made?;
+                    digest = sha;
+                    out.truncate(pos);
+                    (out, pos, ended)
+                } else {
+                    // the bytes are not kept: one step is reused
+                    let mut step = vec![0u8; cap.min(STEP)];
+                    let mut pos = 0usize;
+                    let mut ended = false;
+                    let mut released = 0usize;
+                    while pos < cap && !ended {
+                        let want = (cap - pos).min(STEP);
+                        let (filled, end) = inflate_step(&mut d, raw, &mut step[..want]).map_err(zerr)?;
+                        hash(&step[..filled]);
+                        pos += filled;
+                        ended = end;
                         let consumed = usize::try_from(d.total_in()).unwrap_or(0).min(raw.len());
                         self.release_consumed(raw, &mut released, consumed);
                     }
-                    if status == flate2::Status::StreamEnd {
-                        ended = true;
-                        break;
-                    }
-                    if produced == 0 && d.total_in() == in0 {
-                        return Err(zerr("corrupt deflate data: the stream ends early".to_string()));
-                    }
-                }
-                out.truncate(if keep { pos } else { 0 });
+                    (Vec::new(), pos, ended)
+                };
                 total = pos as u64;
                 // All declared bytes are in: the stream must end here.
+                let mut ended = ended;
                 while !ended {
                     let in0 = d.total_in();
                     let input = raw.get(usize::try_from(in0).unwrap_or(usize::MAX)..).unwrap_or_default();
@@ -746,7 +824,7 @@ impl WheelArchive {
             return Err(zerr(format!("CRC-32 is {crc:08x}, the central directory declares {:08x}", entry.crc32)));
         }
         self.release(index);
-        Ok((out, got, sha.map(|s| s.finalize().into())))
+        Ok((out, got, digest.or_else(|| sha.map(|s| s.finalize().into()))))
     }
 
     /// Inflates entry `index` like [`WheelArchive::read`] and records where
@@ -788,7 +866,6 @@ impl WheelArchive {
     /// block starts, checks the CRC-32, and computes the sha256 in the same
     /// pass when asked. `None` when the entry cannot be read this way.
     fn inflate_indexed(&self, index: usize, sha256: bool) -> Result<Option<IndexedEntry>, WheelError> {
-        use sha2::Digest;
         let (entry, loc) = self.located(index)?;
         if loc.compression != Compression::Deflated {
             return Ok(None);
@@ -801,14 +878,14 @@ impl WheelArchive {
         };
         let zerr = |what: String| WheelError::Zip(format!("entry `{}`: {what}", entry.name.escape_debug()));
         let mut crc = crc32fast::Hasher::new();
-        let mut sha = sha256.then(sha2::Sha256::new);
-        let seen = |bytes: &[u8]| {
-            crc.update(bytes);
-            if let Some(s) = sha.as_mut() {
-                s.update(bytes);
-            }
-        };
-        let Some((out, blocks)) = super::splice::inflate_indexed_with(raw, size, seen).map_err(zerr)? else {
+        let mut out = vec![0u8; size];
+        let (blocks, digest) = sha256_alongside(sha256, size >= HASH_ALONGSIDE_MIN, |sink| {
+            super::splice::inflate_indexed_into(raw, &mut out, |piece| {
+                crc.update(piece);
+                sink(piece);
+            })
+        });
+        let Some(blocks) = blocks.map_err(zerr)? else {
             return Ok(None);
         };
         let crc = crc.finalize();
@@ -816,7 +893,7 @@ impl WheelArchive {
             return Err(zerr(format!("CRC-32 is {crc:08x}, the central directory declares {:08x}", entry.crc32)));
         }
         self.release(index);
-        Ok(Some((out, blocks, sha.map(|s| s.finalize().into()))))
+        Ok(Some((out, blocks, digest)))
     }
 
     /// The first `n` bytes of entry `index` (fewer if the entry is shorter),
@@ -930,6 +1007,40 @@ mod tests {
         WheelArchive::open(&path).unwrap()
     }
 
+    /// The sha256 of the pieces a producer hands on is the digest of their
+    /// concatenation, whether it is computed inline or on another worker,
+    /// and the producer's result comes back with it.
+    #[test]
+    fn hashing_alongside_gives_the_digest_of_the_pieces_in_order() {
+        use sha2::Digest;
+        let data: Vec<u8> = (0..3_100_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let whole = <[u8; 32]>::from(sha2::Sha256::digest(&data));
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        for alongside in [false, true] {
+            let (n, digest) = pool.install(|| {
+                sha256_alongside(true, alongside, |sink| {
+                    // pieces of uneven sizes, some empty
+                    let mut at = 0usize;
+                    let mut k = 0usize;
+                    while at < data.len() {
+                        let len = (k * 7919 % 300_000).min(data.len() - at);
+                        sink(&data[at..at + len]);
+                        at += len;
+                        k += 1;
+                    }
+                    k
+                })
+            });
+            assert!(n > 10, "{n} pieces");
+            assert_eq!(digest, Some(whole), "alongside: {alongside}");
+        }
+        let (n, none) = sha256_alongside(false, true, |sink| {
+            sink(&data);
+            1
+        });
+        assert_eq!((n, none), (1, None));
+    }
+
     /// `read_verified` agrees with `read` + `verify_record`, result and error
     /// alike, for entries of one step, many steps, and rows of every kind.
     #[test]
@@ -955,6 +1066,8 @@ mod tests {
         };
         let rows = [
             row("demo/big.so", &big),
+            // large enough to be hashed alongside, with the hash of other bytes
+            row("demo/bad-big.so", &big[1..]).replace(",2999999", ",3000000"),
             row("demo/a.py", b"wrong content"),
             "demo/b.py,sha256=AAAA,5".to_string(),
             sha384,
@@ -965,6 +1078,7 @@ mod tests {
         .join("\n");
         let files: &[(&str, &[u8])] = &[
             ("demo/big.so", &big),
+            ("demo/bad-big.so", &big),
             ("demo/a.py", b"print(1)\n"),
             ("demo/b.py", b"x = 1"),
             ("demo/c.bin", b"abc"),
@@ -991,6 +1105,7 @@ mod tests {
             }
         }
         let expected = [
+            "demo/bad-big.so",
             "demo/a.py",
             "demo/b.py",
             "demo/d.py",

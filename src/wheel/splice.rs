@@ -121,41 +121,47 @@ impl Drop for Inflater {
 /// is too large for one call (4 GiB or more in or out); the caller then reads
 /// the entry the ordinary way.
 pub fn inflate_indexed(raw: &[u8], size: usize) -> Result<Option<(Vec<u8>, BlockIndex)>, String> {
-    inflate_indexed_with(raw, size, |_| {})
+    let mut out = vec![0u8; size];
+    Ok(inflate_indexed_into(raw, &mut out, |_| {})?.map(|blocks| (out, blocks)))
 }
 
-/// [`inflate_indexed`], handing every stretch of output to `seen` as soon as
-/// it is made (while it is still in cache), in order: for checksums.
-pub fn inflate_indexed_with(
+/// Output is handed on in pieces of this size (256 KiB: fits in L2).
+const PIECE: usize = 256 << 10;
+
+/// [`inflate_indexed`] into `out`, whose length is the size the stream must
+/// produce, handing every finished piece of `out` to `seen` in order, as
+/// soon as it is made: for checksums, which may then run on another thread
+/// while later pieces are inflated (a piece is never written again).
+pub fn inflate_indexed_into<'a>(
     raw: &[u8],
-    size: usize,
-    mut seen: impl FnMut(&[u8]),
-) -> Result<Option<(Vec<u8>, BlockIndex)>, String> {
-    let (Ok(avail_in), Ok(avail_out)) = (u32::try_from(raw.len()), u32::try_from(size)) else {
+    out: &'a mut [u8],
+    mut seen: impl FnMut(&'a [u8]),
+) -> Result<Option<BlockIndex>, String> {
+    let size = out.len();
+    let (Ok(avail_in), Ok(_)) = (u32::try_from(raw.len()), u32::try_from(size)) else {
         return Ok(None);
     };
     let mut z = Inflater::new()?;
-    let mut out = vec![0u8; size];
     let strm = &mut *z.0;
     strm.next_in = raw.as_ptr();
     strm.avail_in = avail_in;
-    strm.next_out = out.as_mut_ptr();
-    strm.avail_out = avail_out;
     let mut blocks = vec![Block { out: 0, bit: 0, kind: (bit(raw, 1) | (bit(raw, 2) << 1)) }];
-    let mut reported = 0usize;
-    loop {
+    // bytes made in the pieces before the current one
+    let mut before_piece = 0usize;
+    let mut pieces = out.chunks_mut(PIECE);
+    let mut piece: &'a mut [u8] = pieces.next().unwrap_or_default();
+    let mut piece_len = piece.len();
+    strm.next_out = piece.as_mut_ptr();
+    strm.avail_out = piece_len as u32;
+    let ended = loop {
         let before = (strm.avail_in, strm.avail_out, strm.data_type);
         // SAFETY: next_in/avail_in describe `raw` (minus what was consumed),
-        // next_out/avail_out the rest of `out`; both outlive the call.
+        // next_out/avail_out the rest of the current piece of `out`, which
+        // nothing else holds until it is handed to `seen`; both outlive the call.
         let rc = unsafe { libz_rs_sys::inflate(strm, libz_rs_sys::Z_BLOCK) };
-        let made = size - strm.avail_out as usize;
-        if made > reported {
-            // inflate writes only past `made` (through next_out) from here on
-            seen(&out[reported..made]);
-            reported = made;
-        }
+        let done = before_piece + piece_len - strm.avail_out as usize;
         match rc {
-            libz_rs_sys::Z_STREAM_END => break,
+            libz_rs_sys::Z_STREAM_END => break true,
             libz_rs_sys::Z_OK | libz_rs_sys::Z_BUF_ERROR => {}
             libz_rs_sys::Z_DATA_ERROR => return Err("corrupt deflate data".into()),
             rc => return Err(format!("inflate failed (zlib code {rc})")),
@@ -165,9 +171,20 @@ pub fn inflate_indexed_with(
             let consumed = u64::from(avail_in - strm.avail_in);
             let unused = (strm.data_type & 63) as u64;
             let at = consumed * 8 - unused;
-            let done = u64::from(avail_out - strm.avail_out);
             if blocks.last().is_some_and(|b| b.bit < at) {
-                blocks.push(Block { out: done, bit: at, kind: bit(raw, at + 1) | (bit(raw, at + 2) << 1) });
+                blocks.push(Block { out: done as u64, bit: at, kind: bit(raw, at + 1) | (bit(raw, at + 2) << 1) });
+            }
+        }
+        // the piece is full: hand it on and go on in the next one
+        if strm.avail_out == 0 {
+            if let Some(next) = pieces.next() {
+                let full: &'a mut [u8] = std::mem::replace(&mut piece, next);
+                seen(full);
+                before_piece += piece_len;
+                piece_len = piece.len();
+                strm.next_out = piece.as_mut_ptr();
+                strm.avail_out = piece_len as u32;
+                continue;
             }
         }
         // no input used, no output made and no change of state: stuck
@@ -178,13 +195,14 @@ pub fn inflate_indexed_with(
                 "the deflate stream ends early".into()
             });
         }
-    }
-    let produced = size - strm.avail_out as usize;
-    if produced != size {
+    };
+    let produced = before_piece + piece_len - strm.avail_out as usize;
+    drop(z);
+    if !ended || produced != size {
         return Err(format!("the deflate stream holds {produced} bytes, not the declared {size}"));
     }
-    drop(z);
-    Ok(Some((out, BlockIndex { blocks, raw_crc32: crc32fast::hash(raw) })))
+    seen(piece);
+    Ok(Some(BlockIndex { blocks, raw_crc32: crc32fast::hash(raw) }))
 }
 
 /// A bit writer in deflate's order.
@@ -675,6 +693,30 @@ mod tests {
         let mut out = vec![0u8; data.len() - b.out as usize];
         let _ = d.decompress(&tail, &mut out, flate2::FlushDecompress::Finish);
         assert!(out == data[b.out as usize..], "a block boundary is off");
+    }
+
+    /// The indexed inflate hands on its output in full pieces, in order, that
+    /// together are the output; a stream shorter or longer than the declared
+    /// size is refused.
+    #[test]
+    fn indexed_inflate_hands_on_every_piece_in_order() {
+        let data = sample((3 << 20) + 12_345, 11);
+        let raw = deflate(&data, 6);
+        let mut out = vec![0u8; data.len()];
+        let mut pieces: Vec<Vec<u8>> = Vec::new();
+        let index = inflate_indexed_into(&raw, &mut out, |p| pieces.push(p.to_vec())).unwrap().unwrap();
+        assert!(index.len() > 20);
+        assert!(out == data);
+        assert_eq!(pieces.len(), data.len().div_ceil(PIECE));
+        assert!(pieces[..pieces.len() - 1].iter().all(|p| p.len() == PIECE));
+        assert!(pieces.concat() == data);
+        for size in [data.len() - 1, data.len() + 1, PIECE, 0] {
+            let mut out = vec![0u8; size];
+            let got = inflate_indexed_into(&raw, &mut out, |_| {});
+            assert!(got.is_err(), "declared {size} of {}", data.len());
+        }
+        let mut out = vec![0u8; data.len()];
+        assert!(inflate_indexed_into(&raw[..raw.len() / 2], &mut out, |_| {}).is_err(), "truncated stream");
     }
 
     #[test]
