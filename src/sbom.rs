@@ -10,16 +10,20 @@
 //! A library no package owns (built by the project, found with `--lib-path`)
 //! is still listed, by file name and hash, without a purl.
 //!
-//! The package database is read directly and once per repair: dpkg's
-//! `var/lib/dpkg/status` and the `var/lib/dpkg/info/*.list` files, or apk's
-//! `lib/apk/db/installed`, under the `--sysroot` when one is given. No
-//! subprocess is run. rpm's database (SQLite/Berkeley DB) is not read.
+//! The package database is read directly: dpkg's `var/lib/dpkg/status` and
+//! the `var/lib/dpkg/info/*.list` files, or apk's `lib/apk/db/installed`,
+//! under the `--sysroot` when one is given. No subprocess is run. rpm's
+//! database (SQLite/Berkeley DB) is not read. The list of dpkg's `.list`
+//! files and its `status` are read once ([`preload`], while the wheel is
+//! analysed) and read again only when their modification times change.
 //!
 //! The document has no timestamp and no random serial number, and its
 //! arrays are sorted, so the same input gives the same bytes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use rayon::prelude::*;
 
@@ -86,13 +90,69 @@ fn spellings(path: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// What an SBOM looks up in dpkg's database under one root, read once: the
+/// `.list` files (sorted) and the `status` text; and the distribution.
+#[derive(Debug, Default)]
+struct Dpkg {
+    /// Modification times of `info/` and `status` when they were read.
+    stamp: (Option<SystemTime>, Option<SystemTime>),
+    distro: Option<String>,
+    lists: Vec<PathBuf>,
+    status: Option<String>,
+}
+
+/// The modification times that say whether a [`Dpkg`] read is still current.
+fn dpkg_stamp(root: &Path) -> (Option<SystemTime>, Option<SystemTime>) {
+    let dpkg = root.join("var/lib/dpkg");
+    let time = |p: PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    (time(dpkg.join("info")), time(dpkg.join("status")))
+}
+
+/// The database under `root`, read now or taken from the last read of the
+/// same root when nothing changed since. A caller that comes while another
+/// reads it waits for that read instead of making its own.
+fn dpkg_db(root: &Path) -> Arc<Dpkg> {
+    static LAST: Mutex<Option<(PathBuf, Arc<Dpkg>)>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let stamp = dpkg_stamp(root);
+    if let Some((r, db)) = last.as_ref() {
+        if r == root && db.stamp == stamp {
+            return db.clone();
+        }
+    }
+    let dpkg = root.join("var/lib/dpkg");
+    let mut lists: Vec<PathBuf> = match std::fs::read_dir(dpkg.join("info")) {
+        Ok(dir) => dir
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "list"))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    lists.sort();
+    let db = Arc::new(Dpkg {
+        stamp,
+        distro: os_release_id(root),
+        lists,
+        status: std::fs::read_to_string(dpkg.join("status")).ok(),
+    });
+    *last = Some((root.to_path_buf(), db.clone()));
+    db
+}
+
+/// Reads the package database under `root` now, so that the SBOM of a
+/// repair made meanwhile finds it ready (see [`find_owners`]).
+pub fn preload(root: &Path) {
+    let _ = dpkg_db(root);
+}
+
 /// Finds the owners of `paths` (absolute paths as seen from `root`, the
 /// target's file system: `/` or a sysroot) in the package database under
 /// `root`. Paths no package owns are absent from the result. Unreadable or
 /// absent databases give an empty result: an SBOM without package data is
 /// still written.
 pub fn find_owners(root: &Path, paths: &[PathBuf]) -> BTreeMap<PathBuf, Owner> {
-    let distro = os_release_id(root);
+    let db = dpkg_db(root);
+    let distro = db.distro.clone();
     // spelling → the path asked for
     let mut wanted: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();
     for p in paths {
@@ -104,7 +164,7 @@ pub fn find_owners(root: &Path, paths: &[PathBuf]) -> BTreeMap<PathBuf, Owner> {
     if wanted.is_empty() {
         return out;
     }
-    dpkg_owners(root, distro.as_deref().unwrap_or("debian"), &wanted, &mut out);
+    dpkg_owners(&db, distro.as_deref().unwrap_or("debian"), &wanted, &mut out);
     if out.len() < paths.len() {
         apk_owners(root, distro.as_deref().unwrap_or("alpine"), &wanted, &mut out);
     }
@@ -124,18 +184,14 @@ fn os_release_id(root: &Path) -> Option<String> {
 
 /// dpkg: `status` gives (package, arch) → version; each `info/<pkg>[:<arch>].list`
 /// lists the package's files. Only lines of the wanted paths are kept.
-fn dpkg_owners(root: &Path, distro: &str, wanted: &BTreeMap<PathBuf, PathBuf>, out: &mut BTreeMap<PathBuf, Owner>) {
-    let dpkg = root.join("var/lib/dpkg");
-    let Ok(dir) = std::fs::read_dir(dpkg.join("info")) else { return };
-    let mut lists: Vec<PathBuf> =
-        dir.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "list")).collect();
-    lists.sort();
+fn dpkg_owners(db: &Dpkg, distro: &str, wanted: &BTreeMap<PathBuf, PathBuf>, out: &mut BTreeMap<PathBuf, Owner>) {
+    let lists = &db.lists;
     // A system has hundreds of lists (tens of MB): they are read in parallel,
     // and only those holding one of the wanted file names are split into lines.
     let names: BTreeSet<Vec<u8>> =
         wanted.keys().filter_map(|p| p.file_name()).map(|n| n.as_encoded_bytes().to_vec()).collect();
     let finders: Vec<memchr::memmem::Finder> = names.iter().map(memchr::memmem::Finder::new).collect();
-    let scan = |lists: &[PathBuf]| -> Vec<(PathBuf, String)> {
+    let scan = |lists: &[&PathBuf]| -> Vec<(PathBuf, String)> {
         let hits: Vec<Vec<(PathBuf, String)>> = lists
             .par_iter()
             .map(|list| {
@@ -160,7 +216,7 @@ fn dpkg_owners(root: &Path, distro: &str, wanted: &BTreeMap<PathBuf, PathBuf>, o
         .map(|n| n.split(['.', '-']).next().unwrap_or(n).to_ascii_lowercase())
         .filter(|s| s.len() >= 3)
         .collect();
-    let (likely, rest): (Vec<PathBuf>, Vec<PathBuf>) = lists.into_iter().partition(|l| {
+    let (likely, rest): (Vec<&PathBuf>, Vec<&PathBuf>) = lists.iter().partition(|l| {
         l.file_stem().and_then(|s| s.to_str()).is_some_and(|s| stems.iter().any(|p| s.starts_with(p.as_str())))
     });
     let asked: BTreeSet<&PathBuf> = wanted.values().collect();
@@ -170,7 +226,7 @@ fn dpkg_owners(root: &Path, distro: &str, wanted: &BTreeMap<PathBuf, PathBuf>, o
     if hits.is_empty() {
         return;
     }
-    let Ok(status) = std::fs::read_to_string(dpkg.join("status")) else { return };
+    let Some(status) = db.status.as_deref() else { return };
     // (package, arch) → version, for the installed packages among the owners
     let owners: BTreeSet<&str> = hits.iter().map(|(_, stem)| stem.split(':').next().unwrap_or(stem)).collect();
     // only the paragraphs of those packages are read: found by their
