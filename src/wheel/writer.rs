@@ -11,7 +11,8 @@
 //! files.
 //!
 //! Large new entries (at least [`CHUNKED_MIN`] bytes) are deflated the way
-//! pigz does it: cut into [`CHUNK`]-byte chunks, each compressed on its own
+//! pigz does it: cut into chunks of [`CHUNK`] bytes (smaller ones for content
+//! under four chunks: [`chunk_for`]), each compressed on its own
 //! with the 32 KiB before it as preset dictionary and ended by a sync flush
 //! (the last one by the final block), so the concatenation is one ordinary
 //! raw-deflate stream that any inflater reads. The CRC-32 of each chunk is
@@ -139,6 +140,16 @@ pub const CHUNKED_MIN: usize = 256 << 10;
 pub const CHUNK: usize = 512 << 10;
 /// The deflate window: how much of the previous chunk each chunk may refer to.
 const WINDOW: usize = 32 << 10;
+/// The smallest chunk [`chunk_for`] picks.
+const MIN_CHUNK: usize = 64 << 10;
+
+/// The chunk size for new content of `len` bytes: [`CHUNK`], or, for content
+/// of less than four chunks, a quarter of it (a multiple of 32 KiB, at least
+/// 64 KiB), so that a library of a few hundred KiB is still deflated in
+/// pieces that keep two to four cores busy. A function of `len` alone.
+pub fn chunk_for(len: usize) -> usize {
+    len.div_ceil(4).next_multiple_of(WINDOW).clamp(MIN_CHUNK, CHUNK)
+}
 
 /// The result of [`deflate_chunked`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,31 +200,52 @@ pub(crate) fn deflate_piece(data: &[u8], start: usize, end: usize, level: u32, l
 /// ratio is within a fraction of a percent of a serial deflate. The output
 /// depends only on `data`, `level` and `chunk`, never on the thread count.
 pub fn deflate_chunked(data: &[u8], level: u32, chunk: usize) -> std::io::Result<Deflated> {
-    let level = level.clamp(1, 9);
-    let chunk = chunk.max(WINDOW);
-    let n = data.len().div_ceil(chunk).max(1);
+    let pieces = chunk_ranges(data.len(), chunk);
     let (sha256, pieces) = rayon::join(
         || <[u8; 32]>::from(sha2::Sha256::digest(data)),
-        || {
-            (0..n)
-                .into_par_iter()
-                .map(|i| {
-                    let (start, end) = (i * chunk, ((i + 1) * chunk).min(data.len()));
-                    let mut crc = crc32fast::Hasher::new();
-                    crc.update(&data[start..end]);
-                    deflate_piece(data, start, end, level, i + 1 == n).map(|d| (d, crc))
-                })
-                .collect::<std::io::Result<Vec<_>>>()
-        },
+        || pieces.into_par_iter().map(|piece| deflate_chunk(data, piece, level)).collect::<std::io::Result<Vec<_>>>(),
     );
-    let pieces = pieces?;
+    Ok(join_chunks(pieces?, sha256))
+}
+
+/// One chunk of a chunked deflate: where it starts and ends in the content,
+/// and whether it is the last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkRange {
+    /// First byte.
+    pub start: usize,
+    /// One past the last byte.
+    pub end: usize,
+    /// The last chunk (ended by the final block).
+    pub last: bool,
+}
+
+/// The chunks [`deflate_chunked`] cuts `len` bytes into with chunks of
+/// `chunk` bytes (at least 32 KiB): one, empty, for empty content.
+pub fn chunk_ranges(len: usize, chunk: usize) -> Vec<ChunkRange> {
+    let chunk = chunk.max(WINDOW);
+    let n = len.div_ceil(chunk).max(1);
+    (0..n).map(|i| ChunkRange { start: i * chunk, end: ((i + 1) * chunk).min(len), last: i + 1 == n }).collect()
+}
+
+/// One chunk of `data` deflated at `level` (1–9; 0 is taken as 1), with the
+/// CRC-32 of its bytes: a piece of [`deflate_chunked`]'s stream.
+pub fn deflate_chunk(data: &[u8], piece: ChunkRange, level: u32) -> std::io::Result<(Vec<u8>, crc32fast::Hasher)> {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&data[piece.start..piece.end]);
+    deflate_piece(data, piece.start, piece.end, level.clamp(1, 9), piece.last).map(|d| (d, crc))
+}
+
+/// The stream made of deflated chunks, in order, of content whose sha256 is
+/// `sha256`.
+pub fn join_chunks(pieces: Vec<(Vec<u8>, crc32fast::Hasher)>, sha256: [u8; 32]) -> Deflated {
     let mut out = Vec::with_capacity(pieces.iter().map(|(d, _)| d.len()).sum());
     let mut crc = crc32fast::Hasher::new();
     for (d, c) in pieces {
         out.extend_from_slice(&d);
         crc.combine(&c);
     }
-    Ok(Deflated { data: out, crc32: crc.finalize(), sha256 })
+    Deflated { data: out, crc32: crc.finalize(), sha256 }
 }
 
 /// New content of at least [`CHUNKED_MIN`] bytes deflated the way the
@@ -233,11 +265,18 @@ pub fn deflate_large(data: &[u8], level: u32) -> std::io::Result<Option<Deflated
 /// pre-compressed: level 0, or content too large for a one-entry zip
 /// (2 GiB or more).
 pub fn deflate_early(data: &[u8], level: u32) -> std::io::Result<Option<Deflated>> {
-    let fits = u32::try_from(data.len()).is_ok_and(|n| n < u32::MAX / 2);
-    if level == 0 || !fits {
-        return Ok(None);
+    match early_chunks(data.len(), level) {
+        Some(_) => deflate_chunked(data, level, chunk_for(data.len())).map(Some),
+        None => Ok(None),
     }
-    deflate_chunked(data, level, CHUNK).map(Some)
+}
+
+/// The chunks [`deflate_early`] deflates `len` bytes in at `level`, for a
+/// caller that schedules them itself ([`deflate_chunk`], [`join_chunks`]);
+/// `None` when [`deflate_early`] gives `None`.
+pub fn early_chunks(len: usize, level: u32) -> Option<Vec<ChunkRange>> {
+    let fits = u32::try_from(len).is_ok_and(|n| n < u32::MAX / 2);
+    (level > 0 && fits).then(|| chunk_ranges(len, chunk_for(len)))
 }
 
 /// A one-entry zip archive holding `deflated` under `name` (deflate method,
@@ -841,6 +880,49 @@ mod tests {
         let serial = serial.finish().unwrap().len();
         // unprimed, each of the 4 chunks would pay the 20 000 random bytes again
         assert!(primed.data.len() < serial + 1000, "{} bytes against {serial} serial", primed.data.len());
+    }
+
+    #[test]
+    fn chunk_sizes_cut_small_content_into_about_four_pieces() {
+        for len in
+            [0, 1, 100_000, MIN_CHUNK * 4 - 1, MIN_CHUNK * 4 + 1, 540_183, 775_087, 4 * CHUNK - 1, 4 * CHUNK, 37 << 20]
+        {
+            let c = chunk_for(len);
+            assert!(c % WINDOW == 0 && (MIN_CHUNK..=CHUNK).contains(&c), "{len}: {c}");
+            let pieces = len.div_ceil(c);
+            if len >= 4 * CHUNK {
+                assert_eq!(c, CHUNK, "{len}");
+            } else if len > 4 * MIN_CHUNK {
+                assert!((3..=4).contains(&pieces), "{len}: {pieces} pieces of {c}");
+            } else {
+                assert_eq!(c, MIN_CHUNK, "{len}");
+            }
+        }
+        // a chunked stream of such content is one valid stream
+        let data = mixed(540_183, 5);
+        let d = deflate_early(&data, 6).unwrap().unwrap();
+        assert!(inflate(&d.data) == data);
+        assert_eq!(d.crc32, crc32fast::hash(&data));
+    }
+
+    /// Chunks deflated one by one, in any order, and joined give the same
+    /// stream as [`deflate_early`]: what a repair that schedules the chunks
+    /// itself writes.
+    #[test]
+    fn chunks_deflated_apart_and_joined_are_the_early_stream() {
+        use sha2::Digest;
+        for len in [0, 1000, 300_000, 775_087, 2 * CHUNK + 5] {
+            let data = mixed(len, len as u64 + 1);
+            let early = deflate_early(&data, 6).unwrap().unwrap();
+            let chunks = early_chunks(len, 6).unwrap();
+            let mut done: Vec<(usize, (Vec<u8>, crc32fast::Hasher))> =
+                chunks.iter().rev().map(|&c| (c.start, deflate_chunk(&data, c, 6).unwrap())).collect();
+            done.sort_by_key(|(start, _)| *start);
+            let joined = join_chunks(done.into_iter().map(|(_, d)| d).collect(), sha2::Sha256::digest(&data).into());
+            assert!(joined == early, "{len}");
+            assert!(inflate(&joined.data) == data, "{len}");
+        }
+        assert!(early_chunks(10, 0).is_none(), "level 0 is stored by the writer");
     }
 
     #[test]

@@ -13,9 +13,10 @@
 //! splicing against a full chunked deflate.
 //!
 //! `micro floor INPUT OUTPUT LIBRARY...` is the floor of a repair, for
-//! `bench-vs-anchors.sh` to time: copy the input wheel, and deflate each
-//! grafted library at level 6 (chunked, in parallel, with its sha256), the
-//! least work any repair that bundles those libraries has to do.
+//! `bench-vs-anchors.sh` to time: copy the input wheel, and deflate the
+//! grafted libraries at level 6 (all at once, each in the chunks a repair
+//! cuts it into, with its sha256), the least work any repair that bundles
+//! those libraries has to do.
 
 use std::hint::black_box;
 use std::io::Write;
@@ -70,11 +71,13 @@ fn generated(len: usize) -> Vec<u8> {
 
 /// The floor of a repair: copy `input` to `output`, deflate `libs`.
 fn floor(input: &str, output: &str, libs: &[String]) {
+    use rayon::prelude::*;
     std::fs::copy(input, output).unwrap_or_else(|e| panic!("{input} -> {output}: {e}"));
-    for l in libs {
+    // the libraries at once, each in the chunks a repair cuts it into
+    libs.par_iter().with_max_len(1).for_each(|l| {
         let data = std::fs::read(l).unwrap_or_else(|e| panic!("{l}: {e}"));
-        black_box(writer::deflate_chunked(&data, 6, writer::CHUNK).expect("deflate"));
-    }
+        black_box(writer::deflate_early(&data, 6).expect("deflate"));
+    });
 }
 
 /// Reading one entry of a wheel: inflate alone, with the CRC-32, with the
