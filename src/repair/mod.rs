@@ -14,7 +14,7 @@ pub mod windows;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
@@ -178,7 +178,23 @@ pub struct Plan {
 pub fn repair(path: &Path, options: &RepairOptions) -> Result<RepairOutcome> {
     let archive = WheelArchive::open(path)?;
     crate::timing::mark("opened");
-    let (analysis, kept) = crate::analyze::analyze_for_repair(&archive, &options.analyze)?;
+    // a Linux repair's SBOM looks in the package database: read while the
+    // wheel is analysed
+    let root = options.analyze.sysroot.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let linux = archive
+        .filename()
+        .platform
+        .iter()
+        .any(|t| t.starts_with("linux_") || t.starts_with("manylinux") || t.starts_with("musllinux"));
+    let (analysed, ()) = rayon::join(
+        || crate::analyze::analyze_for_repair(&archive, &options.analyze),
+        || {
+            if linux {
+                crate::sbom::preload(&root);
+            }
+        },
+    );
+    let (analysis, kept) = analysed?;
     let mut sbom_root = None;
     crate::timing::mark("analysed");
     let plan = match analysis.family {
@@ -201,7 +217,7 @@ pub fn repair(path: &Path, options: &RepairOptions) -> Result<RepairOutcome> {
             let plan = linux::plan_keeping(&archive, &analysis, options, Some(&kept))?;
             crate::timing::mark("planned");
             // the SBOM is made while the binaries are patched
-            sbom_root = Some(options.analyze.sysroot.clone().unwrap_or_else(|| PathBuf::from("/")));
+            sbom_root = Some(root);
             plan
         }
         Family::Macos => macos::plan(&archive, &analysis, options)?,
@@ -212,6 +228,78 @@ pub fn repair(path: &Path, options: &RepairOptions) -> Result<RepairOutcome> {
 
 /// A file of the output: name, content, unix mode.
 type NewFile = (String, crate::wheel::Source, Option<u32>, Option<String>);
+
+/// A binary patched and waiting to be compressed.
+struct Patched {
+    name: String,
+    /// How errors name it.
+    label: String,
+    mode: Option<u32>,
+    len: usize,
+    /// The patched bytes, until the jobs that read them are done.
+    data: Mutex<Option<Arc<Vec<u8>>>>,
+    /// For an entry re-compressed by splicing: its index in the input, its
+    /// block index, and which pages the patch left alone.
+    splice: Option<(usize, crate::wheel::splice::BlockIndex, crate::wheel::splice::Unchanged)>,
+}
+
+/// One compression job of a repair, on binary `k` of the patched ones.
+#[derive(Debug, Clone, Copy)]
+enum Job {
+    /// Re-compress by splicing with the input's stream.
+    Splice(usize),
+    /// Deflate one chunk of a new binary.
+    Chunk(usize, crate::wheel::writer::ChunkRange),
+    /// The sha256 of a new binary.
+    Sha(usize),
+}
+
+impl Job {
+    fn binary(&self) -> usize {
+        match *self {
+            Job::Splice(k) | Job::Chunk(k, _) | Job::Sha(k) => k,
+        }
+    }
+}
+
+/// What a [`Job`] made.
+enum Done {
+    Spliced((crate::wheel::writer::Deflated, crate::wheel::splice::SpliceStats)),
+    Chunk(crate::wheel::writer::ChunkRange, (Vec<u8>, crc32fast::Hasher)),
+    Sha([u8; 32]),
+}
+
+/// Runs jobs `0..n`, which the caller has sorted costliest first, on every
+/// worker of the rayon pool: each worker takes the next job as soon as it is
+/// free (greedy list scheduling), so a few long jobs never end up queued
+/// behind each other on one worker. Results come back in job order.
+fn costliest_first<T: Send>(n: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<T>>> = (0..n).map(|_| Mutex::new(None)).collect();
+    let work = || loop {
+        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if i >= n {
+            break;
+        }
+        let r = job(i);
+        *slots[i].lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(r);
+    };
+    let workers = rayon::current_num_threads().clamp(1, n.max(1));
+    rayon::scope(|s| {
+        for _ in 1..workers {
+            s.spawn(|_| work());
+        }
+        work();
+    });
+    slots
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .unwrap_or_else(|| unreachable!("every job ran"))
+        })
+        .collect()
+}
 
 /// Carries out a plan: reads and patches binaries in parallel, writes the wheel.
 pub fn apply(archive: &WheelArchive, plan: Plan, options: &RepairOptions) -> Result<RepairOutcome> {
@@ -252,14 +340,7 @@ fn apply_kept(
         }
         None => Ok(None),
     };
-    // the largest first, so that the longest jobs do not start last
-    let size_of = |b: &PlannedBinary| match &b.source {
-        PlanSource::Entry(i) => archive.entries().get(*i).map_or(0, |e| e.size),
-        PlanSource::File(p) => std::fs::metadata(p).map_or(0, |m| m.len()),
-    };
-    let mut order: Vec<(u64, usize)> = plan.binaries.iter().enumerate().map(|(k, b)| (size_of(b), k)).collect();
-    order.sort_by_key(|&(size, k)| (std::cmp::Reverse(size), k));
-    let patch_one = |b: &PlannedBinary| -> Result<NewFile> {
+    let patch_one = |b: &PlannedBinary| -> Result<Patched> {
         let label = match &b.source {
             PlanSource::Entry(_) => format!("{wheel}!{}", b.name),
             PlanSource::File(p) => p.display().to_string(),
@@ -328,37 +409,125 @@ fn apply_kept(
             (out, unchanged)
         };
         crate::timing::mark(format_args!("patched {}", b.name));
-        let (source, detail) = match blocks.zip(unchanged) {
-            Some(((i, index), unchanged)) => {
-                let raw = archive.raw_data(i).map_err(wheel_err)?;
-                let (deflated, stats) =
-                    crate::wheel::splice::deflate_spliced_with(&unchanged, raw, &index, &out, level, CHUNK)
-                        .map_err(|e| Error::io(&label, e))?;
-                archive.release(i);
-                let detail = format!(
-                    "`{}`: {} of {} bytes kept as the input compressed them, {} deflated anew",
-                    b.name,
-                    stats.copied,
-                    out.len(),
-                    stats.deflated
-                );
-                (crate::wheel::Source::Deflated(Arc::new(deflated), out.len() as u64), Some(detail))
+        let splice = blocks.zip(unchanged).map(|((i, index), unchanged)| (i, index, unchanged));
+        let len = out.len();
+        Ok(Patched {
+            name: b.name.clone(),
+            label,
+            mode: b.unix_mode,
+            len,
+            data: Mutex::new(Some(Arc::new(out))),
+            splice,
+        })
+    };
+    // Compression, once every binary is patched, as one list of jobs taken
+    // costliest first by whichever worker is free: a spliced entry (one job,
+    // most of its compressed bytes copied: about an eighth of the cost of
+    // deflating as much anew), each chunk of a new binary, and each new
+    // binary's sha256. A spliced entry's bytes are freed as soon as its job
+    // ends.
+    let compress = |patched: Vec<Patched>| -> Vec<Result<NewFile>> {
+        let mut jobs: Vec<(u64, Job)> = Vec::new();
+        for (k, p) in patched.iter().enumerate() {
+            if p.splice.is_some() {
+                jobs.push((p.len as u64 / 8, Job::Splice(k)));
+            } else if let Some(chunks) = crate::wheel::writer::early_chunks(p.len, level) {
+                jobs.push((p.len as u64 / 32, Job::Sha(k)));
+                jobs.extend(chunks.into_iter().map(|c| ((c.end - c.start) as u64, Job::Chunk(k, c))));
             }
-            // new binaries (grafted libraries) are deflated here, so that
-            // they overlap with the other binaries' work
-            None => match crate::wheel::writer::deflate_early(&out, level).map_err(|e| Error::io(&label, e))? {
-                Some(d) => (crate::wheel::Source::Deflated(Arc::new(d), out.len() as u64), None),
-                None => (crate::wheel::Source::Bytes(Arc::new(out)), None),
-            },
+        }
+        jobs.sort_by_key(|(cost, job)| (std::cmp::Reverse(*cost), job.binary()));
+        let jobs: Vec<Job> = jobs.into_iter().map(|(_, j)| j).collect();
+        let bytes_of = |k: usize, take: bool| -> Arc<Vec<u8>> {
+            let mut data = patched[k].data.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let bytes = if take { data.take() } else { data.clone() };
+            bytes.unwrap_or_default()
         };
-        crate::timing::mark(format_args!("compressed {}", b.name));
-        Ok((b.name.clone(), source, b.unix_mode, detail))
+        let done = costliest_first(jobs.len(), |n| -> Result<Done> {
+            match jobs[n] {
+                Job::Splice(k) => {
+                    let p = &patched[k];
+                    let Some((i, index, unchanged)) = &p.splice else { unreachable!("a splice job has a splice") };
+                    let wheel_err = |source| Error::Wheel { path: archive.path().to_path_buf(), source };
+                    let raw = archive.raw_data(*i).map_err(wheel_err)?;
+                    let data = bytes_of(k, true);
+                    let spliced =
+                        crate::wheel::splice::deflate_spliced_with(unchanged, raw, index, &data, level, CHUNK)
+                            .map_err(|e| Error::io(&p.label, e))?;
+                    archive.release(*i);
+                    crate::timing::mark(format_args!("compressed {}", p.name));
+                    Ok(Done::Spliced(spliced))
+                }
+                Job::Chunk(k, c) => crate::wheel::writer::deflate_chunk(&bytes_of(k, false), c, level)
+                    .map(|piece| Done::Chunk(c, piece))
+                    .map_err(|e| Error::io(&patched[k].label, e)),
+                Job::Sha(k) => {
+                    Ok(Done::Sha(<sha2::Sha256 as sha2::Digest>::digest(bytes_of(k, false).as_slice()).into()))
+                }
+            }
+        });
+        // the results, binary by binary
+        let mut results: Vec<Result<Vec<Done>>> = (0..patched.len()).map(|_| Ok(Vec::new())).collect();
+        for (job, r) in jobs.iter().zip(done) {
+            let slot = &mut results[job.binary()];
+            match (slot.as_mut(), r) {
+                (Ok(list), Ok(d)) => list.push(d),
+                (Ok(_), Err(e)) => *slot = Err(e),
+                (Err(_), _) => {}
+            }
+        }
+        patched
+            .into_iter()
+            .zip(results)
+            .map(|(p, r)| {
+                let mut done = r?;
+                let len = p.len as u64;
+                let sha = done.iter().find_map(|d| if let Done::Sha(h) = d { Some(*h) } else { None });
+                let (source, detail) = match (done.pop(), sha) {
+                    (Some(Done::Spliced((deflated, stats))), _) => {
+                        let detail = format!(
+                            "`{}`: {} of {} bytes kept as the input compressed them, {} deflated anew",
+                            p.name, stats.copied, len, stats.deflated
+                        );
+                        (crate::wheel::Source::Deflated(Arc::new(deflated), len), Some(detail))
+                    }
+                    (Some(last), Some(sha256)) => {
+                        done.push(last);
+                        let mut pieces: Vec<_> = done
+                            .into_iter()
+                            .filter_map(|d| if let Done::Chunk(c, piece) = d { Some((c.start, piece)) } else { None })
+                            .collect();
+                        pieces.sort_by_key(|(start, _)| *start);
+                        let pieces = pieces.into_iter().map(|(_, piece)| piece).collect();
+                        let deflated = crate::wheel::writer::join_chunks(pieces, sha256);
+                        crate::timing::mark(format_args!("compressed {}", p.name));
+                        (crate::wheel::Source::Deflated(Arc::new(deflated), len), None)
+                    }
+                    // not taken pre-compressed: the writer deflates it
+                    _ => {
+                        let data = p.data.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        (crate::wheel::Source::Bytes(data.unwrap_or_default()), None)
+                    }
+                };
+                Ok((p.name, source, p.mode, detail))
+            })
+            .collect()
     };
     let patch = || -> Vec<Result<NewFile>> {
-        let mut done: Vec<(usize, Result<NewFile>)> =
-            order.par_iter().with_max_len(1).map(|&(_, k)| (k, patch_one(&plan.binaries[k]))).collect();
-        done.sort_by_key(|(k, _)| *k);
-        done.into_iter().map(|(_, r)| r).collect()
+        let patched: Vec<Result<Patched>> = plan.binaries.par_iter().with_max_len(1).map(patch_one).collect();
+        // the first problem in plan order, as before compression
+        let mut ok = Vec::new();
+        let mut failed = Vec::new();
+        for (k, r) in patched.into_iter().enumerate() {
+            match r {
+                Ok(p) => ok.push(p),
+                Err(e) => failed.push((k, e)),
+            }
+        }
+        if !failed.is_empty() {
+            return failed.into_iter().map(|(_, e)| Err(e)).collect();
+        }
+        compress(ok)
     };
     let (patched, sbom) = rayon::join(patch, sbom);
     plan.added.extend(sbom?);
@@ -475,5 +644,28 @@ mod tests {
         assert_eq!(h, "libfoo-ba7816bf.so.1.2.3");
         assert_eq!(hashed_name(&h, b"other"), h, "never double-suffixed");
         assert_eq!(hashed_name("libx", b"abc"), "libx-ba7816bf");
+    }
+
+    /// Every job runs once and its result comes back at its place, on pools
+    /// of one to three workers, with jobs that use the pool themselves.
+    #[test]
+    fn costliest_first_runs_every_job_once_in_order() {
+        for threads in 1..=3 {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            for n in [0usize, 1, 2, 7, 40] {
+                let runs: Vec<std::sync::atomic::AtomicUsize> =
+                    (0..n).map(|_| std::sync::atomic::AtomicUsize::new(0)).collect();
+                let got = pool.install(|| {
+                    costliest_first(n, |i| {
+                        runs[i].fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        // nested parallel work, as a splice does
+                        (0..1000u64).into_par_iter().map(|x| x * i as u64).sum::<u64>()
+                    })
+                });
+                let want: Vec<u64> = (0..n).map(|i| 499_500 * i as u64).collect();
+                assert_eq!(got, want, "{threads} workers, {n} jobs");
+                assert!(runs.iter().all(|r| r.load(std::sync::atomic::Ordering::SeqCst) == 1));
+            }
+        }
     }
 }
