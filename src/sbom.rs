@@ -94,18 +94,23 @@ fn spellings(path: &Path) -> Vec<PathBuf> {
 /// `.list` files (sorted) and the `status` text; and the distribution.
 #[derive(Debug, Default)]
 struct Dpkg {
-    /// Modification times of `info/` and `status` when they were read.
-    stamp: (Option<SystemTime>, Option<SystemTime>),
+    /// Modification times of `info/` and `status`, and the size of
+    /// `status`, when they were read.
+    stamp: Stamp,
     distro: Option<String>,
     lists: Vec<PathBuf>,
     status: Option<String>,
 }
 
-/// The modification times that say whether a [`Dpkg`] read is still current.
-fn dpkg_stamp(root: &Path) -> (Option<SystemTime>, Option<SystemTime>) {
+/// What says whether a [`Dpkg`] read is still current.
+type Stamp = (Option<SystemTime>, Option<(SystemTime, u64)>);
+
+/// The [`Stamp`] of the database under `root` now.
+fn dpkg_stamp(root: &Path) -> Stamp {
     let dpkg = root.join("var/lib/dpkg");
-    let time = |p: PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    (time(dpkg.join("info")), time(dpkg.join("status")))
+    let info = std::fs::metadata(dpkg.join("info")).and_then(|m| m.modified()).ok();
+    let status = std::fs::metadata(dpkg.join("status")).and_then(|m| Ok((m.modified()?, m.len()))).ok();
+    (info, status)
 }
 
 /// The database under `root`, read now or taken from the last read of the
@@ -471,6 +476,29 @@ mod tests {
         assert_eq!(owners[&asked[2]].purl(), "pkg:deb/debian/tzdata@2024a-0?arch=all");
         assert!(!owners.contains_key(&asked[3]));
         assert_eq!(owners.len(), 2);
+    }
+
+    /// A database read once is read again when `status` or `info/` change.
+    #[test]
+    fn dpkg_database_read_again_when_it_changes() {
+        let t = tempfile::tempdir().unwrap();
+        fake_root(t.path());
+        let asked = [PathBuf::from("/usr/lib/x86_64-linux-gnu/libffi.so.8.1.2"), PathBuf::from("/opt/libnew.so.1")];
+        preload(t.path());
+        let before = find_owners(t.path(), &asked);
+        assert_eq!(before[&asked[0]].version, "3.4.4-1");
+        assert!(!before.contains_key(&asked[1]));
+        let status = t.path().join("var/lib/dpkg/status");
+        let text = std::fs::read_to_string(&status).unwrap().replace("3.4.4-1", "3.4.4-2")
+            + "\nPackage: libnew1\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.0\n";
+        std::fs::write(&status, text).unwrap();
+        std::fs::write(t.path().join("var/lib/dpkg/info/libnew1:amd64.list"), "/opt/libnew.so.1\n").unwrap();
+        // a later time than the first read, whatever the clock's resolution
+        let later = SystemTime::now() + std::time::Duration::from_secs(5);
+        std::fs::File::options().write(true).open(&status).unwrap().set_modified(later).unwrap();
+        let after = find_owners(t.path(), &asked);
+        assert_eq!(after[&asked[0]].version, "3.4.4-2");
+        assert_eq!(after[&asked[1]].purl(), "pkg:deb/debian/libnew1@1.0?arch=amd64");
     }
 
     #[test]
