@@ -446,13 +446,50 @@ pub fn deflate_spliced_with(
     level: u32,
     chunk: usize,
 ) -> std::io::Result<(Deflated, SpliceStats)> {
+    let made = make_new_pieces(unchanged, index, new, level, chunk)?;
+    join_spliced(made, old_raw, index, Some(new))
+}
+
+/// [`deflate_spliced_with`] that takes the new bytes and frees them (when
+/// this is their last holder) as soon as the new pieces are made and
+/// checked, before the old stream is read and the result put together: the
+/// file and its new stream are then never in memory at once. Debug builds
+/// keep the bytes to the end, to check the copied runs by inflating them.
+pub fn deflate_spliced_owned(
+    unchanged: &Unchanged,
+    old_raw: &[u8],
+    index: &BlockIndex,
+    new: std::sync::Arc<Vec<u8>>,
+    level: u32,
+    chunk: usize,
+) -> std::io::Result<(Deflated, SpliceStats)> {
+    let made = make_new_pieces(unchanged, index, &new, level, chunk)?;
+    let kept = cfg!(debug_assertions).then_some(new);
+    join_spliced(made, old_raw, index, kept.as_deref().map(Vec::as_slice))
+}
+
+/// What a splice needs of the new file, made before the old stream is read:
+/// the segments, each with the CRC-32 of its bytes and, for a new stretch,
+/// its deflated bytes (already checked); the sha256 of the whole.
+struct NewPieces {
+    segments: Vec<Segment>,
+    pieces: Vec<(Option<Vec<u8>>, crc32fast::Hasher)>,
+    sha256: [u8; 32],
+}
+
+/// The first half of a splice: plans the segments, deflates the new
+/// stretches at `level` in `chunk`-byte pieces on the rayon pool, and checks
+/// each by inflating it on its own (with the 32 KiB before it as
+/// dictionary) back to exactly its bytes of `new`.
+fn make_new_pieces(
+    unchanged: &Unchanged,
+    index: &BlockIndex,
+    new: &[u8],
+    level: u32,
+    chunk: usize,
+) -> std::io::Result<NewPieces> {
     if unchanged.new_len != new.len() {
         return Err(std::io::Error::other("the comparison was made for another file"));
-    }
-    if crc32fast::hash(old_raw) != index.raw_crc32 {
-        return Err(std::io::Error::other(
-            "the input's compressed bytes changed after they were read; nothing was written",
-        ));
     }
     let level = level.clamp(1, 9);
     let chunk = chunk.max(WINDOW as usize);
@@ -470,7 +507,10 @@ pub fn deflate_spliced_with(
                     crc.update(&new[start..end]);
                     match s {
                         Segment::Fresh { .. } => {
-                            deflate_piece(new, start, end, level, k == last).map(|d| (Some(d), crc))
+                            let d = deflate_piece(new, start, end, level, k == last)?;
+                            let dict = &new[start.saturating_sub(WINDOW as usize)..start];
+                            check_segment(&d, dict, &new[start..end], k == last)?;
+                            Ok((Some(d), crc))
                         }
                         Segment::Copy { .. } => Ok((None, crc)),
                     }
@@ -478,7 +518,25 @@ pub fn deflate_spliced_with(
                 .collect::<std::io::Result<Vec<_>>>()
         },
     );
-    let pieces = pieces?;
+    Ok(NewPieces { segments, pieces: pieces?, sha256 })
+}
+
+/// The second half of a splice: puts the new stream together from the new
+/// pieces and the old stream's blocks, and checks every copied run. With
+/// `new`, copied runs are also inflated and compared with it.
+fn join_spliced(
+    made: NewPieces,
+    old_raw: &[u8],
+    index: &BlockIndex,
+    new: Option<&[u8]>,
+) -> std::io::Result<(Deflated, SpliceStats)> {
+    if crc32fast::hash(old_raw) != index.raw_crc32 {
+        return Err(std::io::Error::other(
+            "the input's compressed bytes changed after they were read; nothing was written",
+        ));
+    }
+    let NewPieces { segments, pieces, sha256 } = made;
+    let last = segments.len() - 1;
     let mut bits = Bits { out: Vec::with_capacity(old_raw.len() + 1024), acc: 0, n: 0 };
     let mut crc = crc32fast::Hasher::new();
     let mut stats = SpliceStats::default();
@@ -512,25 +570,26 @@ pub fn deflate_spliced_with(
     // a block boundary (the last one: the end of the stream); by induction
     // the whole stream inflates to `new`.
     //
-    // New pieces are inflated to show that. A copied run is shown bit for bit
+    // New pieces were inflated to show that before they were put in (they
+    // sit at byte boundaries, unchanged). A copied run is shown bit for bit
     // instead: its bits are the input's bits of whole, non-final blocks (as
     // zlib reported their bounds while inflating the input, whose CRC-32
     // matched), and those blocks, with the same 32 KiB before them (compared
-    // page by page), decode to the same bytes wherever they sit. Debug builds
-    // (tests, fuzzing) inflate copied runs too.
-    segments.par_iter().enumerate().try_for_each(|(k, s)| {
+    // page by page), decode to the same bytes wherever they sit. Given the
+    // new bytes (debug builds: tests, fuzzing), copied runs are inflated too.
+    segments.par_iter().enumerate().try_for_each(|(k, s)| -> std::io::Result<()> {
         let (start, end) = s.range();
-        let dict = &new[start.saturating_sub(WINDOW as usize)..start];
         let bytes = &data[offsets[k]..offsets[k + 1]];
         match *s {
             Segment::Copy { bits: (from, to), .. } => {
                 check_copied(bytes, old_raw, from, to, k == last)?;
-                if cfg!(debug_assertions) {
+                if let Some(new) = new.filter(|_| cfg!(debug_assertions)) {
+                    let dict = &new[start.saturating_sub(WINDOW as usize)..start];
                     check_segment(bytes, dict, &new[start..end], k == last)?;
                 }
                 Ok(())
             }
-            Segment::Fresh { .. } => check_segment(bytes, dict, &new[start..end], k == last),
+            Segment::Fresh { .. } => Ok(()),
         }
     })?;
     Ok((Deflated { data, crc32: crc.finalize(), sha256 }, stats))
@@ -824,6 +883,11 @@ mod tests {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
         let (d1, _) = pool.install(|| deflate_spliced(&old, &raw, &index, &new, 6, 512 << 10)).unwrap();
         assert!(d1 == d);
+        // and the same when the splice takes the new bytes and frees them halfway
+        let unchanged = Unchanged::compare(&old, &new);
+        let (d2, stats2) =
+            deflate_spliced_owned(&unchanged, &raw, &index, std::sync::Arc::new(new.clone()), 6, 512 << 10).unwrap();
+        assert!(d2 == d && stats2 == stats);
         // an unchanged file: everything but the final block is copied
         let (_, stats) = spliced(&old, &raw, &index, &old, 6, 512 << 10);
         assert!(stats.deflated < 200 << 10, "{stats:?}");
