@@ -229,6 +229,11 @@ pub fn repair(path: &Path, options: &RepairOptions) -> Result<RepairOutcome> {
 /// A file of the output: name, content, unix mode.
 type NewFile = (String, crate::wheel::Source, Option<u32>, Option<String>);
 
+/// Above this many bytes of binaries to patch (64 MiB), a repair patches and
+/// compresses the wheel's own binaries first and the bundled libraries
+/// after, to keep its peak memory down; below, all at once.
+const STAGED_ABOVE: u64 = 64 << 20;
+
 /// A binary patched and waiting to be compressed.
 struct Patched {
     name: String,
@@ -450,9 +455,10 @@ fn apply_kept(
                     let Some((i, index, unchanged)) = &p.splice else { unreachable!("a splice job has a splice") };
                     let wheel_err = |source| Error::Wheel { path: archive.path().to_path_buf(), source };
                     let raw = archive.raw_data(*i).map_err(wheel_err)?;
+                    // the patched bytes are freed halfway, once the new pieces are made
                     let data = bytes_of(k, true);
                     let spliced =
-                        crate::wheel::splice::deflate_spliced_with(unchanged, raw, index, &data, level, CHUNK)
+                        crate::wheel::splice::deflate_spliced_owned(unchanged, raw, index, data, level, CHUNK)
                             .map_err(|e| Error::io(&p.label, e))?;
                     archive.release(*i);
                     crate::timing::mark(format_args!("compressed {}", p.name));
@@ -513,21 +519,44 @@ fn apply_kept(
             })
             .collect()
     };
+    // Binaries of more than STAGED_ABOVE bytes in all are done in two
+    // stages: the wheel's own (each freed halfway through its splice), then
+    // the libraries it bundles; so that a huge extension, its new stream and
+    // the bundled libraries' bytes and streams are never in memory at once.
+    let size_of = |b: &PlannedBinary| match &b.source {
+        PlanSource::Entry(i) => archive.entries().get(*i).map_or(0, |e| e.size),
+        PlanSource::File(p) => std::fs::metadata(p).map_or(0, |m| m.len()),
+    };
+    let total: u64 = plan.binaries.iter().map(size_of).sum();
+    let all: Vec<usize> = (0..plan.binaries.len()).collect();
+    let stages: Vec<Vec<usize>> = if total > STAGED_ABOVE {
+        let (own, bundled) = all.into_iter().partition(|&k| matches!(plan.binaries[k].source, PlanSource::Entry(_)));
+        vec![own, bundled]
+    } else {
+        vec![all]
+    };
     let patch = || -> Vec<Result<NewFile>> {
-        let patched: Vec<Result<Patched>> = plan.binaries.par_iter().with_max_len(1).map(patch_one).collect();
-        // the first problem in plan order, as before compression
-        let mut ok = Vec::new();
-        let mut failed = Vec::new();
-        for (k, r) in patched.into_iter().enumerate() {
-            match r {
-                Ok(p) => ok.push(p),
-                Err(e) => failed.push((k, e)),
+        let mut out: Vec<Option<Result<NewFile>>> = (0..plan.binaries.len()).map(|_| None).collect();
+        for stage in &stages {
+            let patched: Vec<Result<Patched>> =
+                stage.par_iter().with_max_len(1).map(|&k| patch_one(&plan.binaries[k])).collect();
+            // a stage that cannot be patched is not compressed, and ends the work
+            if patched.iter().any(Result::is_err) {
+                for (&k, r) in stage.iter().zip(patched) {
+                    out[k] = r.err().map(Err);
+                }
+                break;
+            }
+            let done = compress(patched.into_iter().filter_map(Result::ok).collect());
+            let failed = done.iter().any(Result::is_err);
+            for (&k, r) in stage.iter().zip(done) {
+                out[k] = Some(r);
+            }
+            if failed {
+                break;
             }
         }
-        if !failed.is_empty() {
-            return failed.into_iter().map(|(_, e)| Err(e)).collect();
-        }
-        compress(ok)
+        out.into_iter().flatten().collect()
     };
     let (patched, sbom) = rayon::join(patch, sbom);
     plan.added.extend(sbom?);

@@ -132,6 +132,52 @@ fn repair_bundles_rewrites_and_the_result_loads() {
     assert!(text(&run.stdout).contains("LOAD FAILED"), "{}", text(&run.stdout));
 }
 
+/// More than 64 MiB of binaries to patch: repair does the wheel's own
+/// binaries first, freeing each halfway through its splice, and the bundled
+/// libraries after. The result must be as whole and as loadable as ever.
+#[test]
+fn a_repair_of_large_binaries_done_in_stages_loads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let chain = build_chain(tmp.path());
+    // the extension with 72 MiB of compressible data after its last byte,
+    // which no loader reads
+    let mut ext = std::fs::read(&chain.ext).unwrap();
+    let chain_len = ext.len();
+    let line = b"staged repair keeps memory down: wheel binaries first, bundled libraries after\n";
+    while ext.len() < 72 << 20 {
+        ext.extend_from_slice(line);
+        ext.extend_from_slice(&(ext.len() as u64).to_le_bytes());
+    }
+    let wheel = make_wheel(
+        tmp.path(),
+        "bigpkg",
+        "linux_x86_64",
+        vec![("bigpkg/__init__.py".into(), b"".to_vec()), ("bigpkg/ext.so".into(), ext.clone())],
+    );
+    let house = tmp.path().join("house");
+    let out = wheelfix(&["repair", "-v", wheel.to_str().unwrap(), "-w", house.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // the extension was spliced: most of its compressed bytes were kept
+    let said = text(&out.stderr);
+    assert!(said.contains("`bigpkg/ext.so`: ") && said.contains("kept as the input compressed them"), "{said}");
+    let written = std::path::PathBuf::from(text(&out.stdout).trim());
+    let archive = wheelfix::wheel::WheelArchive::open(&written).unwrap();
+    archive.verify_all().unwrap();
+    let names: Vec<&str> = archive.entries().iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names.iter().filter(|n| n.starts_with("bigpkg.libs/lib")).count(), 2, "{names:?}");
+    // the patched extension holds the padding where it was
+    let new_ext = archive.read(archive.entry_by_name("bigpkg/ext.so").unwrap().index).unwrap();
+    let padding = chain_len..ext.len();
+    assert!(new_ext.len() >= ext.len() && new_ext[padding.clone()] == ext[padding], "the padding moved");
+
+    let site = tmp.path().join("site");
+    unzip(&written, &site);
+    let harness = util::dlopen_harness(tmp.path());
+    std::fs::rename(&chain.lib_dir, tmp.path().join("lib-gone")).unwrap();
+    let run = util::load_pyinit(&harness, &site.join("bigpkg/ext.so"));
+    assert_eq!(text(&run.stdout).trim(), "PyInit_ext() = 42", "{}", text(&run.stderr));
+}
+
 #[test]
 fn repair_is_deterministic_and_idempotent() {
     let tmp = tempfile::tempdir().unwrap();
