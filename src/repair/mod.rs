@@ -195,6 +195,8 @@ pub fn repair(path: &Path, options: &RepairOptions) -> Result<RepairOutcome> {
         },
     );
     let (analysis, kept) = analysed?;
+    // what the analysis read of the input is read again only when written
+    archive.release_all();
     let mut sbom_root = None;
     crate::timing::mark("analysed");
     let plan = match analysis.family {

@@ -654,6 +654,14 @@ impl WheelArchive {
         }
     }
 
+    /// Tells the kernel that none of the mapped file is needed for now: the
+    /// pages the reads so far brought in leave this process's resident set
+    /// (they stay in the page cache, and come back if read again).
+    pub(crate) fn release_all(&self) {
+        let map: &Mmap = &self.bytes.0;
+        release_range(map, 0, map.len() as u64);
+    }
+
     /// Tells the kernel that the mapped bytes of entry `index` are not needed
     /// any more, so a multi-GiB wheel read once does not stay in this
     /// process's resident set. Only for large entries; a no-op elsewhere.
