@@ -19,7 +19,6 @@ use crate::resolve::{wheel_parent, wheel_relpath, Dir};
 use crate::wheel::WheelArchive;
 use crate::{Error, Result};
 use rayon::prelude::*;
-use sha2::Digest as _;
 
 /// Builds the plan for a Linux wheel.
 pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Result<Plan> {
@@ -134,8 +133,7 @@ pub(crate) fn plan_keeping(
     let digests: BTreeMap<PathBuf, [u8; 32]> = sources
         .into_par_iter()
         .map(|p| {
-            let data = std::fs::read(p).map_err(|e| Error::io(p, e))?;
-            let digest = sha2::Sha256::digest(&data).into();
+            let (data, digest) = crate::wheel::archive::read_hashed(p).map_err(|e| Error::io(p, e))?;
             if let Some(keep) = keep {
                 keep.keep_file(p, data);
             }

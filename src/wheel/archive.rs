@@ -227,6 +227,31 @@ fn sha256_alongside<'a, R: Send>(
     (r, Some(digest))
 }
 
+/// Reads the file at `path` whole, computing its sha256 on another rayon
+/// worker while later pieces are read (inline for files under 1 MiB). An
+/// error when the file is not the size it had when opened.
+pub(crate) fn read_hashed(path: &Path) -> std::io::Result<(Vec<u8>, [u8; 32])> {
+    const STEP: usize = 1 << 20;
+    let mut f = File::open(path)?;
+    let len = usize::try_from(f.metadata()?.len()).map_err(std::io::Error::other)?;
+    let changed = || std::io::Error::other("the file changed while it was read");
+    let mut out = vec![0u8; len];
+    let (read, digest) = sha256_alongside(true, len >= HASH_ALONGSIDE_MIN, |sink| -> std::io::Result<()> {
+        for piece in out.chunks_mut(STEP) {
+            f.read_exact(piece)
+                .map_err(|e| if e.kind() == std::io::ErrorKind::UnexpectedEof { changed() } else { e })?;
+            sink(piece);
+        }
+        // nothing may follow
+        match f.read(&mut [0u8; 1])? {
+            0 => Ok(()),
+            _ => Err(changed()),
+        }
+    });
+    read?;
+    Ok((out, digest.unwrap_or_default()))
+}
+
 /// An entry inflated with its block index: bytes, index, sha256 (when asked).
 type IndexedEntry = (Vec<u8>, super::splice::BlockIndex, Option<[u8; 32]>);
 
@@ -1013,6 +1038,23 @@ mod tests {
         z.write_all(rows.as_bytes()).unwrap();
         z.finish().unwrap();
         WheelArchive::open(&path).unwrap()
+    }
+
+    /// A file read with its sha256 alongside gives its bytes and their digest,
+    /// small or large; a missing file is an error.
+    #[test]
+    fn files_read_hashed() {
+        use sha2::Digest;
+        let dir = tempfile::tempdir().unwrap();
+        for len in [0usize, 10, (3 << 20) + 77] {
+            let data: Vec<u8> = (0..len).map(|i| (i.wrapping_mul(31) >> 3) as u8).collect();
+            let p = dir.path().join(format!("f{len}"));
+            std::fs::write(&p, &data).unwrap();
+            let (got, digest) = read_hashed(&p).unwrap();
+            assert!(got == data, "{len}");
+            assert_eq!(digest, <[u8; 32]>::from(sha2::Sha256::digest(&data)), "{len}");
+        }
+        assert!(read_hashed(&dir.path().join("missing")).is_err());
     }
 
     /// The sha256 of the pieces a producer hands on is the digest of their
