@@ -248,6 +248,8 @@ struct Patched {
     /// For an entry re-compressed by splicing: its index in the input, its
     /// block index, and which pages the patch left alone.
     splice: Option<(usize, crate::wheel::splice::BlockIndex, crate::wheel::splice::Unchanged)>,
+    /// A splice stopped halfway, for the second stage to finish.
+    made: Mutex<Option<crate::wheel::splice::NewPieces>>,
 }
 
 /// One compression job of a repair, on binary `k` of the patched ones.
@@ -255,6 +257,10 @@ struct Patched {
 enum Job {
     /// Re-compress by splicing with the input's stream.
     Splice(usize),
+    /// The first half of a splice, up to where the patched bytes are freed.
+    SpliceNew(usize),
+    /// The second half of a splice whose first half ran in an earlier stage.
+    SpliceJoin(usize),
     /// Deflate one chunk of a new binary.
     Chunk(usize, crate::wheel::writer::ChunkRange),
     /// The sha256 of a new binary.
@@ -264,7 +270,7 @@ enum Job {
 impl Job {
     fn binary(&self) -> usize {
         match *self {
-            Job::Splice(k) | Job::Chunk(k, _) | Job::Sha(k) => k,
+            Job::Splice(k) | Job::SpliceNew(k) | Job::SpliceJoin(k) | Job::Chunk(k, _) | Job::Sha(k) => k,
         }
     }
 }
@@ -272,8 +278,49 @@ impl Job {
 /// What a [`Job`] made.
 enum Done {
     Spliced((crate::wheel::writer::Deflated, crate::wheel::splice::SpliceStats)),
+    /// A splice's first half, kept in its [`Patched`].
+    Halfway,
     Chunk(crate::wheel::writer::ChunkRange, (Vec<u8>, crc32fast::Hasher)),
     Sha([u8; 32]),
+}
+
+/// The entry a patched binary becomes, from what its jobs made: its stream
+/// (spliced, or its chunks joined with its sha256), or its bytes for the
+/// writer to deflate when no job compressed it. With the splice's figures.
+fn finish_compressed(p: Patched, done: Vec<Done>) -> NewFile {
+    let len = p.len as u64;
+    let mut spliced = None;
+    let mut sha256 = None;
+    let mut chunks = Vec::new();
+    for d in done {
+        match d {
+            Done::Spliced(s) => spliced = Some(s),
+            Done::Halfway => {}
+            Done::Chunk(c, piece) => chunks.push((c.start, piece)),
+            Done::Sha(h) => sha256 = Some(h),
+        }
+    }
+    let (source, detail) = match (spliced, sha256) {
+        (Some((deflated, stats)), _) => {
+            let detail = format!(
+                "`{}`: {} of {} bytes kept as the input compressed them, {} deflated anew",
+                p.name, stats.copied, len, stats.deflated
+            );
+            (crate::wheel::Source::Deflated(Arc::new(deflated), len), Some(detail))
+        }
+        (None, Some(sha256)) => {
+            chunks.sort_by_key(|(start, _)| *start);
+            let deflated = crate::wheel::writer::join_chunks(chunks.into_iter().map(|(_, c)| c).collect(), sha256);
+            crate::timing::mark(format_args!("compressed {}", p.name));
+            (crate::wheel::Source::Deflated(Arc::new(deflated), len), None)
+        }
+        // not taken pre-compressed: the writer deflates it
+        (None, None) => {
+            let data = p.data.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+            (crate::wheel::Source::Bytes(data.unwrap_or_default()), None)
+        }
+    };
+    (p.name, source, p.mode, detail)
 }
 
 /// Runs jobs `0..n`, which the caller has sorted costliest first, on every
@@ -425,140 +472,156 @@ fn apply_kept(
             len,
             data: Mutex::new(Some(Arc::new(out))),
             splice,
+            made: Mutex::new(None),
         })
     };
-    // Compression, once every binary is patched, as one list of jobs taken
-    // costliest first by whichever worker is free: a spliced entry (one job,
-    // most of its compressed bytes copied: about an eighth of the cost of
-    // deflating as much anew), each chunk of a new binary, and each new
-    // binary's sha256. A spliced entry's bytes are freed as soon as its job
-    // ends.
-    let compress = |patched: Vec<Patched>| -> Vec<Result<NewFile>> {
-        let mut jobs: Vec<(u64, Job)> = Vec::new();
-        for (k, p) in patched.iter().enumerate() {
-            if p.splice.is_some() {
-                jobs.push((p.len as u64 / 8, Job::Splice(k)));
-            } else if let Some(chunks) = crate::wheel::writer::early_chunks(p.len, level) {
-                jobs.push((p.len as u64 / 32, Job::Sha(k)));
-                jobs.extend(chunks.into_iter().map(|c| ((c.end - c.start) as u64, Job::Chunk(k, c))));
-            }
-        }
-        jobs.sort_by_key(|(cost, job)| (std::cmp::Reverse(*cost), job.binary()));
-        let jobs: Vec<Job> = jobs.into_iter().map(|(_, j)| j).collect();
-        let bytes_of = |k: usize, take: bool| -> Arc<Vec<u8>> {
-            let mut data = patched[k].data.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let bytes = if take { data.take() } else { data.clone() };
-            bytes.unwrap_or_default()
-        };
-        let done = costliest_first(jobs.len(), |n| -> Result<Done> {
-            match jobs[n] {
-                Job::Splice(k) => {
-                    let p = &patched[k];
-                    let Some((i, index, unchanged)) = &p.splice else { unreachable!("a splice job has a splice") };
-                    let wheel_err = |source| Error::Wheel { path: archive.path().to_path_buf(), source };
-                    let raw = archive.raw_data(*i).map_err(wheel_err)?;
-                    // the patched bytes are freed halfway, once the new pieces are made
-                    let data = bytes_of(k, true);
-                    let spliced =
-                        crate::wheel::splice::deflate_spliced_owned(unchanged, raw, index, data, level, CHUNK)
-                            .map_err(|e| Error::io(&p.label, e))?;
-                    archive.release(*i);
-                    crate::timing::mark(format_args!("compressed {}", p.name));
-                    Ok(Done::Spliced(spliced))
-                }
-                Job::Chunk(k, c) => crate::wheel::writer::deflate_chunk(&bytes_of(k, false), c, level)
-                    .map(|piece| Done::Chunk(c, piece))
-                    .map_err(|e| Error::io(&patched[k].label, e)),
-                Job::Sha(k) => {
-                    Ok(Done::Sha(<sha2::Sha256 as sha2::Digest>::digest(bytes_of(k, false).as_slice()).into()))
-                }
-            }
-        });
-        // the results, binary by binary
-        let mut results: Vec<Result<Vec<Done>>> = (0..patched.len()).map(|_| Ok(Vec::new())).collect();
-        for (job, r) in jobs.iter().zip(done) {
-            let slot = &mut results[job.binary()];
-            match (slot.as_mut(), r) {
-                (Ok(list), Ok(d)) => list.push(d),
-                (Ok(_), Err(e)) => *slot = Err(e),
-                (Err(_), _) => {}
-            }
-        }
-        patched
-            .into_iter()
-            .zip(results)
-            .map(|(p, r)| {
-                let mut done = r?;
-                let len = p.len as u64;
-                let sha = done.iter().find_map(|d| if let Done::Sha(h) = d { Some(*h) } else { None });
-                let (source, detail) = match (done.pop(), sha) {
-                    (Some(Done::Spliced((deflated, stats))), _) => {
-                        let detail = format!(
-                            "`{}`: {} of {} bytes kept as the input compressed them, {} deflated anew",
-                            p.name, stats.copied, len, stats.deflated
-                        );
-                        (crate::wheel::Source::Deflated(Arc::new(deflated), len), Some(detail))
-                    }
-                    (Some(last), Some(sha256)) => {
-                        done.push(last);
-                        let mut pieces: Vec<_> = done
-                            .into_iter()
-                            .filter_map(|d| if let Done::Chunk(c, piece) = d { Some((c.start, piece)) } else { None })
-                            .collect();
-                        pieces.sort_by_key(|(start, _)| *start);
-                        let pieces = pieces.into_iter().map(|(_, piece)| piece).collect();
-                        let deflated = crate::wheel::writer::join_chunks(pieces, sha256);
-                        crate::timing::mark(format_args!("compressed {}", p.name));
-                        (crate::wheel::Source::Deflated(Arc::new(deflated), len), None)
-                    }
-                    // not taken pre-compressed: the writer deflates it
-                    _ => {
-                        let data = p.data.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-                        (crate::wheel::Source::Bytes(data.unwrap_or_default()), None)
-                    }
-                };
-                Ok((p.name, source, p.mode, detail))
-            })
-            .collect()
-    };
+    // Compression runs as lists of jobs taken costliest first by whichever
+    // worker is free: a spliced entry (most of its compressed bytes copied:
+    // about an eighth of the cost of deflating as much anew), each chunk of
+    // a new binary, and each new binary's sha256.
+    //
     // Binaries of more than STAGED_ABOVE bytes in all are done in two
-    // stages: the wheel's own (each freed halfway through its splice), then
-    // the libraries it bundles; so that a huge extension, its new stream and
-    // the bundled libraries' bytes and streams are never in memory at once.
+    // stages, so that a huge extension, its new stream and the bundled
+    // libraries' bytes and streams are never in memory at once: first the
+    // wheel's own binaries, whose splices stop halfway, once the patched
+    // bytes are no longer needed and are freed; then the bundled libraries,
+    // alongside the second halves of those splices. Otherwise there is one
+    // stage, and a splice is one job.
     let size_of = |b: &PlannedBinary| match &b.source {
         PlanSource::Entry(i) => archive.entries().get(*i).map_or(0, |e| e.size),
         PlanSource::File(p) => std::fs::metadata(p).map_or(0, |m| m.len()),
     };
     let total: u64 = plan.binaries.iter().map(size_of).sum();
     let all: Vec<usize> = (0..plan.binaries.len()).collect();
-    let stages: Vec<Vec<usize>> = if total > STAGED_ABOVE {
+    let staged = total > STAGED_ABOVE;
+    let stages: Vec<Vec<usize>> = if staged {
         let (own, bundled) = all.into_iter().partition(|&k| matches!(plan.binaries[k].source, PlanSource::Entry(_)));
         vec![own, bundled]
     } else {
         vec![all]
     };
+    let run = |patched: &[Option<Patched>], jobs: Vec<(u64, Job)>| -> Vec<(usize, Result<Done>)> {
+        let mut jobs = jobs;
+        jobs.sort_by_key(|(cost, job)| (std::cmp::Reverse(*cost), job.binary()));
+        let jobs: Vec<Job> = jobs.into_iter().map(|(_, j)| j).collect();
+        let of = |k: usize| patched[k].as_ref().unwrap_or_else(|| unreachable!("jobs are for patched binaries"));
+        let bytes_of = |k: usize, take: bool| -> Arc<Vec<u8>> {
+            let mut data = of(k).data.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let bytes = if take { data.take() } else { data.clone() };
+            bytes.unwrap_or_default()
+        };
+        let wheel_err = |source| Error::Wheel { path: archive.path().to_path_buf(), source };
+        let done = costliest_first(jobs.len(), |n| -> Result<Done> {
+            let k = jobs[n].binary();
+            let p = of(k);
+            let io_err = |e| Error::io(&p.label, e);
+            let splice = || p.splice.as_ref().unwrap_or_else(|| unreachable!("a splice job has a splice"));
+            match jobs[n] {
+                Job::Splice(_) | Job::SpliceJoin(_) => {
+                    let (i, index, unchanged) = splice();
+                    let raw = archive.raw_data(*i).map_err(wheel_err)?;
+                    let made = match jobs[n] {
+                        // the patched bytes are freed halfway, once the new pieces are made
+                        Job::Splice(_) => {
+                            crate::wheel::splice::splice_new_pieces(unchanged, index, bytes_of(k, true), level, CHUNK)
+                                .map_err(io_err)?
+                        }
+                        _ => p
+                            .made
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .take()
+                            .unwrap_or_else(|| unreachable!("the first half ran in the first stage")),
+                    };
+                    let spliced = crate::wheel::splice::splice_join(made, raw, index).map_err(io_err)?;
+                    archive.release(*i);
+                    crate::timing::mark(format_args!("compressed {}", p.name));
+                    Ok(Done::Spliced(spliced))
+                }
+                Job::SpliceNew(_) => {
+                    let (_, index, unchanged) = splice();
+                    let made =
+                        crate::wheel::splice::splice_new_pieces(unchanged, index, bytes_of(k, true), level, CHUNK)
+                            .map_err(io_err)?;
+                    *p.made.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(made);
+                    Ok(Done::Halfway)
+                }
+                Job::Chunk(_, c) => crate::wheel::writer::deflate_chunk(&bytes_of(k, false), c, level)
+                    .map(|d| Done::Chunk(c, d))
+                    .map_err(io_err),
+                Job::Sha(_) => {
+                    Ok(Done::Sha(<sha2::Sha256 as sha2::Digest>::digest(bytes_of(k, false).as_slice()).into()))
+                }
+            }
+        });
+        jobs.iter().map(Job::binary).zip(done).collect()
+    };
+    // the jobs that compress binary `k` (all of them, or up to the halfway
+    // point of a splice when `halfway`)
+    let jobs_for = |k: usize, p: &Patched, halfway: bool| -> Vec<(u64, Job)> {
+        if p.splice.is_some() {
+            let cost = p.len as u64 / 8;
+            return vec![(cost, if halfway { Job::SpliceNew(k) } else { Job::Splice(k) })];
+        }
+        let Some(chunks) = crate::wheel::writer::early_chunks(p.len, level) else { return Vec::new() };
+        let mut jobs = vec![(p.len as u64 / 32, Job::Sha(k))];
+        jobs.extend(chunks.into_iter().map(|c| ((c.end - c.start) as u64, Job::Chunk(k, c))));
+        jobs
+    };
     let patch = || -> Vec<Result<NewFile>> {
-        let mut out: Vec<Option<Result<NewFile>>> = (0..plan.binaries.len()).map(|_| None).collect();
-        for stage in &stages {
-            let patched: Vec<Result<Patched>> =
+        let n = plan.binaries.len();
+        let mut patched: Vec<Option<Patched>> = (0..n).map(|_| None).collect();
+        let mut results: Vec<Result<Vec<Done>>> = (0..n).map(|_| Ok(Vec::new())).collect();
+        let mut halfway: Vec<usize> = Vec::new();
+        for (s, stage) in stages.iter().enumerate() {
+            let made: Vec<Result<Patched>> =
                 stage.par_iter().with_max_len(1).map(|&k| patch_one(&plan.binaries[k])).collect();
             // a stage that cannot be patched is not compressed, and ends the work
-            if patched.iter().any(Result::is_err) {
-                for (&k, r) in stage.iter().zip(patched) {
-                    out[k] = r.err().map(Err);
+            let mut failed = false;
+            for (&k, r) in stage.iter().zip(made) {
+                match r {
+                    Ok(p) => patched[k] = Some(p),
+                    Err(e) => {
+                        results[k] = Err(e);
+                        failed = true;
+                    }
                 }
-                break;
-            }
-            let done = compress(patched.into_iter().filter_map(Result::ok).collect());
-            let failed = done.iter().any(Result::is_err);
-            for (&k, r) in stage.iter().zip(done) {
-                out[k] = Some(r);
             }
             if failed {
                 break;
             }
+            let last = s + 1 == stages.len();
+            let mut jobs: Vec<(u64, Job)> = Vec::new();
+            for &k in stage {
+                if let Some(p) = &patched[k] {
+                    jobs.extend(jobs_for(k, p, !last));
+                    if !last && p.splice.is_some() {
+                        halfway.push(k);
+                    }
+                }
+            }
+            if last {
+                for k in halfway.drain(..) {
+                    let cost = patched[k].as_ref().map_or(0, |p| p.len as u64 / 8);
+                    jobs.push((cost, Job::SpliceJoin(k)));
+                }
+            }
+            for (k, r) in run(&patched, jobs) {
+                match (&mut results[k], r) {
+                    (Ok(list), Ok(d)) => list.push(d),
+                    (slot @ Ok(_), Err(e)) => *slot = Err(e),
+                    (Err(_), _) => {}
+                }
+            }
+            if results.iter().any(Result::is_err) {
+                break;
+            }
         }
-        out.into_iter().flatten().collect()
+        // the problems in plan order, or every binary's entry
+        if results.iter().any(Result::is_err) {
+            return results.into_iter().filter_map(|r| r.err().map(Err)).collect();
+        }
+        patched.into_iter().zip(results).filter_map(|(p, r)| Some(Ok(finish_compressed(p?, r.ok()?)))).collect()
     };
     let (patched, sbom) = rayon::join(patch, sbom);
     plan.added.extend(sbom?);

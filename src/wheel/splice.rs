@@ -453,8 +453,8 @@ pub fn deflate_spliced_with(
 /// [`deflate_spliced_with`] that takes the new bytes and frees them (when
 /// this is their last holder) as soon as the new pieces are made and
 /// checked, before the old stream is read and the result put together: the
-/// file and its new stream are then never in memory at once. Debug builds
-/// keep the bytes to the end, to check the copied runs by inflating them.
+/// file and its new stream are then never in memory at once. The same as
+/// [`splice_new_pieces`] then [`splice_join`].
 pub fn deflate_spliced_owned(
     unchanged: &Unchanged,
     old_raw: &[u8],
@@ -463,18 +463,46 @@ pub fn deflate_spliced_owned(
     level: u32,
     chunk: usize,
 ) -> std::io::Result<(Deflated, SpliceStats)> {
-    let made = make_new_pieces(unchanged, index, &new, level, chunk)?;
-    let kept = cfg!(debug_assertions).then_some(new);
-    join_spliced(made, old_raw, index, kept.as_deref().map(Vec::as_slice))
+    splice_join(splice_new_pieces(unchanged, index, new, level, chunk)?, old_raw, index)
+}
+
+/// The first half of [`deflate_spliced_owned`]: what the splice needs of the
+/// new bytes, which it then frees (debug builds keep them, to check the
+/// copied runs against them in [`splice_join`]).
+pub fn splice_new_pieces(
+    unchanged: &Unchanged,
+    index: &BlockIndex,
+    new: std::sync::Arc<Vec<u8>>,
+    level: u32,
+    chunk: usize,
+) -> std::io::Result<NewPieces> {
+    let mut made = make_new_pieces(unchanged, index, &new, level, chunk)?;
+    made.new = cfg!(debug_assertions).then_some(new);
+    Ok(made)
+}
+
+/// The second half of [`deflate_spliced_owned`]: the new stream, from the
+/// new pieces and the blocks of `old_raw`, the old stream `index` describes.
+pub fn splice_join(made: NewPieces, old_raw: &[u8], index: &BlockIndex) -> std::io::Result<(Deflated, SpliceStats)> {
+    let new = made.new.clone();
+    join_spliced(made, old_raw, index, new.as_deref().map(Vec::as_slice))
 }
 
 /// What a splice needs of the new file, made before the old stream is read:
 /// the segments, each with the CRC-32 of its bytes and, for a new stretch,
 /// its deflated bytes (already checked); the sha256 of the whole.
-struct NewPieces {
+pub struct NewPieces {
     segments: Vec<Segment>,
     pieces: Vec<(Option<Vec<u8>>, crc32fast::Hasher)>,
     sha256: [u8; 32],
+    /// The new bytes, kept in debug builds only.
+    new: Option<std::sync::Arc<Vec<u8>>>,
+}
+
+impl std::fmt::Debug for NewPieces {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewPieces").field("segments", &self.segments.len()).finish_non_exhaustive()
+    }
 }
 
 /// The first half of a splice: plans the segments, deflates the new
@@ -518,7 +546,7 @@ fn make_new_pieces(
                 .collect::<std::io::Result<Vec<_>>>()
         },
     );
-    Ok(NewPieces { segments, pieces: pieces?, sha256 })
+    Ok(NewPieces { segments, pieces: pieces?, sha256, new: None })
 }
 
 /// The second half of a splice: puts the new stream together from the new
@@ -535,7 +563,7 @@ fn join_spliced(
             "the input's compressed bytes changed after they were read; nothing was written",
         ));
     }
-    let NewPieces { segments, pieces, sha256 } = made;
+    let NewPieces { segments, pieces, sha256, .. } = made;
     let last = segments.len() - 1;
     let mut bits = Bits { out: Vec::with_capacity(old_raw.len() + 1024), acc: 0, n: 0 };
     let mut crc = crc32fast::Hasher::new();
