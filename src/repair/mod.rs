@@ -515,36 +515,36 @@ fn apply_kept(
             let k = jobs[n].binary();
             let p = of(k);
             let io_err = |e| Error::io(&p.label, e);
-            let splice = || p.splice.as_ref().unwrap_or_else(|| unreachable!("a splice job has a splice"));
-            match jobs[n] {
-                Job::Splice(_) | Job::SpliceJoin(_) => {
-                    let (i, index, unchanged) = splice();
-                    let raw = archive.raw_data(*i).map_err(wheel_err)?;
-                    let made = match jobs[n] {
-                        // the patched bytes are freed halfway, once the new pieces are made
-                        Job::Splice(_) => {
-                            crate::wheel::splice::splice_new_pieces(unchanged, index, bytes_of(k, true), level, CHUNK)
-                                .map_err(io_err)?
-                        }
-                        _ => p
-                            .made
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .take()
-                            .unwrap_or_else(|| unreachable!("the first half ran in the first stage")),
-                    };
-                    let spliced = crate::wheel::splice::splice_join(made, raw, index).map_err(io_err)?;
-                    archive.release(*i);
-                    crate::timing::mark(format_args!("compressed {}", p.name));
-                    Ok(Done::Spliced(spliced))
+            let (i, index, unchanged) = match &p.splice {
+                Some((i, index, unchanged)) => (*i, Some(index), Some(unchanged)),
+                None => (0, None, None),
+            };
+            // the first half of a splice: the patched bytes are freed once the new pieces are made
+            let first_half = || match (index, unchanged) {
+                (Some(index), Some(unchanged)) => {
+                    crate::wheel::splice::splice_new_pieces(unchanged, index, bytes_of(k, true), level, CHUNK)
+                        .map_err(io_err)
                 }
+                _ => unreachable!("a splice job has a splice"),
+            };
+            let second_half = |made| -> Result<Done> {
+                let index = index.unwrap_or_else(|| unreachable!("a splice job has a splice"));
+                let raw = archive.raw_data(i).map_err(wheel_err)?;
+                let spliced = crate::wheel::splice::splice_join(made, raw, index).map_err(io_err)?;
+                archive.release(i);
+                crate::timing::mark(format_args!("compressed {}", p.name));
+                Ok(Done::Spliced(spliced))
+            };
+            match jobs[n] {
+                Job::Splice(_) => second_half(first_half()?),
                 Job::SpliceNew(_) => {
-                    let (_, index, unchanged) = splice();
-                    let made =
-                        crate::wheel::splice::splice_new_pieces(unchanged, index, bytes_of(k, true), level, CHUNK)
-                            .map_err(io_err)?;
+                    let made = first_half()?;
                     *p.made.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(made);
                     Ok(Done::Halfway)
+                }
+                Job::SpliceJoin(_) => {
+                    let made = p.made.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+                    second_half(made.unwrap_or_else(|| unreachable!("the first half ran in the first stage")))
                 }
                 Job::Chunk(_, c) => crate::wheel::writer::deflate_chunk(&bytes_of(k, false), c, level)
                     .map(|d| Done::Chunk(c, d))
