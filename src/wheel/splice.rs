@@ -467,25 +467,12 @@ pub fn deflate_spliced_with(
     join_spliced(made, old_raw, index, Some(new))
 }
 
-/// [`deflate_spliced_with`] that takes the new bytes and frees them (when
-/// this is their last holder) as soon as the new pieces are made and
-/// checked, before the old stream is read and the result put together: the
-/// file and its new stream are then never in memory at once. The same as
-/// [`splice_new_pieces`] then [`splice_join`].
-pub fn deflate_spliced_owned(
-    unchanged: &Unchanged,
-    old_raw: &[u8],
-    index: &BlockIndex,
-    new: std::sync::Arc<Vec<u8>>,
-    level: u32,
-    chunk: usize,
-) -> std::io::Result<(Deflated, SpliceStats)> {
-    splice_join(splice_new_pieces(unchanged, index, new, level, chunk)?, old_raw, index)
-}
-
-/// The first half of [`deflate_spliced_owned`]: what the splice needs of the
-/// new bytes, which it then frees (debug builds keep them, to check the
-/// copied runs against them in [`splice_join`]).
+/// The first half of a splice that takes the new bytes ([`deflate_spliced_with`]
+/// borrows them): what it needs of them, made and checked before the old
+/// stream is read. The bytes are then freed, when this was their last holder,
+/// so that the file and its new stream are never in memory at once (debug
+/// builds keep them, to check the copied runs against them in
+/// [`splice_join`]).
 pub fn splice_new_pieces(
     unchanged: &Unchanged,
     index: &BlockIndex,
@@ -498,7 +485,7 @@ pub fn splice_new_pieces(
     Ok(made)
 }
 
-/// The second half of [`deflate_spliced_owned`]: the new stream, from the
+/// The second half of a splice begun by [`splice_new_pieces`]: the new stream, from the
 /// new pieces and the blocks of `old_raw`, the old stream `index` describes.
 pub fn splice_join(made: NewPieces, old_raw: &[u8], index: &BlockIndex) -> std::io::Result<(Deflated, SpliceStats)> {
     let new = made.new.clone();
@@ -937,8 +924,8 @@ mod tests {
         assert!(d1 == d);
         // and the same when the splice takes the new bytes and frees them halfway
         let unchanged = Unchanged::compare(&old, &new);
-        let (d2, stats2) =
-            deflate_spliced_owned(&unchanged, &raw, &index, std::sync::Arc::new(new.clone()), 6, 512 << 10).unwrap();
+        let made = splice_new_pieces(&unchanged, &index, std::sync::Arc::new(new.clone()), 6, 512 << 10).unwrap();
+        let (d2, stats2) = splice_join(made, &raw, &index).unwrap();
         assert!(d2 == d && stats2 == stats);
         // an unchanged file: everything but the final block is copied
         let (_, stats) = spliced(&old, &raw, &index, &old, 6, 512 << 10);
