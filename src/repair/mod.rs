@@ -432,35 +432,34 @@ fn apply_kept(
             (BinaryEdits::Pe(_), true) => Some(crate::patch::pe::strip(&data).map_err(patch_err)?),
             _ => None,
         };
-        // An ELF file (the largest are ELF) is patched in place: the old
-        // bytes of the pages it writes are kept for the splice's comparison.
-        // Other formats are patched on a copy.
         let spliced = blocks.is_some();
-        let (out, unchanged) = if let BinaryEdits::Elf(edits) = &b.edits {
-            let mut data = stripped.unwrap_or(data);
-            let patch = (!edits.is_empty())
-                .then(|| crate::patch::elf::ElfPatch::new(&data, edits))
-                .transpose()
-                .map_err(patch_err)?;
-            let written = patch.iter().flat_map(crate::patch::elf::ElfPatch::written);
-            let before = spliced.then(|| crate::wheel::splice::PagesBefore::capture(&data, written));
-            if let Some(patch) = patch {
-                patch.write_into(&mut data).map_err(patch_err)?;
-            }
-            let unchanged = before.map(|b| b.compare(&data));
-            (data, unchanged)
-        } else {
-            let input = stripped.as_deref().unwrap_or(&data);
-            let out = match &b.edits {
-                BinaryEdits::Elf(edits) => crate::patch::elf::apply(input, edits),
-                BinaryEdits::MachO(edits) => crate::patch::macho::apply(input, edits),
-                BinaryEdits::Pe(edits) => crate::patch::pe::apply(input, edits),
-            }
-            .map_err(patch_err)?;
+        // Mach-O and PE files are patched on a copy, compared with the input
+        // when the splice needs it.
+        let on_copy = |out: std::result::Result<Vec<u8>, crate::patch::PatchError>| {
+            let out = out.map_err(patch_err)?;
             let unchanged = spliced.then(|| crate::wheel::splice::Unchanged::compare(&data, &out));
-            drop(stripped);
-            drop(data);
-            (out, unchanged)
+            Ok::<_, Error>((out, unchanged))
+        };
+        let input = stripped.as_deref().unwrap_or(&data);
+        let (out, unchanged) = match &b.edits {
+            // An ELF file (the largest are ELF) is patched in place: the old
+            // bytes of the pages it writes are kept for the splice's comparison.
+            BinaryEdits::Elf(edits) => {
+                let mut data = stripped.unwrap_or(data);
+                let patch = (!edits.is_empty())
+                    .then(|| crate::patch::elf::ElfPatch::new(&data, edits))
+                    .transpose()
+                    .map_err(patch_err)?;
+                let written = patch.iter().flat_map(crate::patch::elf::ElfPatch::written);
+                let before = spliced.then(|| crate::wheel::splice::PagesBefore::capture(&data, written));
+                if let Some(patch) = patch {
+                    patch.write_into(&mut data).map_err(patch_err)?;
+                }
+                let unchanged = before.map(|b| b.compare(&data));
+                (data, unchanged)
+            }
+            BinaryEdits::MachO(edits) => on_copy(crate::patch::macho::apply(input, edits))?,
+            BinaryEdits::Pe(edits) => on_copy(crate::patch::pe::apply(input, edits))?,
         };
         crate::timing::mark(format_args!("patched {}", b.name));
         let splice = blocks.zip(unchanged).map(|((i, index), unchanged)| (i, index, unchanged));
