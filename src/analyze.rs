@@ -561,11 +561,7 @@ pub(crate) fn analyze_for_repair(archive: &WheelArchive, options: &AnalyzeOption
 fn analyze_inner(archive: &WheelArchive, options: &AnalyzeOptions, keep: Option<&Kept>) -> Result<Analysis> {
     let wheel_name = archive.path().display().to_string();
     // the built-in policies a Linux wheel's tag points to are parsed meanwhile
-    // (a plain `linux_*` tag: glibc, the common case)
-    let libc =
-        archive.filename().platform.iter().find_map(|t| {
-            crate::policy::linux::libc_of_tag(t).or_else(|| t.starts_with("linux_").then_some(Libc::Glibc))
-        });
+    let libc = crate::policy::linux::libc_of_wheel_tags(&archive.filename().platform);
     let (binaries, ()) = rayon::join(
         || read_binaries(archive, options.verify_record, keep),
         || match libc {

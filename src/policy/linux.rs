@@ -475,6 +475,13 @@ pub fn libc_of_tag(tag: &str) -> Option<Libc> {
     }
 }
 
+/// The libc a wheel's platform tags point to: that of its first
+/// manylinux/musllinux tag, or glibc for a plain `linux_*` tag (what a build
+/// on a glibc machine gives). `None` for a wheel of another platform.
+pub fn libc_of_wheel_tags(tags: &[String]) -> Option<Libc> {
+    tags.iter().find_map(|t| libc_of_tag(t).or_else(|| t.starts_with("linux_").then_some(Libc::Glibc)))
+}
+
 fn is_number(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
@@ -749,6 +756,12 @@ mod tests {
             assert_eq!(arch_of_tag(tag), arch, "{tag}");
             assert_eq!(libc_of_tag(tag), libc, "{tag}");
         }
+        let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(libc_of_wheel_tags(&tags(&["linux_x86_64"])), Some(Libc::Glibc));
+        assert_eq!(libc_of_wheel_tags(&tags(&["musllinux_1_2_x86_64"])), Some(Libc::Musl));
+        assert_eq!(libc_of_wheel_tags(&tags(&["manylinux2014_x86_64", "manylinux_2_17_x86_64"])), Some(Libc::Glibc));
+        assert_eq!(libc_of_wheel_tags(&tags(&["macosx_11_0_arm64"])), None);
+        assert_eq!(libc_of_wheel_tags(&tags(&["win_amd64", "any"])), None);
     }
 
     #[test]

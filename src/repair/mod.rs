@@ -181,11 +181,7 @@ pub fn repair(path: &Path, options: &RepairOptions) -> Result<RepairOutcome> {
     // a Linux repair's SBOM looks in the package database: read while the
     // wheel is analysed
     let root = options.analyze.sysroot.clone().unwrap_or_else(|| PathBuf::from("/"));
-    let linux = archive
-        .filename()
-        .platform
-        .iter()
-        .any(|t| t.starts_with("linux_") || t.starts_with("manylinux") || t.starts_with("musllinux"));
+    let linux = crate::policy::linux::libc_of_wheel_tags(&archive.filename().platform).is_some();
     let (analysed, ()) = rayon::join(
         || crate::analyze::analyze_for_repair(&archive, &options.analyze),
         || {
