@@ -200,10 +200,14 @@ pub(crate) fn deflate_piece(data: &[u8], start: usize, end: usize, level: u32, l
 /// ratio is within a fraction of a percent of a serial deflate. The output
 /// depends only on `data`, `level` and `chunk`, never on the thread count.
 pub fn deflate_chunked(data: &[u8], level: u32, chunk: usize) -> std::io::Result<Deflated> {
-    let pieces = chunk_ranges(data.len(), chunk);
+    deflate_ranges(data, chunk_ranges(data.len(), chunk), level)
+}
+
+/// [`deflate_chunked`] of `data` cut into `ranges`.
+fn deflate_ranges(data: &[u8], ranges: Vec<ChunkRange>, level: u32) -> std::io::Result<Deflated> {
     let (sha256, pieces) = rayon::join(
         || <[u8; 32]>::from(sha2::Sha256::digest(data)),
-        || pieces.into_par_iter().map(|piece| deflate_chunk(data, piece, level)).collect::<std::io::Result<Vec<_>>>(),
+        || ranges.into_par_iter().map(|piece| deflate_chunk(data, piece, level)).collect::<std::io::Result<Vec<_>>>(),
     );
     Ok(join_chunks(pieces?, sha256))
 }
@@ -265,10 +269,7 @@ pub fn deflate_large(data: &[u8], level: u32) -> std::io::Result<Option<Deflated
 /// pre-compressed: level 0, or content too large for a one-entry zip
 /// (2 GiB or more).
 pub fn deflate_early(data: &[u8], level: u32) -> std::io::Result<Option<Deflated>> {
-    match early_chunks(data.len(), level) {
-        Some(_) => deflate_chunked(data, level, chunk_for(data.len())).map(Some),
-        None => Ok(None),
-    }
+    early_chunks(data.len(), level).map(|ranges| deflate_ranges(data, ranges, level)).transpose()
 }
 
 /// The chunks [`deflate_early`] deflates `len` bytes in at `level`, for a
