@@ -664,18 +664,34 @@ impl WheelArchive {
     /// CRC-32 and the sha256 are updated a step at a time while the bytes
     /// are still in cache, never in a second pass over a large buffer.
     pub fn read_verified(&self, index: usize) -> Result<Vec<u8>, WheelError> {
-        let (entry, _) = self.located(index)?;
+        let row = self.streamed_row(self.located(index)?.0);
+        let (out, digest) = self.inflate(index, row.is_some())?;
+        self.check_read(index, row, &out, digest).map(|()| out)
+    }
+
+    /// The RECORD row of `entry` when it can be checked while the entry is
+    /// streamed: a sha256 row with a size, of an entry RECORD lists. The rest
+    /// (other algorithms, missing fields, missing rows) take the ordinary
+    /// path, [`WheelArchive::verify_record`], which words the error.
+    fn streamed_row(&self, entry: &Entry) -> Option<&super::RecordRow> {
         let listed = !(entry.is_dir || is_record_or_signature(&self.dist_info, &entry.name));
-        let row = self.record_row(&entry.name).filter(|_| listed);
-        // Only sha256 rows with a size are checked while streaming; the rest
-        // (other algorithms, missing fields, missing rows) take the
-        // ordinary path, which words the error.
-        let streamable =
-            row.is_some_and(|r| r.size.is_some() && r.hash.as_deref().is_some_and(|h| h.starts_with(SHA256)));
-        let (out, digest) = self.inflate(index, streamable)?;
+        self.record_row(&entry.name)
+            .filter(|r| listed && r.size.is_some() && r.hash.as_deref().is_some_and(|h| h.starts_with(SHA256)))
+    }
+
+    /// Checks the bytes of entry `index`, read whole, against RECORD: by the
+    /// sha256 computed while they were read when the row was [`streamed_row`](Self::streamed_row),
+    /// otherwise the ordinary way.
+    fn check_read(
+        &self,
+        index: usize,
+        row: Option<&super::RecordRow>,
+        data: &[u8],
+        digest: Option<[u8; 32]>,
+    ) -> Result<(), WheelError> {
         match (row, digest) {
-            (Some(row), Some(digest)) => check_streamed(row, out.len() as u64, &digest).map(|()| out),
-            _ => self.verify_record(index, &out).map(|()| out),
+            (Some(row), Some(digest)) => check_streamed(row, data.len() as u64, &digest),
+            _ => self.verify_record(index, data),
         }
     }
 
@@ -718,19 +734,11 @@ impl WheelArchive {
     /// RECORD row cannot be checked while streaming (no row, another
     /// algorithm) are read whole, so that the error is worded the same.
     pub fn verify_streaming(&self, index: usize) -> Result<(), WheelError> {
-        let (entry, _) = self.located(index)?;
-        let listed = !(entry.is_dir || is_record_or_signature(&self.dist_info, &entry.name));
-        let row = self.record_row(&entry.name).filter(|_| listed);
-        let streamable =
-            row.is_some_and(|r| r.size.is_some() && r.hash.as_deref().is_some_and(|h| h.starts_with(SHA256)));
-        if !streamable {
+        let Some(row) = self.streamed_row(self.located(index)?.0) else {
             return self.read_verified(index).map(|_| ());
-        }
+        };
         let (_, size, digest) = self.inflate_into(index, true, false)?;
-        match (row, digest) {
-            (Some(row), Some(digest)) => check_streamed(row, size, &digest),
-            _ => Ok(()),
-        }
+        digest.map_or(Ok(()), |digest| check_streamed(row, size, &digest))
     }
 
     /// Inflates entry `index` a step at a time, updating the CRC-32 (and the
@@ -880,18 +888,12 @@ impl WheelArchive {
         index_min: u64,
     ) -> Result<(Vec<u8>, Option<super::splice::BlockIndex>), WheelError> {
         let entry = self.located(index)?.0;
-        let listed = !(entry.is_dir || is_record_or_signature(&self.dist_info, &entry.name));
-        let row = self.record_row(&entry.name).filter(|_| listed);
-        let streamable =
-            row.is_some_and(|r| r.size.is_some() && r.hash.as_deref().is_some_and(|h| h.starts_with(SHA256)));
-        let indexed = if entry.size >= index_min { self.inflate_indexed(index, streamable)? } else { None };
+        let row = self.streamed_row(entry);
+        let indexed = if entry.size >= index_min { self.inflate_indexed(index, row.is_some())? } else { None };
         let Some((out, blocks, digest)) = indexed else {
             return self.read_verified(index).map(|d| (d, None));
         };
-        match (row, digest) {
-            (Some(row), Some(digest)) => check_streamed(row, out.len() as u64, &digest)?,
-            _ => self.verify_record(index, &out)?,
-        }
+        self.check_read(index, row, &out, digest)?;
         Ok((out, Some(blocks)))
     }
 
