@@ -798,12 +798,13 @@ impl WheelArchive {
                         let mut pos = 0usize;
                         for step in out.chunks_mut(STEP) {
                             let (filled, ended) = inflate_step(&mut d, raw, step).map_err(zerr)?;
+                            // a step comes back short only at the end of the stream
                             let step: &[u8] = step;
                             crc.update(&step[..filled]);
                             sink(&step[..filled]);
                             pos += filled;
-                            if ended || filled < step.len() {
-                                return Ok((pos, ended));
+                            if ended {
+                                return Ok((pos, true));
                             }
                         }
                         Ok((pos, false))
