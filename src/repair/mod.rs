@@ -271,6 +271,16 @@ impl Job {
     }
 }
 
+/// Which part of a binary's compression a stage does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Whole,
+    /// Up to where a splice frees the patched bytes.
+    FirstHalf,
+    /// The rest of a splice begun in an earlier stage.
+    SecondHalf,
+}
+
 /// What a [`Job`] made.
 enum Done {
     Spliced((crate::wheel::writer::Deflated, crate::wheel::splice::SpliceStats)),
@@ -510,23 +520,18 @@ fn apply_kept(
             let k = jobs[n].binary();
             let p = of(k);
             let io_err = |e| Error::io(&p.label, e);
-            let (i, index, unchanged) = match &p.splice {
-                Some((i, index, unchanged)) => (*i, Some(index), Some(unchanged)),
-                None => (0, None, None),
-            };
+            let splice = || p.splice.as_ref().unwrap_or_else(|| unreachable!("a splice job has a splice"));
             // the first half of a splice: the patched bytes are freed once the new pieces are made
-            let first_half = || match (index, unchanged) {
-                (Some(index), Some(unchanged)) => {
-                    crate::wheel::splice::splice_new_pieces(unchanged, index, bytes_of(k, true), level, CHUNK)
-                        .map_err(io_err)
-                }
-                _ => unreachable!("a splice job has a splice"),
+            let first_half = || {
+                let (_, index, unchanged) = splice();
+                crate::wheel::splice::splice_new_pieces(unchanged, index, bytes_of(k, true), level, CHUNK)
+                    .map_err(io_err)
             };
             let second_half = |made| -> Result<Done> {
-                let index = index.unwrap_or_else(|| unreachable!("a splice job has a splice"));
-                let raw = archive.raw_data(i).map_err(wheel_err)?;
+                let (i, index, _) = splice();
+                let raw = archive.raw_data(*i).map_err(wheel_err)?;
                 let spliced = crate::wheel::splice::splice_join(made, raw, index).map_err(io_err)?;
-                archive.release(i);
+                archive.release(*i);
                 crate::timing::mark(format_args!("compressed {}", p.name));
                 Ok(Done::Spliced(spliced))
             };
@@ -551,12 +556,18 @@ fn apply_kept(
         });
         jobs.iter().map(Job::binary).zip(done).collect()
     };
-    // the jobs that compress binary `k` (all of them, or up to the halfway
-    // point of a splice when `halfway`)
-    let jobs_for = |k: usize, p: &Patched, halfway: bool| -> Vec<(u64, Job)> {
+    // the jobs that compress `part` of binary `k`; only a splice has halves
+    let jobs_for = |k: usize, p: &Patched, part: Part| -> Vec<(u64, Job)> {
         if p.splice.is_some() {
-            let cost = p.len as u64 / 8;
-            return vec![(cost, if halfway { Job::SpliceNew(k) } else { Job::Splice(k) })];
+            let job = match part {
+                Part::Whole => Job::Splice(k),
+                Part::FirstHalf => Job::SpliceNew(k),
+                Part::SecondHalf => Job::SpliceJoin(k),
+            };
+            return vec![(p.len as u64 / 8, job)];
+        }
+        if part == Part::SecondHalf {
+            return Vec::new();
         }
         let Some(chunks) = crate::wheel::writer::early_chunks(p.len, level) else { return Vec::new() };
         let mut jobs = vec![(p.len as u64 / 32, Job::Sha(k))];
@@ -567,7 +578,6 @@ fn apply_kept(
         let n = plan.binaries.len();
         let mut patched: Vec<Option<Patched>> = (0..n).map(|_| None).collect();
         let mut results: Vec<Result<Vec<Done>>> = (0..n).map(|_| Ok(Vec::new())).collect();
-        let mut halfway: Vec<usize> = Vec::new();
         for (s, stage) in stages.iter().enumerate() {
             let made: Vec<Result<Patched>> =
                 stage.par_iter().with_max_len(1).map(|&k| patch_one(&plan.binaries[k])).collect();
@@ -585,20 +595,17 @@ fn apply_kept(
             if failed {
                 break;
             }
+            // a stage before the last stops its splices halfway; the last
+            // finishes them
             let last = s + 1 == stages.len();
+            let part = if last { Part::Whole } else { Part::FirstHalf };
             let mut jobs: Vec<(u64, Job)> = Vec::new();
             for &k in stage {
-                if let Some(p) = &patched[k] {
-                    jobs.extend(jobs_for(k, p, !last));
-                    if !last && p.splice.is_some() {
-                        halfway.push(k);
-                    }
-                }
+                jobs.extend(patched[k].as_ref().map(|p| jobs_for(k, p, part)).unwrap_or_default());
             }
             if last {
-                for k in halfway.drain(..) {
-                    let cost = patched[k].as_ref().map_or(0, |p| p.len as u64 / 8);
-                    jobs.push((cost, Job::SpliceJoin(k)));
+                for &k in stages[..s].iter().flatten() {
+                    jobs.extend(patched[k].as_ref().map(|p| jobs_for(k, p, Part::SecondHalf)).unwrap_or_default());
                 }
             }
             for (k, r) in run(&patched, jobs) {
