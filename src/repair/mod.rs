@@ -539,6 +539,7 @@ fn apply_kept(
                 Job::Splice(_) => second_half(first_half()?),
                 Job::SpliceNew(_) => {
                     let made = first_half()?;
+                    crate::timing::mark(format_args!("halfway {}", p.name));
                     *p.made.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(made);
                     Ok(Done::Halfway)
                 }

@@ -155,11 +155,19 @@ fn a_repair_of_large_binaries_done_in_stages_loads() {
         vec![("bigpkg/__init__.py".into(), b"".to_vec()), ("bigpkg/ext.so".into(), ext.clone())],
     );
     let house = tmp.path().join("house");
-    let out = wheelfix(&["repair", "-v", wheel.to_str().unwrap(), "-w", house.to_str().unwrap()]);
+    let out = Command::new(env!("CARGO_BIN_EXE_wheelfix"))
+        .args(["repair", "-v", wheel.to_str().unwrap(), "-w", house.to_str().unwrap()])
+        .env("WHEELFIX_TIMINGS", "1")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     // the extension was spliced: most of its compressed bytes were kept
     let said = text(&out.stderr);
     assert!(said.contains("`bigpkg/ext.so`: ") && said.contains("kept as the input compressed them"), "{said}");
+    // in two stages: the extension's splice stopped halfway before the
+    // libraries were read to be patched
+    let at = |what: &str| said.find(what).unwrap_or_else(|| panic!("no `{what}` in: {said}"));
+    assert!(at("halfway bigpkg/ext.so") < at("read bigpkg.libs/libfoo-"), "{said}");
     let written = std::path::PathBuf::from(text(&out.stdout).trim());
     let archive = wheelfix::wheel::WheelArchive::open(&written).unwrap();
     archive.verify_all().unwrap();
