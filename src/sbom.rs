@@ -15,7 +15,8 @@
 //! under the `--sysroot` when one is given. No subprocess is run. rpm's
 //! database (SQLite/Berkeley DB) is not read. The list of dpkg's `.list`
 //! files and its `status` are read once ([`preload`], while the wheel is
-//! analysed) and read again only when their modification times change.
+//! analysed) and read again only when the modification time of `info/` or
+//! `status`, or the size of `status`, changes.
 //!
 //! The document has no timestamp and no random serial number, and its
 //! arrays are sorted, so the same input gives the same bytes.
@@ -92,7 +93,7 @@ fn spellings(path: &Path) -> Vec<PathBuf> {
 
 /// What an SBOM looks up in dpkg's database under one root, read once: the
 /// `.list` files (sorted) and the `status` text; and the distribution.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Dpkg {
     /// Modification times of `info/` and `status`, and the size of
     /// `status`, when they were read.
@@ -157,7 +158,7 @@ pub fn preload(root: &Path) {
 /// still written.
 pub fn find_owners(root: &Path, paths: &[PathBuf]) -> BTreeMap<PathBuf, Owner> {
     let db = dpkg_db(root);
-    let distro = db.distro.clone();
+    let distro = db.distro.as_deref();
     // spelling → the path asked for
     let mut wanted: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();
     for p in paths {
@@ -169,9 +170,9 @@ pub fn find_owners(root: &Path, paths: &[PathBuf]) -> BTreeMap<PathBuf, Owner> {
     if wanted.is_empty() {
         return out;
     }
-    dpkg_owners(&db, distro.as_deref().unwrap_or("debian"), &wanted, &mut out);
+    dpkg_owners(&db, distro.unwrap_or("debian"), &wanted, &mut out);
     if out.len() < paths.len() {
-        apk_owners(root, distro.as_deref().unwrap_or("alpine"), &wanted, &mut out);
+        apk_owners(root, distro.unwrap_or("alpine"), &wanted, &mut out);
     }
     out
 }
