@@ -452,7 +452,7 @@ impl ElfPatch {
             return Ok(ElfPatch { old_len, log, check: None });
         }
         plan_writes(&f, &dynamic, edits, &mut log)?;
-        let violations = layout_violations(data)?;
+        let violations = violations_of(&f, old_len);
         Ok(ElfPatch { old_len, log, check: Some((before, intent, violations)) })
     }
 
@@ -724,7 +724,11 @@ fn grow(
 /// PT_LOAD layout problems, described by address so that an input and its
 /// rewrite can be compared.
 pub fn layout_violations(data: &[u8]) -> Result<BTreeSet<String>, PatchError> {
-    let f = ElfFile::parse(data)?;
+    Ok(violations_of(&ElfFile::parse(data)?, data.len() as u64))
+}
+
+/// [`layout_violations`] of a file already parsed, `len` bytes long.
+fn violations_of(f: &ElfFile<'_>, len: u64) -> BTreeSet<String> {
     let page = page_size(f.e_machine);
     let mut v = BTreeSet::new();
     let loads: Vec<&Phdr> = f.phdrs.iter().filter(|p| p.p_type == PT_LOAD).collect();
@@ -745,7 +749,7 @@ pub fn layout_violations(data: &[u8]) -> Result<BTreeSet<String>, PatchError> {
         if p.p_filesz > p.p_memsz {
             v.insert(format!("PT_LOAD at {:#x}: p_filesz larger than p_memsz", p.p_vaddr));
         }
-        if p.p_offset.checked_add(p.p_filesz).is_none_or(|e| e > data.len() as u64) {
+        if p.p_offset.checked_add(p.p_filesz).is_none_or(|e| e > len) {
             v.insert(format!("PT_LOAD at {:#x}: file range past the end", p.p_vaddr));
         }
     }
@@ -763,7 +767,7 @@ pub fn layout_violations(data: &[u8]) -> Result<BTreeSet<String>, PatchError> {
             v.insert(format!("PT_LOAD at {:#x} overlaps PT_LOAD at {:#x} in the file", b.p_vaddr, a.p_vaddr));
         }
     }
-    Ok(v)
+    v
 }
 
 fn verify(
