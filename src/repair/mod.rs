@@ -224,9 +224,6 @@ pub fn repair(path: &Path, options: &RepairOptions) -> Result<RepairOutcome> {
     apply_kept(&archive, plan, options, kept, sbom_root.as_deref())
 }
 
-/// A file of the output: name, content, unix mode.
-type NewFile = (String, crate::wheel::Source, Option<u32>, Option<String>);
-
 /// Above this many bytes of binaries to patch (64 MiB), a repair patches and
 /// compresses the wheel's own binaries first and the bundled libraries
 /// after, to keep its peak memory down; below, all at once.
@@ -237,7 +234,6 @@ struct Patched {
     name: String,
     /// How errors name it.
     label: String,
-    mode: Option<u32>,
     len: usize,
     /// The patched bytes, until the jobs that read them are done.
     data: Mutex<Option<Arc<Vec<u8>>>>,
@@ -290,10 +286,10 @@ enum Done {
     Sha([u8; 32]),
 }
 
-/// The entry a patched binary becomes, from what its jobs made: its stream
-/// (spliced, or its chunks joined with its sha256), or its bytes for the
-/// writer to deflate when no job compressed it. With the splice's figures.
-fn finish_compressed(p: Patched, done: Vec<Done>) -> NewFile {
+/// The content a patched binary becomes, from what its jobs made: its
+/// stream (spliced, or its chunks joined with its sha256), or its bytes for
+/// the writer to deflate when no job compressed it. With the splice's figures.
+fn finish_compressed(p: &Patched, done: Vec<Done>) -> (crate::wheel::Source, Option<String>) {
     let len = p.len as u64;
     let mut spliced = None;
     let mut sha256 = None;
@@ -306,7 +302,7 @@ fn finish_compressed(p: Patched, done: Vec<Done>) -> NewFile {
             Done::Sha(h) => sha256 = Some(h),
         }
     }
-    let (source, detail) = match (spliced, sha256) {
+    match (spliced, sha256) {
         (Some((deflated, stats)), _) => {
             let detail = format!(
                 "`{}`: {} of {} bytes kept as the input compressed them, {} deflated anew",
@@ -321,12 +317,12 @@ fn finish_compressed(p: Patched, done: Vec<Done>) -> NewFile {
             (crate::wheel::Source::Deflated(Arc::new(deflated), len), None)
         }
         // not taken pre-compressed: the writer deflates it
-        (None, None) => {
-            let data = p.data.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-            (crate::wheel::Source::Bytes(data.unwrap_or_default()), None)
-        }
-    };
-    (p.name, source, p.mode, detail)
+        (None, None) => (crate::wheel::Source::Bytes(lock(&p.data).take().unwrap_or_default()), None),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Runs jobs `0..n`, which the caller has sorted costliest first, on every
@@ -392,6 +388,10 @@ fn apply_kept(
         crate::timing::mark(format_args!("{n} binaries ({bytes} bytes) kept from the analysis"));
     }
     kept.retain(|i| planned.contains(&i));
+    // what only the writer needs
+    let added = std::mem::take(&mut plan.added);
+    let replaced = std::mem::take(&mut plan.replaced);
+    let wheel_file = plan.wheel_file.take();
     let sbom = || match sbom_root {
         Some(root) => {
             let file = crate::sbom::for_plan(archive, &plan, root);
@@ -473,7 +473,6 @@ fn apply_kept(
         Ok(Patched {
             name: b.name.clone(),
             label,
-            mode: b.unix_mode,
             len,
             data: Mutex::new(Some(Arc::new(out))),
             splice,
@@ -505,18 +504,26 @@ fn apply_kept(
     } else {
         vec![all]
     };
-    let run = |patched: &[Option<Patched>], jobs: Vec<(u64, Job)>| -> Vec<(usize, Result<Done>)> {
+    // Binary k's jobs record what they made in `made[k]` (or the first
+    // problem in `failed[k]`); once the last of them is done, its content
+    // goes to the writer through `promises[k]`.
+    let run = |patched: &[Option<Patched>],
+               jobs: Vec<(u64, Job)>,
+               made: &[Mutex<Vec<Done>>],
+               failed: &[Mutex<Option<Error>>],
+               left: &[std::sync::atomic::AtomicUsize],
+               finish: &(dyn Fn(usize) + Sync)| {
         let mut jobs = jobs;
         jobs.sort_by_key(|(cost, job)| (std::cmp::Reverse(*cost), job.binary()));
         let jobs: Vec<Job> = jobs.into_iter().map(|(_, j)| j).collect();
         let of = |k: usize| patched[k].as_ref().unwrap_or_else(|| unreachable!("jobs are for patched binaries"));
         let bytes_of = |k: usize, take: bool| -> Arc<Vec<u8>> {
-            let mut data = of(k).data.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut data = lock(&of(k).data);
             let bytes = if take { data.take() } else { data.clone() };
             bytes.unwrap_or_default()
         };
         let wheel_err = |source| Error::Wheel { path: archive.path().to_path_buf(), source };
-        let done = costliest_first(jobs.len(), |n| -> Result<Done> {
+        let one = |n: usize| -> Result<Done> {
             let k = jobs[n].binary();
             let p = of(k);
             let io_err = |e| Error::io(&p.label, e);
@@ -540,11 +547,11 @@ fn apply_kept(
                 Job::SpliceNew(_) => {
                     let made = first_half()?;
                     crate::timing::mark(format_args!("halfway {}", p.name));
-                    *p.made.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(made);
+                    *lock(&p.made) = Some(made);
                     Ok(Done::Halfway)
                 }
                 Job::SpliceJoin(_) => {
-                    let made = p.made.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+                    let made = lock(&p.made).take();
                     second_half(made.unwrap_or_else(|| unreachable!("the first half ran in the first stage")))
                 }
                 Job::Chunk(_, c) => crate::wheel::writer::deflate_chunk(&bytes_of(k, false), c, level)
@@ -554,8 +561,19 @@ fn apply_kept(
                     Ok(Done::Sha(<sha2::Sha256 as sha2::Digest>::digest(bytes_of(k, false).as_slice()).into()))
                 }
             }
+        };
+        costliest_first(jobs.len(), |n| {
+            let k = jobs[n].binary();
+            match one(n) {
+                Ok(d) => lock(&made[k]).push(d),
+                Err(e) => {
+                    lock(&failed[k]).get_or_insert(e);
+                }
+            }
+            if left[k].fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
+                finish(k);
+            }
         });
-        jobs.iter().map(Job::binary).zip(done).collect()
     };
     // the jobs that compress `part` of binary `k`; only a splice has halves
     let jobs_for = |k: usize, p: &Patched, part: Part| -> Vec<(u64, Job)> {
@@ -575,25 +593,33 @@ fn apply_kept(
         jobs.extend(chunks.into_iter().map(|c| ((c.end - c.start) as u64, Job::Chunk(k, c))));
         jobs
     };
-    let patch = || -> Vec<Result<NewFile>> {
+    // Patches and compresses every binary; the content of each goes to the
+    // writer as soon as its last job is done. Returns each binary's splice
+    // figures, or the problems in plan order. A promise not kept (a problem,
+    // or a stage not reached) is dropped on return, which stops the writer.
+    let patch = |promises: Vec<crate::wheel::writer::Promise>| -> Result<Vec<Option<String>>> {
         let n = plan.binaries.len();
+        let promises: Vec<Mutex<Option<crate::wheel::writer::Promise>>> =
+            promises.into_iter().map(|p| Mutex::new(Some(p))).collect();
         let mut patched: Vec<Option<Patched>> = (0..n).map(|_| None).collect();
-        let mut results: Vec<Result<Vec<Done>>> = (0..n).map(|_| Ok(Vec::new())).collect();
+        let made: Vec<Mutex<Vec<Done>>> = (0..n).map(|_| Mutex::new(Vec::new())).collect();
+        let failed: Vec<Mutex<Option<Error>>> = (0..n).map(|_| Mutex::new(None)).collect();
+        let details: Vec<Mutex<Option<String>>> = (0..n).map(|_| Mutex::new(None)).collect();
         for (s, stage) in stages.iter().enumerate() {
-            let made: Vec<Result<Patched>> =
+            let results: Vec<Result<Patched>> =
                 stage.par_iter().with_max_len(1).map(|&k| patch_one(&plan.binaries[k])).collect();
             // a stage that cannot be patched is not compressed, and ends the work
-            let mut failed = false;
-            for (&k, r) in stage.iter().zip(made) {
+            let mut stop = false;
+            for (&k, r) in stage.iter().zip(results) {
                 match r {
                     Ok(p) => patched[k] = Some(p),
                     Err(e) => {
-                        results[k] = Err(e);
-                        failed = true;
+                        *lock(&failed[k]) = Some(e);
+                        stop = true;
                     }
                 }
             }
-            if failed {
+            if stop {
                 break;
             }
             // a stage before the last stops its splices halfway; the last
@@ -601,58 +627,86 @@ fn apply_kept(
             let last = s + 1 == stages.len();
             let part = if last { Part::Whole } else { Part::FirstHalf };
             let mut jobs: Vec<(u64, Job)> = Vec::new();
+            // the binaries whose compression ends in this stage
+            let mut ending: Vec<usize> = Vec::new();
             for &k in stage {
-                jobs.extend(patched[k].as_ref().map(|p| jobs_for(k, p, part)).unwrap_or_default());
+                if let Some(p) = &patched[k] {
+                    jobs.extend(jobs_for(k, p, part));
+                    if last || p.splice.is_none() {
+                        ending.push(k);
+                    }
+                }
             }
             if last {
                 for &k in stages[..s].iter().flatten() {
-                    jobs.extend(patched[k].as_ref().map(|p| jobs_for(k, p, Part::SecondHalf)).unwrap_or_default());
+                    if let Some(p) = &patched[k] {
+                        let second = jobs_for(k, p, Part::SecondHalf);
+                        if !second.is_empty() {
+                            ending.push(k);
+                        }
+                        jobs.extend(second);
+                    }
                 }
             }
-            for (k, r) in run(&patched, jobs) {
-                match (&mut results[k], r) {
-                    (Ok(list), Ok(d)) => list.push(d),
-                    (slot @ Ok(_), Err(e)) => *slot = Err(e),
-                    (Err(_), _) => {}
+            let left: Vec<std::sync::atomic::AtomicUsize> = (0..n)
+                .map(|k| {
+                    let mine = jobs.iter().filter(|(_, j)| j.binary() == k).count();
+                    // one more for the binaries that do not end here, which never reach 0
+                    std::sync::atomic::AtomicUsize::new(mine + usize::from(!ending.contains(&k)))
+                })
+                .collect();
+            let patched = &patched;
+            let finish = |k: usize| {
+                let promise = lock(&promises[k]).take();
+                if lock(&failed[k]).is_some() {
+                    return;
+                }
+                if let (Some(p), Some(promise)) = (&patched[k], promise) {
+                    let (source, detail) = finish_compressed(p, std::mem::take(&mut *lock(&made[k])));
+                    *lock(&details[k]) = detail;
+                    promise.keep(source);
+                }
+            };
+            // a binary with nothing to run goes to the writer as it is
+            for &k in &ending {
+                if left[k].load(std::sync::atomic::Ordering::Acquire) == 0 {
+                    finish(k);
                 }
             }
-            if results.iter().any(Result::is_err) {
+            run(patched, jobs, &made, &failed, &left, &finish);
+            if failed.iter().any(|f| lock(f).is_some()) {
                 break;
             }
         }
-        // the problems in plan order, or every binary's entry
-        if results.iter().any(Result::is_err) {
-            return results.into_iter().filter_map(|r| r.err().map(Err)).collect();
+        drop(promises);
+        let mut out = Vec::with_capacity(n);
+        for (f, d) in failed.into_iter().zip(details) {
+            let f = f.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match f {
+                Some(e) => return Err(e),
+                None => out.push(d.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)),
+            }
         }
-        patched.into_iter().zip(results).filter_map(|(p, r)| Some(Ok(finish_compressed(p?, r.ok()?)))).collect()
+        Ok(out)
     };
-    let (patched, sbom) = rayon::join(patch, sbom);
-    plan.added.extend(sbom?);
-    crate::timing::mark("patched");
-    let mut new_binaries: BTreeMap<String, (crate::wheel::Source, Option<u32>)> = BTreeMap::new();
-    let mut details = Vec::new();
-    for r in patched {
-        let (name, data, mode, detail) = r?;
-        new_binaries.insert(name, (data, mode));
-        details.extend(detail);
-    }
     let dist_info_wheel = format!("{}/WHEEL", archive.dist_info_dir());
     // a WHEEL file rewritten to the same text is no change
-    let wheel_file_same = match &plan.wheel_file {
+    let wheel_file_same = match &wheel_file {
         None => true,
         Some(new) => {
             archive.entry_by_name(&dist_info_wheel).and_then(|e| archive.read(e.index).ok()).as_ref() == Some(new)
         }
     };
-    let unchanged = new_binaries.is_empty()
-        && plan.replaced.is_empty()
-        && plan.added.is_empty()
+    let unchanged = plan.binaries.is_empty()
+        && plan.bundled.is_empty()
+        && replaced.is_empty()
+        && added.is_empty()
         && plan.dropped.is_empty()
         && wheel_file_same
         && plan.filename == archive.filename().to_string();
+    std::fs::create_dir_all(&options.wheel_dir).map_err(|e| Error::io(&options.wheel_dir, e))?;
+    let out = options.wheel_dir.join(&plan.filename);
     if unchanged {
-        std::fs::create_dir_all(&options.wheel_dir).map_err(|e| Error::io(&options.wheel_dir, e))?;
-        let out = options.wheel_dir.join(&plan.filename);
         crate::wheel::writer::copy_wheel(archive, &out)?;
         return Ok(RepairOutcome {
             output: out,
@@ -664,44 +718,68 @@ fn apply_kept(
             details: Vec::new(),
         });
     }
-    let mut entries = Vec::new();
-    let mut patched_names = Vec::new();
-    for (i, e) in archive.entries().iter().enumerate() {
-        if plan.dropped.contains(&i) {
-            continue;
+    // Every binary's entry is a promise of content, kept as soon as it is
+    // compressed: the writer writes the entries before it meanwhile.
+    let mut promises = Vec::with_capacity(plan.binaries.len());
+    let mut new_binaries: BTreeMap<String, (crate::wheel::Source, Option<u32>)> = BTreeMap::new();
+    for b in &plan.binaries {
+        let (promise, source) = crate::wheel::writer::later();
+        promises.push(promise);
+        new_binaries.insert(b.name.clone(), (source, b.unix_mode));
+    }
+    let out_path = &out;
+    let dropped = &plan.dropped;
+    let write = move || -> Result<Vec<String>> {
+        let mut added = added;
+        added.extend(sbom()?);
+        let mut entries = Vec::new();
+        let mut patched_names = Vec::new();
+        for (i, e) in archive.entries().iter().enumerate() {
+            if dropped.contains(&i) {
+                continue;
+            }
+            if let Some((name, data, mode)) = replaced.get(&i) {
+                entries.push(OutputEntry::bytes(name.clone(), data.clone(), *mode));
+            } else if let Some((source, mode)) = new_binaries.remove(&e.name) {
+                patched_names.push(e.name.clone());
+                entries.push(OutputEntry { name: e.name.clone(), source, unix_mode: mode.or(e.unix_mode) });
+            } else if e.name == dist_info_wheel && wheel_file.is_some() {
+                let data = wheel_file.clone().unwrap_or_default();
+                entries.push(OutputEntry::bytes(e.name.clone(), data, e.unix_mode));
+            } else if let Some(raw) = OutputEntry::raw(archive, i) {
+                entries.push(raw);
+            }
         }
-        if let Some((name, data, mode)) = plan.replaced.get(&i) {
-            entries.push(OutputEntry::bytes(name.clone(), data.clone(), *mode));
-        } else if let Some((source, mode)) = new_binaries.remove(&e.name) {
-            patched_names.push(e.name.clone());
-            entries.push(OutputEntry { name: e.name.clone(), source, unix_mode: mode.or(e.unix_mode) });
-        } else if e.name == dist_info_wheel && plan.wheel_file.is_some() {
-            let data = plan.wheel_file.clone().unwrap_or_default();
-            entries.push(OutputEntry::bytes(e.name.clone(), data, e.unix_mode));
-        } else if let Some(raw) = OutputEntry::raw(archive, i) {
-            entries.push(raw);
+        // new files (bundled libraries, moved scripts, added text), in name order
+        let mut new_files = new_binaries;
+        for (name, data, mode) in added {
+            new_files.insert(name, (crate::wheel::Source::Bytes(Arc::new(data)), mode));
         }
-    }
-    // new files (bundled libraries, moved scripts, added text), in name order
-    let mut new_files: BTreeMap<String, (crate::wheel::Source, Option<u32>)> = new_binaries;
-    for (name, data, mode) in plan.added {
-        new_files.insert(name, (crate::wheel::Source::Bytes(Arc::new(data)), mode));
-    }
-    for (name, (source, mode)) in new_files {
-        entries.push(OutputEntry { name, source, unix_mode: mode });
-    }
-    std::fs::create_dir_all(&options.wheel_dir).map_err(|e| Error::io(&options.wheel_dir, e))?;
-    let out = options.wheel_dir.join(&plan.filename);
-    let write_options = WriteOptions { compression_level: options.compression_level, ..WriteOptions::default() };
-    crate::wheel::writer::write_wheel(archive, entries, &out, &write_options)?;
-    crate::timing::mark("written");
+        for (name, (source, mode)) in new_files {
+            entries.push(OutputEntry { name, source, unix_mode: mode });
+        }
+        let write_options = WriteOptions { compression_level: options.compression_level, ..WriteOptions::default() };
+        crate::wheel::writer::write_wheel(archive, entries, out_path, &write_options)?;
+        crate::timing::mark("written");
+        Ok(patched_names)
+    };
+    let (patched, written) = std::thread::scope(|scope| {
+        let writer = scope.spawn(write);
+        let patched = patch(promises);
+        crate::timing::mark("patched");
+        (patched, writer.join())
+    });
+    let written = written.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    // a problem of the binaries first: the writer's is then only that it stopped
+    let details: Vec<String> = patched?.into_iter().flatten().collect();
+    let patched_names = written?;
     Ok(RepairOutcome {
         output: out,
-        platform_tags: plan.platform_tags,
-        bundled: plan.bundled,
+        platform_tags: plan.platform_tags.clone(),
+        bundled: plan.bundled.clone(),
         patched: patched_names,
         unchanged,
-        messages: plan.messages,
+        messages: plan.messages.clone(),
         details,
     })
 }

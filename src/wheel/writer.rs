@@ -46,6 +46,92 @@ pub enum Source {
     /// New content already deflated (a patched entry re-compressed by
     /// [`super::splice::deflate_spliced`]), and its size. Under 4 GiB.
     Deflated(Arc<Deflated>, u64),
+    /// Content still being made (see [`later`]): the writer writes the
+    /// entries before it meanwhile, and waits for it when its turn comes.
+    Later(Arc<Later>),
+}
+
+/// The slot of a [`Source::Later`]: empty until its [`Promise`] is kept or
+/// dropped.
+pub struct Later {
+    state: std::sync::Mutex<LaterState>,
+    changed: std::sync::Condvar,
+}
+
+enum LaterState {
+    Waiting,
+    Kept(Source),
+    /// The promise was dropped unkept (the maker failed): the writer stops.
+    Broken,
+    /// The writer took the source.
+    Taken,
+}
+
+impl std::fmt::Debug for Later {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Later")
+    }
+}
+
+/// The maker's side of a [`Source::Later`]: [`Promise::keep`] hands the
+/// content to the writer; dropping it unkept makes the writer stop with an
+/// error instead of waiting forever.
+#[derive(Debug)]
+pub struct Promise(Arc<Later>);
+
+/// A source whose content comes later, and the promise that delivers it.
+pub fn later() -> (Promise, Source) {
+    let slot =
+        Arc::new(Later { state: std::sync::Mutex::new(LaterState::Waiting), changed: std::sync::Condvar::new() });
+    (Promise(slot.clone()), Source::Later(slot))
+}
+
+impl Later {
+    fn state(&self) -> std::sync::MutexGuard<'_, LaterState> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn settle(&self, to: LaterState) {
+        let mut state = self.state();
+        if matches!(*state, LaterState::Waiting) {
+            *state = to;
+            self.changed.notify_all();
+        }
+    }
+
+    /// Whether the content is there (or will never be), without waiting.
+    fn settled(&self) -> bool {
+        !matches!(*self.state(), LaterState::Waiting)
+    }
+
+    /// Waits for the content; `None` when the promise was broken (or the
+    /// content already taken).
+    fn take(&self) -> Option<Source> {
+        let mut state = self.state();
+        while matches!(*state, LaterState::Waiting) {
+            state = self.changed.wait(state).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        match std::mem::replace(&mut *state, LaterState::Taken) {
+            LaterState::Kept(source) => Some(source),
+            other => {
+                *state = other;
+                None
+            }
+        }
+    }
+}
+
+impl Promise {
+    /// Hands `source` to the writer.
+    pub fn keep(self, source: Source) {
+        self.0.settle(LaterState::Kept(source));
+    }
+}
+
+impl Drop for Promise {
+    fn drop(&mut self) {
+        self.0.settle(LaterState::Broken);
+    }
 }
 
 /// One entry of the output wheel.
@@ -425,6 +511,23 @@ enum Ready {
         time: DateTime,
         row: RecordRow,
     },
+    /// An entry whose content is still being made: prepared when it comes.
+    Later {
+        name: String,
+        mode: Option<u32>,
+        later: Arc<Later>,
+    },
+}
+
+impl Ready {
+    /// The entry's RECORD row, if it has one.
+    fn row(&self) -> Option<&RecordRow> {
+        match self {
+            Ready::Dir { .. } | Ready::Later { .. } => None,
+            Ready::Raw { row, .. } => row.as_ref(),
+            Ready::New { row, .. } | Ready::Chunked { row, .. } => Some(row),
+        }
+    }
 }
 
 /// The `.dist-info` directory of the output: the one among `entries`, else `fallback`.
@@ -565,7 +668,7 @@ fn prepare(
     fallback_dist_info: &str,
     entries: Vec<OutputEntry>,
     options: &WriteOptions,
-) -> Result<(Vec<Ready>, String, Vec<u8>, SimpleFileOptions), WheelError> {
+) -> Result<Prepared, WheelError> {
     let dist_info = output_dist_info(&entries, fallback_dist_info)?;
     let dist_prefix = format!("{dist_info}/");
     let is_record = |name: &str| {
@@ -594,21 +697,32 @@ fn prepare(
 
     let time = new_entry_time(options);
     let level = options.compression_level.unwrap_or(6).min(9);
-    let ready: Vec<Result<Ready, WheelError>> =
-        entries.into_par_iter().map(|e| prepare_one(input, e, time, level)).collect();
+    // New content is deflated on the pool when there is enough of it to be
+    // worth it; otherwise (a repair's few small texts) here, so that a writer
+    // running beside busy workers does not wait for them.
+    let to_deflate: usize = entries
+        .iter()
+        .map(|e| match &e.source {
+            Source::Bytes(data) => data.len(),
+            _ => 0,
+        })
+        .sum();
+    let ready: Vec<Result<Ready, WheelError>> = if to_deflate >= CHUNKED_MIN {
+        entries.into_par_iter().map(|e| prepare_one(input, e, time, level)).collect()
+    } else {
+        entries.into_iter().map(|e| prepare_one(input, e, time, level)).collect()
+    };
     let ready = ready.into_iter().collect::<Result<Vec<_>, _>>()?;
+    Ok(Prepared { ready, record_name: format!("{dist_info}/RECORD"), time, level })
+}
 
-    let record_name = format!("{dist_info}/RECORD");
-    let mut record = Record::default();
-    for r in &ready {
-        match r {
-            Ready::Dir { .. } => {}
-            Ready::Raw { row, .. } => record.rows.extend(row.clone()),
-            Ready::New { row, .. } | Ready::Chunked { row, .. } => record.rows.push(row.clone()),
-        }
-    }
-    record.rows.push(RecordRow { path: record_name.clone(), hash: None, size: None });
-    Ok((ready, record_name, record.to_string().into_bytes(), file_options(time, level, 0o644)))
+/// The entries of the output, in order, ready to append (but for those
+/// whose content comes later), and what RECORD and late entries need.
+struct Prepared {
+    ready: Vec<Ready>,
+    record_name: String,
+    time: DateTime,
+    level: u32,
 }
 
 fn prepare_one(input: Option<&WheelArchive>, e: OutputEntry, time: DateTime, level: u32) -> Result<Ready, WheelError> {
@@ -624,6 +738,7 @@ fn prepare_one(input: Option<&WheelArchive>, e: OutputEntry, time: DateTime, lev
             }
             Ok(chunked(&e.name, deflated, size as usize, e.unix_mode.unwrap_or(0o644), time))
         }
+        Source::Later(later) => Ok(Ready::Later { name: e.name, mode: e.unix_mode, later }),
         Source::Raw(index) => {
             let Some(w) = input else {
                 return Err(WheelError::Zip(format!("`{}` copies an input entry but there is no input", e.name)));
@@ -651,15 +766,31 @@ fn prepare_one(input: Option<&WheelArchive>, e: OutputEntry, time: DateTime, lev
     }
 }
 
-fn append_all(
-    input: Option<&WheelArchive>,
-    (ready, record_name, record, record_options): (Vec<Ready>, String, Vec<u8>, SimpleFileOptions),
-    file: &std::fs::File,
-) -> Result<(), AppendError> {
+fn append_all(input: Option<&WheelArchive>, prepared: Prepared, file: &std::fs::File) -> Result<(), AppendError> {
+    let Prepared { ready, record_name, time, level } = prepared;
     let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
     let mut source = input.map(WheelArchive::zip);
+    let mut record = Record::default();
     for r in ready {
+        let r = match r {
+            Ready::Later { name, mode, later } => {
+                // what is written so far goes to disk while the writer waits
+                if !later.settled() {
+                    file.sync_data().map_err(AppendError::Io)?;
+                }
+                let Some(source) = later.take() else {
+                    return Err(AppendError::Wheel(zip_err(&name, "its content was not made")));
+                };
+                let entry = OutputEntry { name, source, unix_mode: mode };
+                prepare_one(input, entry, time, level).map_err(AppendError::Wheel)?
+            }
+            ready => ready,
+        };
+        record.rows.extend(r.row().cloned());
         match r {
+            Ready::Later { name, .. } => {
+                return Err(AppendError::Wheel(zip_err(&name, "its content was to come later twice")))
+            }
             Ready::Dir { name, mode, time } => {
                 let options = SimpleFileOptions::default().last_modified_time(time).unix_permissions(mode);
                 zip.add_directory(name.as_str(), options).map_err(|e| AppendError::Wheel(zip_err(&name, e)))?;
@@ -735,7 +866,9 @@ fn append_all(
             }
         }
     }
-    let prepared = prepare_new(&record_name, &record, record_options).map_err(AppendError::Wheel)?;
+    record.rows.push(RecordRow { path: record_name.clone(), hash: None, size: None });
+    let record = record.to_string().into_bytes();
+    let prepared = prepare_new(&record_name, &record, file_options(time, level, 0o644)).map_err(AppendError::Wheel)?;
     zip.add_prepared_file(prepared).map_err(|e| AppendError::Wheel(zip_err(&record_name, e)))?;
     let buf = zip.finish().map_err(|e| AppendError::Wheel(zip_err("the central directory", e)))?;
     let file = buf.into_inner().map_err(|e| AppendError::Io(e.into_error()))?;
@@ -961,6 +1094,80 @@ mod tests {
         // deterministic
         write_wheel_for_test(entries, &out, &options);
         assert!(std::fs::read(&out).unwrap() == first);
+    }
+
+    #[test]
+    fn entries_whose_content_comes_later_are_written_as_if_given_up_front() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = mixed(CHUNKED_MIN + CHUNK + 3, 5);
+        let deflated = Arc::new(deflate_chunked(&big, 6, CHUNK).unwrap());
+        let up_front = vec![
+            OutputEntry::bytes("pkg/__init__.py", b"x = 1\n".to_vec(), None),
+            OutputEntry {
+                name: "pkg/big.so".into(),
+                source: Source::Deflated(deflated.clone(), big.len() as u64),
+                unix_mode: Some(0o755),
+            },
+            OutputEntry::bytes("pkg/small.txt", b"small".to_vec(), None),
+            OutputEntry::bytes("pkg-1.0.dist-info/WHEEL", b"Wheel-Version: 1.0\n".to_vec(), None),
+        ];
+        let options = WriteOptions { compression_level: None, timestamp: Some(1_700_000_000) };
+        let a = dir.path().join("a.whl");
+        write_wheel_for_test(up_front.clone(), &a, &options);
+        // the same entries, two of them handed over while the writer runs
+        let (big_promise, big_later) = later();
+        let (small_promise, small_later) = later();
+        let mut late = up_front.clone();
+        late[1].source = big_later;
+        late[2].source = small_later;
+        let b = dir.path().join("b.whl");
+        std::thread::scope(|s| {
+            let writer = s.spawn(|| write_entries(None, "pkg-1.0.dist-info", late, &b, &options));
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            // the writer waits: nothing is in place yet
+            assert!(!b.exists());
+            small_promise.keep(Source::Bytes(Arc::new(b"small".to_vec())));
+            big_promise.keep(Source::Deflated(deflated, big.len() as u64));
+            writer.join().unwrap().unwrap();
+        });
+        assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(), "same bytes, RECORD included");
+    }
+
+    #[test]
+    fn a_promise_dropped_unkept_stops_the_writer_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (promise, source) = later();
+        let entries = vec![
+            OutputEntry::bytes("pkg/__init__.py", b"x = 1\n".to_vec(), None),
+            OutputEntry { name: "pkg/ext.so".into(), source, unix_mode: None },
+        ];
+        let out = dir.path().join("pkg-1.0-py3-none-any.whl");
+        let err = std::thread::scope(|s| {
+            let writer = s.spawn(|| write_entries(None, "pkg-1.0.dist-info", entries, &out, &WriteOptions::default()));
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            drop(promise);
+            writer.join().unwrap().unwrap_err()
+        });
+        let said = err.to_string();
+        assert!(said.contains("pkg/ext.so") && said.contains("not made"), "{said}");
+        // no output and no temporary file left behind
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_later_source_is_taken_once() {
+        let (promise, source) = later();
+        let Source::Later(slot) = source else { panic!("a later source") };
+        assert!(!slot.settled());
+        promise.keep(Source::Bytes(Arc::new(b"x".to_vec())));
+        assert!(slot.settled());
+        assert!(matches!(slot.take(), Some(Source::Bytes(b)) if b.as_slice() == b"x"));
+        assert!(slot.take().is_none(), "a second take finds nothing");
+        // a dropped promise settles its slot empty
+        let (promise, source) = later();
+        let Source::Later(slot) = source else { panic!("a later source") };
+        drop(promise);
+        assert!(slot.settled() && slot.take().is_none());
     }
 
     fn write_wheel_for_test(entries: Vec<OutputEntry>, out: &Path, options: &WriteOptions) {
