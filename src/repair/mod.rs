@@ -763,8 +763,19 @@ fn apply_kept(
         crate::timing::mark("written");
         Ok(patched_names)
     };
+    // The writer has workers of its own (itself and one more): what it runs
+    // in parallel (the SBOM's scan of the package database) never waits
+    // behind the compression jobs, nor they for it, even when the caller is
+    // itself a worker of a busy pool.
+    let writer_pool = || {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .use_current_thread()
+            .build()
+            .map_err(|e| Error::io(out_path, std::io::Error::other(format!("the writer's threads: {e}"))))
+    };
     let (patched, written) = std::thread::scope(|scope| {
-        let writer = scope.spawn(write);
+        let writer = scope.spawn(|| writer_pool()?.install(write));
         let patched = patch(promises);
         crate::timing::mark("patched");
         (patched, writer.join())

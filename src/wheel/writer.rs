@@ -766,17 +766,27 @@ fn prepare_one(input: Option<&WheelArchive>, e: OutputEntry, time: DateTime, lev
     }
 }
 
+/// While it waits for an entry, the writer syncs what it has written when
+/// that is this much (8 MiB) more than it synced last.
+const SYNC_WHILE_WAITING: u64 = 8 << 20;
+
 fn append_all(input: Option<&WheelArchive>, prepared: Prepared, file: &std::fs::File) -> Result<(), AppendError> {
     let Prepared { ready, record_name, time, level } = prepared;
     let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
     let mut source = input.map(WheelArchive::zip);
     let mut record = Record::default();
+    let mut synced = 0u64;
     for r in ready {
         let r = match r {
             Ready::Later { name, mode, later } => {
                 // what is written so far goes to disk while the writer waits
+                // (when there is enough of it to be worth a journal commit)
                 if !later.settled() {
-                    file.sync_data().map_err(AppendError::Io)?;
+                    let written = file.metadata().map_err(AppendError::Io)?.len();
+                    if written >= synced + SYNC_WHILE_WAITING {
+                        file.sync_data().map_err(AppendError::Io)?;
+                        synced = written;
+                    }
                 }
                 let Some(source) = later.take() else {
                     return Err(AppendError::Wheel(zip_err(&name, "its content was not made")));
