@@ -544,6 +544,11 @@ impl Kept {
         }
     }
 
+    /// Whether the bytes of the file at `path` are kept.
+    pub(crate) fn holds_file(&self, path: &Path) -> bool {
+        locked(&self.files).contains_key(path)
+    }
+
     /// Takes the kept bytes of the file at `path`, if there are any.
     pub(crate) fn take_file(&self, path: &Path) -> Option<Vec<u8>> {
         locked(&self.files).remove(path)

@@ -271,9 +271,9 @@ impl Job {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Part {
     Whole,
-    /// Up to where a splice frees the patched bytes.
+    /// Up to where a splice frees the patched bytes; a new binary's sha256.
     FirstHalf,
-    /// The rest of a splice begun in an earlier stage.
+    /// The rest, after a first half in an earlier stage.
     SecondHalf,
 }
 
@@ -489,7 +489,8 @@ fn apply_kept(
     // libraries' bytes and streams are never in memory at once: first the
     // wheel's own binaries, whose splices stop halfway, once the patched
     // bytes are no longer needed and are freed; then the bundled libraries,
-    // alongside the second halves of those splices. Otherwise there is one
+    // alongside the second halves of those splices (the libraries already
+    // in memory are hashed in the first stage). Otherwise there is one
     // stage, and a splice is one job.
     let size_of = |b: &PlannedBinary| match &b.source {
         PlanSource::Entry(i) => archive.entries().get(*i).map_or(0, |e| e.size),
@@ -499,8 +500,14 @@ fn apply_kept(
     let all: Vec<usize> = (0..plan.binaries.len()).collect();
     let staged = total > STAGED_ABOVE;
     let stages: Vec<Vec<usize>> = if staged {
-        let (own, bundled) = all.into_iter().partition(|&k| matches!(plan.binaries[k].source, PlanSource::Entry(_)));
-        vec![own, bundled]
+        // The bundled libraries already in memory are patched (in place) in
+        // the first stage too, and hashed there, on the cores the first
+        // halves leave idle; their chunks are deflated in the second.
+        let (first, second) = all.into_iter().partition(|&k| match &plan.binaries[k].source {
+            PlanSource::Entry(_) => true,
+            PlanSource::File(p) => kept.holds_file(p),
+        });
+        vec![first, second]
     } else {
         vec![all]
     };
@@ -575,7 +582,9 @@ fn apply_kept(
             }
         });
     };
-    // the jobs that compress `part` of binary `k`; only a splice has halves
+    // The jobs that compress `part` of binary `k`: a splice's halves are
+    // split where the patched bytes are freed; a new binary's first half is
+    // its sha256, its second its chunks.
     let jobs_for = |k: usize, p: &Patched, part: Part| -> Vec<(u64, Job)> {
         if p.splice.is_some() {
             let job = match part {
@@ -585,12 +594,14 @@ fn apply_kept(
             };
             return vec![(p.len as u64 / 8, job)];
         }
-        if part == Part::SecondHalf {
-            return Vec::new();
-        }
         let Some(chunks) = crate::wheel::writer::early_chunks(p.len, level) else { return Vec::new() };
-        let mut jobs = vec![(p.len as u64 / 32, Job::Sha(k))];
-        jobs.extend(chunks.into_iter().map(|c| ((c.end - c.start) as u64, Job::Chunk(k, c))));
+        let mut jobs = Vec::new();
+        if part != Part::SecondHalf {
+            jobs.push((p.len as u64 / 32, Job::Sha(k)));
+        }
+        if part != Part::FirstHalf {
+            jobs.extend(chunks.into_iter().map(|c| ((c.end - c.start) as u64, Job::Chunk(k, c))));
+        }
         jobs
     };
     // Patches and compresses every binary; the content of each goes to the
@@ -605,6 +616,8 @@ fn apply_kept(
         let made: Vec<Mutex<Vec<Done>>> = (0..n).map(|_| Mutex::new(Vec::new())).collect();
         let failed: Vec<Mutex<Option<Error>>> = (0..n).map(|_| Mutex::new(None)).collect();
         let details: Vec<Mutex<Option<String>>> = (0..n).map(|_| Mutex::new(None)).collect();
+        // the binaries whose first half ran in an earlier stage
+        let mut halved = vec![false; n];
         for (s, stage) in stages.iter().enumerate() {
             let results: Vec<Result<Patched>> =
                 stage.par_iter().with_max_len(1).map(|&k| patch_one(&plan.binaries[k])).collect();
@@ -622,29 +635,29 @@ fn apply_kept(
             if stop {
                 break;
             }
-            // a stage before the last stops its splices halfway; the last
-            // finishes them
+            // A stage before the last stops its splices halfway, and only
+            // hashes the bundled libraries; the last finishes both. The
+            // wheel's other binaries are done in the stage they are patched.
             let last = s + 1 == stages.len();
-            let part = if last { Part::Whole } else { Part::FirstHalf };
             let mut jobs: Vec<(u64, Job)> = Vec::new();
             // the binaries whose compression ends in this stage
             let mut ending: Vec<usize> = Vec::new();
             for &k in stage {
                 if let Some(p) = &patched[k] {
-                    jobs.extend(jobs_for(k, p, part));
-                    if last || p.splice.is_none() {
+                    let bundled = matches!(plan.binaries[k].source, PlanSource::File(_));
+                    let split = !last && (p.splice.is_some() || bundled);
+                    jobs.extend(jobs_for(k, p, if split { Part::FirstHalf } else { Part::Whole }));
+                    halved[k] = split;
+                    if !split {
                         ending.push(k);
                     }
                 }
             }
             if last {
                 for &k in stages[..s].iter().flatten() {
-                    if let Some(p) = &patched[k] {
-                        let second = jobs_for(k, p, Part::SecondHalf);
-                        if !second.is_empty() {
-                            ending.push(k);
-                        }
-                        jobs.extend(second);
+                    if let (Some(p), true) = (&patched[k], halved[k]) {
+                        jobs.extend(jobs_for(k, p, Part::SecondHalf));
+                        ending.push(k);
                     }
                 }
             }
