@@ -428,7 +428,20 @@ fn apply_kept(
             },
             PlanSource::File(p) => match kept.take_file(p) {
                 Some(data) => data,
-                None => std::fs::read(p).map_err(|e| Error::io(p, e))?,
+                None => {
+                    let data = std::fs::read(p).map_err(|e| Error::io(p, e))?;
+                    // read again: it must still be what the plan hashed for its name
+                    if let Some(planned) = plan.digests.get(p) {
+                        let now: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&data).into();
+                        if now != *planned {
+                            return Err(Error::io(
+                                p,
+                                std::io::Error::other("the file changed between planning and patching"),
+                            ));
+                        }
+                    }
+                    data
+                }
             },
         };
         crate::timing::mark(format_args!("read {}", b.name));

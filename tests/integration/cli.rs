@@ -405,3 +405,28 @@ fn check_is_a_release_gate() {
     );
     assert!(table.lines().any(|l| l.starts_with("chainpkg-2.0-py3-none-any.whl")), "{table}");
 }
+
+/// A library the repair reads again from disk (the library's step-by-step
+/// path keeps nothing in memory) must still be what the plan hashed for its
+/// bundled name: one that changed in between is refused, and nothing is written.
+#[test]
+fn a_library_changed_between_plan_and_patch_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (wheel, chain) = chain_wheel(tmp.path());
+    let out_dir = tmp.path().join("out");
+    let options = wheelfix::RepairOptions { wheel_dir: out_dir.clone(), ..Default::default() };
+    let input = wheelfix::wheel::WheelArchive::open(&wheel).unwrap();
+    let analysis = wheelfix::analyze::analyze_archive(&input, &options.analyze).unwrap();
+    let plan = wheelfix::repair::linux::plan(&input, &analysis, &options).unwrap();
+    let foo = chain.lib_dir.join("libfoo.so.1");
+    assert!(plan.bundled.iter().any(|(src, _)| src.ends_with("libfoo.so.1")), "{:?}", plan.bundled);
+    // the same library with a byte more at its end: it still parses and patches
+    let mut changed = std::fs::read(&foo).unwrap();
+    changed.push(0);
+    std::fs::write(&foo, &changed).unwrap();
+    let err = wheelfix::repair::apply(&input, plan, &options).unwrap_err().to_string();
+    assert!(err.contains("libfoo.so.1") && err.contains("changed between planning and patching"), "{err}");
+    let left: Vec<_> =
+        std::fs::read_dir(&out_dir).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
