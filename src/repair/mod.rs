@@ -812,11 +812,11 @@ fn apply_kept(
     let patched_names = written?;
     Ok(RepairOutcome {
         output: out,
-        platform_tags: plan.platform_tags.clone(),
-        bundled: plan.bundled.clone(),
+        platform_tags: plan.platform_tags,
+        bundled: plan.bundled,
         patched: patched_names,
         unchanged,
-        messages: plan.messages.clone(),
+        messages: plan.messages,
         details,
     })
 }

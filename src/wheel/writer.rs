@@ -5,7 +5,9 @@
 //! Unchanged entries ([`Source::Raw`]) keep their compressed bytes, local
 //! header fields, timestamps and permissions: nothing is inflated unless the
 //! input RECORD lacks the entry's hash. New content ([`Source::Bytes`]) is
-//! deflated on the rayon pool and appended in the given order. The output
+//! deflated on the rayon pool and appended in the given order. Content still
+//! being made elsewhere ([`Source::Later`]) is waited for when its turn
+//! comes, the entries before it written meanwhile. The output
 //! is a function of the inputs only (no clock, no file system order, no
 //! thread count), so repairing the same wheel twice gives byte-identical
 //! files.
