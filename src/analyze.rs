@@ -21,7 +21,7 @@ use crate::resolve::macho::{MachOLookup, MachOResolver};
 use crate::resolve::pe::PeResolver;
 use crate::resolve::{Dir, Location, WheelBinaries};
 use crate::wheel::{WheelArchive, WheelFilename};
-use crate::{Error, Result};
+use crate::{locked, Error, Result};
 
 /// Options of [`analyze`] (and of repair, which starts with an analysis).
 #[derive(Debug, Clone)]
@@ -502,10 +502,6 @@ impl Default for Kept {
 
 /// One kept binary: its bytes and, for a large deflated entry, its block index.
 pub(crate) type KeptEntry = (Vec<u8>, Option<crate::wheel::splice::BlockIndex>);
-
-fn locked<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 impl Kept {
     /// Takes the kept bytes of entry `index`, if there are any.

@@ -119,7 +119,7 @@ fn dpkg_stamp(root: &Path) -> Stamp {
 /// reads it waits for that read instead of making its own.
 fn dpkg_db(root: &Path) -> Arc<Dpkg> {
     static LAST: Mutex<Option<(PathBuf, Arc<Dpkg>)>> = Mutex::new(None);
-    let mut last = LAST.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut last = crate::locked(&LAST);
     let stamp = dpkg_stamp(root);
     if let Some((r, db)) = last.as_ref() {
         if r == root && db.stamp == stamp {

@@ -24,7 +24,7 @@ use crate::patch::macho::MachOEdits;
 use crate::patch::pe::PeEdits;
 use crate::wheel::writer::CHUNK;
 use crate::wheel::{OutputEntry, WheelArchive, WriteOptions};
-use crate::{Error, Result};
+use crate::{locked, Error, Result};
 
 /// Options of [`repair`].
 #[derive(Debug, Clone)]
@@ -317,12 +317,8 @@ fn finish_compressed(p: &Patched, done: Vec<Done>) -> (crate::wheel::Source, Opt
             (crate::wheel::Source::Deflated(Arc::new(deflated), len), None)
         }
         // not taken pre-compressed: the writer deflates it
-        (None, None) => (crate::wheel::Source::Bytes(lock(&p.data).take().unwrap_or_default()), None),
+        (None, None) => (crate::wheel::Source::Bytes(locked(&p.data).take().unwrap_or_default()), None),
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Runs jobs `0..n`, which the caller has sorted costliest first, on every
@@ -338,7 +334,7 @@ fn costliest_first<T: Send>(n: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T>
             break;
         }
         let r = job(i);
-        *slots[i].lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(r);
+        *locked(&slots[i]) = Some(r);
     };
     let workers = rayon::current_num_threads().clamp(1, n.max(1));
     rayon::scope(|s| {
@@ -538,7 +534,7 @@ fn apply_kept(
         let jobs: Vec<Job> = jobs.into_iter().map(|(_, j)| j).collect();
         let of = |k: usize| patched[k].as_ref().unwrap_or_else(|| unreachable!("jobs are for patched binaries"));
         let bytes_of = |k: usize, take: bool| -> Arc<Vec<u8>> {
-            let mut data = lock(&of(k).data);
+            let mut data = locked(&of(k).data);
             let bytes = if take { data.take() } else { data.clone() };
             bytes.unwrap_or_default()
         };
@@ -567,11 +563,11 @@ fn apply_kept(
                 Job::SpliceNew(_) => {
                     let made = first_half()?;
                     crate::timing::mark(format_args!("halfway {}", p.name));
-                    *lock(&p.made) = Some(made);
+                    *locked(&p.made) = Some(made);
                     Ok(Done::Halfway)
                 }
                 Job::SpliceJoin(_) => {
-                    let made = lock(&p.made).take();
+                    let made = locked(&p.made).take();
                     second_half(made.unwrap_or_else(|| unreachable!("the first half ran in the first stage")))
                 }
                 Job::Chunk(_, c) => crate::wheel::writer::deflate_chunk(&bytes_of(k, false), c, level)
@@ -585,9 +581,9 @@ fn apply_kept(
         costliest_first(jobs.len(), |n| {
             let k = jobs[n].binary();
             match one(n) {
-                Ok(d) => lock(&made[k]).push(d),
+                Ok(d) => locked(&made[k]).push(d),
                 Err(e) => {
-                    lock(&failed[k]).get_or_insert(e);
+                    locked(&failed[k]).get_or_insert(e);
                 }
             }
             if left[k].fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
@@ -640,7 +636,7 @@ fn apply_kept(
                 match r {
                     Ok(p) => patched[k] = Some(p),
                     Err(e) => {
-                        *lock(&failed[k]) = Some(e);
+                        *locked(&failed[k]) = Some(e);
                         stop = true;
                     }
                 }
@@ -683,13 +679,13 @@ fn apply_kept(
                 .collect();
             let patched = &patched;
             let finish = |k: usize| {
-                let promise = lock(&promises[k]).take();
-                if lock(&failed[k]).is_some() {
+                let promise = locked(&promises[k]).take();
+                if locked(&failed[k]).is_some() {
                     return;
                 }
                 if let (Some(p), Some(promise)) = (&patched[k], promise) {
-                    let (source, detail) = finish_compressed(p, std::mem::take(&mut *lock(&made[k])));
-                    *lock(&details[k]) = detail;
+                    let (source, detail) = finish_compressed(p, std::mem::take(&mut *locked(&made[k])));
+                    *locked(&details[k]) = detail;
                     promise.keep(source);
                 }
             };
@@ -700,7 +696,7 @@ fn apply_kept(
                 }
             }
             run(patched, jobs, &made, &failed, &left, &finish);
-            if failed.iter().any(|f| lock(f).is_some()) {
+            if failed.iter().any(|f| locked(f).is_some()) {
                 break;
             }
         }

@@ -90,7 +90,7 @@ pub fn later() -> (Promise, Source) {
 
 impl Later {
     fn state(&self) -> std::sync::MutexGuard<'_, LaterState> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::locked(&self.state)
     }
 
     fn settle(&self, to: LaterState) {
