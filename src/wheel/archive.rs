@@ -718,9 +718,9 @@ impl WheelArchive {
     }
 
     /// Releases, while an entry is being read, the part of its raw bytes
-    /// already consumed (`raw[..upto]`), in steps of 64 MiB.
+    /// already consumed (`raw[..upto]`), in steps of 8 MiB.
     fn release_consumed(&self, raw: &[u8], from: &mut usize, upto: usize) {
-        const STRETCH: usize = 64 << 20;
+        const STRETCH: usize = 8 << 20;
         if upto.saturating_sub(*from) >= STRETCH {
             let map: &Mmap = &self.bytes.0;
             let offset = raw.as_ptr() as usize - map.as_ptr() as usize + *from;
@@ -796,8 +796,12 @@ impl WheelArchive {
                     let mut out = vec![0u8; cap];
                     let (made, sha) = sha256_alongside(sha256, cap >= HASH_ALONGSIDE_MIN, |sink| {
                         let mut pos = 0usize;
+                        // the input consumed is released as it goes: only the output stays
+                        let mut released = 0usize;
                         for step in out.chunks_mut(STEP) {
                             let (filled, ended) = inflate_step(&mut d, raw, step).map_err(zerr)?;
+                            let consumed = usize::try_from(d.total_in()).unwrap_or(0).min(raw.len());
+                            self.release_consumed(raw, &mut released, consumed);
                             // a step comes back short only at the end of the stream
                             let step: &[u8] = step;
                             crc.update(&step[..filled]);
