@@ -625,8 +625,11 @@ fn apply_kept(
         let made: Vec<Mutex<Vec<Done>>> = (0..n).map(|_| Mutex::new(Vec::new())).collect();
         let failed: Vec<Mutex<Option<Error>>> = (0..n).map(|_| Mutex::new(None)).collect();
         let details: Vec<Mutex<Option<String>>> = (0..n).map(|_| Mutex::new(None)).collect();
-        // the binaries whose first half ran in an earlier stage
-        let mut halved = vec![false; n];
+        // whether a binary's compression is split over two stages, when it
+        // is patched in a stage before the last: a splice, or a bundled
+        // library (hashed first, deflated after)
+        let splits =
+            |k: usize, p: &Patched| p.splice.is_some() || matches!(plan.binaries[k].source, PlanSource::File(_));
         for (s, stage) in stages.iter().enumerate() {
             let results: Vec<Result<Patched>> =
                 stage.par_iter().with_max_len(1).map(|&k| patch_one(&plan.binaries[k])).collect();
@@ -650,33 +653,30 @@ fn apply_kept(
             let last = s + 1 == stages.len();
             let mut jobs: Vec<(u64, Job)> = Vec::new();
             // the binaries whose compression ends in this stage
-            let mut ending: Vec<usize> = Vec::new();
+            let mut ending = vec![false; n];
             for &k in stage {
                 if let Some(p) = &patched[k] {
-                    let bundled = matches!(plan.binaries[k].source, PlanSource::File(_));
-                    let split = !last && (p.splice.is_some() || bundled);
+                    let split = !last && splits(k, p);
                     jobs.extend(jobs_for(k, p, if split { Part::FirstHalf } else { Part::Whole }));
-                    halved[k] = split;
-                    if !split {
-                        ending.push(k);
-                    }
+                    ending[k] = !split;
                 }
             }
             if last {
                 for &k in stages[..s].iter().flatten() {
-                    if let (Some(p), true) = (&patched[k], halved[k]) {
+                    if let Some(p) = patched[k].as_ref().filter(|p| splits(k, p)) {
                         jobs.extend(jobs_for(k, p, Part::SecondHalf));
-                        ending.push(k);
+                        ending[k] = true;
                     }
                 }
             }
-            let left: Vec<std::sync::atomic::AtomicUsize> = (0..n)
-                .map(|k| {
-                    let mine = jobs.iter().filter(|(_, j)| j.binary() == k).count();
-                    // one more for the binaries that do not end here, which never reach 0
-                    std::sync::atomic::AtomicUsize::new(mine + usize::from(!ending.contains(&k)))
-                })
-                .collect();
+            // a binary's jobs in this stage, and one more for a binary that
+            // does not end here, whose count never reaches 0
+            let mut count: Vec<usize> = ending.iter().map(|&e| usize::from(!e)).collect();
+            for (_, j) in &jobs {
+                count[j.binary()] += 1;
+            }
+            let left: Vec<std::sync::atomic::AtomicUsize> =
+                count.into_iter().map(std::sync::atomic::AtomicUsize::new).collect();
             let patched = &patched;
             let finish = |k: usize| {
                 let promise = locked(&promises[k]).take();
@@ -690,7 +690,7 @@ fn apply_kept(
                 }
             };
             // a binary with nothing to run goes to the writer as it is
-            for &k in &ending {
+            for k in (0..n).filter(|&k| ending[k]) {
                 if left[k].load(std::sync::atomic::Ordering::Acquire) == 0 {
                     finish(k);
                 }
