@@ -699,21 +699,8 @@ fn prepare(
 
     let time = new_entry_time(options);
     let level = options.compression_level.unwrap_or(6).min(9);
-    // New content is deflated on the pool when there is enough of it to be
-    // worth it; otherwise (a repair's few small texts) here, so that a writer
-    // running beside busy workers does not wait for them.
-    let to_deflate: usize = entries
-        .iter()
-        .map(|e| match &e.source {
-            Source::Bytes(data) => data.len(),
-            _ => 0,
-        })
-        .sum();
-    let ready: Vec<Result<Ready, WheelError>> = if to_deflate >= CHUNKED_MIN {
-        entries.into_par_iter().map(|e| prepare_one(input, e, time, level)).collect()
-    } else {
-        entries.into_iter().map(|e| prepare_one(input, e, time, level)).collect()
-    };
+    let ready: Vec<Result<Ready, WheelError>> =
+        entries.into_par_iter().map(|e| prepare_one(input, e, time, level)).collect();
     let ready = ready.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(Prepared { ready, record_name: format!("{dist_info}/RECORD"), time, level })
 }
