@@ -424,20 +424,18 @@ fn apply_kept(
             },
             PlanSource::File(p) => match kept.take_file(p) {
                 Some(data) => data,
-                None => {
-                    let data = std::fs::read(p).map_err(|e| Error::io(p, e))?;
-                    // read again: it must still be what the plan hashed for its name
-                    if let Some(planned) = plan.digests.get(p) {
-                        let now: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&data).into();
+                // read again: it must still be what the plan hashed for its name
+                None => match plan.digests.get(p) {
+                    Some(planned) => {
+                        let (data, now) = crate::wheel::archive::read_hashed(p).map_err(|e| Error::io(p, e))?;
                         if now != *planned {
-                            return Err(Error::io(
-                                p,
-                                std::io::Error::other("the file changed between planning and patching"),
-                            ));
+                            let changed = std::io::Error::other("the file changed between planning and patching");
+                            return Err(Error::io(p, changed));
                         }
+                        data
                     }
-                    data
-                }
+                    None => std::fs::read(p).map_err(|e| Error::io(p, e))?,
+                },
             },
         };
         crate::timing::mark(format_args!("read {}", b.name));
