@@ -286,6 +286,28 @@ enum Done {
     Sha([u8; 32]),
 }
 
+/// Where a binary's compression stands: the writer's promise of its
+/// content (until handed over), what its jobs made so far, the first
+/// problem, and the splice's figures once its content went to the writer.
+#[derive(Default)]
+struct Progress {
+    promise: Option<crate::wheel::writer::Promise>,
+    made: Vec<Done>,
+    failed: Option<Error>,
+    detail: Option<String>,
+}
+
+/// Hands a binary whose last job is done to the writer; one with a problem
+/// (or never patched) drops its promise instead, which stops the writer.
+fn hand_over(patched: Option<&Patched>, progress: &Mutex<Progress>) {
+    let mut progress = locked(progress);
+    let Some(promise) = progress.promise.take() else { return };
+    let (Some(p), None) = (patched, &progress.failed) else { return };
+    let (source, detail) = finish_compressed(p, std::mem::take(&mut progress.made));
+    progress.detail = detail;
+    promise.keep(source);
+}
+
 /// The content a patched binary becomes, from what its jobs made: its
 /// stream (spliced, or its chunks joined with its sha256), or its bytes for
 /// the writer to deflate when no job compressed it. With the splice's figures.
@@ -518,15 +540,20 @@ fn apply_kept(
     } else {
         vec![all]
     };
-    // Binary k's jobs record what they made in `made[k]` (or the first
-    // problem in `failed[k]`); once the last of them is done, its content
-    // goes to the writer through `promises[k]`.
-    let run = |patched: &[Option<Patched>],
-               jobs: Vec<(u64, Job)>,
-               made: &[Mutex<Vec<Done>>],
-               failed: &[Mutex<Option<Error>>],
-               left: &[std::sync::atomic::AtomicUsize],
-               finish: &(dyn Fn(usize) + Sync)| {
+    // Runs a stage's jobs. Binary k's jobs record what they made (or the
+    // first problem) in `progress[k]`; when its compression `ends` in this
+    // stage, its content goes to the writer once the last of them is done
+    // (at once when it has none).
+    let run = |patched: &[Option<Patched>], jobs: Vec<(u64, Job)>, progress: &[Mutex<Progress>], ends: &[bool]| {
+        let mut left: Vec<usize> = vec![0; patched.len()];
+        for (_, j) in &jobs {
+            left[j.binary()] += 1;
+        }
+        for k in (0..patched.len()).filter(|&k| ends[k] && left[k] == 0) {
+            hand_over(patched[k].as_ref(), &progress[k]);
+        }
+        let left: Vec<std::sync::atomic::AtomicUsize> =
+            left.into_iter().map(std::sync::atomic::AtomicUsize::new).collect();
         let mut jobs = jobs;
         jobs.sort_by_key(|(cost, job)| (std::cmp::Reverse(*cost), job.binary()));
         let jobs: Vec<Job> = jobs.into_iter().map(|(_, j)| j).collect();
@@ -579,13 +606,13 @@ fn apply_kept(
         costliest_first(jobs.len(), |n| {
             let k = jobs[n].binary();
             match one(n) {
-                Ok(d) => locked(&made[k]).push(d),
+                Ok(d) => locked(&progress[k]).made.push(d),
                 Err(e) => {
-                    locked(&failed[k]).get_or_insert(e);
+                    locked(&progress[k]).failed.get_or_insert(e);
                 }
             }
-            if left[k].fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
-                finish(k);
+            if left[k].fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 && ends[k] {
+                hand_over(patched[k].as_ref(), &progress[k]);
             }
         });
     };
@@ -617,12 +644,9 @@ fn apply_kept(
     // or a stage not reached) is dropped on return, which stops the writer.
     let patch = |promises: Vec<crate::wheel::writer::Promise>| -> Result<Vec<Option<String>>> {
         let n = plan.binaries.len();
-        let promises: Vec<Mutex<Option<crate::wheel::writer::Promise>>> =
-            promises.into_iter().map(|p| Mutex::new(Some(p))).collect();
+        let progress: Vec<Mutex<Progress>> =
+            promises.into_iter().map(|p| Mutex::new(Progress { promise: Some(p), ..Progress::default() })).collect();
         let mut patched: Vec<Option<Patched>> = (0..n).map(|_| None).collect();
-        let made: Vec<Mutex<Vec<Done>>> = (0..n).map(|_| Mutex::new(Vec::new())).collect();
-        let failed: Vec<Mutex<Option<Error>>> = (0..n).map(|_| Mutex::new(None)).collect();
-        let details: Vec<Mutex<Option<String>>> = (0..n).map(|_| Mutex::new(None)).collect();
         // whether a binary's compression is split over two stages, when it
         // is patched in a stage before the last: a splice, or a bundled
         // library (hashed first, deflated after)
@@ -637,7 +661,7 @@ fn apply_kept(
                 match r {
                     Ok(p) => patched[k] = Some(p),
                     Err(e) => {
-                        *locked(&failed[k]) = Some(e);
+                        locked(&progress[k]).failed = Some(e);
                         stop = true;
                     }
                 }
@@ -651,63 +675,36 @@ fn apply_kept(
             let last = s + 1 == stages.len();
             let mut jobs: Vec<(u64, Job)> = Vec::new();
             // the binaries whose compression ends in this stage
-            let mut ending = vec![false; n];
+            let mut ends = vec![false; n];
             for &k in stage {
                 if let Some(p) = &patched[k] {
                     let split = !last && splits(k, p);
                     jobs.extend(jobs_for(k, p, if split { Part::FirstHalf } else { Part::Whole }));
-                    ending[k] = !split;
+                    ends[k] = !split;
                 }
             }
             if last {
                 for &k in stages[..s].iter().flatten() {
                     if let Some(p) = patched[k].as_ref().filter(|p| splits(k, p)) {
                         jobs.extend(jobs_for(k, p, Part::SecondHalf));
-                        ending[k] = true;
+                        ends[k] = true;
                     }
                 }
             }
-            // a binary's jobs in this stage, and one more for a binary that
-            // does not end here, whose count never reaches 0
-            let mut count: Vec<usize> = ending.iter().map(|&e| usize::from(!e)).collect();
-            for (_, j) in &jobs {
-                count[j.binary()] += 1;
-            }
-            let left: Vec<std::sync::atomic::AtomicUsize> =
-                count.into_iter().map(std::sync::atomic::AtomicUsize::new).collect();
-            let patched = &patched;
-            let finish = |k: usize| {
-                let promise = locked(&promises[k]).take();
-                if locked(&failed[k]).is_some() {
-                    return;
-                }
-                if let (Some(p), Some(promise)) = (&patched[k], promise) {
-                    let (source, detail) = finish_compressed(p, std::mem::take(&mut *locked(&made[k])));
-                    *locked(&details[k]) = detail;
-                    promise.keep(source);
-                }
-            };
-            // a binary with nothing to run goes to the writer as it is
-            for k in (0..n).filter(|&k| ending[k]) {
-                if left[k].load(std::sync::atomic::Ordering::Acquire) == 0 {
-                    finish(k);
-                }
-            }
-            run(patched, jobs, &made, &failed, &left, &finish);
-            if failed.iter().any(|f| locked(f).is_some()) {
+            run(&patched, jobs, &progress, &ends);
+            if progress.iter().any(|p| locked(p).failed.is_some()) {
                 break;
             }
         }
-        drop(promises);
-        let mut out = Vec::with_capacity(n);
-        for (f, d) in failed.into_iter().zip(details) {
-            let f = f.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-            match f {
-                Some(e) => return Err(e),
-                None => out.push(d.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)),
-            }
-        }
-        Ok(out)
+        // the problems in plan order, or each binary's figures; the promises
+        // not kept are dropped here
+        progress
+            .into_iter()
+            .map(|p| {
+                let p = p.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+                p.failed.map_or(Ok(p.detail), Err)
+            })
+            .collect()
     };
     let dist_info_wheel = format!("{}/WHEEL", archive.dist_info_dir());
     // a WHEEL file rewritten to the same text is no change
