@@ -715,7 +715,6 @@ fn apply_kept(
         }
     };
     let unchanged = plan.binaries.is_empty()
-        && plan.bundled.is_empty()
         && replaced.is_empty()
         && added.is_empty()
         && plan.dropped.is_empty()
