@@ -241,7 +241,7 @@ struct Patched {
     /// block index, and which pages the patch left alone.
     splice: Option<(usize, crate::wheel::splice::BlockIndex, crate::wheel::splice::Unchanged)>,
     /// A splice stopped halfway, for the second stage to finish.
-    made: Mutex<Option<crate::wheel::splice::NewPieces>>,
+    halfway: Mutex<Option<crate::wheel::splice::NewPieces>>,
 }
 
 /// One compression job of a repair, on binary `k` of the patched ones.
@@ -505,7 +505,7 @@ fn apply_kept(
             len,
             data: Mutex::new(Some(Arc::new(out))),
             splice,
-            made: Mutex::new(None),
+            halfway: Mutex::new(None),
         })
     };
     // Compression runs as lists of jobs taken costliest first by whichever
@@ -588,11 +588,11 @@ fn apply_kept(
                 Job::SpliceNew(_) => {
                     let made = first_half()?;
                     crate::timing::mark(format_args!("halfway {}", p.name));
-                    *locked(&p.made) = Some(made);
+                    *locked(&p.halfway) = Some(made);
                     Ok(Done::Halfway)
                 }
                 Job::SpliceJoin(_) => {
-                    let made = locked(&p.made).take();
+                    let made = locked(&p.halfway).take();
                     second_half(made.unwrap_or_else(|| unreachable!("the first half ran in the first stage")))
                 }
                 Job::Chunk(_, c) => crate::wheel::writer::deflate_chunk(&bytes_of(k, false), c, level)
