@@ -759,9 +759,56 @@ fn prepare_one(input: Option<&WheelArchive>, e: OutputEntry, time: DateTime, lev
 /// that is this much (8 MiB) more than it synced last.
 const SYNC_WHILE_WAITING: u64 = 8 << 20;
 
+/// A buffered writer that keeps its own position. The zip writer asks for
+/// the position before every entry, and `BufWriter`'s `seek` answers that by
+/// flushing its buffer and asking the kernel: two system calls per entry,
+/// however small the entry.
+struct Positioned<W: Write + std::io::Seek> {
+    inner: BufWriter<W>,
+    pos: u64,
+}
+
+impl<W: Write + std::io::Seek> Positioned<W> {
+    fn new(mut inner: W, capacity: usize) -> std::io::Result<Self> {
+        let pos = inner.stream_position()?;
+        Ok(Positioned { inner: BufWriter::with_capacity(capacity, inner), pos })
+    }
+
+    fn into_inner(self) -> std::io::Result<W> {
+        self.inner.into_inner().map_err(std::io::IntoInnerError::into_error)
+    }
+}
+
+impl<W: Write + std::io::Seek> Write for Positioned<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<W: Write + std::io::Seek> std::io::Seek for Positioned<W> {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        if to == std::io::SeekFrom::Current(0) {
+            return Ok(self.pos);
+        }
+        // a real move: BufWriter flushes, then the file moves
+        self.pos = self.inner.seek(to)?;
+        Ok(self.pos)
+    }
+
+    fn stream_position(&mut self) -> std::io::Result<u64> {
+        Ok(self.pos)
+    }
+}
+
 fn append_all(input: Option<&WheelArchive>, prepared: Prepared, file: &std::fs::File) -> Result<(), AppendError> {
     let Prepared { ready, record_name, time, level } = prepared;
-    let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
+    let mut zip = ZipWriter::new(Positioned::new(file, 1 << 20).map_err(AppendError::Io)?);
     let mut source = input.map(WheelArchive::zip);
     let mut record = Record::default();
     let mut synced = 0u64;
@@ -870,7 +917,7 @@ fn append_all(input: Option<&WheelArchive>, prepared: Prepared, file: &std::fs::
     let prepared = prepare_new(&record_name, &record, file_options(time, level, 0o644)).map_err(AppendError::Wheel)?;
     zip.add_prepared_file(prepared).map_err(|e| AppendError::Wheel(zip_err(&record_name, e)))?;
     let buf = zip.finish().map_err(|e| AppendError::Wheel(zip_err("the central directory", e)))?;
-    let file = buf.into_inner().map_err(|e| AppendError::Io(e.into_error()))?;
+    let file = buf.into_inner().map_err(AppendError::Io)?;
     crate::timing::mark("entries written");
     file.sync_all().map_err(AppendError::Io)?;
     crate::timing::mark("synced");
@@ -880,6 +927,33 @@ fn append_all(input: Option<&WheelArchive>, prepared: Prepared, file: &std::fs::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The position kept by `Positioned` is the file's, through writes
+    /// larger and smaller than its buffer and seeks back and forth.
+    #[test]
+    #[allow(clippy::seek_from_current)] // the call a writer may get, as well as stream_position
+    fn positioned_writer_keeps_the_file_position() {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(b"head").unwrap();
+        let mut w = Positioned::new(&file, 8).unwrap();
+        assert_eq!(w.stream_position().unwrap(), 4);
+        w.write_all(b"abc").unwrap();
+        assert_eq!(w.seek(SeekFrom::Current(0)).unwrap(), 7);
+        w.write_all(b"0123456789").unwrap();
+        assert_eq!(w.stream_position().unwrap(), 17);
+        assert_eq!(w.seek(SeekFrom::Start(5)).unwrap(), 5);
+        w.write_all(b"XY").unwrap();
+        assert_eq!(w.stream_position().unwrap(), 7);
+        assert_eq!(w.seek(SeekFrom::End(0)).unwrap(), 17);
+        w.write_all(b"!").unwrap();
+        let mut file = w.into_inner().unwrap();
+        assert_eq!(file.stream_position().unwrap(), 18);
+        let mut all = Vec::new();
+        file.seek(SeekFrom::Start(0)).unwrap();
+        file.read_to_end(&mut all).unwrap();
+        assert_eq!(all, b"headaXY0123456789!");
+    }
 
     #[test]
     fn zip_time_converts_and_clips() {
