@@ -127,22 +127,69 @@ fn dpkg_db(root: &Path) -> Arc<Dpkg> {
         }
     }
     let dpkg = root.join("var/lib/dpkg");
-    let mut lists: Vec<PathBuf> = match std::fs::read_dir(dpkg.join("info")) {
-        Ok(dir) => dir
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "list"))
-            .collect(),
-        Err(_) => Vec::new(),
+    let info = dpkg.join("info");
+    let status = std::fs::read_to_string(dpkg.join("status")).ok();
+    let lists = match status.as_deref().and_then(|s| lists_named_in(&info, s)) {
+        Some(lists) => lists,
+        None => {
+            let mut lists: Vec<PathBuf> = match std::fs::read_dir(&info) {
+                Ok(dir) => dir
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "list"))
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+            lists.sort();
+            lists
+        }
     };
-    lists.sort();
-    let db = Arc::new(Dpkg {
-        stamp,
-        distro: os_release_id(root),
-        lists,
-        status: std::fs::read_to_string(dpkg.join("status")).ok(),
-    });
+    let db = Arc::new(Dpkg { stamp, distro: os_release_id(root), lists, status });
     *last = Some((root.to_path_buf(), db.clone()));
     db
+}
+
+/// The `.list` files of the packages `status` describes, sorted, named the
+/// way dpkg's multiarch database (`info/format` is `1`) names them:
+/// `NAME:ARCH.list` for a `Multi-Arch: same` package, `NAME.list` for any
+/// other. Listing `info/` instead (thousands of files) costs a few
+/// milliseconds. `None` for any other database format, or when `status`
+/// names no package: the caller lists the directory.
+fn lists_named_in<'a>(info: &Path, status: &'a str) -> Option<Vec<PathBuf>> {
+    let format = std::fs::read_to_string(info.join("format")).ok()?;
+    if format.trim() != "1" {
+        return None;
+    }
+    // paragraphs and fields are found with memmem: the file is large (about
+    // 750 KB here) and most of it is descriptions
+    let field = |para: &'a str, name: &str| -> Option<&'a str> {
+        let key = format!("\n{name}:");
+        let at = match para.strip_prefix(&key[1..]) {
+            Some(_) => key.len() - 1,
+            None => memchr::memmem::find(para.as_bytes(), key.as_bytes())? + key.len(),
+        };
+        let rest = &para[at..];
+        Some(rest[..rest.find('\n').unwrap_or(rest.len())].trim())
+    };
+    let plain = |v: &&str| !v.is_empty() && !v.contains(['/', '\0']);
+    let mut names = Vec::new();
+    let mut rest = status;
+    while !rest.is_empty() {
+        let end = memchr::memmem::find(rest.as_bytes(), b"\n\n").map_or(rest.len(), |e| e + 1);
+        let para = &rest[..end];
+        rest = rest[end..].trim_start_matches('\n');
+        let Some(name) = field(para, "Package").filter(plain) else { continue };
+        let same = field(para, "Multi-Arch") == Some("same");
+        names.push(match field(para, "Architecture").filter(|a| same && plain(a)) {
+            Some(arch) => format!("{name}:{arch}.list"),
+            None => format!("{name}.list"),
+        });
+    }
+    if names.is_empty() {
+        return None;
+    }
+    names.sort_unstable();
+    names.dedup();
+    Some(names.into_iter().map(|n| info.join(n)).collect())
 }
 
 /// Reads the package database under `root` now, so that the SBOM of a
@@ -446,7 +493,7 @@ mod tests {
         std::fs::write(dir.join("etc/os-release"), "NAME=\"Debian\"\nID=debian\n").unwrap();
         std::fs::write(
             dir.join("var/lib/dpkg/status"),
-            "Package: libffi8\nStatus: install ok installed\nArchitecture: amd64\nVersion: 3.4.4-1\n\n\
+            "Package: libffi8\nStatus: install ok installed\nArchitecture: amd64\nMulti-Arch: same\nVersion: 3.4.4-1\n\n\
              Package: gone\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: 1\n\n\
              Package: tzdata\nStatus: install ok installed\nArchitecture: all\nVersion: 2024a-0\n",
         )
@@ -458,6 +505,30 @@ mod tests {
         .unwrap();
         std::fs::write(dir.join("var/lib/dpkg/info/gone.list"), "/usr/lib/libgone.so.1\n").unwrap();
         std::fs::write(dir.join("var/lib/dpkg/info/tzdata.list"), "/usr/share/zoneinfo/UTC\n").unwrap();
+        std::fs::write(dir.join("var/lib/dpkg/info/format"), "1\n").unwrap();
+    }
+
+    /// The lists named from `status` are the ones in `info/`; in a database
+    /// of another format, the directory is listed.
+    #[test]
+    fn dpkg_lists_named_as_dpkg_names_them() {
+        let t = tempfile::tempdir().unwrap();
+        fake_root(t.path());
+        let info = t.path().join("var/lib/dpkg/info");
+        let status = std::fs::read_to_string(t.path().join("var/lib/dpkg/status")).unwrap();
+        let mut listed: Vec<PathBuf> = std::fs::read_dir(&info)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "list"))
+            .collect();
+        listed.sort();
+        assert_eq!(listed.len(), 3);
+        assert_eq!(lists_named_in(&info, &status), Some(listed));
+        std::fs::remove_file(info.join("format")).unwrap();
+        assert_eq!(lists_named_in(&info, &status), None);
+        // without the multiarch format, libffi8's list is found by listing
+        let asked = [PathBuf::from("/usr/lib/x86_64-linux-gnu/libffi.so.8.1.2")];
+        assert_eq!(find_owners(t.path(), &asked)[&asked[0]].purl(), "pkg:deb/debian/libffi8@3.4.4-1?arch=amd64");
     }
 
     #[test]
@@ -491,7 +562,7 @@ mod tests {
         assert!(!before.contains_key(&asked[1]));
         let status = t.path().join("var/lib/dpkg/status");
         let text = std::fs::read_to_string(&status).unwrap().replace("3.4.4-1", "3.4.4-2")
-            + "\nPackage: libnew1\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.0\n";
+            + "\nPackage: libnew1\nStatus: install ok installed\nArchitecture: amd64\nMulti-Arch: same\nVersion: 1.0\n";
         std::fs::write(&status, text).unwrap();
         std::fs::write(t.path().join("var/lib/dpkg/info/libnew1:amd64.list"), "/opt/libnew.so.1\n").unwrap();
         // a later time than the first read, whatever the clock's resolution
