@@ -154,22 +154,13 @@ fn dpkg_db(root: &Path) -> Arc<Dpkg> {
 /// other. Listing `info/` instead (thousands of files) costs a few
 /// milliseconds. `None` for any other database format, or when `status`
 /// names no package: the caller lists the directory.
-fn lists_named_in<'a>(info: &Path, status: &'a str) -> Option<Vec<PathBuf>> {
+fn lists_named_in(info: &Path, status: &str) -> Option<Vec<PathBuf>> {
     let format = std::fs::read_to_string(info.join("format")).ok()?;
     if format.trim() != "1" {
         return None;
     }
     // paragraphs and fields are found with memmem: the file is large (about
     // 750 KB here) and most of it is descriptions
-    let field = |para: &'a str, name: &str| -> Option<&'a str> {
-        let key = format!("\n{name}:");
-        let at = match para.strip_prefix(&key[1..]) {
-            Some(_) => key.len() - 1,
-            None => memchr::memmem::find(para.as_bytes(), key.as_bytes())? + key.len(),
-        };
-        let rest = &para[at..];
-        Some(rest[..rest.find('\n').unwrap_or(rest.len())].trim())
-    };
     let plain = |v: &&str| !v.is_empty() && !v.contains(['/', '\0']);
     let mut names = Vec::new();
     let mut rest = status;
@@ -177,9 +168,9 @@ fn lists_named_in<'a>(info: &Path, status: &'a str) -> Option<Vec<PathBuf>> {
         let end = memchr::memmem::find(rest.as_bytes(), b"\n\n").map_or(rest.len(), |e| e + 1);
         let para = &rest[..end];
         rest = rest[end..].trim_start_matches('\n');
-        let Some(name) = field(para, "Package").filter(plain) else { continue };
-        let same = field(para, "Multi-Arch") == Some("same");
-        names.push(match field(para, "Architecture").filter(|a| same && plain(a)) {
+        let Some(name) = deb_field(para, "Package").filter(plain) else { continue };
+        let same = deb_field(para, "Multi-Arch") == Some("same");
+        names.push(match deb_field(para, "Architecture").filter(|a| same && plain(a)) {
             Some(arch) => format!("{name}:{arch}.list"),
             None => format!("{name}.list"),
         });
@@ -190,6 +181,19 @@ fn lists_named_in<'a>(info: &Path, status: &'a str) -> Option<Vec<PathBuf>> {
     names.sort_unstable();
     names.dedup();
     Some(names.into_iter().map(|n| info.join(n)).collect())
+}
+
+/// The value of field `name` in `para`, one paragraph of a dpkg `status`
+/// file (a line `NAME: value`; continuation lines start with a space, so a
+/// field is always at the start of a line).
+fn deb_field<'a>(para: &'a str, name: &str) -> Option<&'a str> {
+    let key = format!("\n{name}:");
+    let at = match para.strip_prefix(&key[1..]) {
+        Some(_) => key.len() - 1,
+        None => memchr::memmem::find(para.as_bytes(), key.as_bytes())? + key.len(),
+    };
+    let rest = &para[at..];
+    Some(rest[..rest.find('\n').unwrap_or(rest.len())].trim())
 }
 
 /// Reads the package database under `root` now, so that the SBOM of a
@@ -293,9 +297,7 @@ fn dpkg_owners(db: &Dpkg, distro: &str, wanted: &BTreeMap<PathBuf, PathBuf>, out
         for start in first.into_iter().chain(later) {
             let para = &status[start..];
             let para = &para[..para.find("\n\n").unwrap_or(para.len())];
-            let field = |name: &str| {
-                para.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')).map(|v| v.trim()))
-            };
+            let field = |name: &str| deb_field(para, name);
             let Some(ver) = field("Version") else { continue };
             if !field("Status").is_some_and(|s| s.ends_with(" installed")) {
                 continue;
