@@ -56,6 +56,7 @@ pub mod repair;
 pub mod report;
 pub mod resolve;
 pub mod sbom;
+pub mod sigbus;
 pub mod timing;
 pub mod wheel;
 

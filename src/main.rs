@@ -4,5 +4,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // a mapped input truncated by another process: one line and exit 2, not a crash
+    wheelfix::sigbus::install();
     ExitCode::from(wheelfix::cli::main(std::env::args_os()))
 }

@@ -189,9 +189,11 @@ fn read_elf(path: &Path) -> Option<BinaryInfo> {
         return None;
     }
     let file = std::fs::File::open(path).ok()?;
-    // SAFETY: the mapping is read-only and dropped before returning; a file
-    // changed underneath us can only produce a parse error.
+    // SAFETY: the mapping is read-only and dropped before returning. A file
+    // changed underneath us gives a parse error, or, when it is truncated, a
+    // fault that the watch turns into a clean exit ([`crate::sigbus`]).
     let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+    let _watch = crate::sigbus::watch_map(&map, path);
     match crate::binary::elf::parse(&map) {
         Ok(info) => Some(BinaryInfo::Elf(info)),
         Err(_) => None,

@@ -88,7 +88,22 @@ const MAX_METADATA_SIZE: u64 = 256 << 20;
 
 /// The memory-mapped wheel, shared by every clone of the zip reader.
 #[derive(Clone)]
-pub(crate) struct MappedBytes(Arc<Mmap>);
+pub(crate) struct MappedBytes(Arc<WatchedMap>);
+
+/// A mapping watched for truncation ([`crate::sigbus`]) for as long as it lives.
+struct WatchedMap {
+    // dropped first: the watch ends before the mapping does
+    _watch: crate::sigbus::Watch,
+    map: Mmap,
+}
+
+impl std::ops::Deref for WatchedMap {
+    type Target = Mmap;
+
+    fn deref(&self) -> &Mmap {
+        &self.map
+    }
+}
 
 impl AsRef<[u8]> for MappedBytes {
     fn as_ref(&self) -> &[u8] {
@@ -394,12 +409,13 @@ impl WheelArchive {
         if len == 0 {
             return Err(wrap(WheelError::Zip("the file is empty".to_string())));
         }
-        // SAFETY: the map is read-only. Like every reader of a file that
-        // another process may modify, a concurrent truncation can fault; we
-        // never write through the map and never hand out references that
-        // outlive `self`.
+        // SAFETY: the map is read-only; we never write through it and never
+        // hand out references that outlive `self`. A concurrent truncation
+        // faults on the next access past the new end: the watch turns that
+        // into a clean exit in the command-line tool ([`crate::sigbus`]).
         let map = unsafe { Mmap::map(&file) }.map_err(|e| crate::Error::io(path, e))?;
-        let bytes = MappedBytes(Arc::new(map));
+        let watch = crate::sigbus::watch_map(&map, path);
+        let bytes = MappedBytes(Arc::new(WatchedMap { _watch: watch, map }));
         Self::from_bytes(path, filename, bytes, limits).map_err(wrap)
     }
 
@@ -699,7 +715,7 @@ impl WheelArchive {
     /// pages the reads so far brought in leave this process's resident set
     /// (they stay in the page cache, and come back if read again).
     pub(crate) fn release_all(&self) {
-        let map: &Mmap = &self.bytes.0;
+        let map: &Mmap = &self.bytes.0.map;
         release_range(map, 0, map.len() as u64);
     }
 
@@ -711,7 +727,7 @@ impl WheelArchive {
         const MIN: usize = 4 << 20;
         let Ok(raw) = self.raw_data(index) else { return };
         if raw.len() >= MIN {
-            let map: &Mmap = &self.bytes.0;
+            let map: &Mmap = &self.bytes.0.map;
             let offset = raw.as_ptr() as usize - map.as_ptr() as usize;
             release_range(map, offset as u64, raw.len() as u64);
         }
@@ -722,7 +738,7 @@ impl WheelArchive {
     fn release_consumed(&self, raw: &[u8], from: &mut usize, upto: usize) {
         const STRETCH: usize = 8 << 20;
         if upto.saturating_sub(*from) >= STRETCH {
-            let map: &Mmap = &self.bytes.0;
+            let map: &Mmap = &self.bytes.0.map;
             let offset = raw.as_ptr() as usize - map.as_ptr() as usize + *from;
             release_range(map, offset as u64, (upto - *from) as u64);
             *from = upto;

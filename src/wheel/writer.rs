@@ -649,6 +649,8 @@ fn write_atomically(
         .suffix(".whl.tmp")
         .tempfile_in(dir)
         .map_err(|e| crate::Error::io(dir, e))?;
+    // a truncated input stops the process; this file goes with it
+    let _watch = crate::sigbus::watch_temp(tmp.path());
     fill(tmp.as_file(), tmp.path())?;
     #[cfg(unix)]
     {
@@ -1241,6 +1243,59 @@ mod tests {
         let Source::Later(slot) = source else { panic!("a later source") };
         drop(promise);
         assert!(slot.settled() && slot.take().is_none());
+    }
+
+    /// A wheel truncated by another process while the writer copies it: the
+    /// command-line tool prints one line naming it, exits 2 and leaves no
+    /// temporary file. Run in a child process (this test binary again),
+    /// since the process exits.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_wheel_truncated_while_copied_exits_cleanly_and_leaves_nothing() {
+        let name = "pkg-1.0-py3-none-any.whl";
+        if let Some(dir) = std::env::var_os("WHEELFIX_TEST_CHILD") {
+            let dir = PathBuf::from(dir);
+            let input = dir.join(name);
+            let archive = WheelArchive::open(&input).unwrap();
+            crate::sigbus::install();
+            // what another process does after we opened the wheel
+            std::fs::OpenOptions::new().write(true).open(&input).unwrap().set_len(100).unwrap();
+            let entries = archive
+                .entries()
+                .iter()
+                .enumerate()
+                .map(|(i, e)| OutputEntry { name: e.name.clone(), source: Source::Raw(i), unix_mode: None })
+                .collect();
+            let result = write_wheel(&archive, entries, &dir.join("out").join(name), &WriteOptions::default());
+            panic!("the copy of a truncated wheel went on: {result:?}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let entries = vec![
+            OutputEntry::bytes("pkg/big.bin", mixed(4 << 20, 5), None),
+            OutputEntry::bytes(
+                "pkg-1.0.dist-info/WHEEL",
+                b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n".to_vec(),
+                None,
+            ),
+            OutputEntry::bytes(
+                "pkg-1.0.dist-info/METADATA",
+                b"Metadata-Version: 2.1\nName: pkg\nVersion: 1.0\n".to_vec(),
+                None,
+            ),
+        ];
+        let input = dir.path().join(name);
+        write_wheel_for_test(entries, &input, &WriteOptions::default());
+        std::fs::create_dir(dir.path().join("out")).unwrap();
+        let out = crate::sigbus::tests::run_child(
+            "wheel::writer::tests::a_wheel_truncated_while_copied_exits_cleanly_and_leaves_nothing",
+            dir.path(),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let expected = format!("error: `{}`: the file was truncated while it was being read\n", input.display());
+        assert_eq!(stderr, expected);
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("out")).unwrap().collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
     }
 
     fn write_wheel_for_test(entries: Vec<OutputEntry>, out: &Path, options: &WriteOptions) {
