@@ -12,9 +12,11 @@
 # The toolchain is stable. cargo-fuzz passes nightly-only rustc flags
 # (-Z...), so RUSTC_BOOTSTRAP=1 is set for the fuzz build only. The targets
 # are built without a sanitizer (`-s none`): wheelfix's only unsafe code is
-# the read-only memory map of the wheel and calls into zlib-rs (Rust) through
-# its zlib API with pointers taken from slices, so AddressSanitizer would
-# only slow the runs down; overflow checks and debug assertions are on (-a).
+# the memory maps (the wheel, read-only; anonymous buffers), calls into
+# zlib-rs (Rust) through its zlib API with pointers taken from slices, and
+# the SIGBUS handler of the command-line tool (not in the fuzzed paths), so
+# AddressSanitizer would only slow the runs down; overflow checks and debug
+# assertions are on (-a).
 set -euo pipefail
 root="$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
 cd "$root"

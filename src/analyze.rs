@@ -705,6 +705,10 @@ fn likely_patched(info: &BinaryInfo, wheel_files: &std::collections::HashSet<&st
 /// the one huge extension that most big wheels hold is inflating on one core
 /// while the others share the rest, instead of starting last. With `keep`,
 /// the bytes of the binaries a repair will likely patch stay in it.
+/// ELF files at least this large (4 MiB) that will not be patched are read
+/// keeping only what their parse needs ([`WheelArchive::read_partial`]).
+const PARTIAL_MIN: u64 = 4 << 20;
+
 fn read_binaries(archive: &WheelArchive, verify: bool, keep: Option<&Kept>) -> Result<Vec<WheelBinary>> {
     let wheel = archive.path().display().to_string();
     let mut files: Vec<usize> = (0..archive.entries().len()).filter(|&i| !archive.entries()[i].is_dir).collect();
@@ -724,6 +728,29 @@ fn read_binaries(archive: &WheelArchive, verify: bool, keep: Option<&Kept>) -> R
                 archive.verify_streaming(i).map_err(wheel_err)?;
             }
             return Ok(None);
+        }
+        // A large ELF file that will not be patched is read in one pass that
+        // keeps only the parts its parse needs. In a repair, that is a library
+        // some earlier repair bundled (in a `.libs` directory); the rest may
+        // be patched, and are kept whole.
+        let bundled = entry.name.split('/').rev().skip(1).any(|d| d.ends_with(".libs"));
+        if entry.size >= PARTIAL_MIN && prefix.starts_with(b"\x7fELF") && (keep.is_none() || bundled) {
+            let mut plan = |data: &[u8], read: &[(u64, u64)]| binary::elf::partial_wanted(data, read);
+            if let Some((data, read)) = archive.read_partial(i, verify, &mut plan).map_err(wheel_err)? {
+                if let Some(parsed) = binary::elf::parse_partial(&data, &read) {
+                    let info = BinaryInfo::Elf(
+                        parsed.map_err(|source| Error::Binary { file: format!("{wheel}!{}", entry.name), source })?,
+                    );
+                    let is_extension = is_extension(&entry.name, &info);
+                    return Ok(Some(WheelBinary {
+                        path: entry.name.clone(),
+                        index: i,
+                        info: Arc::new(info),
+                        is_extension,
+                    }));
+                }
+                crate::timing::mark(format_args!("{} read again whole: its parse needed more", entry.name));
+            }
         }
         let (data, blocks) = match (keep, verify) {
             (Some(_), true) => archive.read_verified_indexed(i, SPLICE_MIN),

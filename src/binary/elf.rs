@@ -305,11 +305,47 @@ pub struct ElfFile<'a> {
     /// Section headers in table order (empty when the file has none or
     /// they are unreadable: sections are optional for loading).
     pub shdrs: Vec<Shdr>,
+    /// Set when only parts of `data` hold the file's bytes ([`parse_partial`]).
+    pub partial: Option<Partial<'a>>,
+}
+
+/// The parts of a partly read file that hold its bytes (the rest of `data`
+/// is not the file's), and a flag that any read outside them sets.
+#[derive(Debug, Clone, Copy)]
+pub struct Partial<'a> {
+    /// `[start, end)` byte ranges, sorted, not overlapping.
+    pub read: &'a [(u64, u64)],
+    /// Set by any read that reaches outside `read`.
+    pub missing: &'a std::cell::Cell<bool>,
+}
+
+impl Partial<'_> {
+    /// Whether `[start, end)` lies inside one of the ranges read.
+    pub fn covers(&self, start: u64, end: u64) -> bool {
+        if start >= end {
+            return true;
+        }
+        let i = self.read.partition_point(|&(s, _)| s <= start);
+        i > 0 && self.read[i - 1].1 >= end
+    }
 }
 
 impl<'a> ElfFile<'a> {
     /// Parses the file header and the program and section header tables.
     pub fn parse(data: &'a [u8]) -> Result<Self, ParseError> {
+        Self::parse_with(data, None)
+    }
+
+    /// [`ElfFile::parse`] of a file of which only the parts `partial` lists
+    /// are read: every read goes through [`ElfFile::range`], which refuses
+    /// (and flags) bytes outside them.
+    pub fn parse_with(data: &'a [u8], partial: Option<Partial<'a>>) -> Result<Self, ParseError> {
+        if let Some(p) = partial {
+            if !p.covers(0, data.len().min(64) as u64) {
+                p.missing.set(true);
+                return Err(err("the ELF header is not read yet"));
+            }
+        }
         if data.len() < 16 || data.get(..4) != Some(b"\x7fELF") {
             return Err(err("not an ELF file (bad magic)"));
         }
@@ -337,6 +373,7 @@ impl<'a> ElfFile<'a> {
             e_shstrndx: 0,
             phdrs: Vec::new(),
             shdrs: Vec::new(),
+            partial,
         };
         let ehsize = if is64 { 64 } else { 52 };
         if data.len() < ehsize {
@@ -432,7 +469,13 @@ impl<'a> ElfFile<'a> {
         let end = off.checked_add(len).ok_or_else(|| err("offset overflows"))?;
         let (s, e) = (usize::try_from(off), usize::try_from(end));
         match (s, e) {
-            (Ok(s), Ok(e)) if e <= self.data.len() => Ok(&self.data[s..e]),
+            (Ok(s), Ok(e)) if e <= self.data.len() => match self.partial {
+                Some(p) if !p.covers(off, end) => {
+                    p.missing.set(true);
+                    Err(err(format!("range {off:#x}+{len:#x} is not read yet")))
+                }
+                _ => Ok(&self.data[s..e]),
+            },
             _ => Err(err(format!("range {off:#x}+{len:#x} is past the end of the file ({:#x})", self.data.len()))),
         }
     }
@@ -789,7 +832,112 @@ fn check_loads(phdrs: &[Phdr], file_len: u64) -> Result<(), ParseError> {
 
 /// Parses an ELF file. Bounds-checked: never panics on hostile input.
 pub fn parse(data: &[u8]) -> Result<ElfInfo, ParseError> {
-    let f = ElfFile::parse(data)?;
+    parse_file(ElfFile::parse(data)?)
+}
+
+/// [`parse`] of a file of which only the ranges `read` (sorted, not
+/// overlapping) are in `data`, which has the file's full length. `None` when
+/// the parse needed anything else: the file must then be read whole. A result
+/// is exactly what [`parse`] gives on the whole file, since no byte outside
+/// `read` was looked at.
+pub fn parse_partial(data: &[u8], read: &[(u64, u64)]) -> Option<Result<ElfInfo, ParseError>> {
+    let missing = std::cell::Cell::new(false);
+    let partial = Partial { read, missing: &missing };
+    let result = ElfFile::parse_with(data, Some(partial)).and_then(parse_file);
+    (!missing.get()).then_some(result)
+}
+
+/// The byte ranges a partial parse of this file will need, as far as the
+/// ranges `read` so far tell: the header tables, the segments and sections
+/// that hold the dynamic section, its strings, symbols, version needs and
+/// hash tables, and the notes. A guess to read ahead by, never trusted:
+/// [`parse_partial`] checks every read.
+pub fn partial_wanted(data: &[u8], read: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    /// Largest single range asked for (a huge table is read whole instead).
+    const CAP: u64 = 32 << 20;
+    const SHT_STRTAB: u32 = 3;
+    const SHT_HASH: u32 = 5;
+    const SHT_DYNAMIC: u32 = 6;
+    const SHT_NOTE: u32 = 7;
+    const SHT_GNU_HASH: u32 = 0x6fff_fff6;
+    const SHT_GNU_VERNEED: u32 = 0x6fff_fffe;
+    const SHF_ALLOC: u64 = 2;
+    let missing = std::cell::Cell::new(false);
+    let partial = Partial { read, missing: &missing };
+    let len = data.len() as u64;
+    // the headers, and what a reader streaming the file passes before it
+    // has looked at them
+    let mut want = vec![(0, len.min(1 << 20))];
+    let mut add = |off: u64, size: u64| {
+        if size <= CAP && off < len {
+            want.push((off, off.saturating_add(size).min(len)));
+        }
+    };
+    // the header alone, for the table offsets, even if the tables are not read
+    if data.len() < 64 || !partial.covers(0, 64) || data.get(..4) != Some(b"\x7fELF") {
+        return want;
+    }
+    let (is64, big) = (data[4] == 2, data[5] == 2);
+    let field = |off: usize, size: usize| -> u64 {
+        let b = &data[off..off + size];
+        let mut v = 0u64;
+        for i in 0..size {
+            let byte = if big { b[i] } else { b[size - 1 - i] };
+            v = (v << 8) | u64::from(byte);
+        }
+        v
+    };
+    let (phoff, shoff, phnum, shnum) = if is64 {
+        (field(32, 8), field(40, 8), field(56, 2), field(60, 2))
+    } else {
+        (field(28, 4), field(32, 4), field(44, 2), field(48, 2))
+    };
+    let (phsize, shsize) = if is64 { (56, 64) } else { (32, 40) };
+    add(phoff, phnum * phsize);
+    add(shoff, shnum * shsize);
+    let Ok(f) = ElfFile::parse_with(data, Some(partial)) else {
+        return want;
+    };
+    let loads: Vec<&Phdr> = f.phdrs.iter().filter(|p| p.p_type == PT_LOAD).collect();
+    // the dynamic symbols, their strings and versions usually come first
+    // in the first segment, before the code: its head
+    if let Some(first) = loads.iter().min_by_key(|p| p.p_offset) {
+        add(first.p_offset, first.p_filesz.min(8 << 20));
+    }
+    if let Some(last) = loads.iter().max_by_key(|p| p.p_offset) {
+        add(last.p_offset, last.p_filesz);
+    }
+    for p in &f.phdrs {
+        if matches!(p.p_type, PT_INTERP | PT_NOTE | PT_DYNAMIC | PT_GNU_PROPERTY) {
+            add(p.p_offset, p.p_filesz);
+        }
+    }
+    for sh in &f.shdrs {
+        if matches!(sh.sh_type, SHT_DYNSYM | SHT_DYNAMIC | SHT_NOTE | SHT_HASH | SHT_GNU_HASH | SHT_GNU_VERNEED)
+            || (sh.sh_type == SHT_STRTAB && sh.sh_flags & SHF_ALLOC != 0)
+        {
+            add(sh.sh_offset, sh.sh_size);
+        }
+    }
+    if let Ok(Some(dynamic)) = f.dynamic() {
+        let at = |tag| dynamic.get(tag).and_then(|a| f.vaddr_to_offset(a));
+        if let (Some(off), Some(size)) = (at(DT_STRTAB), dynamic.get(DT_STRSZ)) {
+            add(off, size);
+        }
+        // tables whose size the dynamic section does not give: up to the
+        // next table, or a fixed stretch
+        let starts: Vec<u64> =
+            [DT_STRTAB, DT_SYMTAB, DT_HASH, DT_GNU_HASH, DT_VERNEED].into_iter().filter_map(at).collect();
+        for &off in &starts {
+            let next = starts.iter().copied().filter(|&o| o > off).min();
+            add(off, next.map_or(4 << 20, |n| n - off));
+        }
+    }
+    want
+}
+
+fn parse_file(f: ElfFile<'_>) -> Result<ElfInfo, ParseError> {
+    let data = f.data;
     let mut info = ElfInfo {
         class: Some(if f.is64 { ElfClass::Elf64 } else { ElfClass::Elf32 }),
         endian: Some(if f.big { Endian::Big } else { Endian::Little }),
@@ -951,9 +1099,31 @@ pub fn dump(data: &[u8]) -> Result<String, ParseError> {
     Ok(s)
 }
 
+/// An ELF file of more than 4 MiB whose dynamic strings sit at its end, past
+/// 3 MiB of padding, and its symbols at its start: the demo library, padded,
+/// given a long SONAME (the rewrite moves the strings to a new segment at the
+/// end, as patchelf does). For tests of partial reads.
+#[cfg(test)]
+pub(crate) fn late_layout() -> Vec<u8> {
+    let mut data = include_bytes!("../../fixtures/demo/lib/libdemocore.so.1").to_vec();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    data.extend((0..(4 << 20)).map(|_| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x as u8
+    }));
+    let edits = crate::patch::elf::ElfEdits {
+        set_soname: Some(format!("libdemocore-{}.so.1", "x".repeat(300))),
+        ..Default::default()
+    };
+    crate::patch::elf::apply(&data, &edits).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wheel::archive::keep_wanted;
     use std::time::{Duration, Instant};
 
     const S390X: &[u8] = include_bytes!("../../fixtures/elf/prebuilt/libsmall-s390x.so");
@@ -966,6 +1136,91 @@ mod tests {
         fn next(&mut self) -> u64 {
             self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             self.0 >> 33
+        }
+    }
+
+    const DEMOCORE: &[u8] = include_bytes!("../../fixtures/demo/lib/libdemocore.so.1");
+
+    /// `data` with `ranges` copied in and zeros elsewhere.
+    fn only(data: &[u8], ranges: &[(u64, u64)]) -> Vec<u8> {
+        let mut out = vec![0u8; data.len()];
+        for &(s, e) in ranges {
+            out[s as usize..e as usize].copy_from_slice(&data[s as usize..e as usize]);
+        }
+        out
+    }
+
+    /// Streams `data` in steps of `step` bytes, keeping what
+    /// [`partial_wanted`] asks for, as the wheel reader does.
+    fn stream(data: &[u8], step: usize) -> (Vec<u8>, Vec<(u64, u64)>) {
+        let mut out = vec![0u8; data.len()];
+        let mut read: Vec<(u64, u64)> = Vec::new();
+        let mut want = partial_wanted(&out, &read);
+        for (k, piece) in data.chunks(step).enumerate() {
+            let s = (k * step) as u64;
+            // what the step holds may tell of more in the same step
+            while keep_wanted(&mut out, &mut read, &want, s, piece) {
+                want = partial_wanted(&out, &read);
+            }
+        }
+        (out, read)
+    }
+
+    #[test]
+    fn partial_parses_equal_whole_parses_or_give_up() {
+        let late = late_layout();
+        for (name, data) in [("s390x", S390X), ("i686", I686), ("lld", LLD), ("democore", DEMOCORE), ("late", &late)] {
+            let whole = parse(data).unwrap();
+            let len = data.len() as u64;
+            assert_eq!(parse_partial(data, &[(0, len)]), Some(Ok(whole.clone())), "{name}");
+            assert_eq!(parse_partial(&only(data, &[]), &[]), None, "{name}: nothing read");
+            // any ranges at all: the same result, or none
+            let mut rng = Lcg(len);
+            let (mut same, mut gave_up) = (0, 0);
+            for _ in 0..300 {
+                let mut cuts: Vec<u64> = (0..2 * (1 + rng.next() % 4)).map(|_| rng.next() % (len + 1)).collect();
+                cuts.push(0);
+                cuts.push(64);
+                cuts.sort_unstable();
+                let mut ranges: Vec<(u64, u64)> = cuts.chunks(2).map(|c| (c[0], c[1])).filter(|(a, b)| a < b).collect();
+                ranges.dedup();
+                let mut merged: Vec<(u64, u64)> = Vec::new();
+                for (a, b) in ranges {
+                    match merged.last_mut() {
+                        Some(last) if last.1 >= a => last.1 = last.1.max(b),
+                        _ => merged.push((a, b)),
+                    }
+                }
+                match parse_partial(&only(data, &merged), &merged) {
+                    None => gave_up += 1,
+                    Some(r) => {
+                        assert_eq!(r, Ok(whole.clone()), "{name}: {merged:x?}");
+                        same += 1;
+                    }
+                }
+            }
+            assert!(gave_up > 0, "{name}: {same} same, none gave up");
+        }
+    }
+
+    #[test]
+    fn reading_ahead_by_the_plan_finds_all_in_one_pass() {
+        let late = late_layout();
+        // the layout the test is for: strings past the padding, symbols before it
+        let f = ElfFile::parse(&late).unwrap();
+        let dynamic = f.dynamic().unwrap().unwrap();
+        let (stroff, _) = dynstr_range(&f, &dynamic).unwrap();
+        assert!(stroff > 3 << 20, "DT_STRTAB at {stroff:#x}");
+        let whole = parse(&late).unwrap();
+        for step in [4 << 10, 64 << 10, 256 << 10, 1 << 20] {
+            let (out, read) = stream(&late, step);
+            assert_eq!(parse_partial(&out, &read), Some(Ok(whole.clone())), "step {step}: {read:x?}");
+            let kept: u64 = read.iter().map(|(a, b)| b - a).sum();
+            assert!(kept < late.len() as u64 / 2, "step {step}: kept {kept} of {}", late.len());
+        }
+        for data in [S390X, I686, LLD, DEMOCORE] {
+            let (out, read) = stream(data, 4 << 10);
+            assert_eq!(parse_partial(&out, &read), Some(Ok(parse(data).unwrap())));
         }
     }
 

@@ -198,6 +198,88 @@ fn inflate_step(d: &mut flate2::Decompress, raw: &[u8], step: &mut [u8]) -> Resu
     Ok((filled, false))
 }
 
+/// Copies into `out` the parts of `want` inside `piece` (the bytes at
+/// `start` of the file) that `read` does not hold yet, and adds them to
+/// `read` (sorted, not overlapping). True when it copied anything.
+pub(crate) fn keep_wanted(
+    out: &mut [u8],
+    read: &mut Vec<(u64, u64)>,
+    want: &[(u64, u64)],
+    start: u64,
+    piece: &[u8],
+) -> bool {
+    let end = start + piece.len() as u64;
+    let mut new: Vec<(u64, u64)> = Vec::new();
+    for &(ws, we) in want {
+        let (mut a, b) = (ws.max(start), we.min(end));
+        // minus what is held already
+        for &(rs, re) in read.iter() {
+            if a >= b {
+                break;
+            }
+            if rs <= a && a < re {
+                a = re;
+            }
+        }
+        if a < b {
+            new.push((a, b.min(read.iter().map(|&(rs, _)| rs).filter(|&rs| rs > a).min().unwrap_or(b))));
+        }
+    }
+    if new.is_empty() {
+        return false;
+    }
+    for &(a, b) in &new {
+        out[a as usize..b as usize].copy_from_slice(&piece[(a - start) as usize..(b - start) as usize]);
+    }
+    read.extend(new);
+    read.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(read.len());
+    for &(a, b) in read.iter() {
+        match merged.last_mut() {
+            Some(last) if last.1 >= a => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    *read = merged;
+    true
+}
+
+/// Once `pos` bytes (all that were declared) are inflated: the stream must
+/// end there, with not one byte more.
+fn stream_ends(d: &mut flate2::Decompress, raw: &[u8], pos: usize, ended: bool, declared: u64) -> Result<(), String> {
+    let mut ended = ended;
+    while !ended {
+        let in0 = d.total_in();
+        let input = raw.get(usize::try_from(in0).unwrap_or(usize::MAX)..).unwrap_or_default();
+        let mut one = [0u8; 1];
+        let status = d
+            .decompress(input, &mut one, flate2::FlushDecompress::None)
+            .map_err(|e| format!("corrupt deflate data: {e}"))?;
+        if d.total_out() > pos as u64 {
+            return Err(format!("inflates to more than the {declared} bytes the central directory declares"));
+        }
+        ended = status == flate2::Status::StreamEnd;
+        if !ended && d.total_in() == in0 {
+            return Err("corrupt deflate data: the stream ends early".to_string());
+        }
+    }
+    Ok(())
+}
+
+/// The size and CRC-32 an entry inflated to, against its central directory.
+fn check_size_and_crc(entry: &Entry, got: u64, crc: u32) -> Result<(), String> {
+    if got > entry.size {
+        return Err(format!("inflates to more than the {} bytes the central directory declares", entry.size));
+    }
+    if got < entry.size {
+        return Err(format!("inflates to {got} bytes, the central directory declares {}", entry.size));
+    }
+    if crc != entry.crc32 {
+        return Err(format!("CRC-32 is {crc:08x}, the central directory declares {:08x}", entry.crc32));
+    }
+    Ok(())
+}
+
 /// Entries at least this large (1 MiB) have their sha256 computed on
 /// another rayon worker while they are inflated; smaller ones inline.
 const HASH_ALONGSIDE_MIN: usize = 1 << 20;
@@ -266,6 +348,14 @@ pub(crate) fn read_hashed(path: &Path) -> std::io::Result<(Vec<u8>, [u8; 32])> {
     read?;
     Ok((out, digest.unwrap_or_default()))
 }
+
+/// What [`WheelArchive::read_partial`] keeps of an entry is up to this: it
+/// gets the buffer and the ranges read so far, and gives the ranges wanted.
+pub(crate) type PartialPlan<'a> = dyn FnMut(&[u8], &[(u64, u64)]) -> Vec<(u64, u64)> + 'a;
+
+/// An entry read in part: a buffer of its full length, and the ranges of it
+/// that hold its bytes (sorted, not overlapping).
+pub(crate) type PartialEntry = (memmap2::MmapMut, Vec<(u64, u64)>);
 
 /// An entry inflated with its block index: bytes, index, sha256 (when asked).
 type IndexedEntry = (Vec<u8>, super::splice::BlockIndex, Option<[u8; 32]>);
@@ -851,42 +941,78 @@ impl WheelArchive {
                     (Vec::new(), pos, ended)
                 };
                 total = pos as u64;
-                // All declared bytes are in: the stream must end here.
-                let mut ended = ended;
-                while !ended {
-                    let in0 = d.total_in();
-                    let input = raw.get(usize::try_from(in0).unwrap_or(usize::MAX)..).unwrap_or_default();
-                    let mut one = [0u8; 1];
-                    let status = d
-                        .decompress(input, &mut one, flate2::FlushDecompress::None)
-                        .map_err(|e| zerr(format!("corrupt deflate data: {e}")))?;
-                    if d.total_out() > pos as u64 {
-                        return Err(zerr(format!(
-                            "inflates to more than the {} bytes the central directory declares",
-                            entry.size
-                        )));
-                    }
-                    ended = status == flate2::Status::StreamEnd;
-                    if !ended && d.total_in() == in0 {
-                        return Err(zerr("corrupt deflate data: the stream ends early".to_string()));
-                    }
-                }
+                stream_ends(&mut d, raw, pos, ended, entry.size).map_err(zerr)?;
                 out
             }
         };
-        let got = total;
-        if got > entry.size {
-            return Err(zerr(format!("inflates to more than the {} bytes the central directory declares", entry.size)));
-        }
-        if got < entry.size {
-            return Err(zerr(format!("inflates to {got} bytes, the central directory declares {}", entry.size)));
-        }
-        let crc = crc.finalize();
-        if crc != entry.crc32 {
-            return Err(zerr(format!("CRC-32 is {crc:08x}, the central directory declares {:08x}", entry.crc32)));
-        }
+        check_size_and_crc(entry, total, crc.finalize()).map_err(zerr)?;
         self.release(index);
-        Ok((out, got, digest.or_else(|| sha.map(|s| s.finalize().into()))))
+        Ok((out, total, digest.or_else(|| sha.map(|s| s.finalize().into()))))
+    }
+
+    /// Reads the deflated entry `index` in one streaming pass, checking its
+    /// CRC-32 and (with `verify`) its RECORD row, but keeps only the parts
+    /// that `plan` asks for: `plan` gets the buffer (the entry's full length,
+    /// of which only the ranges read so far hold its bytes) and those ranges,
+    /// and gives the ranges to keep from then on; it is asked again whenever
+    /// more was kept. Memory: the parts kept, plus one step. Returns the
+    /// buffer and the ranges it holds (sorted, not overlapping). `None` when
+    /// the entry cannot be read this way (stored, a RECORD row that is not a
+    /// sha256 with a size, a declared size the data cannot hold, no memory
+    /// for the buffer): read it whole then.
+    pub(crate) fn read_partial(
+        &self,
+        index: usize,
+        verify: bool,
+        plan: &mut PartialPlan<'_>,
+    ) -> Result<Option<PartialEntry>, WheelError> {
+        use sha2::Digest;
+        /// Bytes inflated (and hashed) per step.
+        const STEP: usize = 256 << 10;
+        let (entry, loc) = self.located(index)?;
+        let row = self.streamed_row(entry);
+        if loc.compression != Compression::Deflated || (verify && row.is_none()) {
+            return Ok(None);
+        }
+        let raw = self.raw_data(index)?;
+        let zerr = |what: String| WheelError::Zip(format!("entry `{}`: {what}", entry.name.escape_debug()));
+        let bound = (raw.len() as u64).saturating_mul(1032).saturating_add(1024);
+        let Some(len) = usize::try_from(entry.size).ok().filter(|&n| n > 0 && entry.size <= bound) else {
+            return Ok(None);
+        };
+        // anonymous pages: zero until written, and not resident until then
+        let Ok(mut out) = memmap2::MmapMut::map_anon(len) else { return Ok(None) };
+        let mut crc = crc32fast::Hasher::new();
+        let mut sha = verify.then(sha2::Sha256::new);
+        let mut d = flate2::Decompress::new(false);
+        let mut step = vec![0u8; len.min(STEP)];
+        let mut read: Vec<(u64, u64)> = Vec::new();
+        let mut want = plan(&out, &read);
+        let (mut pos, mut ended, mut released) = (0usize, false, 0usize);
+        while pos < len && !ended {
+            let n = (len - pos).min(STEP);
+            let (filled, end) = inflate_step(&mut d, raw, &mut step[..n]).map_err(zerr)?;
+            let bytes = &step[..filled];
+            crc.update(bytes);
+            if let Some(s) = sha.as_mut() {
+                s.update(bytes);
+            }
+            // what this step holds may tell of more in the same step
+            while keep_wanted(&mut out, &mut read, &want, pos as u64, bytes) {
+                want = plan(&out, &read);
+            }
+            pos += filled;
+            ended = end;
+            let consumed = usize::try_from(d.total_in()).unwrap_or(0).min(raw.len());
+            self.release_consumed(raw, &mut released, consumed);
+        }
+        stream_ends(&mut d, raw, pos, ended, entry.size).map_err(zerr)?;
+        check_size_and_crc(entry, pos as u64, crc.finalize()).map_err(zerr)?;
+        self.release(index);
+        if let (Some(row), Some(sha)) = (row, sha) {
+            check_streamed(row, pos as u64, &sha.finalize().into())?;
+        }
+        Ok(Some((out, read)))
     }
 
     /// Inflates entry `index` like [`WheelArchive::read`] and records where
@@ -1116,6 +1242,46 @@ mod tests {
 
     /// `read_verified` agrees with `read` + `verify_record`, result and error
     /// alike, for entries of one step, many steps, and rows of every kind.
+    #[test]
+    fn partial_reads_keep_what_the_plan_asks_and_check_like_whole_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let elf = crate::binary::elf::late_layout();
+        let row = |n: &str, d: &[u8]| super::super::RecordRow::for_data(n, d).to_string();
+        let rows = [
+            row("demo.libs/libbig.so", &elf),
+            row("demo.libs/libbad.so", &elf[1..]).replace(&format!(",{}", elf.len() - 1), &format!(",{}", elf.len())),
+            "demo.libs/libnohash.so,,".to_string(),
+            "demo-0.1.dist-info/RECORD,,".to_string(),
+        ]
+        .join("\n");
+        let files: &[(&str, &[u8])] =
+            &[("demo.libs/libbig.so", &elf), ("demo.libs/libbad.so", &elf), ("demo.libs/libnohash.so", &elf)];
+        let w = wheel(dir.path(), files, &rows);
+        let index = |name: &str| w.entries().iter().position(|e| e.name == name).unwrap();
+        let plans = std::cell::Cell::new(0);
+        let mut plan = |d: &[u8], r: &[(u64, u64)]| {
+            plans.set(plans.get() + 1);
+            crate::binary::elf::partial_wanted(d, r)
+        };
+        let (data, read) = w.read_partial(index("demo.libs/libbig.so"), true, &mut plan).unwrap().unwrap();
+        assert!(plans.get() > 1);
+        assert_eq!(data.len(), elf.len());
+        let kept: u64 = read.iter().map(|(a, b)| b - a).sum();
+        assert!(kept < elf.len() as u64 / 2, "kept {kept} of {}", elf.len());
+        for &(a, b) in &read {
+            assert!(data[a as usize..b as usize] == elf[a as usize..b as usize]);
+        }
+        let whole = crate::binary::elf::parse(&elf).unwrap();
+        assert_eq!(crate::binary::elf::parse_partial(&data, &read), Some(Ok(whole)));
+        // a wrong hash is refused with the words of a whole read
+        let bad = index("demo.libs/libbad.so");
+        let partial = w.read_partial(bad, true, &mut plan).unwrap_err().to_string();
+        assert_eq!(partial, w.read_verified(bad).unwrap_err().to_string());
+        // a row that cannot be checked while streaming goes the ordinary way
+        assert!(w.read_partial(index("demo.libs/libnohash.so"), true, &mut plan).unwrap().is_none());
+        assert!(w.read_partial(index("demo.libs/libnohash.so"), false, &mut plan).unwrap().is_some());
+    }
+
     #[test]
     fn read_verified_agrees_with_read_then_verify() {
         let dir = tempfile::tempdir().unwrap();
