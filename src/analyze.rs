@@ -700,15 +700,15 @@ fn likely_patched(info: &BinaryInfo, wheel_files: &std::collections::HashSet<&st
     }
 }
 
+/// ELF files at least this large (4 MiB) that will not be patched are read
+/// keeping only what their parse needs ([`WheelArchive::read_partial`]).
+const PARTIAL_MIN: u64 = 4 << 20;
+
 /// Inflates every entry once, in parallel, hashing for the RECORD check in
 /// the same pass; sniffs and parses each. The largest entries go first, so
 /// the one huge extension that most big wheels hold is inflating on one core
 /// while the others share the rest, instead of starting last. With `keep`,
 /// the bytes of the binaries a repair will likely patch stay in it.
-/// ELF files at least this large (4 MiB) that will not be patched are read
-/// keeping only what their parse needs ([`WheelArchive::read_partial`]).
-const PARTIAL_MIN: u64 = 4 << 20;
-
 fn read_binaries(archive: &WheelArchive, verify: bool, keep: Option<&Kept>) -> Result<Vec<WheelBinary>> {
     let wheel = archive.path().display().to_string();
     let mut files: Vec<usize> = (0..archive.entries().len()).filter(|&i| !archive.entries()[i].is_dir).collect();
