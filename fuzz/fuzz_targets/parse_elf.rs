@@ -5,6 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use wheelfix::binary::elf;
+use wheelfix::wheel::archive::keep_step;
 
 fuzz_target!(|data: &[u8]| {
     let whole = elf::parse(data);
@@ -14,31 +15,9 @@ fuzz_target!(|data: &[u8]| {
     let step = 256;
     let mut out = vec![0u8; data.len()];
     let mut read: Vec<(u64, u64)> = Vec::new();
+    let mut want = elf::partial_wanted(&out, &read);
     for (k, piece) in data.chunks(step).enumerate() {
-        let start = (k * step) as u64;
-        loop {
-            let want = elf::partial_wanted(&out, &read);
-            let before = read.clone();
-            for (a, b) in want {
-                let (a, b) = (a.max(start), b.min(start + piece.len() as u64));
-                if a < b {
-                    out[a as usize..b as usize].copy_from_slice(&piece[(a - start) as usize..(b - start) as usize]);
-                    read.push((a, b));
-                }
-            }
-            read.sort_unstable();
-            let mut merged: Vec<(u64, u64)> = Vec::new();
-            for &(a, b) in &read {
-                match merged.last_mut() {
-                    Some(last) if last.1 >= a => last.1 = last.1.max(b),
-                    _ => merged.push((a, b)),
-                }
-            }
-            read = merged;
-            if read == before {
-                break;
-            }
-        }
+        keep_step(&mut out, &mut read, &mut want, (k * step) as u64, piece, &mut elf::partial_wanted);
     }
     if let Some(partial) = elf::parse_partial(&out, &read) {
         assert_eq!(partial, whole, "a partial parse differs from the whole parse");

@@ -322,11 +322,7 @@ pub struct Partial<'a> {
 impl Partial<'_> {
     /// Whether `[start, end)` lies inside one of the ranges read.
     pub fn covers(&self, start: u64, end: u64) -> bool {
-        if start >= end {
-            return true;
-        }
-        let i = self.read.partition_point(|&(s, _)| s <= start);
-        i > 0 && self.read[i - 1].1 >= end
+        crate::wheel::archive::ranges_cover(self.read, start, end)
     }
 }
 
@@ -1123,7 +1119,7 @@ pub(crate) fn late_layout() -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wheel::archive::keep_wanted;
+    use crate::wheel::archive::keep_step;
     use std::time::{Duration, Instant};
 
     const S390X: &[u8] = include_bytes!("../../fixtures/elf/prebuilt/libsmall-s390x.so");
@@ -1157,11 +1153,7 @@ mod tests {
         let mut read: Vec<(u64, u64)> = Vec::new();
         let mut want = partial_wanted(&out, &read);
         for (k, piece) in data.chunks(step).enumerate() {
-            let s = (k * step) as u64;
-            // what the step holds may tell of more in the same step
-            while keep_wanted(&mut out, &mut read, &want, s, piece) {
-                want = partial_wanted(&out, &read);
-            }
+            keep_step(&mut out, &mut read, &mut want, (k * step) as u64, piece, &mut partial_wanted);
         }
         (out, read)
     }

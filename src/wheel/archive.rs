@@ -208,50 +208,56 @@ fn inflate_step(d: &mut flate2::Decompress, raw: &[u8], step: &mut [u8]) -> Resu
     Ok((filled, false))
 }
 
-/// Copies into `out` the parts of `want` inside `piece` (the bytes at
-/// `start` of the file) that `read` does not hold yet, and adds them to
-/// `read` (sorted, not overlapping). True when it copied anything.
-pub(crate) fn keep_wanted(
+/// Whether `[start, end)` lies inside one of `ranges` (sorted, not
+/// overlapping).
+pub fn ranges_cover(ranges: &[(u64, u64)], start: u64, end: u64) -> bool {
+    if start >= end {
+        return true;
+    }
+    let i = ranges.partition_point(|&(s, _)| s <= start);
+    i > 0 && ranges[i - 1].1 >= end
+}
+
+/// One step of reading a file in part, in order: of `piece` (the file's
+/// bytes at `start`), copies into `out` the parts of `want` that `read` does
+/// not hold yet, and adds them to `read` (sorted, not overlapping). After
+/// anything new, `plan` gives the new `want`, and the same piece is looked
+/// at again: it may hold what was just named.
+pub fn keep_step(
     out: &mut [u8],
     read: &mut Vec<(u64, u64)>,
-    want: &[(u64, u64)],
+    want: &mut Vec<(u64, u64)>,
     start: u64,
     piece: &[u8],
-) -> bool {
-    let end = start + piece.len() as u64;
-    let mut new: Vec<(u64, u64)> = Vec::new();
-    for &(ws, we) in want {
-        let (mut a, b) = (ws.max(start), we.min(end));
-        // minus what is held already
-        for &(rs, re) in read.iter() {
-            if a >= b {
-                break;
+    plan: &mut PartialPlan<'_>,
+) {
+    let end = (start + piece.len() as u64).min(out.len() as u64);
+    loop {
+        let mut new = false;
+        for &(ws, we) in want.iter() {
+            let (a, b) = (ws.max(start), we.min(end));
+            if a >= b || ranges_cover(read, a, b) {
+                continue;
             }
-            if rs <= a && a < re {
-                a = re;
+            // bytes held already are written again with the same values
+            out[a as usize..b as usize].copy_from_slice(&piece[(a - start) as usize..(b - start) as usize]);
+            read.push((a, b));
+            read.sort_unstable();
+            let mut merged: Vec<(u64, u64)> = Vec::with_capacity(read.len());
+            for &(a, b) in read.iter() {
+                match merged.last_mut() {
+                    Some(last) if last.1 >= a => last.1 = last.1.max(b),
+                    _ => merged.push((a, b)),
+                }
             }
+            *read = merged;
+            new = true;
         }
-        if a < b {
-            new.push((a, b.min(read.iter().map(|&(rs, _)| rs).filter(|&rs| rs > a).min().unwrap_or(b))));
+        if !new {
+            return;
         }
+        *want = plan(out, read);
     }
-    if new.is_empty() {
-        return false;
-    }
-    for &(a, b) in &new {
-        out[a as usize..b as usize].copy_from_slice(&piece[(a - start) as usize..(b - start) as usize]);
-    }
-    read.extend(new);
-    read.sort_unstable();
-    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(read.len());
-    for &(a, b) in read.iter() {
-        match merged.last_mut() {
-            Some(last) if last.1 >= a => last.1 = last.1.max(b),
-            _ => merged.push((a, b)),
-        }
-    }
-    *read = merged;
-    true
 }
 
 /// Once `pos` bytes (all that were declared) are inflated: the stream must
@@ -361,7 +367,7 @@ pub(crate) fn read_hashed(path: &Path) -> std::io::Result<(Vec<u8>, [u8; 32])> {
 
 /// What [`WheelArchive::read_partial`] keeps of an entry is up to this: it
 /// gets the buffer and the ranges read so far, and gives the ranges wanted.
-pub(crate) type PartialPlan<'a> = dyn FnMut(&[u8], &[(u64, u64)]) -> Vec<(u64, u64)> + 'a;
+pub type PartialPlan<'a> = dyn FnMut(&[u8], &[(u64, u64)]) -> Vec<(u64, u64)> + 'a;
 
 /// An entry read in part: a buffer of its full length, and the ranges of it
 /// that hold its bytes (sorted, not overlapping).
@@ -855,20 +861,27 @@ impl WheelArchive {
         let Some(row) = self.streamed_row(self.located(index)?.0) else {
             return self.read_verified(index).map(|_| ());
         };
-        let (_, size, digest) = self.inflate_into(index, true, false)?;
+        let (_, size, digest) = self.inflate_into(index, true, false, &mut |_, _| {})?;
         digest.map_or(Ok(()), |digest| check_streamed(row, size, &digest))
     }
 
     /// Inflates entry `index` a step at a time, updating the CRC-32 (and the
     /// sha256 when `sha256`) of each step right after it is produced.
     fn inflate(&self, index: usize, sha256: bool) -> Result<(Vec<u8>, Option<[u8; 32]>), WheelError> {
-        self.inflate_into(index, sha256, true).map(|(out, _, digest)| (out, digest))
+        self.inflate_into(index, sha256, true, &mut |_, _| {}).map(|(out, _, digest)| (out, digest))
     }
 
     /// The body of [`WheelArchive::inflate`]. With `keep` false the bytes are
     /// hashed and counted but not kept: memory stays at one step whatever the
-    /// entry's size. Returns (bytes kept, size, sha256).
-    fn inflate_into(&self, index: usize, sha256: bool, keep: bool) -> Result<Inflated, WheelError> {
+    /// entry's size, and `seen` gets each step (its offset and bytes) once it
+    /// is hashed. Returns (bytes kept, size, sha256).
+    fn inflate_into(
+        &self,
+        index: usize,
+        sha256: bool,
+        keep: bool,
+        seen: &mut dyn FnMut(u64, &[u8]),
+    ) -> Result<Inflated, WheelError> {
         use sha2::Digest;
         /// Bytes inflated (and hashed) per step: fits in L2.
         const STEP: usize = 256 << 10;
@@ -891,6 +904,7 @@ impl WheelArchive {
                 for (k, c) in raw.chunks(STEP).enumerate() {
                     hash(c);
                     if !keep {
+                        seen((k * STEP) as u64, c);
                         self.release_consumed(raw, &mut released, ((k + 1) * STEP).min(raw.len()));
                     }
                 }
@@ -945,6 +959,7 @@ impl WheelArchive {
                         let want = (cap - pos).min(STEP);
                         let (filled, end) = inflate_step(&mut d, raw, &mut step[..want]).map_err(zerr)?;
                         hash(&step[..filled]);
+                        seen(pos as u64, &step[..filled]);
                         pos += filled;
                         ended = end;
                         let consumed = usize::try_from(d.total_in()).unwrap_or(0).min(raw.len());
@@ -962,67 +977,41 @@ impl WheelArchive {
         Ok((out, total, digest.or_else(|| sha.map(|s| s.finalize().into()))))
     }
 
-    /// Reads the deflated entry `index` in one streaming pass, checking its
-    /// CRC-32 and (with `verify`) its RECORD row, but keeps only the parts
-    /// that `plan` asks for: `plan` gets the buffer (the entry's full length,
-    /// of which only the ranges read so far hold its bytes) and those ranges,
-    /// and gives the ranges to keep from then on; it is asked again whenever
-    /// more was kept. Memory: the parts kept, plus one step. Returns the
-    /// buffer and the ranges it holds (sorted, not overlapping). `None` when
-    /// the entry cannot be read this way (stored, a RECORD row that is not a
-    /// sha256 with a size, a declared size the data cannot hold, no memory
-    /// for the buffer): read it whole then.
+    /// Reads entry `index` in one streaming pass, checking its CRC-32 and
+    /// (with `verify`) its RECORD row, like [`WheelArchive::verify_streaming`],
+    /// but keeps the parts that `plan` asks for ([`keep_step`]) in a buffer
+    /// of the entry's full length. Memory: the parts kept, plus one step.
+    /// Returns the buffer and the ranges it holds (sorted, not overlapping).
+    /// `None` when the entry cannot be read this way (a RECORD row that is
+    /// not a sha256 with a size, a declared size the data cannot hold, no
+    /// memory for the buffer): read it whole then.
     pub(crate) fn read_partial(
         &self,
         index: usize,
         verify: bool,
         plan: &mut PartialPlan<'_>,
     ) -> Result<Option<PartialEntry>, WheelError> {
-        use sha2::Digest;
-        /// Bytes inflated (and hashed) per step.
-        const STEP: usize = 256 << 10;
         let (entry, loc) = self.located(index)?;
         let row = self.streamed_row(entry);
-        if loc.compression != Compression::Deflated || (verify && row.is_none()) {
+        if verify && row.is_none() {
             return Ok(None);
         }
-        let raw = self.raw_data(index)?;
-        let zerr = |what: String| WheelError::Zip(format!("entry `{}`: {what}", entry.name.escape_debug()));
-        let bound = (raw.len() as u64).saturating_mul(1032).saturating_add(1024);
-        let Some(len) = usize::try_from(entry.size).ok().filter(|&n| n > 0 && entry.size <= bound) else {
+        let raw = self.raw_data(index)?.len() as u64;
+        let fits = match loc.compression {
+            Compression::Stored => entry.size == raw,
+            Compression::Deflated => entry.size <= raw.saturating_mul(1032).saturating_add(1024),
+        };
+        let Some(len) = usize::try_from(entry.size).ok().filter(|&n| n > 0 && fits) else {
             return Ok(None);
         };
         // anonymous pages: zero until written, and not resident until then
         let Ok(mut out) = memmap2::MmapMut::map_anon(len) else { return Ok(None) };
-        let mut crc = crc32fast::Hasher::new();
-        let mut sha = verify.then(sha2::Sha256::new);
-        let mut d = flate2::Decompress::new(false);
-        let mut step = vec![0u8; len.min(STEP)];
-        let mut read: Vec<(u64, u64)> = Vec::new();
+        let mut read = Vec::new();
         let mut want = plan(&out, &read);
-        let (mut pos, mut ended, mut released) = (0usize, false, 0usize);
-        while pos < len && !ended {
-            let n = (len - pos).min(STEP);
-            let (filled, end) = inflate_step(&mut d, raw, &mut step[..n]).map_err(zerr)?;
-            let bytes = &step[..filled];
-            crc.update(bytes);
-            if let Some(s) = sha.as_mut() {
-                s.update(bytes);
-            }
-            // what this step holds may tell of more in the same step
-            while keep_wanted(&mut out, &mut read, &want, pos as u64, bytes) {
-                want = plan(&out, &read);
-            }
-            pos += filled;
-            ended = end;
-            let consumed = usize::try_from(d.total_in()).unwrap_or(0).min(raw.len());
-            self.release_consumed(raw, &mut released, consumed);
-        }
-        stream_ends(&mut d, raw, pos, ended, entry.size).map_err(zerr)?;
-        check_size_and_crc(entry, pos as u64, crc.finalize()).map_err(zerr)?;
-        self.release(index);
-        if let (Some(row), Some(sha)) = (row, sha) {
-            check_streamed(row, pos as u64, &sha.finalize().into())?;
+        let mut keep = |start: u64, piece: &[u8]| keep_step(&mut out, &mut read, &mut want, start, piece, plan);
+        let (_, size, digest) = self.inflate_into(index, verify, false, &mut keep)?;
+        if let (Some(row), Some(digest)) = (row, digest) {
+            check_streamed(row, size, &digest)?;
         }
         Ok(Some((out, read)))
     }
@@ -1292,6 +1281,28 @@ mod tests {
         // a row that cannot be checked while streaming goes the ordinary way
         assert!(w.read_partial(index("demo.libs/libnohash.so"), true, &mut plan).unwrap().is_none());
         assert!(w.read_partial(index("demo.libs/libnohash.so"), false, &mut plan).unwrap().is_some());
+        // a stored entry is read in part the same way
+        let stored_dir = tempfile::tempdir().unwrap();
+        let path = stored_dir.path().join("demo-0.1-py3-none-any.whl");
+        let mut z = zip::ZipWriter::new(File::create(&path).unwrap());
+        let o = zip::write::SimpleFileOptions::default();
+        let stored = o.compression_method(zip::CompressionMethod::Stored);
+        z.start_file("demo.libs/libbig.so", stored).unwrap();
+        std::io::Write::write_all(&mut z, &elf).unwrap();
+        z.start_file("demo-0.1.dist-info/WHEEL", o).unwrap();
+        std::io::Write::write_all(&mut z, b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n").unwrap();
+        z.start_file("demo-0.1.dist-info/METADATA", o).unwrap();
+        std::io::Write::write_all(&mut z, b"Metadata-Version: 2.1\nName: demo\nVersion: 0.1\n").unwrap();
+        z.start_file("demo-0.1.dist-info/RECORD", o).unwrap();
+        let rows = format!("{}\ndemo-0.1.dist-info/RECORD,,\n", row("demo.libs/libbig.so", &elf));
+        std::io::Write::write_all(&mut z, rows.as_bytes()).unwrap();
+        z.finish().unwrap();
+        let w = WheelArchive::open(&path).unwrap();
+        assert_eq!(w.compression(0).unwrap(), Compression::Stored);
+        let (data, read) = w.read_partial(0, true, &mut plan).unwrap().unwrap();
+        let kept: u64 = read.iter().map(|(a, b)| b - a).sum();
+        assert!(kept < elf.len() as u64 / 2, "kept {kept} of {}", elf.len());
+        assert_eq!(crate::binary::elf::parse_partial(&data, &read), Some(crate::binary::elf::parse(&elf)));
     }
 
     #[test]
