@@ -332,10 +332,8 @@ impl<'a> ElfFile<'a> {
         Self::parse_with(data, None)
     }
 
-    /// [`ElfFile::parse`] of a file of which only the parts `partial` lists
-    /// are read: every read goes through [`ElfFile::range`], which refuses
-    /// (and flags) bytes outside them.
-    pub fn parse_with(data: &'a [u8], partial: Option<Partial<'a>>) -> Result<Self, ParseError> {
+    /// The file header alone, with `e_phnum` and `e_shnum`: no table is read.
+    pub fn header(data: &'a [u8], partial: Option<Partial<'a>>) -> Result<(Self, u16, u16), ParseError> {
         if let Some(p) = partial {
             if !p.covers(0, data.len().min(64) as u64) {
                 p.missing.set(true);
@@ -397,6 +395,15 @@ impl<'a> ElfFile<'a> {
         f.e_phentsize = phentsize;
         f.e_shentsize = shentsize;
         f.e_shstrndx = shstrndx;
+        Ok((f, phnum, shnum))
+    }
+
+    /// [`ElfFile::parse`] of a file of which only the parts `partial` lists
+    /// are read: every read goes through [`ElfFile::range`], which refuses
+    /// (and flags) bytes outside them.
+    pub fn parse_with(data: &'a [u8], partial: Option<Partial<'a>>) -> Result<Self, ParseError> {
+        let (mut f, phnum, shnum) = Self::header(data, partial)?;
+        let (phoff, shoff, phentsize, shentsize) = (f.e_phoff, f.e_shoff, f.e_phentsize, f.e_shentsize);
         if phnum > 0 {
             let want = f.phdr_size();
             if u64::from(phentsize) != want {
@@ -870,27 +877,11 @@ pub fn partial_wanted(data: &[u8], read: &[(u64, u64)]) -> Vec<(u64, u64)> {
         }
     };
     // the header alone, for the table offsets, even if the tables are not read
-    if data.len() < 64 || !partial.covers(0, 64) || data.get(..4) != Some(b"\x7fELF") {
+    let Ok((head, phnum, shnum)) = ElfFile::header(data, Some(partial)) else {
         return want;
-    }
-    let (is64, big) = (data[4] == 2, data[5] == 2);
-    let field = |off: usize, size: usize| -> u64 {
-        let b = &data[off..off + size];
-        let mut v = 0u64;
-        for i in 0..size {
-            let byte = if big { b[i] } else { b[size - 1 - i] };
-            v = (v << 8) | u64::from(byte);
-        }
-        v
     };
-    let (phoff, shoff, phnum, shnum) = if is64 {
-        (field(32, 8), field(40, 8), field(56, 2), field(60, 2))
-    } else {
-        (field(28, 4), field(32, 4), field(44, 2), field(48, 2))
-    };
-    let (phsize, shsize) = if is64 { (56, 64) } else { (32, 40) };
-    add(phoff, phnum * phsize);
-    add(shoff, shnum * shsize);
+    add(head.e_phoff, u64::from(phnum) * head.phdr_size());
+    add(head.e_shoff, u64::from(shnum) * head.shdr_size());
     let Ok(f) = ElfFile::parse_with(data, Some(partial)) else {
         return want;
     };
