@@ -729,42 +729,35 @@ fn read_binaries(archive: &WheelArchive, verify: bool, keep: Option<&Kept>) -> R
             }
             return Ok(None);
         }
+        let binary_err = |source| Error::Binary { file: format!("{wheel}!{}", entry.name), source };
         // A large ELF file that will not be patched is read in one pass that
         // keeps only the parts its parse needs. In a repair, that is a library
         // some earlier repair bundled (in a `.libs` directory); the rest may
         // be patched, and are kept whole.
         let bundled = entry.name.split('/').rev().skip(1).any(|d| d.ends_with(".libs"));
-        if entry.size >= PARTIAL_MIN && prefix.starts_with(b"\x7fELF") && (keep.is_none() || bundled) {
-            let mut plan = |data: &[u8], read: &[(u64, u64)]| binary::elf::partial_wanted(data, read);
-            if let Some((data, read)) = archive.read_partial(i, verify, &mut plan).map_err(wheel_err)? {
-                if let Some(parsed) = binary::elf::parse_partial(&data, &read) {
-                    let info = BinaryInfo::Elf(
-                        parsed.map_err(|source| Error::Binary { file: format!("{wheel}!{}", entry.name), source })?,
-                    );
-                    let is_extension = is_extension(&entry.name, &info);
-                    return Ok(Some(WheelBinary {
-                        path: entry.name.clone(),
-                        index: i,
-                        info: Arc::new(info),
-                        is_extension,
-                    }));
+        let in_part = entry.size >= PARTIAL_MIN && prefix.starts_with(b"\x7fELF") && (keep.is_none() || bundled);
+        let parsed_in_part = match in_part {
+            true => read_elf_in_part(archive, i, verify).map_err(wheel_err)?,
+            false => None,
+        };
+        let parsed = match parsed_in_part {
+            Some(parsed) => parsed.map(|info| Some(BinaryInfo::Elf(info))).map_err(binary_err)?,
+            None => {
+                let (data, blocks) = match (keep, verify) {
+                    (Some(_), true) => archive.read_verified_indexed(i, SPLICE_MIN),
+                    (_, true) => archive.read_verified(i).map(|d| (d, None)),
+                    (_, false) => archive.read(i).map(|d| (d, None)),
                 }
-                crate::timing::mark(format_args!("{} read again whole: its parse needed more", entry.name));
+                .map_err(wheel_err)?;
+                let parsed = binary::parse(&data).map_err(binary_err)?;
+                if let (Some(kept), Some(info)) = (keep, &parsed) {
+                    if likely_patched(info, &wheel_files) {
+                        kept.keep(i, (data, blocks));
+                    }
+                }
+                parsed
             }
-        }
-        let (data, blocks) = match (keep, verify) {
-            (Some(_), true) => archive.read_verified_indexed(i, SPLICE_MIN),
-            (_, true) => archive.read_verified(i).map(|d| (d, None)),
-            (_, false) => archive.read(i).map(|d| (d, None)),
-        }
-        .map_err(wheel_err)?;
-        let parsed =
-            binary::parse(&data).map_err(|source| Error::Binary { file: format!("{wheel}!{}", entry.name), source })?;
-        if let (Some(kept), Some(info)) = (keep, &parsed) {
-            if likely_patched(info, &wheel_files) {
-                kept.keep(i, (data, blocks));
-            }
-        }
+        };
         Ok(parsed.map(|info| {
             let is_extension = is_extension(&entry.name, &info);
             WheelBinary { path: entry.name.clone(), index: i, info: Arc::new(info), is_extension }
@@ -782,6 +775,26 @@ fn read_binaries(archive: &WheelArchive, verify: bool, keep: Option<&Kept>) -> R
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
+}
+
+/// The parse of ELF entry `index`, read in part
+/// ([`WheelArchive::read_partial`] with [`binary::elf::partial_wanted`]);
+/// `None` when it must be read whole: it cannot be read in part, or its parse
+/// needed more than was kept.
+fn read_elf_in_part(
+    archive: &WheelArchive,
+    index: usize,
+    verify: bool,
+) -> std::result::Result<Option<std::result::Result<ElfInfo, binary::ParseError>>, crate::wheel::WheelError> {
+    let Some((data, read)) = archive.read_partial(index, verify, &mut binary::elf::partial_wanted)? else {
+        return Ok(None);
+    };
+    let parsed = binary::elf::parse_partial(&data, &read);
+    if parsed.is_none() {
+        let name = &archive.entries()[index].name;
+        crate::timing::mark(format_args!("{name} read again whole: its parse needed more"));
+    }
+    Ok(parsed)
 }
 
 fn is_extension(name: &str, info: &BinaryInfo) -> bool {
