@@ -142,13 +142,7 @@ impl Read for ReleasingCursor {
         const STRETCH: u64 = 64 << 20;
         let n = self.inner.read(buf)?;
         let pos = self.inner.position();
-        if pos.saturating_sub(self.mark) >= STRETCH {
-            // from a little before the last release: see RELEASE_OVERLAP
-            let start = self.mark.saturating_sub(RELEASE_OVERLAP as u64);
-            let len = pos - start;
-            release_range(&self.inner.get_ref().0, start, len);
-            self.mark = pos;
-        }
+        release_behind(&self.inner.get_ref().0, &mut self.mark, pos, STRETCH);
         Ok(n)
     }
 }
@@ -170,7 +164,18 @@ type Inflated = (Vec<u8>, u64, Option<[u8; 32]>);
 /// this process wrote with large writes, such as a wheel it just repaired).
 /// Those can lie before the end of the stretch released last, and would stay
 /// resident: `show` of a freshly written 4.1 GiB wheel grew to 150 MiB.
-const RELEASE_OVERLAP: usize = 2 << 20;
+const RELEASE_OVERLAP: u64 = 2 << 20;
+
+/// For a reader that went forward through `map` from `mark` to `pos`: once
+/// that is `stretch` bytes or more, releases what it read (from
+/// [`RELEASE_OVERLAP`] before `mark`) and moves `mark` to `pos`.
+fn release_behind(map: &Mmap, mark: &mut u64, pos: u64, stretch: u64) {
+    if pos.saturating_sub(*mark) >= stretch {
+        let start = mark.saturating_sub(RELEASE_OVERLAP);
+        release_range(map, start, pos - start);
+        *mark = pos;
+    }
+}
 
 /// Drops the pages of `map[start..start + len]` from this process's resident
 /// set (they stay in the page cache).
@@ -842,15 +847,12 @@ impl WheelArchive {
     /// Releases, while an entry is being read, the part of its raw bytes
     /// already consumed (`raw[..upto]`), in steps of 8 MiB.
     fn release_consumed(&self, raw: &[u8], from: &mut usize, upto: usize) {
-        const STRETCH: usize = 8 << 20;
-        if upto.saturating_sub(*from) >= STRETCH {
-            let map: &Mmap = &self.bytes.0.map;
-            // from a little before the last release: see RELEASE_OVERLAP
-            let start = from.saturating_sub(RELEASE_OVERLAP);
-            let offset = raw.as_ptr() as usize - map.as_ptr() as usize + start;
-            release_range(map, offset as u64, (upto - start) as u64);
-            *from = upto;
-        }
+        const STRETCH: u64 = 8 << 20;
+        let map: &Mmap = &self.bytes.0.map;
+        let base = (raw.as_ptr() as usize - map.as_ptr() as usize) as u64;
+        let mut mark = base + *from as u64;
+        release_behind(map, &mut mark, base + upto as u64, STRETCH);
+        *from = (mark - base) as usize;
     }
 
     /// Checks entry `index` against its CRC and RECORD without keeping its
