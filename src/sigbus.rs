@@ -106,7 +106,7 @@ pub fn watch_temp(path: &Path) -> Watch {
 #[cfg(unix)]
 mod imp {
     use super::{Kind, MAP_SLOTS, NAME_LEN, PATH_LEN, TEMP_SLOTS};
-    use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
     use std::sync::Once;
 
     const FREE: usize = 0;
@@ -142,9 +142,9 @@ mod imp {
     static MAPS: [MapSlot; MAP_SLOTS] = [MAP_SLOT; MAP_SLOTS];
     static TEMPS: [TempSlot; TEMP_SLOTS] = [TEMP_SLOT; TEMP_SLOTS];
     static INSTALL: Once = Once::new();
-    /// The `sigaction` that was in place before ours, as raw bytes; written
-    /// once, before the handler is installed.
-    static PREVIOUS: AtomicUsize = AtomicUsize::new(0);
+    /// The `sigaction` that was in place before ours (leaked); written once,
+    /// before the handler is installed.
+    static PREVIOUS: AtomicPtr<libc::sigaction> = AtomicPtr::new(std::ptr::null_mut());
 
     fn claim(states: impl Iterator<Item = (usize, &'static AtomicUsize)>) -> Option<usize> {
         for (i, state) in states {
@@ -209,7 +209,7 @@ mod imp {
                 if libc::sigaction(libc::SIGBUS, std::ptr::null(), previous) != 0 {
                     return;
                 }
-                PREVIOUS.store(previous as *mut libc::sigaction as usize, Ordering::Release);
+                PREVIOUS.store(previous, Ordering::Release);
                 libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
             }
         });
@@ -236,17 +236,10 @@ mod imp {
         let Some(slot) = watched(addr) else {
             // not ours: put back the previous action and return; the access
             // faults again and that action takes it
-            let previous = PREVIOUS.load(Ordering::Acquire) as *const libc::sigaction;
-            // SAFETY: `previous` is null or the leaked action stored at
-            // install; `info` is valid as above.
+            // SAFETY: `PREVIOUS` holds the leaked action, stored before this
+            // handler was installed; `info` is valid as above.
             unsafe {
-                if previous.is_null() {
-                    let mut default: libc::sigaction = std::mem::zeroed();
-                    default.sa_sigaction = libc::SIG_DFL;
-                    libc::sigaction(libc::SIGBUS, &default, std::ptr::null_mut());
-                } else {
-                    libc::sigaction(libc::SIGBUS, previous, std::ptr::null_mut());
-                }
+                libc::sigaction(libc::SIGBUS, PREVIOUS.load(Ordering::Acquire), std::ptr::null_mut());
                 // a signal sent by a process (kill, raise), not a fault, does
                 // not come again by itself: send it again, for that action
                 if (*info).si_code <= 0 {
