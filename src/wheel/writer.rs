@@ -1248,7 +1248,9 @@ mod tests {
     /// A wheel truncated by another process while the writer copies it: the
     /// command-line tool prints one line naming it, exits 2 and leaves no
     /// temporary file. Run in a child process (this test binary again),
-    /// since the process exits.
+    /// since the process exits. A first child without the handler shows
+    /// that the fault comes while the temporary file exists: it dies by
+    /// SIGBUS and leaves that file behind.
     #[cfg(target_os = "linux")]
     #[test]
     fn a_wheel_truncated_while_copied_exits_cleanly_and_leaves_nothing() {
@@ -1257,7 +1259,9 @@ mod tests {
             let dir = PathBuf::from(dir);
             let input = dir.join(name);
             let archive = WheelArchive::open(&input).unwrap();
-            crate::sigbus::install();
+            if !dir.join("no-handler").exists() {
+                crate::sigbus::install();
+            }
             // what another process does after we opened the wheel
             std::fs::OpenOptions::new().write(true).open(&input).unwrap().set_len(100).unwrap();
             let entries = archive
@@ -1285,11 +1289,22 @@ mod tests {
         ];
         let input = dir.path().join(name);
         write_wheel_for_test(entries, &input, &WriteOptions::default());
+        let test = "wheel::writer::tests::a_wheel_truncated_while_copied_exits_cleanly_and_leaves_nothing";
+        // without the handler
+        let control = tempfile::tempdir().unwrap();
+        std::fs::copy(&input, control.path().join(name)).unwrap();
+        std::fs::create_dir(control.path().join("out")).unwrap();
+        std::fs::write(control.path().join("no-handler"), b"").unwrap();
+        let out = crate::sigbus::tests::run_child(test, control.path());
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&out.status), Some(libc::SIGBUS), "{out:?}");
+        let left: Vec<String> = std::fs::read_dir(control.path().join("out"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(matches!(&left[..], [t] if t.starts_with(".wheelfix-") && t.ends_with(".whl.tmp")), "{left:?}");
+        // with it
         std::fs::create_dir(dir.path().join("out")).unwrap();
-        let out = crate::sigbus::tests::run_child(
-            "wheel::writer::tests::a_wheel_truncated_while_copied_exits_cleanly_and_leaves_nothing",
-            dir.path(),
-        );
+        let out = crate::sigbus::tests::run_child(test, dir.path());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{out:?}");
         let expected = format!("error: `{}`: the file was truncated while it was being read\n", input.display());
