@@ -158,16 +158,30 @@ pub(crate) fn plan_keeping(
         grafted.insert(n, (new_name, realpath.clone()));
     }
     // referenced name → new name, for every edge into a grafted node
+    // (a library bundled under the name it is already asked for, as one
+    // an earlier repair named, needs no rename)
     let rename_for = |n: usize| -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = Vec::new();
         for e in &a.graph.nodes[n].deps {
             if let Some((new, _)) = grafted.get(&e.node) {
-                if !out.iter().any(|(o, _)| *o == e.name) {
+                if *new != e.name && !out.iter().any(|(o, _)| *o == e.name) {
                     out.push((e.name.clone(), new.clone()));
                 }
             }
         }
         out
+    };
+    // whether node `n` needs a bundled library (renamed or not)
+    let needs_grafted = |n: usize| a.graph.nodes[n].deps.iter().any(|e| grafted.contains_key(&e.node));
+    // whether it needs a library that will sit beside it in the libraries'
+    // directory: one bundled now, or one an earlier repair bundled
+    let libs_prefix = format!("{libs_dir}/");
+    let needs_neighbour = |n: usize| {
+        needs_grafted(n)
+            || a.graph.nodes[n]
+                .deps
+                .iter()
+                .any(|e| matches!(&a.graph.nodes[e.node].kind, NodeKind::Wheel(p) if p.starts_with(&libs_prefix)))
     };
     let libpython = |n: usize| -> Vec<String> {
         a.graph.nodes[n]
@@ -182,13 +196,11 @@ pub(crate) fn plan_keeping(
 
     // 4. grafted libraries
     for (&n, (new_name, src)) in &grafted {
-        let replace = rename_for(n);
-        let needs_grafted = !replace.is_empty();
         let edits = ElfEdits {
             set_soname: Some(new_name.clone()),
-            replace_needed: replace,
+            replace_needed: rename_for(n),
             remove_needed: libpython(n),
-            rpath: Some(if needs_grafted { RpathEdit::SetRpath("$ORIGIN".into()) } else { RpathEdit::Remove }),
+            rpath: Some(if needs_neighbour(n) { RpathEdit::SetRpath("$ORIGIN".into()) } else { RpathEdit::Remove }),
         };
         plan.binaries.push(PlannedBinary {
             name: format!("{libs_dir}/{new_name}"),
@@ -210,6 +222,7 @@ pub(crate) fn plan_keeping(
             continue;
         }
         let replace = rename_for(i);
+        let grafts = needs_grafted(i);
         let remove = libpython(i);
         for r in &remove {
             messages.push(format!(
@@ -219,7 +232,7 @@ pub(crate) fn plan_keeping(
         }
         // a script that needs grafted libraries moves to `<dist>.scripts/`
         let mut out_name = b.path.clone();
-        if !replace.is_empty() {
+        if grafts {
             if let Some(script) = b.path.strip_prefix(&scripts_prefix) {
                 out_name = format!("{}.scripts/{script}", a.filename.name);
                 plan.replaced
@@ -236,13 +249,15 @@ pub(crate) fn plan_keeping(
                 kept.push(entry.clone());
             }
         }
-        let rpath = if !replace.is_empty() {
+        let rpath = if grafts {
             let rel = wheel_relpath(&libs_dir, wheel_parent(&out_name));
             let new_entry = format!("$ORIGIN/{rel}");
             if !kept.contains(&new_entry) {
                 kept.push(new_entry);
             }
-            Some(RpathEdit::SetRpath(kept.join(":")))
+            // a DT_RPATH that already reads so is left as it is
+            let same = !was_runpath && kept == *old;
+            (!same).then(|| RpathEdit::SetRpath(kept.join(":")))
         } else if kept.len() != old.len() {
             Some(if kept.is_empty() {
                 RpathEdit::Remove

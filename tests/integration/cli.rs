@@ -226,6 +226,93 @@ fn repair_is_deterministic_and_idempotent() {
     assert_eq!(show.status.code(), Some(0), "a repaired wheel needs nothing: {}", text(&show.stdout));
 }
 
+/// A library found outside the wheel under the name an earlier repair gave
+/// it (a wheel whose bundled library was taken out, repaired again with
+/// `--lib-path`): it is bundled again, and the binaries that ask for it by
+/// that name, with the right RPATH already, are copied as the input
+/// compressed them, not rewritten to the same bytes.
+#[test]
+fn a_library_bundled_again_under_its_own_name_leaves_its_users_as_they_were() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (wheel, chain) = chain_wheel(tmp.path());
+    let house = tmp.path().join("house");
+    let out = wheelfix(&["repair", wheel.to_str().unwrap(), "-w", house.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let repaired = std::path::PathBuf::from(text(&out.stdout).trim());
+    let entries = util::zip_entries(&repaired);
+    let foo = entries.keys().find(|n| n.starts_with("chainpkg.libs/libfoo-")).unwrap().clone();
+    let foo_name = foo.rsplit('/').next().unwrap().to_string();
+
+    // the repaired wheel without libfoo, retagged, at deflate level 1 and a
+    // time of its own, so that a copy of its entries can be told from a rewrite
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join(&foo_name), &entries[&foo]).unwrap();
+    let files: Vec<(String, Vec<u8>, u32)> = entries
+        .iter()
+        .filter(|(n, _)| **n != foo && !n.starts_with("chainpkg-1.0.dist-info/"))
+        .map(|(n, d)| (n.clone(), d.clone(), if n.contains(".so") { 0o755 } else { 0o644 }))
+        .chain([
+            (
+                "chainpkg-1.0.dist-info/METADATA".into(),
+                b"Metadata-Version: 2.1\nName: chainpkg\nVersion: 1.0\n".to_vec(),
+                0o644,
+            ),
+            (
+                "chainpkg-1.0.dist-info/WHEEL".into(),
+                b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: false\nTag: cp311-cp311-linux_x86_64\n"
+                    .to_vec(),
+                0o644,
+            ),
+        ])
+        .collect();
+    let again_dir = tmp.path().join("again");
+    std::fs::create_dir_all(&again_dir).unwrap();
+    let filename: wheelfix::wheel::WheelFilename = "chainpkg-1.0-cp311-cp311-linux_x86_64.whl".parse().unwrap();
+    let options = wheelfix::wheel::writer::WriteOptions { compression_level: Some(1), timestamp: Some(1_577_836_800) };
+    let input = wheelfix::wheel::writer::write_new_wheel(&again_dir, &filename, files, &options).unwrap();
+
+    let house2 = tmp.path().join("house2");
+    let out = wheelfix(&[
+        "repair",
+        input.to_str().unwrap(),
+        "-w",
+        house2.to_str().unwrap(),
+        "--lib-path",
+        outside.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let fixed = std::path::PathBuf::from(text(&out.stdout).trim());
+    assert_eq!(fixed.file_name(), repaired.file_name());
+    wheelfix::wheel::WheelArchive::open(&fixed).unwrap().verify_all().unwrap();
+    let now = util::zip_entries(&fixed);
+    assert_eq!(now.keys().collect::<Vec<_>>(), entries.keys().collect::<Vec<_>>());
+    // bundled again under its name, with the same content as the first repair gave it
+    assert!(now[&foo] == entries[&foo], "{foo} differs from the first repair's");
+    // the extension: the input's entry, compressed bytes and time alike
+    let raw = |path: &Path, name: &str| {
+        let mut z = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+        let mut e = z.by_name_raw(name.as_bytes()).unwrap();
+        let time = e.last_modified().map(|t| (t.year(), t.month(), t.day()));
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut bytes).unwrap();
+        (bytes, time)
+    };
+    let (before, before_time) = raw(&input, "chainpkg/ext.so");
+    let (after, after_time) = raw(&fixed, "chainpkg/ext.so");
+    assert_eq!(before_time, Some((2020, 1, 1)));
+    assert_eq!(after_time, before_time, "the extension was rewritten");
+    assert!(after == before, "the extension was compressed again");
+    assert!(now["chainpkg/ext.so"] == entries["chainpkg/ext.so"]);
+    // and it loads with the build machine's libraries gone
+    let site = tmp.path().join("site");
+    unzip(&fixed, &site);
+    let harness = util::dlopen_harness(tmp.path());
+    std::fs::rename(&chain.lib_dir, tmp.path().join("lib-gone")).unwrap();
+    let run = util::load_pyinit(&harness, &site.join("chainpkg/ext.so"));
+    assert_eq!(text(&run.stdout).trim(), "PyInit_ext() = 42", "{}", text(&run.stderr));
+}
+
 #[test]
 fn missing_library_and_corrupt_wheel_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
