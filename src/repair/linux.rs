@@ -175,13 +175,13 @@ pub(crate) fn plan_keeping(
     let needs_grafted = |n: usize| a.graph.nodes[n].deps.iter().any(|e| grafted.contains_key(&e.node));
     // whether it needs a library that will sit beside it in the libraries'
     // directory: one bundled now, or one an earlier repair bundled
-    let libs_prefix = format!("{libs_dir}/");
+    let in_libs_dir = |p: &str| wheel_parent(p) == libs_dir;
     let needs_neighbour = |n: usize| {
         needs_grafted(n)
             || a.graph.nodes[n]
                 .deps
                 .iter()
-                .any(|e| matches!(&a.graph.nodes[e.node].kind, NodeKind::Wheel(p) if p.starts_with(&libs_prefix)))
+                .any(|e| matches!(&a.graph.nodes[e.node].kind, NodeKind::Wheel(p) if in_libs_dir(p)))
     };
     let libpython = |n: usize| -> Vec<String> {
         a.graph.nodes[n]
