@@ -95,6 +95,31 @@ struct WatchedMap {
     // dropped first: the watch ends before the mapping does
     _watch: crate::sigbus::Watch,
     map: Mmap,
+    /// The file mapped, and how it stood when it was opened.
+    file: File,
+    opened: Stamp,
+}
+
+/// What changes when a file is written: its size, its times, its inode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    #[cfg(unix)]
+    changed: (i64, i64, u64),
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        #[cfg(unix)]
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            #[cfg(unix)]
+            changed: (meta.ctime(), meta.ctime_nsec(), meta.ino()),
+        }
+    }
 }
 
 impl std::ops::Deref for WatchedMap {
@@ -524,9 +549,10 @@ impl WheelArchive {
         // hand out references that outlive `self`. A concurrent truncation
         // faults on the next access past the new end: the watch turns that
         // into a clean exit in the command-line tool ([`crate::sigbus`]).
+        let opened = Stamp::of(&file.metadata().map_err(|e| crate::Error::io(path, e))?);
         let map = unsafe { Mmap::map(&file) }.map_err(|e| crate::Error::io(path, e))?;
         let watch = crate::sigbus::watch_map(&map, path);
-        let bytes = MappedBytes(Arc::new(WatchedMap { _watch: watch, map }));
+        let bytes = MappedBytes(Arc::new(WatchedMap { _watch: watch, map, file, opened }));
         Self::from_bytes(path, filename, bytes, limits).map_err(wrap)
     }
 
@@ -770,6 +796,18 @@ impl WheelArchive {
     /// The whole wheel file as mapped.
     pub fn as_bytes(&self) -> &[u8] {
         self.bytes.as_ref()
+    }
+
+    /// Whether the file still stands as it did when it was opened: same
+    /// size, same modification and change times. A wheel written over in
+    /// place while it was read (at any size) is refused here, before an
+    /// output made from a mix of its old and new bytes is put in place.
+    pub fn check_unchanged(&self) -> Result<(), WheelError> {
+        let m = &self.bytes.0;
+        match m.file.metadata() {
+            Ok(now) if Stamp::of(&now) == m.opened => Ok(()),
+            _ => Err(WheelError::Changed),
+        }
     }
 
     /// A clone of the zip reader (shares the map and the parsed central

@@ -62,6 +62,9 @@ pub enum WheelError {
     /// The `RECORD` file is malformed.
     #[error("invalid RECORD: {0}")]
     Record(String),
+    /// The file was written over while it was being read.
+    #[error("the file was changed while it was being read")]
+    Changed,
     /// An entry does not match its `RECORD` line, or is not listed.
     #[error("RECORD mismatch for `{entry}`: {reason}")]
     RecordMismatch {
@@ -78,6 +81,9 @@ impl WheelError {
         match self {
             WheelError::RecordMismatch { .. } => {
                 Some("the wheel was modified after it was built: rebuild it".to_string())
+            }
+            WheelError::Changed => {
+                Some("another process wrote the wheel during the run: run again once it is complete".to_string())
             }
             _ => None,
         }

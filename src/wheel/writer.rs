@@ -623,8 +623,14 @@ fn write_entries(
         append_all(input, ready, file).map_err(|e| match e {
             AppendError::Wheel(w) => wrap(w),
             AppendError::Io(io) => crate::Error::io(tmp_path, io),
-        })
+        })?;
+        input.map_or(Ok(()), unchanged)
     })
+}
+
+/// The input's [`WheelArchive::check_unchanged`], as an error naming it.
+fn unchanged(input: &WheelArchive) -> Result<(), crate::Error> {
+    input.check_unchanged().map_err(|source| crate::Error::Wheel { path: input.path().to_path_buf(), source })
 }
 
 /// Writes the input wheel's bytes unchanged to `out`, atomically: what a
@@ -633,7 +639,8 @@ pub fn copy_wheel(input: &WheelArchive, out: &Path) -> Result<(), crate::Error> 
     write_atomically(out, |file, tmp_path| {
         use std::io::Write;
         let mut w = file;
-        w.write_all(input.as_bytes()).and_then(|()| w.sync_all()).map_err(|e| crate::Error::io(tmp_path, e))
+        w.write_all(input.as_bytes()).and_then(|()| w.sync_all()).map_err(|e| crate::Error::io(tmp_path, e))?;
+        unchanged(input)
     })
 }
 
@@ -1264,31 +1271,13 @@ mod tests {
             }
             // what another process does after we opened the wheel
             std::fs::OpenOptions::new().write(true).open(&input).unwrap().set_len(100).unwrap();
-            let entries = archive
-                .entries()
-                .iter()
-                .enumerate()
-                .map(|(i, e)| OutputEntry { name: e.name.clone(), source: Source::Raw(i), unix_mode: None })
-                .collect();
-            let result = write_wheel(&archive, entries, &dir.join("out").join(name), &WriteOptions::default());
+            let result =
+                write_wheel(&archive, raw_entries(&archive), &dir.join("out").join(name), &WriteOptions::default());
             panic!("the copy of a truncated wheel went on: {result:?}");
         }
         let dir = tempfile::tempdir().unwrap();
-        let entries = vec![
-            OutputEntry::bytes("pkg/big.bin", mixed(4 << 20, 5), None),
-            OutputEntry::bytes(
-                "pkg-1.0.dist-info/WHEEL",
-                b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n".to_vec(),
-                None,
-            ),
-            OutputEntry::bytes(
-                "pkg-1.0.dist-info/METADATA",
-                b"Metadata-Version: 2.1\nName: pkg\nVersion: 1.0\n".to_vec(),
-                None,
-            ),
-        ];
         let input = dir.path().join(name);
-        write_wheel_for_test(entries, &input, &WriteOptions::default());
+        write_wheel_for_test(pkg_entries(mixed(4 << 20, 5)), &input, &WriteOptions::default());
         let test = "wheel::writer::tests::a_wheel_truncated_while_copied_exits_cleanly_and_leaves_nothing";
         // without the handler
         let control = tempfile::tempdir().unwrap();
@@ -1311,6 +1300,74 @@ mod tests {
         assert_eq!(stderr, expected);
         let left: Vec<_> = std::fs::read_dir(dir.path().join("out")).unwrap().collect();
         assert!(left.is_empty(), "left behind: {left:?}");
+    }
+
+    /// A wheel written over in place after it was opened (same size, one
+    /// byte of an entry changed): raw copies would take the new byte under
+    /// the old CRC-32. Both writers refuse it, naming the input, and leave
+    /// nothing behind; before the write, the same copy succeeds.
+    #[test]
+    fn a_wheel_written_over_in_place_while_read_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = "pkg-1.0-py3-none-any.whl";
+        let input = dir.path().join(name);
+        let data = mixed(256 << 10, 9);
+        let stored = WriteOptions { compression_level: Some(0), ..Default::default() };
+        write_wheel_for_test(pkg_entries(data.clone()), &input, &stored);
+        let archive = WheelArchive::open(&input).unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        write_wheel(&archive, raw_entries(&archive), &out.join("before.whl"), &WriteOptions::default()).unwrap();
+        copy_wheel(&archive, &out.join("copy.whl")).unwrap();
+        for f in ["before.whl", "copy.whl"] {
+            std::fs::remove_file(out.join(f)).unwrap();
+        }
+
+        // another process writes one byte of the stored entry, in place
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let bytes = std::fs::read(&input).unwrap();
+        let at = bytes.windows(64).position(|w| w == &data[1000..1064]).unwrap() + 10;
+        {
+            use std::io::{Seek, Write};
+            let mut f = std::fs::OpenOptions::new().write(true).open(&input).unwrap();
+            f.seek(std::io::SeekFrom::Start(at as u64)).unwrap();
+            f.write_all(&[!bytes[at]]).unwrap();
+        }
+        assert_eq!(std::fs::metadata(&input).unwrap().len(), bytes.len() as u64);
+        // the mapping now shows the new byte under the old CRC-32
+        assert!(archive.verify_all().is_err());
+        let expected = format!("`{}`: the file was changed while it was being read", input.display());
+        let err =
+            write_wheel(&archive, raw_entries(&archive), &out.join("after.whl"), &WriteOptions::default()).unwrap_err();
+        assert!(err.to_string().contains(&expected), "{err}");
+        let err = copy_wheel(&archive, &out.join("copy.whl")).unwrap_err();
+        assert!(err.to_string().contains(&expected), "{err}");
+        let left: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+
+    /// `pkg-1.0`'s entries: `pkg/data.bin` holding `data`, and its WHEEL and METADATA.
+    fn pkg_entries(data: Vec<u8>) -> Vec<OutputEntry> {
+        vec![
+            OutputEntry::bytes("pkg/data.bin", data, None),
+            OutputEntry::bytes(
+                "pkg-1.0.dist-info/WHEEL",
+                b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n".to_vec(),
+                None,
+            ),
+            OutputEntry::bytes(
+                "pkg-1.0.dist-info/METADATA",
+                b"Metadata-Version: 2.1\nName: pkg\nVersion: 1.0\n".to_vec(),
+                None,
+            ),
+        ]
+    }
+
+    /// Every entry of `archive`, copied raw.
+    fn raw_entries(archive: &WheelArchive) -> Vec<OutputEntry> {
+        (0..archive.entries().len())
+            .map(|i| OutputEntry { name: archive.entries()[i].name.clone(), source: Source::Raw(i), unix_mode: None })
+            .collect()
     }
 
     fn write_wheel_for_test(entries: Vec<OutputEntry>, out: &Path, options: &WriteOptions) {
