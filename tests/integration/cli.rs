@@ -80,9 +80,7 @@ fn repair_bundles_rewrites_and_the_result_loads() {
     let tmp = tempfile::tempdir().unwrap();
     let (wheel, chain) = chain_wheel(tmp.path());
     let house = tmp.path().join("house");
-    let out = wheelfix(&["repair", wheel.to_str().unwrap(), "-w", house.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let written = std::path::PathBuf::from(text(&out.stdout).trim());
+    let written = util::repair_ok(&wheel, &house, &[]);
     let want =
         expected_manylinux(&[&chain.ext, &chain.lib_dir.join("libfoo.so.1"), &chain.lib_dir.join("libbar.so.1")]);
     let name = written.file_name().unwrap().to_string_lossy().into_owned();
@@ -122,12 +120,9 @@ fn repair_bundles_rewrites_and_the_result_loads() {
     assert!(!bar.contains("rpath") && !bar.contains("runpath"), "{bar}");
 
     // it loads with the original libraries gone; the unrepaired one does not
-    let harness = util::dlopen_harness(tmp.path());
     let orig = tmp.path().join("orig");
     unzip(&wheel, &orig);
-    std::fs::rename(&chain.lib_dir, tmp.path().join("lib-gone")).unwrap();
-    let run = util::load_pyinit(&harness, &site.join("chainpkg/ext.so"));
-    assert_eq!(text(&run.stdout).trim(), "PyInit_ext() = 42", "{}", text(&run.stderr));
+    let harness = util::loads_with_libraries_gone(tmp.path(), &chain.lib_dir, &site.join("chainpkg/ext.so"));
     let run = util::load_pyinit(&harness, &orig.join("chainpkg/ext.so"));
     assert!(text(&run.stdout).contains("LOAD FAILED"), "{}", text(&run.stdout));
 }
@@ -186,10 +181,7 @@ fn a_repair_of_large_binaries_done_in_stages_loads() {
 
     let site = tmp.path().join("site");
     unzip(&written, &site);
-    let harness = util::dlopen_harness(tmp.path());
-    std::fs::rename(&chain.lib_dir, tmp.path().join("lib-gone")).unwrap();
-    let run = util::load_pyinit(&harness, &site.join("bigpkg/ext.so"));
-    assert_eq!(text(&run.stdout).trim(), "PyInit_ext() = 42", "{}", text(&run.stderr));
+    util::loads_with_libraries_gone(tmp.path(), &chain.lib_dir, &site.join("bigpkg/ext.so"));
 }
 
 #[test]
@@ -236,9 +228,7 @@ fn a_library_bundled_again_under_its_own_name_leaves_its_users_as_they_were() {
     let tmp = tempfile::tempdir().unwrap();
     let (wheel, chain) = chain_wheel(tmp.path());
     let house = tmp.path().join("house");
-    let out = wheelfix(&["repair", wheel.to_str().unwrap(), "-w", house.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let repaired = std::path::PathBuf::from(text(&out.stdout).trim());
+    let repaired = util::repair_ok(&wheel, &house, &[]);
     let entries = util::zip_entries(&repaired);
     let foo = entries.keys().find(|n| n.starts_with("chainpkg.libs/libfoo-")).unwrap().clone();
     let foo_name = foo.rsplit('/').next().unwrap().to_string();
@@ -273,16 +263,7 @@ fn a_library_bundled_again_under_its_own_name_leaves_its_users_as_they_were() {
     let input = wheelfix::wheel::writer::write_new_wheel(&again_dir, &filename, files, &options).unwrap();
 
     let house2 = tmp.path().join("house2");
-    let out = wheelfix(&[
-        "repair",
-        input.to_str().unwrap(),
-        "-w",
-        house2.to_str().unwrap(),
-        "--lib-path",
-        outside.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let fixed = std::path::PathBuf::from(text(&out.stdout).trim());
+    let fixed = util::repair_ok(&input, &house2, &["--lib-path", outside.to_str().unwrap()]);
     assert_eq!(fixed.file_name(), repaired.file_name());
     wheelfix::wheel::WheelArchive::open(&fixed).unwrap().verify_all().unwrap();
     let now = util::zip_entries(&fixed);
@@ -307,10 +288,7 @@ fn a_library_bundled_again_under_its_own_name_leaves_its_users_as_they_were() {
     // and it loads with the build machine's libraries gone
     let site = tmp.path().join("site");
     unzip(&fixed, &site);
-    let harness = util::dlopen_harness(tmp.path());
-    std::fs::rename(&chain.lib_dir, tmp.path().join("lib-gone")).unwrap();
-    let run = util::load_pyinit(&harness, &site.join("chainpkg/ext.so"));
-    assert_eq!(text(&run.stdout).trim(), "PyInit_ext() = 42", "{}", text(&run.stderr));
+    util::loads_with_libraries_gone(tmp.path(), &chain.lib_dir, &site.join("chainpkg/ext.so"));
 }
 
 #[test]

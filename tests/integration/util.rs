@@ -88,6 +88,15 @@ pub fn wheelfix(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `wheelfix repair WHEEL -w OUT EXTRA...`, which must succeed; the wheel it wrote.
+pub fn repair_ok(wheel: &Path, out: &Path, extra: &[&str]) -> PathBuf {
+    let mut args = vec!["repair", wheel.to_str().unwrap(), "-w", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = wheelfix(&args);
+    assert_eq!(o.status.code(), Some(0), "repair failed: {}", text(&o.stderr));
+    PathBuf::from(text(&o.stdout).trim())
+}
+
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -194,6 +203,17 @@ pub fn dlopen_harness(dir: &Path) -> PathBuf {
 /// `LD_LIBRARY_PATH`: only the module's own RPATH/RUNPATH can find its libraries.
 pub fn load_pyinit(harness: &Path, module: &Path) -> Output {
     Command::new(harness).arg(module).arg("PyInit_ext").env_remove("LD_LIBRARY_PATH").output().unwrap()
+}
+
+/// Loads `module` (unzipped from a repaired wheel) through the dlopen
+/// harness after moving `lib_dir` (the build machine's libraries) away: it
+/// must find everything inside the wheel. Returns the harness, for more runs.
+pub fn loads_with_libraries_gone(dir: &Path, lib_dir: &Path, module: &Path) -> PathBuf {
+    let harness = dlopen_harness(dir);
+    std::fs::rename(lib_dir, dir.join("lib-gone")).unwrap();
+    let run = load_pyinit(&harness, module);
+    assert_eq!(text(&run.stdout).trim(), "PyInit_ext() = 42", "{}", text(&run.stderr));
+    harness
 }
 
 /// The chain of [`build_chain`] packed as `chainpkg-1.0-cp311-cp311-linux_x86_64.whl`
