@@ -799,7 +799,7 @@ impl WheelArchive {
     }
 
     /// Whether the file still stands as it did when it was opened: same
-    /// size, same modification and change times. A wheel written over in
+    /// size, modification and change times, and inode. A wheel written over in
     /// place while it was read (at any size) is refused here, before an
     /// output made from a mix of its old and new bytes is put in place.
     pub fn check_unchanged(&self) -> Result<(), WheelError> {
