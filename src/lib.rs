@@ -68,4 +68,4 @@ pub(crate) fn locked<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T>
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 pub use error::{Error, Result};
-pub use repair::{repair, RepairOptions, RepairOutcome};
+pub use repair::{repair, repair_sharing, RepairOptions, RepairOutcome, SharedLibraries};

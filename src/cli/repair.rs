@@ -195,13 +195,19 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> u8 {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let done = std::sync::atomic::AtomicUsize::new(0);
     let state = std::sync::Mutex::new(Ordered { results: (0..total).map(|_| None).collect(), printed: 0, code: 0 });
+    // a library several of the wheels bundle with the same bytes is deflated once
+    let shared = crate::repair::SharedLibraries::new();
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(wheel) = args.wheels.get(i) else { break };
                 printer.debug(&format!("repairing `{}`", wheel.display()));
-                let result = crate::repair(wheel, &options);
+                let result = if total > 1 {
+                    crate::repair::repair_sharing(wheel, &options, &shared)
+                } else {
+                    crate::repair(wheel, &options)
+                };
                 let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
                 st.results[i] = Some(result);
                 let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;

@@ -10,7 +10,10 @@ pub mod linux;
 pub mod macos;
 pub mod merge;
 pub mod pyinit;
+pub mod shared;
 pub mod windows;
+
+pub use shared::SharedLibraries;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -176,6 +179,18 @@ pub struct Plan {
 
 /// Repairs the wheel at `path` into `options.wheel_dir`.
 pub fn repair(path: &Path, options: &RepairOptions) -> Result<RepairOutcome> {
+    repair_with(path, options, None)
+}
+
+/// [`repair`] as one of a batch: a library that another repair sharing
+/// `shared` bundles with the same bytes is deflated once, by whichever
+/// comes first (see [`SharedLibraries`]). The output is the same bytes as
+/// [`repair`]'s.
+pub fn repair_sharing(path: &Path, options: &RepairOptions, shared: &SharedLibraries) -> Result<RepairOutcome> {
+    repair_with(path, options, Some(shared))
+}
+
+fn repair_with(path: &Path, options: &RepairOptions, shared: Option<&SharedLibraries>) -> Result<RepairOutcome> {
     let archive = WheelArchive::open(path)?;
     crate::timing::mark("opened");
     // a Linux repair's SBOM looks in the package database: read while the
@@ -221,7 +236,7 @@ pub fn repair(path: &Path, options: &RepairOptions) -> Result<RepairOutcome> {
         Family::Macos => macos::plan(&archive, &analysis, options)?,
         Family::Windows => windows::plan(&archive, &analysis, options)?,
     };
-    apply_kept(&archive, plan, options, kept, sbom_root.as_deref())
+    apply_kept(&archive, plan, options, kept, sbom_root.as_deref(), shared)
 }
 
 /// Above this many bytes of binaries to patch (64 MiB), a repair patches and
@@ -230,7 +245,7 @@ pub fn repair(path: &Path, options: &RepairOptions) -> Result<RepairOutcome> {
 const STAGED_ABOVE: u64 = 64 << 20;
 
 /// A binary patched and waiting to be compressed.
-struct Patched {
+struct Patched<'s> {
     name: String,
     /// How errors name it.
     label: String,
@@ -242,6 +257,24 @@ struct Patched {
     splice: Option<(usize, crate::wheel::splice::BlockIndex, crate::wheel::splice::Unchanged)>,
     /// A splice stopped halfway, for the second stage to finish.
     halfway: Mutex<Option<crate::wheel::splice::NewPieces>>,
+    /// The sha256 of the patched bytes, when computed before compression.
+    sha256: Option<[u8; 32]>,
+    /// What its compression shares with the other repairs of a batch.
+    share: Share<'s>,
+}
+
+/// What a bundled library's compression shares with the other repairs of a
+/// batch ([`SharedLibraries`]).
+enum Share<'s> {
+    /// Nothing: compressed here, for this wheel alone.
+    Alone,
+    /// Compressed here, and its stream handed to the others.
+    Owner(Mutex<Option<shared::Claim<'s>>>),
+    /// Compressed already, by another repair.
+    Taken(Arc<crate::wheel::writer::Deflated>),
+    /// Being compressed by another repair: waited for once this repair's own
+    /// compression is done.
+    Wait(shared::Key),
 }
 
 /// One compression job of a repair, on binary `k` of the patched ones.
@@ -300,10 +333,19 @@ struct Progress {
 /// Hands a binary whose last job is done to the writer; one with a problem
 /// (or never patched) drops its promise instead, which stops the writer.
 fn hand_over(patched: Option<&Patched>, progress: &Mutex<Progress>) {
+    // a library another repair compresses is handed over once waited for
+    if patched.is_some_and(|p| matches!(p.share, Share::Wait(_))) {
+        return;
+    }
     let mut progress = locked(progress);
     let Some(promise) = progress.promise.take() else { return };
     let (Some(p), None) = (patched, &progress.failed) else { return };
     let (source, detail) = finish_compressed(p, std::mem::take(&mut progress.made));
+    if let (Share::Owner(claim), crate::wheel::Source::Deflated(d, _)) = (&p.share, &source) {
+        if let Some(claim) = locked(claim).take() {
+            claim.publish(d);
+        }
+    }
     progress.detail = detail;
     promise.keep(source);
 }
@@ -313,8 +355,11 @@ fn hand_over(patched: Option<&Patched>, progress: &Mutex<Progress>) {
 /// the writer to deflate when no job compressed it. With the splice's figures.
 fn finish_compressed(p: &Patched, done: Vec<Done>) -> (crate::wheel::Source, Option<String>) {
     let len = p.len as u64;
+    if let Share::Taken(d) = &p.share {
+        return (crate::wheel::Source::Deflated(d.clone(), len), Some(taken_detail(&p.name)));
+    }
     let mut spliced = None;
-    let mut sha256 = None;
+    let mut sha256 = p.sha256;
     let mut chunks = Vec::new();
     for d in done {
         match d {
@@ -341,6 +386,11 @@ fn finish_compressed(p: &Patched, done: Vec<Done>) -> (crate::wheel::Source, Opt
         // not taken pre-compressed: the writer deflates it
         (None, None) => (crate::wheel::Source::Bytes(locked(&p.data).take().unwrap_or_default()), None),
     }
+}
+
+/// What `-v` says of a bundled library whose stream another repair made.
+fn taken_detail(name: &str) -> String {
+    format!("`{name}`: the same bytes were already compressed in this run; that stream is reused")
 }
 
 /// Runs jobs `0..n`, which the caller has sorted costliest first, on every
@@ -377,7 +427,7 @@ fn costliest_first<T: Send>(n: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T>
 
 /// Carries out a plan: reads and patches binaries in parallel, writes the wheel.
 pub fn apply(archive: &WheelArchive, plan: Plan, options: &RepairOptions) -> Result<RepairOutcome> {
-    apply_kept(archive, plan, options, Kept::default(), None)
+    apply_kept(archive, plan, options, Kept::default(), None, None)
 }
 
 /// [`apply`], taking the bytes of binaries the analysis kept instead of
@@ -389,6 +439,7 @@ fn apply_kept(
     options: &RepairOptions,
     kept: Kept,
     sbom_root: Option<&Path>,
+    shared: Option<&SharedLibraries>,
 ) -> Result<RepairOutcome> {
     let wheel = archive.path().display().to_string();
     let level = options.compression_level.unwrap_or(6).min(9);
@@ -499,6 +550,22 @@ fn apply_kept(
         crate::timing::mark(format_args!("patched {}", b.name));
         let splice = blocks.zip(unchanged).map(|((i, index), unchanged)| (i, index, unchanged));
         let len = out.len();
+        // A bundled library of a batch is looked up by the sha256 of its
+        // patched bytes (computed now rather than beside its chunks): another
+        // repair may have compressed it, or be at it.
+        let mut sha256 = None;
+        let mut share = Share::Alone;
+        if let (Some(shared), PlanSource::File(_)) = (shared, &b.source) {
+            if crate::wheel::writer::early_chunks(len, level).is_some() {
+                let sha: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&out).into();
+                share = match shared.find(shared::Key { sha256: sha, len, level }) {
+                    shared::Found::Claimed(claim) => Share::Owner(Mutex::new(Some(claim))),
+                    shared::Found::Done(d) => Share::Taken(d),
+                    shared::Found::Busy => Share::Wait(shared::Key { sha256: sha, len, level }),
+                };
+                sha256 = Some(sha);
+            }
+        }
         Ok(Patched {
             name: b.name.clone(),
             label,
@@ -506,6 +573,8 @@ fn apply_kept(
             data: Mutex::new(Some(Arc::new(out))),
             splice,
             halfway: Mutex::new(None),
+            sha256,
+            share,
         })
     };
     // Compression runs as lists of jobs taken costliest first by whichever
@@ -628,9 +697,12 @@ fn apply_kept(
             };
             return vec![(p.len as u64 / 8, job)];
         }
+        if matches!(p.share, Share::Taken(_) | Share::Wait(_)) {
+            return Vec::new();
+        }
         let Some(chunks) = crate::wheel::writer::early_chunks(p.len, level) else { return Vec::new() };
         let mut jobs = Vec::new();
-        if part != Part::SecondHalf {
+        if part != Part::SecondHalf && p.sha256.is_none() {
             jobs.push((p.len as u64 / 32, Job::Sha(k)));
         }
         if part != Part::FirstHalf {
@@ -694,6 +766,42 @@ fn apply_kept(
             run(&patched, jobs, &progress, &ends);
             if progress.iter().any(|p| locked(p).failed.is_some()) {
                 break;
+            }
+        }
+        // Libraries another repair compresses are waited for only now, with
+        // this repair's own compression done and every claim it held either
+        // published or given up here: no two repairs wait on each other.
+        for p in patched.iter().flatten() {
+            if let Share::Owner(claim) = &p.share {
+                drop(locked(claim).take());
+            }
+        }
+        let failed = || progress.iter().any(|p| locked(p).failed.is_some());
+        if let Some(shared) = shared.filter(|_| !failed()) {
+            for (k, p) in patched.iter().enumerate() {
+                let Some(p) = p else { continue };
+                let Share::Wait(key) = &p.share else { continue };
+                let len = p.len as u64;
+                let (source, detail) = match shared.wait(*key) {
+                    Some(d) => (crate::wheel::Source::Deflated(d, len), Some(taken_detail(&p.name))),
+                    // given up by the other repair: deflated here
+                    None => {
+                        let bytes = locked(&p.data).clone().unwrap_or_default();
+                        match crate::wheel::writer::deflate_early(&bytes, level) {
+                            Ok(Some(d)) => (crate::wheel::Source::Deflated(Arc::new(d), len), None),
+                            Ok(None) => (crate::wheel::Source::Bytes(bytes), None),
+                            Err(e) => {
+                                locked(&progress[k]).failed = Some(Error::io(&p.label, e));
+                                break;
+                            }
+                        }
+                    }
+                };
+                let mut progress = locked(&progress[k]);
+                if let Some(promise) = progress.promise.take() {
+                    progress.detail = detail;
+                    promise.keep(source);
+                }
             }
         }
         // the problems in plan order, or each binary's figures; the promises

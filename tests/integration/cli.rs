@@ -218,6 +218,58 @@ fn repair_is_deterministic_and_idempotent() {
     assert_eq!(show.status.code(), Some(0), "a repaired wheel needs nothing: {}", text(&show.stdout));
 }
 
+/// Two wheels that bundle the same libraries, repaired in one run: each
+/// library is compressed once (the other repair says it reused the stream),
+/// and each output is the same bytes as when that wheel is repaired alone,
+/// whether the wheels run one after the other or at the same time.
+#[test]
+fn libraries_two_wheels_bundle_are_compressed_once_per_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let chain = build_chain(tmp.path());
+    let ext = std::fs::read(&chain.ext).unwrap();
+    let wheels: Vec<_> = ["chaina", "chainb"]
+        .iter()
+        .map(|name| {
+            let files = vec![(format!("{name}/__init__.py"), b"".to_vec()), (format!("{name}/ext.so"), ext.clone())];
+            make_wheel(tmp.path(), name, "linux_x86_64", files)
+        })
+        .collect();
+    let alone: Vec<Vec<u8>> = wheels
+        .iter()
+        .enumerate()
+        .map(|(i, w)| std::fs::read(util::repair_ok(w, &tmp.path().join(format!("alone{i}")), &[])).unwrap())
+        .collect();
+    for jobs in ["1", "2"] {
+        let out = tmp.path().join(format!("batch-j{jobs}"));
+        let o = wheelfix(&[
+            "repair",
+            "-v",
+            "-j",
+            jobs,
+            "-w",
+            out.to_str().unwrap(),
+            wheels[0].to_str().unwrap(),
+            wheels[1].to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        let err = text(&o.stderr);
+        for lib in ["libfoo", "libbar"] {
+            let reused = err.lines().filter(|l| l.contains(lib) && l.contains("that stream is reused")).count();
+            assert_eq!(reused, 1, "-j {jobs}: {lib} compressed once, taken once:\n{err}");
+        }
+        let stdout = text(&o.stdout);
+        let written: Vec<&str> = stdout.lines().collect();
+        assert_eq!(written.len(), 2);
+        for (path, want) in written.iter().zip(&alone) {
+            assert!(std::fs::read(path).unwrap() == *want, "-j {jobs}: {path} as when repaired alone");
+        }
+    }
+    let site = tmp.path().join("site");
+    unzip(&tmp.path().join("batch-j2").read_dir().unwrap().next().unwrap().unwrap().path(), &site);
+    let module = site.read_dir().unwrap().flatten().find(|e| e.path().join("ext.so").exists()).unwrap().path();
+    util::loads_with_libraries_gone(tmp.path(), &chain.lib_dir, &module.join("ext.so"));
+}
+
 /// A library found outside the wheel under the name an earlier repair gave
 /// it (a wheel whose bundled library was taken out, repaired again with
 /// `--lib-path`): it is bundled again, and the binaries that ask for it by
