@@ -13,7 +13,9 @@
 # largest bundled library moved out ("big": its extensions still ask for the
 # name the earlier repair gave the library, so they need no rewrite); and the
 # same with the extensions asking for a plain soname ("big, fresh": a real
-# DT_NEEDED rewrite, as in a wheel fresh from a build).
+# DT_NEEDED rewrite, as in a wheel fresh from a build); and "3 wheels": the
+# fresh wheel retagged for three Python versions, repaired in one run (the
+# library they all bundle is deflated once) and one run each.
 #
 # Besides wheelfix against auditwheel it reports: the floor of each repair
 # (copy the input wheel + deflate only the grafted libraries, timed with
@@ -103,9 +105,19 @@ with tempfile.TemporaryDirectory() as t:
         fresh.append((i, data))
 write_wheel(f"{out}/fresh/{newname}", fresh, record)
 print(f"{out}/fresh/{newname}: {', '.join(changed)} ask for {plain}")
+
+# the fresh wheel as one project's builds for three Python versions (tags
+# in the name and WHEEL): the same libraries to bundle in each
+os.makedirs(f"{out}/matrix", exist_ok=True)
+for py in ("cp311", "cp312", "cp313"):
+    tagged = [(i, re.sub(rb"Tag: [^-\n]+-[^-\n]+-", f"Tag: {py}-{py}-".encode(), d) if i.filename.endswith(".dist-info/WHEEL") else d)
+              for i, d in fresh]
+    mname = "-".join(newname.split("-")[:-3] + [py, py, newname.split("-")[-1]])
+    write_wheel(f"{out}/matrix/{mname}", tagged, record)
 PY
 bigrep=$(ls "$out"/*-linux_*.whl)
 bigfresh=$(ls "$out"/fresh/*.whl)
+matrix=$(ls "$out"/matrix/*.whl | tr '\n' ' ')
 
 # SBOM: auditwheel writes one when it finds a package owner of a grafted library (dpkg here)
 rm -rf "$out/sbom" && "$aw" repair -w "$out/sbom" "$gmpy2" >/dev/null 2>&1
@@ -153,6 +165,13 @@ hf repair-big-fresh --prepare "rm -rf $out/wh-fresh" \
   -n "wheelfix repair big, fresh" "$wf repair -q -w $out/wh-fresh --lib-path $out/fresh/extlib $bigfresh" \
   -n "auditwheel repair big, fresh" "env LD_LIBRARY_PATH=$out/fresh/extlib $aw repair -w $out/wh-fresh $bigfresh" \
   -n "floor big, fresh (cp + deflate grafts)" "mkdir -p $out/wh-fresh && $micro floor $bigfresh $out/wh-fresh/f.whl $gf"
+# one project's wheels for three Python versions, repaired in one run (wheelfix
+# deflates the library they all bundle once), and by wheelfix one at a time
+hf repair-matrix --prepare "rm -rf $out/wh-matrix" \
+  -n "wheelfix repair 3 wheels, one run" "$wf repair -q -w $out/wh-matrix --lib-path $out/fresh/extlib $matrix" \
+  -n "auditwheel repair 3 wheels, one run" "env LD_LIBRARY_PATH=$out/fresh/extlib $aw repair -w $out/wh-matrix $matrix" \
+  -n "wheelfix repair 3 wheels, one run each" \
+  "sh -c 'for w in $matrix; do $wf repair -q -w $out/wh-matrix --lib-path $out/fresh/extlib \$w; done'"
 # auditwheel without the SBOM step: dpkg hidden from it (wheelfix writes no SBOM)
 if [ "$sbom" = yes ]; then
   : >"$out/nodpkg"   # an empty, non-executable file over dpkg: shutil.which finds no dpkg
