@@ -557,13 +557,13 @@ fn apply_kept(
         let mut share = Share::Alone;
         if let (Some(shared), PlanSource::File(_)) = (shared, &b.source) {
             if crate::wheel::writer::early_chunks(len, level).is_some() {
-                let sha: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&out).into();
-                share = match shared.find(shared::Key { sha256: sha, len, level }) {
+                let key = shared::Key { sha256: <sha2::Sha256 as sha2::Digest>::digest(&out).into(), len, level };
+                share = match shared.find(key) {
                     shared::Found::Claimed(claim) => Share::Owner(Mutex::new(Some(claim))),
                     shared::Found::Done(d) => Share::Taken(d),
-                    shared::Found::Busy => Share::Wait(shared::Key { sha256: sha, len, level }),
+                    shared::Found::Busy => Share::Wait(key),
                 };
-                sha256 = Some(sha);
+                sha256 = Some(key.sha256);
             }
         }
         Ok(Patched {
