@@ -354,10 +354,10 @@ fn hand_over(patched: Option<&Patched>, progress: &Mutex<Progress>) {
 /// stream (spliced, or its chunks joined with its sha256), or its bytes for
 /// the writer to deflate when no job compressed it. With the splice's figures.
 fn finish_compressed(p: &Patched, done: Vec<Done>) -> (crate::wheel::Source, Option<String>) {
-    let len = p.len as u64;
     if let Share::Taken(d) = &p.share {
-        return (crate::wheel::Source::Deflated(d.clone(), len), Some(taken_detail(&p.name)));
+        return reused(p, d.clone());
     }
+    let len = p.len as u64;
     let mut spliced = None;
     let mut sha256 = p.sha256;
     let mut chunks = Vec::new();
@@ -388,9 +388,11 @@ fn finish_compressed(p: &Patched, done: Vec<Done>) -> (crate::wheel::Source, Opt
     }
 }
 
-/// What `-v` says of a bundled library whose stream another repair made.
-fn taken_detail(name: &str) -> String {
-    format!("`{name}`: the same bytes were already compressed in this run; that stream is reused")
+/// The content of bundled library `p` when another repair of the batch
+/// compressed the same bytes: that stream, and what `-v` says of it.
+fn reused(p: &Patched, d: Arc<crate::wheel::writer::Deflated>) -> (crate::wheel::Source, Option<String>) {
+    let detail = format!("`{}`: the same bytes were already compressed in this run; that stream is reused", p.name);
+    (crate::wheel::Source::Deflated(d, p.len as u64), Some(detail))
 }
 
 /// Runs jobs `0..n`, which the caller has sorted costliest first, on every
@@ -781,14 +783,13 @@ fn apply_kept(
             for (k, p) in patched.iter().enumerate() {
                 let Some(p) = p else { continue };
                 let Share::Wait(key) = &p.share else { continue };
-                let len = p.len as u64;
                 let (source, detail) = match shared.wait(*key) {
-                    Some(d) => (crate::wheel::Source::Deflated(d, len), Some(taken_detail(&p.name))),
+                    Some(d) => reused(p, d),
                     // given up by the other repair: deflated here
                     None => {
                         let bytes = locked(&p.data).clone().unwrap_or_default();
                         match crate::wheel::writer::deflate_early(&bytes, level) {
-                            Ok(Some(d)) => (crate::wheel::Source::Deflated(Arc::new(d), len), None),
+                            Ok(Some(d)) => (crate::wheel::Source::Deflated(Arc::new(d), p.len as u64), None),
                             Ok(None) => (crate::wheel::Source::Bytes(bytes), None),
                             Err(e) => {
                                 locked(&progress[k]).failed = Some(Error::io(&p.label, e));
