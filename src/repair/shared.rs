@@ -178,6 +178,13 @@ mod tests {
         Arc::new(Deflated { data: vec![0; n], crc32: 0, sha256: [0; 32] })
     }
 
+    /// Returns once `n` repairs are blocked in [`SharedLibraries::wait`].
+    fn until_waiting(s: &SharedLibraries, n: usize) {
+        while s.waiting() < n {
+            std::thread::yield_now();
+        }
+    }
+
     #[test]
     fn the_first_claims_the_others_find_it_busy_then_done() {
         let s = SharedLibraries::new();
@@ -198,7 +205,7 @@ mod tests {
         let Found::Claimed(c) = s.find(key(1)) else { panic!("vacant") };
         std::thread::scope(|scope| {
             let waiter = scope.spawn(|| s.wait(key(1)));
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            until_waiting(&s, 1);
             drop(c);
             assert!(waiter.join().unwrap().is_none());
         });
@@ -212,7 +219,7 @@ mod tests {
         let d = stream(7);
         std::thread::scope(|scope| {
             let waiter = scope.spawn(|| s.wait(key(3)));
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            until_waiting(&s, 1);
             c.publish(&d);
             assert!(Arc::ptr_eq(&waiter.join().unwrap().unwrap(), &d));
         });
