@@ -47,6 +47,7 @@
 
 pub mod analyze;
 pub mod binary;
+pub mod bytes;
 pub mod check;
 pub mod cli;
 pub mod error;

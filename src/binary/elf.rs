@@ -322,7 +322,7 @@ pub struct Partial<'a> {
 impl Partial<'_> {
     /// Whether `[start, end)` lies inside one of the ranges read.
     pub fn covers(&self, start: u64, end: u64) -> bool {
-        crate::wheel::archive::ranges_cover(self.read, start, end)
+        crate::bytes::ranges_cover(self.read, start, end)
     }
 }
 

@@ -26,6 +26,7 @@ use rayon::prelude::*;
 use zip::{CompressionMethod, ZipArchive};
 
 use super::filename::normalize_name;
+use crate::bytes::ranges_cover;
 use super::{Record, WheelError, WheelFilename, WheelMetadata};
 
 /// One entry of the archive.
@@ -236,16 +237,6 @@ fn inflate_step(d: &mut flate2::Decompress, raw: &[u8], step: &mut [u8]) -> Resu
         }
     }
     Ok((filled, false))
-}
-
-/// Whether `[start, end)` lies inside one of `ranges` (sorted, not
-/// overlapping).
-pub fn ranges_cover(ranges: &[(u64, u64)], start: u64, end: u64) -> bool {
-    if start >= end {
-        return true;
-    }
-    let i = ranges.partition_point(|&(s, _)| s <= start);
-    i > 0 && ranges[i - 1].1 >= end
 }
 
 /// One step of reading a file in part, in order: of `piece` (the file's
