@@ -5,6 +5,8 @@
 //! Every output binary is read back with goblin (load commands, ids,
 //! rpaths, fat headers) and every signature re-hashed by the independent
 //! verifier of `macho.rs`; RECORD is checked by hashing each entry here.
+//! Each written wheel is also compared with its golden dump in
+//! `tests/golden/macho/repair.*.txt` (every binary dumped by `macho_dump.rs`).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -16,7 +18,7 @@ use sha2::{Digest, Sha256};
 use wheelfix::patch::macho::{apply, create_fat, MachOEdits};
 
 use crate::macho::{assert_signatures, GView};
-use crate::util::{make_wheel, text};
+use crate::util::{golden_wheel, make_wheel, text};
 
 const EXT: &str = "ext.cpython-312-darwin.so";
 const SYSTEM: &str = "/usr/lib/libSystem.B.dylib";
@@ -165,6 +167,7 @@ fn repair_thin_wheels_like_delocate() {
         let fixed = repair_ok(&whl, &out, &["--lib-path", libs.to_str().unwrap()]);
         assert_eq!(file_name(&fixed), format!("fakepkg-1.0-cp311-cp311-{plat}.whl"));
         let entries = read_wheel(&fixed);
+        golden_wheel(&format!("macho/repair.thin-{arch}"), &fixed);
         assert_delocated(&entries, &[cpu]);
         assert_eq!(wheel_tags(&entries), vec![format!("cp311-cp311-{plat}")]);
         let dylibs: Vec<&String> = entries.keys().filter(|k| k.contains(".dylibs/")).collect();
@@ -188,6 +191,7 @@ fn lib_sdir_and_root_placement() {
     let whl =
         make_wheel(&sub, "fakepkg", "macosx_11_0_arm64", vec![(EXT.to_string(), fixture(&format!("arm64/{EXT}")))]);
     let fixed = repair_ok(&whl, &t.path().join("out"), &["--lib-path", libs.to_str().unwrap(), "-L", "_libs"]);
+    golden_wheel("macho/repair.root-lib-sdir", &fixed);
     let entries = read_wheel(&fixed);
     let ext = assert_signatures(&entries[EXT]);
     assert_slice(&ext[0], None, &["@loader_path/fakepkg_libs/libfoo.dylib"], &["@loader_path/deps"]);
@@ -197,6 +201,7 @@ fn lib_sdir_and_root_placement() {
     let whl2 = mac_wheel(t.path(), "macosx_11_0_arm64", vec![(EXT, fixture(&format!("arm64/{EXT}")))], "");
     let fixed =
         repair_ok(&whl2, &t.path().join("out2"), &["--lib-path", libs.to_str().unwrap(), "--no-sanitize-rpaths"]);
+    golden_wheel("macho/repair.no-sanitize-rpaths", &fixed);
     let entries = read_wheel(&fixed);
     let ext = assert_signatures(&entries[&format!("fakepkg/{EXT}")]);
     assert_eq!(ext[0].rpaths, ["@loader_path/deps", "/opt/fake/lib"]);
@@ -220,6 +225,7 @@ fn minimum_macos_raises_the_tag_or_fails_the_deployment_target() {
     let fixed = repair_ok(&whl, &out, &["--lib-path", libs.to_str().unwrap()]);
     assert_eq!(file_name(&fixed), "fakepkg-1.0-cp311-cp311-macosx_13_0_arm64.whl");
     assert_eq!(wheel_tags(&read_wheel(&fixed)), ["cp311-cp311-macosx_13_0_arm64"]);
+    golden_wheel("macho/repair.minos-13", &fixed);
 
     let out2 = t.path().join("out2");
     let o = repair_run(&whl, &out2, &["--lib-path", libs.to_str().unwrap()], Some("11.0"));
@@ -237,6 +243,7 @@ fn minimum_macos_raises_the_tag_or_fails_the_deployment_target() {
         PathBuf::from(text(&o.stdout).trim())
     };
     assert_eq!(file_name(&fixed), "fakepkg-1.0-cp311-cp311-macosx_14_0_arm64.whl");
+    golden_wheel("macho/repair.target-14", &fixed);
 }
 
 /// A universal2 libbar (not committed) fused from the thin fixtures.
@@ -260,6 +267,7 @@ fn universal2_and_required_archs() {
         &["--lib-path", libs.to_str().unwrap(), "--require-archs", "universal2"],
     );
     assert_eq!(file_name(&fixed), "fakepkg-1.0-cp311-cp311-macosx_11_0_universal2.whl");
+    golden_wheel("macho/repair.universal2", &fixed);
     let entries = read_wheel(&fixed);
     let mut cpus: Vec<u32> =
         crate::macho::goblin(&entries[&format!("fakepkg/{EXT}")]).iter().map(|v| v.cputype).collect();
@@ -322,6 +330,7 @@ fn same_basename_different_libraries_get_clash_proof_names() {
     let ext2 = apply(&ext, &e2).unwrap();
     let whl = mac_wheel(t.path(), "macosx_11_0_arm64", vec![("ext1.so", ext1), ("ext2.so", ext2)], "");
     let fixed = repair_ok(&whl, &t.path().join("out"), &[]);
+    golden_wheel("macho/repair.same-basename", &fixed);
     let entries = read_wheel(&fixed);
     let foos: Vec<&String> = entries.keys().filter(|k| k.starts_with("fakepkg/.dylibs/libfoo")).collect();
     assert_eq!(foos.len(), 2, "{:?}", entries.keys());
@@ -368,6 +377,7 @@ fn unpadded_binary_is_refused_and_nothing_is_written() {
     assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none(), "nothing written");
     // the default directory name fits in the 32 free bytes (the removed rpath makes room)
     let fixed = repair_ok(&whl, &t.path().join("out-ok"), &["--lib-path", libs.to_str().unwrap()]);
+    golden_wheel("macho/repair.nopad", &fixed);
     assert_delocated(&read_wheel(&fixed), &[ARM64]);
 }
 
@@ -433,6 +443,7 @@ fn merge_thin_wheels_into_universal2() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let fused = PathBuf::from(text(&o.stdout).trim());
     assert_eq!(file_name(&fused), "fakepkg-1.0-cp311-cp311-macosx_11_0_universal2.whl");
+    golden_wheel("macho/merge.universal2", &fused);
     let entries = read_wheel(&fused);
     assert_eq!(wheel_tags(&entries), ["cp311-cp311-macosx_11_0_universal2"]);
     for name in [format!("fakepkg/{EXT}"), "fakepkg/.dylibs/libfoo.dylib".into(), "fakepkg/.dylibs/libbar.dylib".into()]

@@ -1,7 +1,9 @@
 //! Integration tests: real binaries, real wheels, the real `wheelfix` command.
 
-// Shared helpers: cc, wheels, the wheelfix binary, a JSON Schema checker.
+// Shared helpers: cc, wheels, the wheelfix binary, golden files, a JSON Schema checker.
 mod util;
+// A text dump of Mach-O files for the golden files, by an independent reader.
+mod macho_dump;
 
 // The command end to end on Linux wheels: show, repair, load, errors.
 mod cli;

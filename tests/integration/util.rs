@@ -282,6 +282,28 @@ pub fn golden(rel: &str, text: &str) {
     }
 }
 
+/// Compares a dump of the wheel at `wheel` with the golden file
+/// `tests/golden/{rel}.txt` (see [`golden`]): its file name, the names of
+/// its entries, then the dump of each Mach-O entry, read with the zip crate
+/// and dumped by the independent reader of `macho_dump.rs`.
+pub fn golden_wheel(rel: &str, wheel: &Path) {
+    let entries = zip_entries(wheel);
+    let mut text = format!("wheel: {}\n", wheel.file_name().unwrap().to_string_lossy());
+    for name in entries.keys() {
+        text.push_str(&format!("entry: {name}\n"));
+    }
+    for (name, data) in &entries {
+        let dump = match data.get(..4) {
+            Some([0xcf, 0xfa, 0xed, 0xfe] | [0xce, 0xfa, 0xed, 0xfe] | [0xca, 0xfe, 0xba, 0xbe]) => {
+                crate::macho_dump::dump(data)
+            }
+            _ => continue,
+        };
+        text.push_str(&format!("\n=== {name}\n{dump}"));
+    }
+    golden(rel, &text);
+}
+
 /// Replaces every occurrence of `from` by `to` (same length) in zip bytes; at
 /// least the local and the central header must hold it.
 pub fn replace_all(data: &mut [u8], from: &[u8], to: &[u8]) {
