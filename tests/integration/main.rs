@@ -2,8 +2,9 @@
 
 // Shared helpers: cc, wheels, the wheelfix binary, golden files, a JSON Schema checker.
 mod util;
-// A text dump of Mach-O files for the golden files, by an independent reader.
+// Text dumps of Mach-O and PE files for the golden files, by independent readers.
 mod macho_dump;
+mod pe_dump;
 
 // The command end to end on Linux wheels: show, repair, load, errors.
 mod cli;

@@ -284,8 +284,8 @@ pub fn golden(rel: &str, text: &str) {
 
 /// Compares a dump of the wheel at `wheel` with the golden file
 /// `tests/golden/{rel}.txt` (see [`golden`]): its file name, the names of
-/// its entries, then the dump of each Mach-O entry, read with the zip crate
-/// and dumped by the independent reader of `macho_dump.rs`.
+/// its entries, then the dump of each Mach-O or PE entry, read with the zip
+/// crate and dumped by the independent readers of `macho_dump.rs` and `pe_dump.rs`.
 pub fn golden_wheel(rel: &str, wheel: &Path) {
     let entries = zip_entries(wheel);
     let mut text = format!("wheel: {}\n", wheel.file_name().unwrap().to_string_lossy());
@@ -297,6 +297,7 @@ pub fn golden_wheel(rel: &str, wheel: &Path) {
             Some([0xcf, 0xfa, 0xed, 0xfe] | [0xce, 0xfa, 0xed, 0xfe] | [0xca, 0xfe, 0xba, 0xbe]) => {
                 crate::macho_dump::dump(data)
             }
+            Some([b'M', b'Z', _, _]) => crate::pe_dump::dump(data),
             _ => continue,
         };
         text.push_str(&format!("\n=== {name}\n{dump}"));

@@ -6,7 +6,8 @@
 //! archive and RECORD, goblin for import tables, a small reader below for
 //! delay-load descriptors, and the mangled names are recomputed here from
 //! the rule (sha256 over the deps' hashes, each NUL-terminated, then the
-//! file bytes; 32 hex digits).
+//! file bytes; 32 hex digits). Each written wheel is also compared with its
+//! golden dump in `tests/golden/pe/repair.*.txt` (every binary dumped by `pe_dump.rs`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::util::{make_wheel, text, wheelfix};
+use crate::util::{golden_wheel, make_wheel, text, wheelfix};
 
 fn fixture(rel: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pe").join(rel);
@@ -141,6 +142,7 @@ fn chain(set: &str, plat: &str, want_machine: u16, pyds: &[&str]) -> (tempfile::
     }
     let wheel = make_wheel(tmp.path(), "fakepkg", plat, files);
     let r = repair(&wheel, &tmp.path().join("out"), &["--lib-path", deps.to_str().unwrap()]);
+    golden_wheel(&format!("pe/repair.{set}"), &r.out);
     let (foo_name, bar) = expected_names(set);
     let e = &r.entries;
     let foo_data =
@@ -288,6 +290,7 @@ fn overlay_without_room() {
     args.push("--strip");
     let o = wheelfix(&args);
     assert!(o.status.success(), "{}", text(&o.stderr));
+    golden_wheel("pe/repair.overlay-strip", Path::new(text(&o.stdout).trim()));
     let e = unzip(Path::new(text(&o.stdout).trim()));
     let foo_dll = e.iter().find(|(k, _)| k.starts_with("fakepkg.libs/foo-")).expect("foo bundled").1;
     assert!(imports(foo_dll)[0].starts_with("bar-"), "{:?}", imports(foo_dll));
@@ -298,6 +301,7 @@ fn overlay_without_room() {
     args.extend(["--no-mangle", "bar.dll"]);
     let o = wheelfix(&args);
     assert!(o.status.success(), "{}", text(&o.stderr));
+    golden_wheel("pe/repair.overlay-no-mangle-bar", Path::new(text(&o.stdout).trim()));
     let e = unzip(Path::new(text(&o.stdout).trim()));
     assert!(e.contains_key("fakepkg.libs/bar.dll"), "{:?}", e.keys());
     let foo_dll = e.iter().find(|(k, _)| k.starts_with("fakepkg.libs/foo-")).expect("foo mangled").1;
@@ -319,6 +323,7 @@ fn top_level_extension_goes_to_platlib() {
     ];
     let wheel = make_wheel(tmp.path(), "fakepkg", "win_amd64", files);
     let r = repair(&wheel, &tmp.path().join("out"), &["--lib-path", deps.to_str().unwrap()]);
+    golden_wheel("pe/repair.top-level", &r.out);
     let (foo_name, bar) = expected_names("msvc-x64");
     for n in [&foo_name, &bar] {
         assert!(r.entries.contains_key(&format!("fakepkg-1.0.data/platlib/{n}")), "{:?}", r.entries.keys());
@@ -362,6 +367,7 @@ fn no_mangle_all_and_namespace_package() {
         &tmp.path().join("out"),
         &["--lib-path", deps.to_str().unwrap(), "--no-mangle-all", "--namespace-pkg", "ns"],
     );
+    golden_wheel("pe/repair.no-mangle-all-namespace", &r.out);
     assert!(r.entries.contains_key("nspkg.libs/foo.dll") && r.entries.contains_key("nspkg.libs/bar.dll"));
     assert_eq!(imports(&r.entries["ns/sub/ext.pyd"]), imports(&fixture("msvc-x64/ext.pyd")), "names kept");
     assert_eq!(imports(&r.entries["nspkg.libs/foo.dll"]), vec!["bar.dll".to_string()]);
@@ -386,6 +392,7 @@ fn old_python_gets_the_load_order_fallback() {
     let files = vec![("pkg/ext.pyd".to_string(), fixture("mingw-x86_64/ext.pyd"))];
     let wheel = make_wheel_py(tmp.path(), "oldpkg", "cp37", "win_amd64", files);
     let r = repair(&wheel, &tmp.path().join("out"), &["--lib-path", deps.to_str().unwrap()]);
+    golden_wheel("pe/repair.cp37-load-order", &r.out);
     let (foo_name, bar) = expected_names("mingw-x86_64");
     let order = text(&r.entries["oldpkg.libs/.load-order-oldpkg-1.0"]);
     let mut listed: Vec<&str> = order.lines().collect();
