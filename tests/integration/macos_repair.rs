@@ -6,7 +6,8 @@
 //! rpaths, fat headers) and every signature re-hashed by the independent
 //! verifier of `macho.rs`; RECORD is checked by hashing each entry here.
 //! Each written wheel is also compared with its golden dump in
-//! `tests/golden/macho/repair.*.txt` (every binary dumped by `macho_dump.rs`).
+//! `tests/golden/macho/repair.*.txt` (every binary dumped by `macho_dump.rs`),
+//! and each message with its snapshot (`snapshots/macos-*.snap`).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -18,6 +19,7 @@ use sha2::{Digest, Sha256};
 use wheelfix::patch::macho::{apply, create_fat, MachOEdits};
 
 use crate::macho::{assert_signatures, GView};
+use crate::snap::Filter;
 use crate::util::{golden_wheel, make_wheel, text};
 
 const EXT: &str = "ext.cpython-312-darwin.so";
@@ -44,8 +46,12 @@ fn lib_dir(dir: &Path, name: &str, files: &[(&str, Vec<u8>)]) -> PathBuf {
 fn mac_wheel(dir: &Path, plat: &str, binaries: Vec<(&str, Vec<u8>)>, init: &str) -> PathBuf {
     let mut files = vec![("fakepkg/__init__.py".to_string(), init.as_bytes().to_vec())];
     files.extend(binaries.into_iter().map(|(n, d)| (format!("fakepkg/{n}"), d)));
-    static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    // numbered within `dir` (one test's own directory), so paths in messages are the same every run
+    let n = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("in-"))
+        .count();
     let sub = dir.join(format!("in-{n}"));
     std::fs::create_dir_all(&sub).unwrap();
     make_wheel(&sub, "fakepkg", plat, files)
@@ -230,10 +236,7 @@ fn minimum_macos_raises_the_tag_or_fails_the_deployment_target() {
     let out2 = t.path().join("out2");
     let o = repair_run(&whl, &out2, &["--lib-path", libs.to_str().unwrap()], Some("11.0"));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
-    let err = text(&o.stderr);
-    assert!(err.contains("Library dependencies do not satisfy target MacOS version 11.0"), "{err}");
-    assert!(err.contains("libfoo.dylib has a minimum target of 13.0"), "{err}");
-    assert!(err.contains("MACOSX_DEPLOYMENT_TARGET=13.0"), "{err}");
+    crate::snapshot!("macos-deployment-target-too-low", Filter::new().dir(t.path(), "[TMP]").run(&o));
     assert!(!out2.exists() || std::fs::read_dir(&out2).unwrap().next().is_none(), "nothing written");
 
     // a target above the libraries sets the tag
@@ -286,10 +289,8 @@ fn universal2_and_required_archs() {
     let out = t.path().join("out-bad");
     let o = repair_run(&whl, &out, &["--lib-path", thin.to_str().unwrap(), "--require-archs", "universal2"], None);
     assert_eq!(o.status.code(), Some(1));
-    let err = text(&o.stderr);
-    assert!(err.contains("Some missing architectures in wheel"), "{err}");
-    assert!(err.contains(&format!("Required arch x86_64 missing from fakepkg/{EXT}")), "{err}");
-    assert!(err.contains("Required arch x86_64 missing from") && err.contains("libbar.dylib"), "{err}");
+    let f = Filter::new().dir(t.path(), "[TMP]");
+    crate::snapshot!("macos-required-archs-missing", f.run(&o));
 
     // a universal2 extension loading an arm64-only libfoo: delocate's check_archs
     let mixed = lib_dir(
@@ -300,8 +301,7 @@ fn universal2_and_required_archs() {
     let whl = mac_wheel(t.path(), "macosx_11_0_universal2", vec![(EXT, fixture(&format!("universal2/{EXT}")))], "#");
     let o = repair_run(&whl, &out, &["--lib-path", mixed.to_str().unwrap(), "--require-archs", "arm64"], None);
     assert_eq!(o.status.code(), Some(1));
-    let err = text(&o.stderr);
-    assert!(err.contains(&format!("fakepkg/{EXT} needs arch x86_64 missing from")), "{err}");
+    crate::snapshot!("macos-library-lacks-an-arch", f.run(&o));
     assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none(), "nothing written");
 }
 
@@ -369,11 +369,7 @@ fn unpadded_binary_is_refused_and_nothing_is_written() {
     let sdir = format!(".dylibs_{}", "x".repeat(60));
     let o = repair_run(&whl, &out, &["--lib-path", libs.to_str().unwrap(), "-L", &sdir], None);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
-    let err = text(&o.stderr);
-    assert!(err.contains(&format!("fakepkg/{EXT}")), "{err}");
-    assert!(err.contains("bytes needed") && err.contains("available"), "{err}");
-    assert!(err.contains("headerpad"), "{err}");
-    assert_eq!(err.lines().filter(|l| l.starts_with("error:")).count(), 1, "{err}");
+    crate::snapshot!("macos-no-room-in-the-header", Filter::new().dir(t.path(), "[TMP]").run(&o));
     assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none(), "nothing written");
     // the default directory name fits in the 32 free bytes (the removed rpath makes room)
     let fixed = repair_ok(&whl, &t.path().join("out-ok"), &["--lib-path", libs.to_str().unwrap()]);
@@ -394,9 +390,7 @@ fn repairing_a_delocated_wheel_changes_nothing() {
     let out2 = t.path().join("out2");
     let o = repair_run(&first, &out2, &[], None);
     assert!(o.status.success(), "{}", text(&o.stderr));
-    let err = text(&o.stderr);
-    assert!(err.contains("nothing to change"), "{err}");
-    assert!(err.contains("no external libraries to bundle"), "{err}");
+    crate::snapshot!("macos-repair-a-delocated-wheel", Filter::new().dir(t.path(), "[TMP]").run(&o));
     let second = PathBuf::from(text(&o.stdout).trim());
     assert_eq!(file_name(&second), file_name(&first));
     assert_eq!(read_wheel(&first), read_wheel(&second));
@@ -409,8 +403,7 @@ fn missing_dependency_is_an_error_unless_ignored() {
     let out = t.path().join("out");
     let o = repair_run(&whl, &out, &[], None);
     assert_eq!(o.status.code(), Some(1));
-    let err = text(&o.stderr);
-    assert!(err.contains("`@rpath/libfoo.dylib`") && err.contains("could not be located"), "{err}");
+    crate::snapshot!("macos-missing-library", Filter::new().dir(t.path(), "[TMP]").run(&o));
     let o = repair_run(&whl, &out, &["--ignore-missing-dependencies"], None);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let entries = read_wheel(Path::new(text(&o.stdout).trim()));
@@ -475,8 +468,8 @@ fn merge_refuses_differing_non_binaries_and_same_arch() {
     let out = t.path().join("out");
     let o = run(&["merge", a.to_str().unwrap(), x.to_str().unwrap(), "-w", out.to_str().unwrap()], None);
     assert_eq!(o.status.code(), Some(1));
-    let err = text(&o.stderr);
-    assert!(err.contains("`fakepkg/__init__.py` differs between the two wheels"), "{err}");
+    let f = Filter::new().dir(t.path(), "[TMP]");
+    crate::snapshot!("macos-merge-differing-file", f.run(&o));
     assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none(), "nothing written");
 
     // two different arm64 builds of one file cannot be fused
@@ -489,6 +482,5 @@ fn merge_refuses_differing_non_binaries_and_same_arch() {
     let a = mac_wheel(t.path(), "macosx_11_0_arm64", vec![(EXT, fixture(&format!("arm64/{EXT}")))], "");
     let o = run(&["merge", a.to_str().unwrap(), b.to_str().unwrap(), "-w", out.to_str().unwrap()], None);
     assert_eq!(o.status.code(), Some(1));
-    let err = text(&o.stderr);
-    assert!(err.contains(&format!("`fakepkg/{EXT}`: both wheels have a different arm64 slice")), "{err}");
+    crate::snapshot!("macos-merge-two-arm64-slices", f.run(&o));
 }

@@ -5,7 +5,9 @@
 //! The filter, and nothing else, normalises: each directory it is given (a
 //! temporary directory, the project root) is replaced by a placeholder such
 //! as `[TMP]` or `[ROOT]`, written as given and as its canonical path, the
-//! longest first, so a temporary directory under the root is still `[TMP]`.
+//! longest first, so a temporary directory under the root is still `[TMP]`;
+//! a test may also name one value this machine decides (the file name a
+//! wheel built with cc here gets from its best tag) after checking it itself.
 //! `wheelfix X.Y.Z` (the crate's own version, as the repair marker names
 //! it) becomes `wheelfix [VERSION]`. Everything else (names, hashes in
 //! bundled names, tags, exit codes) is kept, so a snapshot changes only when
@@ -38,6 +40,15 @@ impl Filter {
                 self.replace.push((f, placeholder.to_string()));
             }
         }
+        self.replace.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
+        self
+    }
+
+    /// Also replaces `value`, a name this machine decides that the test has
+    /// checked on its own (the file name a cc-built wheel gets from its best
+    /// tag), by `placeholder`.
+    pub fn value(mut self, value: &str, placeholder: &str) -> Filter {
+        self.replace.push((value.to_string(), placeholder.to_string()));
         self.replace.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
         self
     }

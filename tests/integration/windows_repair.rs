@@ -7,7 +7,8 @@
 //! delay-load descriptors, and the mangled names are recomputed here from
 //! the rule (sha256 over the deps' hashes, each NUL-terminated, then the
 //! file bytes; 32 hex digits). Each written wheel is also compared with its
-//! golden dump in `tests/golden/pe/repair.*.txt` (every binary dumped by `pe_dump.rs`).
+//! golden dump in `tests/golden/pe/repair.*.txt` (every binary dumped by
+//! `pe_dump.rs`), and each message with its snapshot (`snapshots/windows-*.snap`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
+use crate::snap::Filter;
 use crate::util::{golden_wheel, make_wheel, text, wheelfix};
 
 fn fixture(rel: &str) -> Vec<u8> {
@@ -191,7 +193,7 @@ fn mingw_x86_64_chain_init_and_marker() {
     assert!(text(&r.entries["fakepkg-1.0.dist-info/WHEEL"]).contains("Tag: cp311-cp311-win_amd64\n"));
     // a second repair is a no-op (no --lib-path needed: nothing is looked up)
     let again = repair(&r.out, &tmp.path().join("again"), &[]);
-    assert!(again.stderr.contains("has already repaired this wheel"), "{}", again.stderr);
+    crate::snapshot!("windows-repair-a-repaired-wheel", Filter::new().dir(tmp.path(), "[TMP]").apply(&again.stderr));
     assert_eq!(again.entries, r.entries);
 }
 
@@ -230,8 +232,7 @@ fn machine_mismatch_is_an_error() {
         deps.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
-    let err = text(&o.stderr);
-    assert!(err.contains("fakepkg/ext.cp311-win32.pyd") && err.contains("CPU architecture"), "{err}");
+    crate::snapshot!("windows-machine-mismatch", Filter::new().dir(tmp.path(), "[TMP]").run(&o));
     assert!(!tmp.path().join("out").join(wheel.file_name().unwrap()).exists());
 }
 
@@ -242,7 +243,7 @@ fn missing_dll_is_an_error() {
     let wheel = make_wheel(tmp.path(), "fakepkg", "win_amd64", files);
     let o = wheelfix(&["repair", "-w", tmp.path().join("out").to_str().unwrap(), wheel.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("foo.dll"), "{}", text(&o.stderr));
+    crate::snapshot!("windows-missing-dll", Filter::new().dir(tmp.path(), "[TMP]").run(&o));
 }
 
 /// A copy where each initialised-data section's VirtualSize covers its raw
@@ -281,10 +282,8 @@ fn overlay_without_room() {
     let out = tmp.path().join("out");
     let base = ["repair", "-w", out.to_str().unwrap(), wheel.to_str().unwrap(), "--lib-path", deps.to_str().unwrap()];
     let o = wheelfix(&base);
-    let err = text(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("foo.dll") && err.contains("overlay"), "{err}");
-    assert!(err.contains("--strip") && err.contains("--no-mangle bar.dll"), "{err}");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    crate::snapshot!("windows-overlay-without-room", Filter::new().dir(tmp.path(), "[TMP]").run(&o));
 
     let mut args = base.to_vec();
     args.push("--strip");
