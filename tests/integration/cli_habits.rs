@@ -276,6 +276,8 @@ fn cibuildwheel_lines_of_the_docs_work() {
         &[("DYLD_LIBRARY_PATH", &mac.join("deps"))],
     );
     assert!(o.status.success(), "{}: {}", lines["macos"], text(&o.stderr));
+    // the same binaries as macos_repair.rs's repair of the same wheel
+    crate::util::golden_wheel("macho/repair.thin-arm64", Path::new(text(&o.stdout).trim()));
     let dylibs: Vec<String> = read_wheel(Path::new(text(&o.stdout).trim()))
         .into_keys()
         .filter(|k| k.starts_with("fakepkg/.dylibs/"))

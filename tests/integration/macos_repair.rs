@@ -478,6 +478,7 @@ fn merge_refuses_differing_non_binaries_and_same_arch() {
         e.add_rpaths = vec!["@loader_path/other".into()];
         apply(&fixture(&format!("arm64/{EXT}")), &e).unwrap()
     };
+    crate::util::golden("macho/arm64.ext.add-rpath", &crate::macho_dump::dump(&a13));
     let b = mac_wheel(t.path(), "macosx_11_0_x86_64", vec![(EXT, a13)], "");
     let a = mac_wheel(t.path(), "macosx_11_0_arm64", vec![(EXT, fixture(&format!("arm64/{EXT}")))], "");
     let o = run(&["merge", a.to_str().unwrap(), b.to_str().unwrap(), "-w", out.to_str().unwrap()], None);
