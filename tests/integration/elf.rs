@@ -174,15 +174,7 @@ fn readelf_clean(path: &Path, args: &[&str]) -> String {
 }
 
 fn golden(name: &str, text: &str) {
-    let path = Path::new(ROOT).join("tests/golden/elf").join(format!("{name}.txt"));
-    if std::env::var_os("WHEELFIX_UPDATE_GOLDEN").is_some() {
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(&path, text).unwrap();
-        return;
-    }
-    let want = fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("golden file {} missing ({e}); run with WHEELFIX_UPDATE_GOLDEN=1", path.display()));
-    assert_eq!(text, want, "dump differs from {}", path.display());
+    crate::util::golden(&format!("elf/{name}"), text);
 }
 
 /// The dump of a file compiled at test time: glibc's own symbol versions

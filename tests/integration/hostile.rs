@@ -2,6 +2,7 @@
 //! RECORD or binary is one clear `error: …` line naming the file and the
 //! reason (exit code 2), in bounded time, with nothing written and the input
 //! untouched. Dependency cycles are not errors: `show` and `repair` finish.
+//! The messages themselves are snapshots (`snapshots/hostile-*.snap`).
 
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use wheelfix::wheel::record;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
+use crate::snap::Filter;
 use crate::util::{cc, make_wheel, text};
 
 const NAME: &str = "demo-0.1-cp311-cp311-linux_x86_64.whl";
@@ -74,14 +76,18 @@ fn sha(path: &Path) -> Vec<u8> {
 /// `show` and `repair -w DIR` must both refuse `wheel` with exit code 2 and
 /// one `error:` line (plus an optional `hint:`) naming the wheel and
 /// containing `reason`; nothing is written and the wheel is unchanged.
-/// Returns the first broken promise.
-fn check_refused(wheel: &Path, reason: &str) -> Result<(), String> {
+/// Returns what `show` printed on stderr, or the first broken promise.
+fn check_refused(wheel: &Path, reason: &str) -> Result<String, String> {
     let dir = wheel.parent().unwrap();
     let before = sha(wheel);
     let house = dir.join("house");
     let w = wheel.to_str().unwrap();
+    let mut said = String::new();
     for args in [vec!["show", w], vec!["show", "--json", w], vec!["repair", w, "-w", house.to_str().unwrap()]] {
         let r = run(dir, &args);
+        if args.len() == 2 {
+            said.clone_from(&r.stderr);
+        }
         let what = format!("`wheelfix {}`", args.join(" "));
         if r.code != Some(2) {
             return Err(format!("{what}: exit code {:?}, expected 2; stderr: {}", r.code, r.stderr));
@@ -111,14 +117,29 @@ fn check_refused(wheel: &Path, reason: &str) -> Result<(), String> {
     if sha(wheel) != before {
         return Err(format!("{w}: the input wheel changed"));
     }
-    Ok(())
+    Ok(said)
 }
 
-/// Checks every case and fails with the list of those that broke a promise.
-fn assert_all_refused<R: AsRef<str>>(cases: &[(PathBuf, R)]) {
-    let failures: Vec<String> =
-        cases.iter().filter_map(|(w, reason)| check_refused(w, reason.as_ref()).err()).collect();
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+/// Checks every case and fails with the list of those that broke a promise;
+/// returns, case by case, the directory the case is in and what `show` said.
+fn assert_all_refused<R: AsRef<str>>(cases: &[(PathBuf, R)]) -> Vec<(String, String)> {
+    let results: Vec<_> = cases.iter().map(|(w, reason)| (w, check_refused(w, reason.as_ref()))).collect();
+    let failures: Vec<&String> = results.iter().filter_map(|(_, r)| r.as_ref().err()).collect();
+    let failed: Vec<&str> = failures.iter().map(|s| s.as_str()).collect();
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failed.join("\n"));
+    results
+        .into_iter()
+        .map(|(w, r)| {
+            let label = w.parent().unwrap().file_name().unwrap().to_string_lossy().into_owned();
+            (label, r.unwrap())
+        })
+        .collect()
+}
+
+/// The messages of `cases` (label and `show`'s stderr), temporary paths filtered, as one text.
+fn messages(root: &Path, said: &[(String, String)]) -> String {
+    let f = Filter::new().dir(root, "[TMP]");
+    said.iter().map(|(label, err)| format!("{label}:\n{}", f.apply(err))).collect()
 }
 
 /// A fresh directory `name` under `root` holding the wheel path `NAME`.
@@ -295,7 +316,8 @@ fn hostile_archives_are_one_line_errors() {
         cases.push((path, "invalid wheel file name"));
     }
 
-    assert_all_refused(&cases);
+    let said = assert_all_refused(&cases);
+    crate::snapshot!("hostile-archives", messages(root, &said));
     // the good wheel of the same shape passes, so the checks above can fail
     let path = slot(root, "good");
     std::fs::write(&path, &good).unwrap();
@@ -397,7 +419,10 @@ fn hostile_binaries_are_one_line_errors() {
     let descriptor = rva_to_offset(&pe, get_u32(&pe, import_dir)).expect("import directory in a section");
     pe_case("pe-import-name-rva", &|d| put_u32(d, descriptor + 12, 0x7FFF_0000));
 
-    assert_all_refused(&cases);
+    let said = assert_all_refused(&cases);
+    // the ELF cases are built by cc here, so their offsets are this machine's
+    let fixtures: Vec<_> = said.into_iter().filter(|(label, _)| !label.starts_with("elf-")).collect();
+    crate::snapshot!("hostile-binaries", messages(root, &fixtures));
 }
 
 /// `readelf -d` DT_NEEDED names of a file (binutils, an independent reader).

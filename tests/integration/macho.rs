@@ -3,8 +3,10 @@
 //!
 //! Every result is checked with readers that are not ours: goblin for load
 //! commands and fat headers, and the small page-hash verifier below for code
-//! signatures. Set `WHEELFIX_MACHO_OUT=DIR` to keep the rewritten files for
-//! `fixtures/macho/check.sh`.
+//! signatures. Every input and every rewrite is also compared with its golden
+//! dump in `tests/golden/macho` (written by `macho_dump.rs`;
+//! `WHEELFIX_UPDATE_GOLDEN=1` rewrites them). Set `WHEELFIX_MACHO_OUT=DIR` to
+//! keep the rewritten files for `fixtures/macho/check.sh`.
 
 use std::path::{Path, PathBuf};
 
@@ -45,6 +47,16 @@ fn all_fixtures() -> Vec<String> {
     walk(&fixtures_dir(), &fixtures_dir(), &mut out);
     out.sort();
     out
+}
+
+/// The golden name of a fixture: `arm64/ext.cpython-312-darwin.so` → `arm64.ext`.
+fn stem(rel: &str) -> String {
+    rel.replace(EXT, "ext").trim_end_matches(".dylib").replace('/', ".")
+}
+
+/// Compares the dump of `data`, fixture `rel` after `op`, with its golden file.
+fn golden(rel: &str, op: &str, data: &[u8]) {
+    crate::util::golden(&format!("macho/{}.{op}", stem(rel)), &crate::macho_dump::dump(data));
 }
 
 /// Keeps a rewritten file for `check.sh` when `WHEELFIX_MACHO_OUT` is set.
@@ -237,6 +249,13 @@ fn parse_agrees_with_goblin_on_every_fixture() {
 }
 
 #[test]
+fn every_fixture_matches_its_golden_dump() {
+    for f in all_fixtures() {
+        golden(&f, "input", &fixture(&f));
+    }
+}
+
+#[test]
 fn parse_reads_the_fixture_names() {
     let ext = bm::parse(&fixture(&format!("arm64/{EXT}"))).unwrap();
     let s = &ext.slices[0];
@@ -298,6 +317,7 @@ fn rewrite_thin_and_fat_extensions() {
         let input = fixture(&f);
         let out = apply(&input, &repair_edits()).unwrap_or_else(|e| panic!("{f}: {e}"));
         keep(&format!("rewrite/{f}"), &out);
+        golden(&f, "repair-edits", &out);
         assert_eq!(out.len(), input.len(), "{f}: signed slices keep their size, nothing moves");
         let views = assert_signatures(&out);
         for v in &views {
@@ -332,6 +352,7 @@ fn rewrite_install_id_on_thin_and_fat() {
         e.change_dylibs.push(("@rpath/libbar.dylib".into(), "@loader_path/libbar.dylib".into()));
         let out = apply(&input, &e).unwrap_or_else(|err| panic!("{f}: {err}"));
         keep(&format!("id/{f}"), &out);
+        golden(f, "set-id", &out);
         for v in assert_signatures(&out) {
             assert_eq!(v.id.as_deref(), Some("/DLC/fakepkg/libfoo.dylib"), "{f}");
             assert_eq!(v.libs, ["@loader_path/libbar.dylib", "/usr/lib/libSystem.B.dylib"], "{f}");
@@ -355,6 +376,7 @@ fn rewrite_then_inverse_restores_the_linker_output_bytes() {
         e.set_id = Some("/x.dylib".into());
         let out = apply(&input, &e).unwrap();
         assert_ne!(out, input);
+        golden(&f, "rename-longer", &out);
         let mut back = MachOEdits::default();
         back.change_dylibs.push(("@loader_path/a/much/longer/libfoo.dylib".into(), "@rpath/libfoo.dylib".into()));
         back.change_dylibs.push(("@loader_path/a/much/longer/libbar.dylib".into(), "@rpath/libbar.dylib".into()));
@@ -370,6 +392,7 @@ fn delete_only_shrinks_and_zeroes_the_freed_bytes() {
     e.delete_rpaths.push("@loader_path/deps".into());
     e.delete_rpaths.push("/opt/fake/lib".into());
     let out = apply(&input, &e).unwrap();
+    golden(&format!("arm64-nopad/{EXT}"), "delete-rpaths", &out);
     let v = &assert_signatures(&out)[0];
     assert!(v.rpaths.is_empty());
     assert_eq!(v.header_pad, 32 + 64);
@@ -416,6 +439,7 @@ fn unpadded_binaries_give_no_room_and_leave_the_input_alone() {
     let mut e = MachOEdits::default();
     e.change_dylibs.push(("@rpath/libfoo.dylib".into(), "@rpath/libf.dylib".into()));
     let out = apply(&input, &e).unwrap();
+    golden(&format!("arm64-nopad/{EXT}"), "rename-shorter", &out);
     assert_eq!(assert_signatures(&out)[0].libs[0], "@rpath/libf.dylib");
 }
 
@@ -426,6 +450,7 @@ fn unsigned_arm64_gets_a_signature_and_the_fat_file_is_laid_out_again() {
     let thin = fixture("arm64-unsigned/libfoo_abs.dylib");
     let out = apply(&thin, &e).unwrap();
     keep("sign/arm64-unsigned/libfoo_abs.dylib", &out);
+    golden("arm64-unsigned/libfoo_abs.dylib", "set-id", &out);
     let v = &assert_signatures(&out)[0];
     assert!(out.len() > thin.len());
     assert_eq!(check_signature(&out, v.signature.unwrap()).unwrap(), "libfoo.dylib");
@@ -434,6 +459,7 @@ fn unsigned_arm64_gets_a_signature_and_the_fat_file_is_laid_out_again() {
     let fat = fixture("universal2-unsigned/libfoo_abs.dylib");
     let out = apply(&fat, &e).unwrap();
     keep("sign/universal2-unsigned/libfoo_abs.dylib", &out);
+    golden("universal2-unsigned/libfoo_abs.dylib", "set-id", &out);
     let before = goblin(&fat);
     let after = assert_signatures(&out);
     assert_eq!(after.len(), 2);
@@ -493,6 +519,7 @@ fn signing_adds_a_verifiable_signature_to_x86_64() {
     let x86 = fixture("x86_64/deps/libbar.dylib");
     let out = codesign::sign_slice(&x86, "libbar.dylib").unwrap();
     keep("sign/x86_64/libbar.dylib", &out);
+    golden("x86_64/deps/libbar.dylib", "sign", &out);
     let v = &goblin(&out)[0];
     assert_eq!(check_signature(&out, v.signature.expect("LC_CODE_SIGNATURE added")).unwrap(), "libbar.dylib");
     assert_eq!(v.signature.unwrap().0 % 16, 0);

@@ -5,6 +5,9 @@
 //! Every output binary is read back with goblin (load commands, ids,
 //! rpaths, fat headers) and every signature re-hashed by the independent
 //! verifier of `macho.rs`; RECORD is checked by hashing each entry here.
+//! Each written wheel is also compared with its golden dump in
+//! `tests/golden/macho/repair.*.txt` (every binary dumped by `macho_dump.rs`),
+//! and each message with its snapshot (`snapshots/macos-*.snap`).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -16,7 +19,8 @@ use sha2::{Digest, Sha256};
 use wheelfix::patch::macho::{apply, create_fat, MachOEdits};
 
 use crate::macho::{assert_signatures, GView};
-use crate::util::{make_wheel, text};
+use crate::snap::Filter;
+use crate::util::{golden_wheel, make_wheel, text};
 
 const EXT: &str = "ext.cpython-312-darwin.so";
 const SYSTEM: &str = "/usr/lib/libSystem.B.dylib";
@@ -42,8 +46,12 @@ fn lib_dir(dir: &Path, name: &str, files: &[(&str, Vec<u8>)]) -> PathBuf {
 fn mac_wheel(dir: &Path, plat: &str, binaries: Vec<(&str, Vec<u8>)>, init: &str) -> PathBuf {
     let mut files = vec![("fakepkg/__init__.py".to_string(), init.as_bytes().to_vec())];
     files.extend(binaries.into_iter().map(|(n, d)| (format!("fakepkg/{n}"), d)));
-    static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    // numbered within `dir` (one test's own directory), so paths in messages are the same every run
+    let n = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("in-"))
+        .count();
     let sub = dir.join(format!("in-{n}"));
     std::fs::create_dir_all(&sub).unwrap();
     make_wheel(&sub, "fakepkg", plat, files)
@@ -165,6 +173,7 @@ fn repair_thin_wheels_like_delocate() {
         let fixed = repair_ok(&whl, &out, &["--lib-path", libs.to_str().unwrap()]);
         assert_eq!(file_name(&fixed), format!("fakepkg-1.0-cp311-cp311-{plat}.whl"));
         let entries = read_wheel(&fixed);
+        golden_wheel(&format!("macho/repair.thin-{arch}"), &fixed);
         assert_delocated(&entries, &[cpu]);
         assert_eq!(wheel_tags(&entries), vec![format!("cp311-cp311-{plat}")]);
         let dylibs: Vec<&String> = entries.keys().filter(|k| k.contains(".dylibs/")).collect();
@@ -188,6 +197,7 @@ fn lib_sdir_and_root_placement() {
     let whl =
         make_wheel(&sub, "fakepkg", "macosx_11_0_arm64", vec![(EXT.to_string(), fixture(&format!("arm64/{EXT}")))]);
     let fixed = repair_ok(&whl, &t.path().join("out"), &["--lib-path", libs.to_str().unwrap(), "-L", "_libs"]);
+    golden_wheel("macho/repair.root-lib-sdir", &fixed);
     let entries = read_wheel(&fixed);
     let ext = assert_signatures(&entries[EXT]);
     assert_slice(&ext[0], None, &["@loader_path/fakepkg_libs/libfoo.dylib"], &["@loader_path/deps"]);
@@ -197,6 +207,7 @@ fn lib_sdir_and_root_placement() {
     let whl2 = mac_wheel(t.path(), "macosx_11_0_arm64", vec![(EXT, fixture(&format!("arm64/{EXT}")))], "");
     let fixed =
         repair_ok(&whl2, &t.path().join("out2"), &["--lib-path", libs.to_str().unwrap(), "--no-sanitize-rpaths"]);
+    golden_wheel("macho/repair.no-sanitize-rpaths", &fixed);
     let entries = read_wheel(&fixed);
     let ext = assert_signatures(&entries[&format!("fakepkg/{EXT}")]);
     assert_eq!(ext[0].rpaths, ["@loader_path/deps", "/opt/fake/lib"]);
@@ -220,14 +231,12 @@ fn minimum_macos_raises_the_tag_or_fails_the_deployment_target() {
     let fixed = repair_ok(&whl, &out, &["--lib-path", libs.to_str().unwrap()]);
     assert_eq!(file_name(&fixed), "fakepkg-1.0-cp311-cp311-macosx_13_0_arm64.whl");
     assert_eq!(wheel_tags(&read_wheel(&fixed)), ["cp311-cp311-macosx_13_0_arm64"]);
+    golden_wheel("macho/repair.minos-13", &fixed);
 
     let out2 = t.path().join("out2");
     let o = repair_run(&whl, &out2, &["--lib-path", libs.to_str().unwrap()], Some("11.0"));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
-    let err = text(&o.stderr);
-    assert!(err.contains("Library dependencies do not satisfy target MacOS version 11.0"), "{err}");
-    assert!(err.contains("libfoo.dylib has a minimum target of 13.0"), "{err}");
-    assert!(err.contains("MACOSX_DEPLOYMENT_TARGET=13.0"), "{err}");
+    crate::snapshot!("macos-deployment-target-too-low", Filter::new().dir(t.path(), "[TMP]").run(&o));
     assert!(!out2.exists() || std::fs::read_dir(&out2).unwrap().next().is_none(), "nothing written");
 
     // a target above the libraries sets the tag
@@ -237,6 +246,7 @@ fn minimum_macos_raises_the_tag_or_fails_the_deployment_target() {
         PathBuf::from(text(&o.stdout).trim())
     };
     assert_eq!(file_name(&fixed), "fakepkg-1.0-cp311-cp311-macosx_14_0_arm64.whl");
+    golden_wheel("macho/repair.target-14", &fixed);
 }
 
 /// A universal2 libbar (not committed) fused from the thin fixtures.
@@ -260,6 +270,7 @@ fn universal2_and_required_archs() {
         &["--lib-path", libs.to_str().unwrap(), "--require-archs", "universal2"],
     );
     assert_eq!(file_name(&fixed), "fakepkg-1.0-cp311-cp311-macosx_11_0_universal2.whl");
+    golden_wheel("macho/repair.universal2", &fixed);
     let entries = read_wheel(&fixed);
     let mut cpus: Vec<u32> =
         crate::macho::goblin(&entries[&format!("fakepkg/{EXT}")]).iter().map(|v| v.cputype).collect();
@@ -278,10 +289,8 @@ fn universal2_and_required_archs() {
     let out = t.path().join("out-bad");
     let o = repair_run(&whl, &out, &["--lib-path", thin.to_str().unwrap(), "--require-archs", "universal2"], None);
     assert_eq!(o.status.code(), Some(1));
-    let err = text(&o.stderr);
-    assert!(err.contains("Some missing architectures in wheel"), "{err}");
-    assert!(err.contains(&format!("Required arch x86_64 missing from fakepkg/{EXT}")), "{err}");
-    assert!(err.contains("Required arch x86_64 missing from") && err.contains("libbar.dylib"), "{err}");
+    let f = Filter::new().dir(t.path(), "[TMP]");
+    crate::snapshot!("macos-required-archs-missing", f.run(&o));
 
     // a universal2 extension loading an arm64-only libfoo: delocate's check_archs
     let mixed = lib_dir(
@@ -292,8 +301,7 @@ fn universal2_and_required_archs() {
     let whl = mac_wheel(t.path(), "macosx_11_0_universal2", vec![(EXT, fixture(&format!("universal2/{EXT}")))], "#");
     let o = repair_run(&whl, &out, &["--lib-path", mixed.to_str().unwrap(), "--require-archs", "arm64"], None);
     assert_eq!(o.status.code(), Some(1));
-    let err = text(&o.stderr);
-    assert!(err.contains(&format!("fakepkg/{EXT} needs arch x86_64 missing from")), "{err}");
+    crate::snapshot!("macos-library-lacks-an-arch", f.run(&o));
     assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none(), "nothing written");
 }
 
@@ -322,6 +330,7 @@ fn same_basename_different_libraries_get_clash_proof_names() {
     let ext2 = apply(&ext, &e2).unwrap();
     let whl = mac_wheel(t.path(), "macosx_11_0_arm64", vec![("ext1.so", ext1), ("ext2.so", ext2)], "");
     let fixed = repair_ok(&whl, &t.path().join("out"), &[]);
+    golden_wheel("macho/repair.same-basename", &fixed);
     let entries = read_wheel(&fixed);
     let foos: Vec<&String> = entries.keys().filter(|k| k.starts_with("fakepkg/.dylibs/libfoo")).collect();
     assert_eq!(foos.len(), 2, "{:?}", entries.keys());
@@ -360,14 +369,11 @@ fn unpadded_binary_is_refused_and_nothing_is_written() {
     let sdir = format!(".dylibs_{}", "x".repeat(60));
     let o = repair_run(&whl, &out, &["--lib-path", libs.to_str().unwrap(), "-L", &sdir], None);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
-    let err = text(&o.stderr);
-    assert!(err.contains(&format!("fakepkg/{EXT}")), "{err}");
-    assert!(err.contains("bytes needed") && err.contains("available"), "{err}");
-    assert!(err.contains("headerpad"), "{err}");
-    assert_eq!(err.lines().filter(|l| l.starts_with("error:")).count(), 1, "{err}");
+    crate::snapshot!("macos-no-room-in-the-header", Filter::new().dir(t.path(), "[TMP]").run(&o));
     assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none(), "nothing written");
     // the default directory name fits in the 32 free bytes (the removed rpath makes room)
     let fixed = repair_ok(&whl, &t.path().join("out-ok"), &["--lib-path", libs.to_str().unwrap()]);
+    golden_wheel("macho/repair.nopad", &fixed);
     assert_delocated(&read_wheel(&fixed), &[ARM64]);
 }
 
@@ -384,9 +390,7 @@ fn repairing_a_delocated_wheel_changes_nothing() {
     let out2 = t.path().join("out2");
     let o = repair_run(&first, &out2, &[], None);
     assert!(o.status.success(), "{}", text(&o.stderr));
-    let err = text(&o.stderr);
-    assert!(err.contains("nothing to change"), "{err}");
-    assert!(err.contains("no external libraries to bundle"), "{err}");
+    crate::snapshot!("macos-repair-a-delocated-wheel", Filter::new().dir(t.path(), "[TMP]").run(&o));
     let second = PathBuf::from(text(&o.stdout).trim());
     assert_eq!(file_name(&second), file_name(&first));
     assert_eq!(read_wheel(&first), read_wheel(&second));
@@ -399,8 +403,7 @@ fn missing_dependency_is_an_error_unless_ignored() {
     let out = t.path().join("out");
     let o = repair_run(&whl, &out, &[], None);
     assert_eq!(o.status.code(), Some(1));
-    let err = text(&o.stderr);
-    assert!(err.contains("`@rpath/libfoo.dylib`") && err.contains("could not be located"), "{err}");
+    crate::snapshot!("macos-missing-library", Filter::new().dir(t.path(), "[TMP]").run(&o));
     let o = repair_run(&whl, &out, &["--ignore-missing-dependencies"], None);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let entries = read_wheel(Path::new(text(&o.stdout).trim()));
@@ -433,6 +436,7 @@ fn merge_thin_wheels_into_universal2() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let fused = PathBuf::from(text(&o.stdout).trim());
     assert_eq!(file_name(&fused), "fakepkg-1.0-cp311-cp311-macosx_11_0_universal2.whl");
+    golden_wheel("macho/merge.universal2", &fused);
     let entries = read_wheel(&fused);
     assert_eq!(wheel_tags(&entries), ["cp311-cp311-macosx_11_0_universal2"]);
     for name in [format!("fakepkg/{EXT}"), "fakepkg/.dylibs/libfoo.dylib".into(), "fakepkg/.dylibs/libbar.dylib".into()]
@@ -464,8 +468,8 @@ fn merge_refuses_differing_non_binaries_and_same_arch() {
     let out = t.path().join("out");
     let o = run(&["merge", a.to_str().unwrap(), x.to_str().unwrap(), "-w", out.to_str().unwrap()], None);
     assert_eq!(o.status.code(), Some(1));
-    let err = text(&o.stderr);
-    assert!(err.contains("`fakepkg/__init__.py` differs between the two wheels"), "{err}");
+    let f = Filter::new().dir(t.path(), "[TMP]");
+    crate::snapshot!("macos-merge-differing-file", f.run(&o));
     assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none(), "nothing written");
 
     // two different arm64 builds of one file cannot be fused
@@ -474,10 +478,10 @@ fn merge_refuses_differing_non_binaries_and_same_arch() {
         e.add_rpaths = vec!["@loader_path/other".into()];
         apply(&fixture(&format!("arm64/{EXT}")), &e).unwrap()
     };
+    crate::util::golden("macho/arm64.ext.add-rpath", &crate::macho_dump::dump(&a13));
     let b = mac_wheel(t.path(), "macosx_11_0_x86_64", vec![(EXT, a13)], "");
     let a = mac_wheel(t.path(), "macosx_11_0_arm64", vec![(EXT, fixture(&format!("arm64/{EXT}")))], "");
     let o = run(&["merge", a.to_str().unwrap(), b.to_str().unwrap(), "-w", out.to_str().unwrap()], None);
     assert_eq!(o.status.code(), Some(1));
-    let err = text(&o.stderr);
-    assert!(err.contains(&format!("`fakepkg/{EXT}`: both wheels have a different arm64 slice")), "{err}");
+    crate::snapshot!("macos-merge-two-arm64-slices", f.run(&o));
 }

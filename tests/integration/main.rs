@@ -1,12 +1,37 @@
 //! Integration tests: real binaries, real wheels, the real `wheelfix` command.
+//!
+//! Two kinds of expected output are committed beside the tests, and a test
+//! fails when what it sees differs, or when the expected file is missing:
+//!
+//! - Golden dumps, `tests/golden/{elf,macho,pe}/*.txt`: a text dump of each
+//!   binary fixture and of each rewrite the tests make of it (Mach-O and PE
+//!   dumps are written by `macho_dump.rs` and `pe_dump.rs`, readers that are
+//!   not wheelfix's). To accept a change, run `WHEELFIX_UPDATE_GOLDEN=1 cargo
+//!   test`, read `git diff tests/golden`, and commit the files.
+//! - Snapshots of what the command prints, `tests/integration/snapshots/*.snap`
+//!   (insta; the filter for this machine's paths is in `snap.rs`). A changed
+//!   or new snapshot fails with or without `CI` set; outside CI insta also
+//!   writes the new output beside it as `*.snap.new` (ignored by git). To
+//!   review, run `cargo insta review` if cargo-insta is installed (it accepts
+//!   or rejects each `.snap.new`), or else `INSTA_UPDATE=always cargo test`,
+//!   which rewrites the `.snap` files in place, then read `git diff
+//!   tests/integration/snapshots` and commit. Never set `INSTA_UPDATE` or
+//!   `INSTA_FORCE_PASS` in CI.
 
-// Shared helpers: cc, wheels, the wheelfix binary, a JSON Schema checker.
+// Shared helpers: cc, wheels, the wheelfix binary, golden files, a JSON Schema checker.
 mod util;
+// Snapshots of command output: the filter for this machine's paths, the insta macro.
+mod snap;
+// Text dumps of Mach-O and PE files for the golden files, by independent readers.
+mod macho_dump;
+mod pe_dump;
 
 // The command end to end on Linux wheels: show, repair, load, errors.
 mod cli;
 // Points of agreement with auditwheel found by the conformance scripts.
 mod conformance;
+// Snapshots of show, check and error output.
+mod cli_snapshots;
 // Drop-in flags, cibuildwheel lines of docs/ci.md, colour, -q/-v, completions, man, SBOM.
 mod cli_habits;
 // ELF: parsing and rewriting binaries built with cc at test time.

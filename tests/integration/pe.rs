@@ -3,7 +3,10 @@
 //!
 //! Every result is read back by a parser that is not ours: goblin for the
 //! import directory and the section table, and a small reader in this file
-//! for delay-load descriptors, the load config and the checksum.
+//! for delay-load descriptors, the load config and the checksum. Every input
+//! and every rewrite is also compared with its golden dump in
+//! `tests/golden/pe` (written by `pe_dump.rs`; `WHEELFIX_UPDATE_GOLDEN=1`
+//! rewrites them).
 //!
 //! With `WHEELFIX_PE_OUT=DIR`, `write_outputs_for_check_script` also writes
 //! rewritten chains there for `fixtures/pe/check.sh` (llvm-readobj, wine).
@@ -39,6 +42,13 @@ fn all_fixtures() -> Vec<String> {
         out.extend(names.into_iter().map(|n| format!("{set}/{n}")));
     }
     out
+}
+
+/// Compares the dump of `data`, fixture `rel` after `op`, with its golden
+/// file: `msvc-x64/ext.pyd` and `rename` → `tests/golden/pe/msvc-x64.ext.rename.txt`.
+fn golden(rel: &str, op: &str, data: &[u8]) {
+    let stem = rel.rsplit_once('.').map_or(rel, |(s, _)| s).replace('/', ".");
+    crate::util::golden(&format!("pe/{stem}.{op}"), &crate::pe_dump::dump(data));
 }
 
 // ------------------------------------------------------------------ independent reader
@@ -288,6 +298,13 @@ fn every_fixture_parses_like_goblin() {
 }
 
 #[test]
+fn every_fixture_matches_its_golden_dump() {
+    for rel in all_fixtures() {
+        golden(&rel, "input", &fixture(&rel));
+    }
+}
+
+#[test]
 fn fixture_imports_are_the_expected_chain() {
     let ext = pe::parse(&fixture("mingw-x86_64/ext.pyd")).unwrap();
     let lower: Vec<String> = ext.imports.iter().map(|s| s.to_ascii_lowercase()).collect();
@@ -338,6 +355,7 @@ fn rename_into_slack_mingw_x86_64() {
     let input = fixture("mingw-x86_64/ext.pyd");
     let new = mangled("foo", "dll");
     let out = rename(&input, &[("FOO.DLL", &new)]).unwrap();
+    golden("mingw-x86_64/ext.pyd", "rename", &out);
     assert_eq!(out.len(), input.len(), "slack: the file keeps its size");
     assert_eq!(goblin_sections(&out), goblin_sections(&input), "no new section");
     let want: Vec<String> = goblin_imports(&input)
@@ -360,6 +378,7 @@ fn rename_chain_mingw_i686() {
         let input = fixture(&format!("mingw-i686/{file}"));
         let new = mangled(old.trim_end_matches(".dll"), "dll");
         let out = rename(&input, &[(old, &new)]).unwrap();
+        golden(&format!("mingw-i686/{file}"), "rename", &out);
         assert!(goblin_imports(&out).contains(&new), "{file}");
         assert!(!goblin_imports(&out).iter().any(|n| n.eq_ignore_ascii_case(old)), "{file}");
         check_layout(&input, &out);
@@ -373,6 +392,7 @@ fn long_names_force_a_new_section_x64() {
     let long_foo = format!("foo-{}.dll", "f".repeat(247));
     let long_k32 = format!("kernel32-{}.dll", "k".repeat(242));
     let out = rename(&input, &[("foo.dll", &long_foo), ("KERNEL32.dll", &long_k32)]).unwrap();
+    golden("msvc-x64/ext.pyd", "rename-long-new-section", &out);
     let sections = goblin_sections(&out);
     assert_eq!(sections.len(), goblin_sections(&input).len() + 1);
     assert_eq!(sections.last().unwrap(), ".wfix");
@@ -397,6 +417,7 @@ fn full_headers_grow_by_file_alignment() {
     assert!(pe::parse(&input).is_ok());
     let new = mangled("foo", "dll");
     let out = rename(&input, &[("foo.dll", &new)]).unwrap();
+    golden("mingw-x86_64/ext_fullhdr.pyd", "no-slack.rename", &out);
     let h = Hdr::read(&out);
     assert_eq!(h.size_of_headers(&out), h0.size_of_headers(&input) + 0x200);
     assert_eq!(goblin_sections(&out).last().unwrap(), ".wfix");
@@ -423,6 +444,7 @@ fn header_growth_shifts_debug_data() {
     assert_eq!(before.len(), 1, "one CodeView entry with data");
     assert_eq!(before[0].1, b"RSDS");
     let out = rename(&input, &[("foo.dll", &mangled("foo", "dll"))]).unwrap();
+    golden("msvc-x64/ext_debug.pyd", "no-slack.full-headers.rename", &out);
     assert_eq!(Hdr::read(&out).size_of_headers(&out), Hdr::read(&input).size_of_headers(&input) + 0x200);
     assert_eq!(debug_data(&out), vec![(before[0].0 + 0x200, b"RSDS".to_vec())]);
     assert_eq!(goblin_sections(&out).last().unwrap(), ".wfix");
@@ -435,6 +457,7 @@ fn delay_load_rename_x64_and_arm64() {
         let input = fixture(&format!("msvc-{arch}/ext_delay.pyd"));
         let new = mangled("foo", "dll");
         let out = rename(&input, &[("Foo.Dll", &new)]).unwrap();
+        golden(&format!("msvc-{arch}/ext_delay.pyd"), "rename", &out);
         assert_eq!(delay_imports(&out), vec![(1, new.clone())], "{arch}");
         assert_eq!(goblin_imports(&out), vec!["kernel32.dll"], "{arch}");
         assert_eq!(pe::parse(&out).unwrap().delay_imports, vec![new], "{arch}");
@@ -449,6 +472,7 @@ fn arm64_and_x86_import_rename() {
             let input = fixture(&format!("msvc-{arch}/{file}"));
             let new = mangled(old.trim_end_matches(".dll"), "dll");
             let out = rename(&input, &[(old, &new)]).unwrap();
+            golden(&format!("msvc-{arch}/{file}"), "rename", &out);
             assert!(goblin_imports(&out).contains(&new), "{arch} {file}");
             check_layout(&input, &out);
         }
@@ -479,6 +503,7 @@ fn va_style_delay_descriptor() {
     assert_eq!(pe::parse(&input).unwrap().delay_imports, vec!["foo.dll"]);
     let new = mangled("foo", "dll");
     let out = rename(&input, &[("foo.dll", &new)]).unwrap();
+    golden("msvc-x86/ext_delay.pyd", "va-style.rename", &out);
     assert_eq!(delay_imports(&out), vec![(0, new.clone())]);
     let h = Hdr::read(&out);
     let field = le32(&out, h.off(h.dir(&out, 13).0) + 4);
@@ -501,6 +526,7 @@ fn overlay_blocks_a_new_section() {
     // with its slack, the same file takes a short name and keeps its overlay
     let input = fixture("mingw-x86_64/foo-debug.dll");
     let out = rename(&input, &[("bar.dll", &mangled("bar", "dll"))]).unwrap();
+    golden("mingw-x86_64/foo-debug.dll", "rename-keeps-overlay", &out);
     assert_eq!(pe::parse(&out).unwrap().overlay_len, pe::parse(&input).unwrap().overlay_len);
     assert_eq!(out.len(), input.len());
     check_layout(&input, &out);
@@ -510,6 +536,7 @@ fn overlay_blocks_a_new_section() {
 fn strip_then_new_section() {
     let input = without_slack(&fixture("mingw-x86_64/foo-debug.dll"));
     let stripped = strip(&input).unwrap();
+    golden("mingw-x86_64/foo-debug.dll", "no-slack.strip", &stripped);
     let info = pe::parse(&stripped).unwrap();
     assert_eq!(info.overlay_len, 0);
     assert_eq!(info.imports, pe::parse(&input).unwrap().imports);
@@ -519,6 +546,7 @@ fn strip_then_new_section() {
     assert!(stripped.len() < input.len());
     let new = format!("bar-{}.dll", "b".repeat(200));
     let out = rename(&stripped, &[("bar.dll", &new)]).unwrap();
+    golden("mingw-x86_64/foo-debug.dll", "no-slack.strip.rename-long", &out);
     assert!(goblin_imports(&out).contains(&new));
     check_layout(&stripped, &out);
 }
@@ -534,9 +562,11 @@ fn dependent_load_flags_cleared() {
         };
         assert_eq!(flags(&input), 0x800, "{arch}: fixture sets LOAD_LIBRARY_SEARCH_SYSTEM32");
         let out = rename(&input, &[("foo.dll", &mangled("foo", "dll"))]).unwrap();
+        golden(&format!("msvc-{arch}/ext_loadcfg.pyd"), "rename", &out);
         assert_eq!(flags(&out), 0, "{arch}");
         // and only that: without renames the two bytes are the only change
         let plain = apply(&input, &PeEdits::new()).unwrap();
+        golden(&format!("msvc-{arch}/ext_loadcfg.pyd"), "no-edits", &plain);
         let changed: Vec<usize> = (0..input.len()).filter(|&i| input[i] != plain[i]).collect();
         assert_eq!(changed.len(), 1, "{arch}: {changed:?}");
         check_layout(&input, &out);
@@ -562,6 +592,7 @@ fn signature_is_removed() {
     assert!(info.signed);
     assert_eq!(info.overlay_len, 0, "the certificate table is not an overlay");
     let out = rename(&signed, &[("foo.dll", &mangled("foo", "dll"))]).unwrap();
+    golden("msvc-x64/ext.pyd", "signed.rename", &out);
     assert_eq!(out.len(), original_len, "certificate table truncated");
     assert!(!pe::parse(&out).unwrap().signed);
     check_layout(&signed, &out);
@@ -578,6 +609,7 @@ fn bound_import_directory_cleared() {
     put32(&mut input, dir, at as u32);
     put32(&mut input, dir + 4, 16);
     let out = rename(&input, &[("foo.dll", &mangled("foo", "dll"))]).unwrap();
+    golden("msvc-x64/ext.pyd", "bound-imports.rename", &out);
     assert_eq!(Hdr::read(&out).dir(&out, 11), (0, 0));
     assert!(out[at..at + 16].iter().all(|&b| b == 0));
     check_layout(&input, &out);
@@ -602,6 +634,7 @@ fn invalid_edits_are_refused() {
 fn two_renames_in_one_file() {
     let input = fixture("mingw-x86_64/ext.pyd");
     let out = rename(&input, &[("foo.dll", "foo-1.dll"), ("msvcrt.dll", "msvcrt-2.dll")]).unwrap();
+    golden("mingw-x86_64/ext.pyd", "two-renames", &out);
     let names = goblin_imports(&out);
     assert!(names.contains(&"foo-1.dll".into()) && names.contains(&"msvcrt-2.dll".into()), "{names:?}");
     assert_eq!(out.len(), input.len());
@@ -622,26 +655,30 @@ fn write_outputs_for_check_script() {
     for set in ["mingw-x86_64", "mingw-i686", "msvc-x64", "msvc-arm64", "msvc-x86"] {
         let ext = rename(&fixture(&format!("{set}/ext.pyd")), &[("foo.dll", &foo)]).unwrap();
         let foo_dll = rename(&fixture(&format!("{set}/foo.dll")), &[("bar.dll", &bar)]).unwrap();
+        golden(&format!("{set}/ext.pyd"), "rename", &ext);
+        golden(&format!("{set}/foo.dll"), "rename", &foo_dll);
         assert!(goblin_imports(&ext).contains(&foo));
         assert!(goblin_imports(&foo_dll).contains(&bar));
         files.push((format!("{set}/site/pkg/ext.pyd"), ext));
         files.push((format!("{set}/site/pkg.libs/{foo}"), foo_dll.clone()));
         files.push((format!("{set}/site/pkg.libs/{bar}"), fixture(&format!("{set}/bar.dll"))));
         // the same chain through a new section (long name) and grown headers
-        let ext = if set == "mingw-x86_64" {
-            without_slack(&fixture("mingw-x86_64/ext_fullhdr.pyd"))
-        } else if set == "msvc-x64" {
-            push_headers_back(&without_slack(&fixture("msvc-x64/ext_debug.pyd")))
-        } else {
-            without_slack(&fixture(&format!("{set}/ext.pyd")))
+        let (rel, kind) = match set {
+            "mingw-x86_64" => ("mingw-x86_64/ext_fullhdr.pyd".to_string(), "no-slack"),
+            "msvc-x64" => ("msvc-x64/ext_debug.pyd".to_string(), "no-slack.full-headers"),
+            _ => (format!("{set}/ext.pyd"), "no-slack"),
         };
+        let ext = without_slack(&fixture(&rel));
+        let ext = if set == "msvc-x64" { push_headers_back(&ext) } else { ext };
         let ext = rename(&ext, &[("foo.dll", &long_foo)]).unwrap();
+        golden(&rel, &format!("{kind}.rename-long"), &ext);
         assert_eq!(goblin_sections(&ext).last().unwrap(), ".wfix");
         files.push((format!("{set}/site-long/pkg/ext.pyd"), ext));
         files.push((format!("{set}/site-long/pkg.libs/{long_foo}"), foo_dll));
         files.push((format!("{set}/site-long/pkg.libs/{bar}"), fixture(&format!("{set}/bar.dll"))));
         if set.starts_with("msvc") {
             let delay = rename(&fixture(&format!("{set}/ext_delay.pyd")), &[("foo.dll", &foo)]).unwrap();
+            golden(&format!("{set}/ext_delay.pyd"), "rename", &delay);
             files.push((format!("{set}/site/pkg/ext_delay.pyd"), delay));
         }
     }

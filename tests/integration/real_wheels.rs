@@ -93,6 +93,8 @@ fn show_lists_the_libraries_of_a_delocated_wheel() {
     ];
     let input = wheel_in(t.path(), "in", "macosx_11_0_arm64", files);
     let delocated = repair(&input, &t.path().join("out"), &["--lib-path", libs.to_str().unwrap()]);
+    // the same binaries as macos_repair.rs's repair of the same wheel
+    crate::util::golden_wheel("macho/repair.thin-arm64", &delocated);
 
     // what each Mach-O file of the delocated wheel loads from the wheel, read with goblin
     let mut want = BTreeSet::new();
@@ -150,6 +152,8 @@ fn repaired_windows_wheels_find_their_dlls() {
     ];
     let input = wheel_in(t.path(), "in", "win_amd64", files);
     let repaired = repair(&input, &t.path().join("out"), &["--lib-path", deps.to_str().unwrap()]);
+    // the same binaries as windows_repair.rs's repair of the same wheel
+    crate::util::golden_wheel("pe/repair.mingw-x86_64", &repaired);
     let e = entries(&repaired);
 
     // expected: each wheel PE file → the imports that name another DLL of the wheel

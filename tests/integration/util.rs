@@ -1,5 +1,5 @@
 //! Shared helpers: compiling C with `cc`, making wheels, running `wheelfix`,
-//! and a small JSON Schema checker.
+//! golden files, and a small JSON Schema checker.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -243,6 +243,66 @@ pub fn zip_entries(path: &Path) -> BTreeMap<String, Vec<u8>> {
         out.insert(f.name().unwrap().to_string(), data);
     }
     out
+}
+
+/// Compares `text` with the golden file `tests/golden/{rel}.txt`; with
+/// `WHEELFIX_UPDATE_GOLDEN=1` in the environment, writes it instead. A
+/// missing file is a failure that says how to make it; a differing one
+/// names the first line that differs.
+pub fn golden(rel: &str, text: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(format!("{rel}.txt"));
+    if std::env::var_os("WHEELFIX_UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "golden file {} is missing ({e}); write it with `WHEELFIX_UPDATE_GOLDEN=1 cargo test`, read it, and commit it",
+            path.display()
+        )
+    });
+    if text != want {
+        let (now, was): (Vec<&str>, Vec<&str>) = (text.lines().collect(), want.lines().collect());
+        let line = now.iter().zip(&was).position(|(a, b)| a != b).unwrap_or(now.len().min(was.len()));
+        let around = |lines: &[&str]| {
+            let end = (line + 3).min(lines.len());
+            lines[line.saturating_sub(2).min(end)..end].iter().map(|l| format!("    {l}\n")).collect::<String>()
+        };
+        panic!(
+            "dump differs from {} at line {} ({} lines now, {} in the file)\n  golden:\n{}  now:\n{}\
+             if the change is meant, rewrite the file with `WHEELFIX_UPDATE_GOLDEN=1 cargo test` and review the diff",
+            path.display(),
+            line + 1,
+            now.len(),
+            was.len(),
+            around(&was),
+            around(&now)
+        );
+    }
+}
+
+/// Compares a dump of the wheel at `wheel` with the golden file
+/// `tests/golden/{rel}.txt` (see [`golden`]): its file name, the names of
+/// its entries, then the dump of each Mach-O or PE entry, read with the zip
+/// crate and dumped by the independent readers of `macho_dump.rs` and `pe_dump.rs`.
+pub fn golden_wheel(rel: &str, wheel: &Path) {
+    let entries = zip_entries(wheel);
+    let mut text = format!("wheel: {}\n", wheel.file_name().unwrap().to_string_lossy());
+    for name in entries.keys() {
+        text.push_str(&format!("entry: {name}\n"));
+    }
+    for (name, data) in &entries {
+        let dump = match data.get(..4) {
+            Some([0xcf, 0xfa, 0xed, 0xfe] | [0xce, 0xfa, 0xed, 0xfe] | [0xca, 0xfe, 0xba, 0xbe]) => {
+                crate::macho_dump::dump(data)
+            }
+            Some([b'M', b'Z', _, _]) => crate::pe_dump::dump(data),
+            _ => continue,
+        };
+        text.push_str(&format!("\n=== {name}\n{dump}"));
+    }
+    golden(rel, &text);
 }
 
 /// Replaces every occurrence of `from` by `to` (same length) in zip bytes; at

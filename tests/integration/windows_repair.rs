@@ -6,7 +6,9 @@
 //! archive and RECORD, goblin for import tables, a small reader below for
 //! delay-load descriptors, and the mangled names are recomputed here from
 //! the rule (sha256 over the deps' hashes, each NUL-terminated, then the
-//! file bytes; 32 hex digits).
+//! file bytes; 32 hex digits). Each written wheel is also compared with its
+//! golden dump in `tests/golden/pe/repair.*.txt` (every binary dumped by
+//! `pe_dump.rs`), and each message with its snapshot (`snapshots/windows-*.snap`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,7 +16,8 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::util::{make_wheel, text, wheelfix};
+use crate::snap::Filter;
+use crate::util::{golden_wheel, make_wheel, text, wheelfix};
 
 fn fixture(rel: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pe").join(rel);
@@ -141,6 +144,7 @@ fn chain(set: &str, plat: &str, want_machine: u16, pyds: &[&str]) -> (tempfile::
     }
     let wheel = make_wheel(tmp.path(), "fakepkg", plat, files);
     let r = repair(&wheel, &tmp.path().join("out"), &["--lib-path", deps.to_str().unwrap()]);
+    golden_wheel(&format!("pe/repair.{set}"), &r.out);
     let (foo_name, bar) = expected_names(set);
     let e = &r.entries;
     let foo_data =
@@ -189,7 +193,7 @@ fn mingw_x86_64_chain_init_and_marker() {
     assert!(text(&r.entries["fakepkg-1.0.dist-info/WHEEL"]).contains("Tag: cp311-cp311-win_amd64\n"));
     // a second repair is a no-op (no --lib-path needed: nothing is looked up)
     let again = repair(&r.out, &tmp.path().join("again"), &[]);
-    assert!(again.stderr.contains("has already repaired this wheel"), "{}", again.stderr);
+    crate::snapshot!("windows-repair-a-repaired-wheel", Filter::new().dir(tmp.path(), "[TMP]").apply(&again.stderr));
     assert_eq!(again.entries, r.entries);
 }
 
@@ -228,8 +232,7 @@ fn machine_mismatch_is_an_error() {
         deps.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
-    let err = text(&o.stderr);
-    assert!(err.contains("fakepkg/ext.cp311-win32.pyd") && err.contains("CPU architecture"), "{err}");
+    crate::snapshot!("windows-machine-mismatch", Filter::new().dir(tmp.path(), "[TMP]").run(&o));
     assert!(!tmp.path().join("out").join(wheel.file_name().unwrap()).exists());
 }
 
@@ -240,7 +243,7 @@ fn missing_dll_is_an_error() {
     let wheel = make_wheel(tmp.path(), "fakepkg", "win_amd64", files);
     let o = wheelfix(&["repair", "-w", tmp.path().join("out").to_str().unwrap(), wheel.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("foo.dll"), "{}", text(&o.stderr));
+    crate::snapshot!("windows-missing-dll", Filter::new().dir(tmp.path(), "[TMP]").run(&o));
 }
 
 /// A copy where each initialised-data section's VirtualSize covers its raw
@@ -279,15 +282,14 @@ fn overlay_without_room() {
     let out = tmp.path().join("out");
     let base = ["repair", "-w", out.to_str().unwrap(), wheel.to_str().unwrap(), "--lib-path", deps.to_str().unwrap()];
     let o = wheelfix(&base);
-    let err = text(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("foo.dll") && err.contains("overlay"), "{err}");
-    assert!(err.contains("--strip") && err.contains("--no-mangle bar.dll"), "{err}");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    crate::snapshot!("windows-overlay-without-room", Filter::new().dir(tmp.path(), "[TMP]").run(&o));
 
     let mut args = base.to_vec();
     args.push("--strip");
     let o = wheelfix(&args);
     assert!(o.status.success(), "{}", text(&o.stderr));
+    golden_wheel("pe/repair.overlay-strip", Path::new(text(&o.stdout).trim()));
     let e = unzip(Path::new(text(&o.stdout).trim()));
     let foo_dll = e.iter().find(|(k, _)| k.starts_with("fakepkg.libs/foo-")).expect("foo bundled").1;
     assert!(imports(foo_dll)[0].starts_with("bar-"), "{:?}", imports(foo_dll));
@@ -298,6 +300,7 @@ fn overlay_without_room() {
     args.extend(["--no-mangle", "bar.dll"]);
     let o = wheelfix(&args);
     assert!(o.status.success(), "{}", text(&o.stderr));
+    golden_wheel("pe/repair.overlay-no-mangle-bar", Path::new(text(&o.stdout).trim()));
     let e = unzip(Path::new(text(&o.stdout).trim()));
     assert!(e.contains_key("fakepkg.libs/bar.dll"), "{:?}", e.keys());
     let foo_dll = e.iter().find(|(k, _)| k.starts_with("fakepkg.libs/foo-")).expect("foo mangled").1;
@@ -319,6 +322,7 @@ fn top_level_extension_goes_to_platlib() {
     ];
     let wheel = make_wheel(tmp.path(), "fakepkg", "win_amd64", files);
     let r = repair(&wheel, &tmp.path().join("out"), &["--lib-path", deps.to_str().unwrap()]);
+    golden_wheel("pe/repair.top-level", &r.out);
     let (foo_name, bar) = expected_names("msvc-x64");
     for n in [&foo_name, &bar] {
         assert!(r.entries.contains_key(&format!("fakepkg-1.0.data/platlib/{n}")), "{:?}", r.entries.keys());
@@ -362,6 +366,7 @@ fn no_mangle_all_and_namespace_package() {
         &tmp.path().join("out"),
         &["--lib-path", deps.to_str().unwrap(), "--no-mangle-all", "--namespace-pkg", "ns"],
     );
+    golden_wheel("pe/repair.no-mangle-all-namespace", &r.out);
     assert!(r.entries.contains_key("nspkg.libs/foo.dll") && r.entries.contains_key("nspkg.libs/bar.dll"));
     assert_eq!(imports(&r.entries["ns/sub/ext.pyd"]), imports(&fixture("msvc-x64/ext.pyd")), "names kept");
     assert_eq!(imports(&r.entries["nspkg.libs/foo.dll"]), vec!["bar.dll".to_string()]);
@@ -386,6 +391,7 @@ fn old_python_gets_the_load_order_fallback() {
     let files = vec![("pkg/ext.pyd".to_string(), fixture("mingw-x86_64/ext.pyd"))];
     let wheel = make_wheel_py(tmp.path(), "oldpkg", "cp37", "win_amd64", files);
     let r = repair(&wheel, &tmp.path().join("out"), &["--lib-path", deps.to_str().unwrap()]);
+    golden_wheel("pe/repair.cp37-load-order", &r.out);
     let (foo_name, bar) = expected_names("mingw-x86_64");
     let order = text(&r.entries["oldpkg.libs/.load-order-oldpkg-1.0"]);
     let mut listed: Vec<&str> = order.lines().collect();
