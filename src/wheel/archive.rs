@@ -26,8 +26,8 @@ use rayon::prelude::*;
 use zip::{CompressionMethod, ZipArchive};
 
 use super::filename::normalize_name;
-use crate::bytes::ranges_cover;
 use super::{Record, WheelError, WheelFilename, WheelMetadata};
+use crate::bytes::{le16, le32, lossy, ranges_cover};
 
 /// One entry of the archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -476,18 +476,11 @@ fn is_record_or_signature(dist_info: &str, name: &str) -> bool {
         .is_some_and(|file| matches!(file, "RECORD" | "RECORD.jws" | "RECORD.p7s"))
 }
 
-fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
-    let b = bytes.get(at..at.checked_add(2)?)?;
-    Some(u16::from_le_bytes([*b.first()?, *b.get(1)?]))
-}
-
-fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
-    let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
-    Some(u32::from_le_bytes(b))
-}
-
-fn lossy(name: &[u8]) -> String {
-    String::from_utf8_lossy(name).escape_debug().to_string()
+/// A name from the archive's raw bytes, fit to quote in a message: invalid
+/// UTF-8 becomes U+FFFD, and quotes, backslashes and control characters are
+/// escaped as Rust's `escape_debug` does.
+fn escaped(name: &[u8]) -> String {
+    lossy(name).escape_debug().to_string()
 }
 
 /// Walks the central directory records from `start` and returns the first
@@ -496,14 +489,14 @@ fn lossy(name: &[u8]) -> String {
 fn find_duplicate(bytes: &[u8], start: u64) -> Option<String> {
     let mut pos = usize::try_from(start).ok()?;
     let mut seen: HashSet<&[u8]> = HashSet::new();
-    while u32_at(bytes, pos) == Some(0x0201_4b50) {
-        let n = usize::from(u16_at(bytes, pos.checked_add(28)?)?);
-        let m = usize::from(u16_at(bytes, pos.checked_add(30)?)?);
-        let k = usize::from(u16_at(bytes, pos.checked_add(32)?)?);
+    while le32(bytes, pos) == Some(0x0201_4b50) {
+        let n = usize::from(le16(bytes, pos.checked_add(28)?)?);
+        let m = usize::from(le16(bytes, pos.checked_add(30)?)?);
+        let k = usize::from(le16(bytes, pos.checked_add(32)?)?);
         let name_start = pos.checked_add(46)?;
         let name = bytes.get(name_start..name_start.checked_add(n)?)?;
         if !seen.insert(name) {
-            return Some(lossy(name));
+            return Some(escaped(name));
         }
         pos = name_start.checked_add(n)?.checked_add(m)?.checked_add(k)?;
     }
@@ -572,7 +565,7 @@ impl WheelArchive {
         for index in 0..zip.len() {
             let e = zip.by_index_data(index).map_err(|e| WheelError::Zip(format!("entry #{index}: {e}")))?;
             let raw = e.name_raw();
-            let name = std::str::from_utf8(raw).map_err(|_| WheelError::UnsafeName(lossy(raw)))?.to_string();
+            let name = std::str::from_utf8(raw).map_err(|_| WheelError::UnsafeName(escaped(raw)))?.to_string();
             check_entry_name(&name)?;
             let zerr = |what: String| WheelError::Zip(format!("entry `{}`: {what}", name.escape_debug()));
             if e.encrypted() {
@@ -616,15 +609,15 @@ impl WheelArchive {
             // The local header must be where the central directory says, and
             // carry the same name (installers read one or the other).
             let header = usize::try_from(e.header_start()).map_err(|_| zerr("header offset out of range".into()))?;
-            if u32_at(data, header) != Some(0x0403_4b50) {
+            if le32(data, header) != Some(0x0403_4b50) {
                 return Err(zerr(format!("no local header at offset {header}")));
             }
             let bad_header = || zerr(format!("truncated local header at offset {header}"));
-            let n = usize::from(u16_at(data, header + 26).ok_or_else(bad_header)?);
-            let m = usize::from(u16_at(data, header + 28).ok_or_else(bad_header)?);
+            let n = usize::from(le16(data, header + 26).ok_or_else(bad_header)?);
+            let m = usize::from(le16(data, header + 28).ok_or_else(bad_header)?);
             let local_name = data.get(header + 30..header + 30 + n).ok_or_else(bad_header)?;
             if local_name != raw {
-                return Err(zerr(format!("the local header names it `{}`", lossy(local_name))));
+                return Err(zerr(format!("the local header names it `{}`", escaped(local_name))));
             }
             let start = header + 30 + n + m;
             let end = usize::try_from(compressed_size)
