@@ -2,6 +2,7 @@
 //! the archive without extracting it, and writing a new one.
 
 pub mod archive;
+pub mod deflate;
 pub mod filename;
 pub mod metadata;
 pub mod record;

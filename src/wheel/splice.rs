@@ -15,7 +15,7 @@
 //!    same bytes. Stored blocks (whose padding depends on the bit position)
 //!    and the final block are never copied;
 //! 3. everything else is deflated anew, in pieces primed with the 32 KiB
-//!    before them and ended by a sync flush (as [`super::writer::deflate_chunked`]
+//!    before them and ended by a sync flush (as [`super::deflate::deflate_chunked`]
 //!    does); a run of copied blocks is followed by an empty stored block, which
 //!    brings the stream back to a byte boundary for the next piece
 //!    ([`deflate_spliced`]).
@@ -31,7 +31,7 @@ use std::ffi::c_int;
 use rayon::prelude::*;
 use sha2::Digest;
 
-use super::writer::{deflate_piece, Deflated};
+use super::deflate::{deflate_piece, Deflated};
 
 /// The deflate window: how far back a block may refer.
 const WINDOW: u64 = 32 << 10;

@@ -12,22 +12,16 @@
 //! thread count), so repairing the same wheel twice gives byte-identical
 //! files.
 //!
-//! Large new entries (at least [`CHUNKED_MIN`] bytes) are deflated the way
-//! pigz does it: cut into chunks of [`CHUNK`] bytes (smaller ones for content
-//! under four chunks: [`chunk_for`]), each compressed on its own
-//! with the 32 KiB before it as preset dictionary and ended by a sync flush
-//! (the last one by the final block), so the concatenation is one ordinary
-//! raw-deflate stream that any inflater reads. The CRC-32 of each chunk is
-//! computed alongside and combined; the sha256 for RECORD is computed on
-//! another thread in the same pass. See [`deflate_chunked`].
+//! Large new entries (at least [`CHUNKED_MIN`] bytes) are deflated in
+//! parallel chunks that join into one ordinary raw-deflate stream, the
+//! CRC-32 and the sha256 for RECORD computed in the same pass: see
+//! [`super::deflate`].
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use flate2::{Compress, Compression, FlushCompress, Status};
 use rayon::prelude::*;
-use sha2::Digest;
 use zip::write::{PreparedZipFile, SimpleFileOptions, ZipFileBuilder};
 use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
@@ -35,6 +29,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
 use super::archive::check_entry_name;
+pub use super::deflate::{
+    chunk_for, chunk_ranges, deflate_chunk, deflate_chunked, deflate_early, early_chunks, join_chunks, ChunkRange,
+    Deflated, CHUNK,
+};
 use super::record::{Record, RecordRow};
 use super::{WheelArchive, WheelError, WheelFilename};
 
@@ -224,121 +222,6 @@ fn entry_time(explicit: Option<i64>, source_date_epoch: Option<&str>) -> DateTim
 /// New entries of at least this many bytes (256 KiB) are deflated in parallel
 /// chunks (a repair does it for grafted libraries while it patches the rest).
 pub const CHUNKED_MIN: usize = 256 << 10;
-/// The chunk size of the parallel deflate.
-pub const CHUNK: usize = 512 << 10;
-/// The deflate window: how much of the previous chunk each chunk may refer to.
-const WINDOW: usize = 32 << 10;
-/// The smallest chunk [`chunk_for`] picks.
-const MIN_CHUNK: usize = 64 << 10;
-
-/// The chunk size for new content of `len` bytes: [`CHUNK`], or, for content
-/// of less than four chunks, a quarter of it (a multiple of 32 KiB, at least
-/// 64 KiB), so that a library of a few hundred KiB is still deflated in
-/// pieces that keep two to four cores busy. A function of `len` alone.
-pub fn chunk_for(len: usize) -> usize {
-    len.div_ceil(4).next_multiple_of(WINDOW).clamp(MIN_CHUNK, CHUNK)
-}
-
-/// The result of [`deflate_chunked`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Deflated {
-    /// One raw-deflate stream (no zlib header), ending with a final block.
-    pub data: Vec<u8>,
-    /// CRC-32 of the input.
-    pub crc32: u32,
-    /// sha256 of the input.
-    pub sha256: [u8; 32],
-}
-
-/// Deflates `chunk` (the input bytes `data[start..end]`) as one piece of a
-/// raw-deflate stream: primed with the window before `start`, ended with a
-/// sync flush, or with the final block when `last`.
-pub(crate) fn deflate_piece(data: &[u8], start: usize, end: usize, level: u32, last: bool) -> std::io::Result<Vec<u8>> {
-    let mut c = Compress::new(Compression::new(level.min(9)), false);
-    if start > 0 {
-        c.set_dictionary(&data[start.saturating_sub(WINDOW)..start]).map_err(std::io::Error::other)?;
-    }
-    let input = &data[start..end];
-    let flush = if last { FlushCompress::Finish } else { FlushCompress::Sync };
-    // deflate's worst case is a little over the input size: stored blocks.
-    let mut out = Vec::with_capacity(input.len() + input.len() / 64 + 64);
-    loop {
-        if out.capacity() - out.len() < 64 {
-            out.reserve(out.capacity().max(1024));
-        }
-        let consumed = usize::try_from(c.total_in()).unwrap_or(usize::MAX);
-        let rest = input.get(consumed..).unwrap_or_default();
-        let status = c.compress_vec(rest, &mut out, flush).map_err(std::io::Error::other)?;
-        let all_in = usize::try_from(c.total_in()).is_ok_and(|n| n == input.len());
-        let room_left = out.len() < out.capacity();
-        match status {
-            Status::StreamEnd => return Ok(out),
-            // a sync flush is complete once all input is in and output room is left over
-            Status::Ok | Status::BufError if !last && all_in && room_left => return Ok(out),
-            Status::Ok | Status::BufError => {}
-        }
-    }
-}
-
-/// Deflates `data` at `level` (1–9; 0 is taken as 1) into one raw-deflate
-/// stream, `chunk` bytes at a time in parallel on the rayon pool, with the
-/// CRC-32 and the sha256 of `data` computed in the same pass.
-///
-/// Each chunk after the first is primed with the 32 KiB before it, so the
-/// ratio is within a fraction of a percent of a serial deflate. The output
-/// depends only on `data`, `level` and `chunk`, never on the thread count.
-pub fn deflate_chunked(data: &[u8], level: u32, chunk: usize) -> std::io::Result<Deflated> {
-    deflate_ranges(data, chunk_ranges(data.len(), chunk), level)
-}
-
-/// [`deflate_chunked`] of `data` cut into `ranges`.
-fn deflate_ranges(data: &[u8], ranges: Vec<ChunkRange>, level: u32) -> std::io::Result<Deflated> {
-    let (sha256, pieces) = rayon::join(
-        || <[u8; 32]>::from(sha2::Sha256::digest(data)),
-        || ranges.into_par_iter().map(|piece| deflate_chunk(data, piece, level)).collect::<std::io::Result<Vec<_>>>(),
-    );
-    Ok(join_chunks(pieces?, sha256))
-}
-
-/// One chunk of a chunked deflate: where it starts and ends in the content,
-/// and whether it is the last.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChunkRange {
-    /// First byte.
-    pub start: usize,
-    /// One past the last byte.
-    pub end: usize,
-    /// The last chunk (ended by the final block).
-    pub last: bool,
-}
-
-/// The chunks [`deflate_chunked`] cuts `len` bytes into with chunks of
-/// `chunk` bytes (at least 32 KiB): one, empty, for empty content.
-pub fn chunk_ranges(len: usize, chunk: usize) -> Vec<ChunkRange> {
-    let chunk = chunk.max(WINDOW);
-    let n = len.div_ceil(chunk).max(1);
-    (0..n).map(|i| ChunkRange { start: i * chunk, end: ((i + 1) * chunk).min(len), last: i + 1 == n }).collect()
-}
-
-/// One chunk of `data` deflated at `level` (1–9; 0 is taken as 1), with the
-/// CRC-32 of its bytes: a piece of [`deflate_chunked`]'s stream.
-pub fn deflate_chunk(data: &[u8], piece: ChunkRange, level: u32) -> std::io::Result<(Vec<u8>, crc32fast::Hasher)> {
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&data[piece.start..piece.end]);
-    deflate_piece(data, piece.start, piece.end, level.clamp(1, 9), piece.last).map(|d| (d, crc))
-}
-
-/// The stream made of deflated chunks, in order, of content whose sha256 is
-/// `sha256`.
-pub fn join_chunks(pieces: Vec<(Vec<u8>, crc32fast::Hasher)>, sha256: [u8; 32]) -> Deflated {
-    let mut out = Vec::with_capacity(pieces.iter().map(|(d, _)| d.len()).sum());
-    let mut crc = crc32fast::Hasher::new();
-    for (d, c) in pieces {
-        out.extend_from_slice(&d);
-        crc.combine(&c);
-    }
-    Deflated { data: out, crc32: crc.finalize(), sha256 }
-}
 
 /// New content of at least [`CHUNKED_MIN`] bytes deflated the way the
 /// writer stores large entries ([`deflate_chunked`]); `None` when the writer
@@ -349,23 +232,6 @@ pub fn deflate_large(data: &[u8], level: u32) -> std::io::Result<Option<Deflated
         return Ok(None);
     }
     deflate_early(data, level)
-}
-
-/// New content deflated in parallel chunks ([`deflate_chunked`]) whatever
-/// its size, so that a caller can do it early, alongside other work, and
-/// hand over [`Source::Deflated`]. `None` when the writer cannot take it
-/// pre-compressed: level 0, or content too large for a one-entry zip
-/// (2 GiB or more).
-pub fn deflate_early(data: &[u8], level: u32) -> std::io::Result<Option<Deflated>> {
-    early_chunks(data.len(), level).map(|ranges| deflate_ranges(data, ranges, level)).transpose()
-}
-
-/// The chunks [`deflate_early`] deflates `len` bytes in at `level`, for a
-/// caller that schedules them itself ([`deflate_chunk`], [`join_chunks`]);
-/// `None` when [`deflate_early`] gives `None`.
-pub fn early_chunks(len: usize, level: u32) -> Option<Vec<ChunkRange>> {
-    let fits = u32::try_from(len).is_ok_and(|n| n < u32::MAX / 2);
-    (level > 0 && fits).then(|| chunk_ranges(len, chunk_for(len)))
 }
 
 /// A one-entry zip archive holding `deflated` under `name` (deflate method,
@@ -936,6 +802,7 @@ fn append_all(input: Option<&WheelArchive>, prepared: Prepared, file: &std::fs::
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wheel::deflate::testdata::mixed;
 
     /// The position kept by `Positioned` is the file's, through writes
     /// larger and smaller than its buffer and seeks back and forth.
@@ -1002,143 +869,6 @@ mod tests {
         assert_eq!(output_dist_info(&[e("a/b")], "f-1.dist-info").unwrap(), "f-1.dist-info");
         let err = output_dist_info(&[e("x-1.dist-info/A"), e("y-1.dist-info/B")], "f").unwrap_err();
         assert!(matches!(err, WheelError::DistInfo(_)), "{err:?}");
-    }
-
-    /// Deterministic test data: `len` bytes, alternating runs of
-    /// pseudo-random (incompressible) and repetitive text (compressible).
-    fn mixed(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        let mut out = Vec::with_capacity(len);
-        let text = b"the quick brown fox jumps over the lazy dog; libfoo.so.1 GLIBC_2.17 ";
-        while out.len() < len {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let run = (x % 200_000) as usize + 1;
-            let run = run.min(len - out.len());
-            if x & 0x100 == 0 {
-                for _ in 0..run {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    out.push((x >> 24) as u8);
-                }
-            } else {
-                out.extend(text.iter().cycle().take(run));
-            }
-        }
-        out
-    }
-
-    fn inflate(raw: &[u8]) -> Vec<u8> {
-        use std::io::Read;
-        let mut out = Vec::new();
-        flate2::read::DeflateDecoder::new(raw).read_to_end(&mut out).expect("valid deflate stream");
-        out
-    }
-
-    #[test]
-    fn chunked_deflate_round_trips() {
-        let small = 64 << 10; // chunks of 64 KiB to cross many boundaries cheaply
-        let sizes =
-            [0, 1, 100, small - 1, small, small + 1, 3 * small + 17, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK + 1];
-        for (k, &len) in sizes.iter().enumerate() {
-            let data = mixed(len, k as u64 + 7);
-            for chunk in [small, CHUNK] {
-                let d = deflate_chunked(&data, 6, chunk).unwrap();
-                assert_eq!(inflate(&d.data), data, "len {len} chunk {chunk}");
-                assert_eq!(d.crc32, crc32fast::hash(&data), "len {len} chunk {chunk}");
-                assert_eq!(d.sha256, <[u8; 32]>::from(sha2::Sha256::digest(&data)), "len {len}");
-            }
-        }
-    }
-
-    #[test]
-    fn chunked_deflate_large_mix_and_ratio() {
-        // 50 MB: incompressible and compressible runs
-        let data = mixed(50_000_000, 99);
-        let d = deflate_chunked(&data, 6, CHUNK).unwrap();
-        assert_eq!(d.crc32, crc32fast::hash(&data));
-        assert!(inflate(&d.data) == data, "inflated content differs");
-        // the primed chunks cost little against one serial stream
-        let mut serial = flate2::write::DeflateEncoder::new(Vec::new(), Compression::new(6));
-        serial.write_all(&data).unwrap();
-        let serial = serial.finish().unwrap();
-        assert!(d.data.len() <= serial.len() + serial.len() / 100, "{} vs serial {}", d.data.len(), serial.len());
-    }
-
-    #[test]
-    fn chunked_deflate_is_independent_of_threads() {
-        let data = mixed(3 * CHUNK + 12_345, 3);
-        let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            pool.install(|| deflate_chunked(&data, 6, CHUNK).unwrap())
-        };
-        let one = run(1);
-        assert_eq!(one, run(4));
-        assert_eq!(one, run(3));
-        // and the chunks really are primed: 20 000 random bytes repeated cost
-        // those 20 000 bytes once, as in a serial stream
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let period: Vec<u8> = (0..20_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
-            })
-            .collect();
-        let text: Vec<u8> = period.iter().copied().cycle().take(4 * CHUNK).collect();
-        let primed = deflate_chunked(&text, 6, CHUNK).unwrap();
-        assert_eq!(inflate(&primed.data), text);
-        let mut serial = flate2::write::DeflateEncoder::new(Vec::new(), Compression::new(6));
-        serial.write_all(&text).unwrap();
-        let serial = serial.finish().unwrap().len();
-        // unprimed, each of the 4 chunks would pay the 20 000 random bytes again
-        assert!(primed.data.len() < serial + 1000, "{} bytes against {serial} serial", primed.data.len());
-    }
-
-    #[test]
-    fn chunk_sizes_cut_small_content_into_about_four_pieces() {
-        for len in
-            [0, 1, 100_000, MIN_CHUNK * 4 - 1, MIN_CHUNK * 4 + 1, 540_183, 775_087, 4 * CHUNK - 1, 4 * CHUNK, 37 << 20]
-        {
-            let c = chunk_for(len);
-            assert!(c % WINDOW == 0 && (MIN_CHUNK..=CHUNK).contains(&c), "{len}: {c}");
-            let pieces = len.div_ceil(c);
-            if len >= 4 * CHUNK {
-                assert_eq!(c, CHUNK, "{len}");
-            } else if len > 4 * MIN_CHUNK {
-                assert!((3..=4).contains(&pieces), "{len}: {pieces} pieces of {c}");
-            } else {
-                assert_eq!(c, MIN_CHUNK, "{len}");
-            }
-        }
-        // a chunked stream of such content is one valid stream
-        let data = mixed(540_183, 5);
-        let d = deflate_early(&data, 6).unwrap().unwrap();
-        assert!(inflate(&d.data) == data);
-        assert_eq!(d.crc32, crc32fast::hash(&data));
-    }
-
-    /// Chunks deflated one by one, in any order, and joined give the same
-    /// stream as [`deflate_early`]: what a repair that schedules the chunks
-    /// itself writes.
-    #[test]
-    fn chunks_deflated_apart_and_joined_are_the_early_stream() {
-        use sha2::Digest;
-        for len in [0, 1000, 300_000, 775_087, 2 * CHUNK + 5] {
-            let data = mixed(len, len as u64 + 1);
-            let early = deflate_early(&data, 6).unwrap().unwrap();
-            let chunks = early_chunks(len, 6).unwrap();
-            let mut done: Vec<(usize, (Vec<u8>, crc32fast::Hasher))> =
-                chunks.iter().rev().map(|&c| (c.start, deflate_chunk(&data, c, 6).unwrap())).collect();
-            done.sort_by_key(|(start, _)| *start);
-            let joined = join_chunks(done.into_iter().map(|(_, d)| d).collect(), sha2::Sha256::digest(&data).into());
-            assert!(joined == early, "{len}");
-            assert!(inflate(&joined.data) == data, "{len}");
-        }
-        assert!(early_chunks(10, 0).is_none(), "level 0 is stored by the writer");
     }
 
     #[test]
