@@ -25,6 +25,7 @@ use memmap2::Mmap;
 use rayon::prelude::*;
 use zip::{CompressionMethod, ZipArchive};
 
+use super::deflate::{inflate_indexed_into, BlockIndex};
 use super::filename::normalize_name;
 use super::{Record, WheelError, WheelFilename, WheelMetadata};
 use crate::bytes::{le16, le32, lossy, ranges_cover};
@@ -395,7 +396,7 @@ pub type PartialPlan<'a> = dyn FnMut(&[u8], &[(u64, u64)]) -> Vec<(u64, u64)> + 
 pub(crate) type PartialEntry = (memmap2::MmapMut, Vec<(u64, u64)>);
 
 /// An entry inflated with its block index: bytes, index, sha256 (when asked).
-type IndexedEntry = (Vec<u8>, super::splice::BlockIndex, Option<[u8; 32]>);
+type IndexedEntry = (Vec<u8>, BlockIndex, Option<[u8; 32]>);
 
 /// Where an entry's compressed bytes are, found at open.
 #[derive(Debug, Clone)]
@@ -1042,11 +1043,11 @@ impl WheelArchive {
 
     /// Inflates entry `index` like [`WheelArchive::read`] and records where
     /// its deflate blocks start, so that a patched version can be
-    /// re-compressed by copying the blocks the patch left alone
-    /// ([`super::splice::deflate_spliced`]). `None` for stored entries, entries
+    /// re-compressed by copying the blocks the patch left alone (the
+    /// splice). `None` for stored entries, entries
     /// of 4 GiB or more, and declared sizes the data cannot hold: the caller
     /// reads those the ordinary way.
-    pub fn read_indexed(&self, index: usize) -> Result<Option<(Vec<u8>, super::splice::BlockIndex)>, WheelError> {
+    pub fn read_indexed(&self, index: usize) -> Result<Option<(Vec<u8>, BlockIndex)>, WheelError> {
         Ok(self.inflate_indexed(index, false)?.map(|(out, blocks, _)| (out, blocks)))
     }
 
@@ -1058,7 +1059,7 @@ impl WheelArchive {
         &self,
         index: usize,
         index_min: u64,
-    ) -> Result<(Vec<u8>, Option<super::splice::BlockIndex>), WheelError> {
+    ) -> Result<(Vec<u8>, Option<BlockIndex>), WheelError> {
         let entry = self.located(index)?.0;
         let row = self.streamed_row(entry);
         let indexed = if entry.size >= index_min { self.inflate_indexed(index, row.is_some())? } else { None };
@@ -1087,7 +1088,7 @@ impl WheelArchive {
         let mut crc = crc32fast::Hasher::new();
         let mut out = vec![0u8; size];
         let (blocks, digest) = sha256_alongside(sha256, size >= HASH_ALONGSIDE_MIN, |sink| {
-            super::splice::inflate_indexed_into(raw, &mut out, |piece| {
+            inflate_indexed_into(raw, &mut out, |piece| {
                 crc.update(piece);
                 sink(piece);
             })

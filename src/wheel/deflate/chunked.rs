@@ -81,9 +81,8 @@ pub fn join_chunks(pieces: Vec<(Vec<u8>, crc32fast::Hasher)>, sha256: [u8; 32]) 
 /// New content deflated in parallel chunks ([`deflate_chunked`]) whatever
 /// its size, so that a caller can do it early, alongside other work, and
 /// hand it to the writer pre-compressed (`Source::Deflated`). `None` when
-/// the writer cannot take it
-/// pre-compressed: level 0, or content too large for a one-entry zip
-/// (2 GiB or more).
+/// the writer cannot take it pre-compressed: level 0, or content too large
+/// for a one-entry zip (2 GiB or more).
 pub fn deflate_early(data: &[u8], level: u32) -> std::io::Result<Option<Deflated>> {
     early_chunks(data.len(), level).map(|ranges| deflate_ranges(data, ranges, level)).transpose()
 }

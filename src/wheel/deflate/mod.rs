@@ -7,8 +7,13 @@
 //! block), so the concatenation is one ordinary raw-deflate stream that any
 //! inflater reads. The CRC-32 of each chunk is computed alongside and
 //! combined; the sha256 in the same pass. See [`deflate_chunked`].
+//!
+//! Inflating, [`inflate_indexed`] records where each deflate block of a
+//! stream starts ([`BlockIndex`]), for the splice that re-compresses a
+//! patched entry by copying the blocks the patch left alone.
 
 mod chunked;
+mod indexed;
 #[cfg(test)]
 pub(crate) mod testdata;
 
@@ -16,6 +21,10 @@ pub use chunked::{
     chunk_for, chunk_ranges, deflate_chunk, deflate_chunked, deflate_early, early_chunks, join_chunks, ChunkRange,
     CHUNK,
 };
+#[cfg(test)]
+pub(crate) use indexed::bit;
+pub(crate) use indexed::Inflater;
+pub use indexed::{inflate_indexed, inflate_indexed_into, BlockIndex};
 
 use flate2::{Compress, Compression, FlushCompress, Status};
 

@@ -34,3 +34,29 @@ pub(crate) fn inflate(raw: &[u8]) -> Vec<u8> {
     flate2::read::DeflateDecoder::new(raw).read_to_end(&mut out).expect("valid deflate stream");
     out
 }
+
+/// Half text, half noise: many blocks of both Huffman kinds.
+pub(crate) fn sample(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let words: [&[u8]; 6] = [b"GLIBC_2.17 ", b"libfoo.so.1 ", b".dynsym ", b"PyInit_ext ", b"\0\0\0\0", b"__cxa "];
+    let mut v = Vec::with_capacity(len + 16);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        if x % 3 == 0 {
+            v.extend_from_slice(&x.to_le_bytes()[..3]);
+        } else {
+            v.extend_from_slice(words[(x % 6) as usize]);
+        }
+    }
+    v.truncate(len);
+    v
+}
+
+/// `data` deflated at `level` by flate2, independently of the code under test.
+pub(crate) fn deflate(data: &[u8], level: u32) -> Vec<u8> {
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(level));
+    std::io::Write::write_all(&mut e, data).unwrap();
+    e.finish().unwrap()
+}
