@@ -3,7 +3,7 @@
 
 use zip::DateTime;
 
-use super::Deflated;
+use crate::wheel::deflate::Deflated;
 
 /// A one-entry zip archive holding `deflated` under `name` (deflate method,
 /// Unix mode `mode`, time `time`), for [`ZipWriter::raw_copy_file`]: the zip

@@ -13,8 +13,9 @@ use zip::{CompressionMethod, DateTime};
 
 use super::later::Later;
 use super::time::new_entry_time;
-use super::{deflate_early, Deflated, OutputEntry, Source, WriteOptions};
+use super::{OutputEntry, Source, WriteOptions};
 use crate::wheel::archive::check_entry_name;
+use crate::wheel::deflate::{deflate_early, Deflated};
 use crate::wheel::record::RecordRow;
 use crate::wheel::{WheelArchive, WheelError};
 
