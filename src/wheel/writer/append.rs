@@ -109,7 +109,7 @@ pub(super) fn append_all(
                 zip.add_directory(name.as_str(), options).map_err(|e| AppendError::Wheel(zip_err(&name, e)))?;
             }
             Ready::New { file, .. } => {
-                let name = String::from_utf8_lossy(file.file_name_raw()).into_owned();
+                let name = crate::bytes::lossy(file.file_name_raw());
                 zip.add_prepared_file(file).map_err(|e| AppendError::Wheel(zip_err(&name, e)))?;
             }
             Ready::Chunked { name, deflated, size, mode, time, .. } => {
