@@ -6,7 +6,7 @@ use super::{Compression, WheelArchive};
 use crate::bytes::ranges_cover;
 use crate::wheel::WheelError;
 
-/// What [`WheelArchive::read_partial`] keeps of an entry is up to this: it
+/// What `WheelArchive::read_partial` keeps of an entry is up to this: it
 /// gets the buffer and the ranges read so far, and gives the ranges wanted.
 pub type PartialPlan<'a> = dyn FnMut(&[u8], &[(u64, u64)]) -> Vec<(u64, u64)> + 'a;
 

@@ -24,9 +24,10 @@ use crate::wheel::{WheelArchive, WheelError};
 pub const CHUNKED_MIN: usize = 256 << 10;
 
 /// New content of at least [`CHUNKED_MIN`] bytes deflated the way the
-/// writer stores large entries ([`deflate_chunked`]); `None` when the writer
-/// deflates it in one stream instead (smaller content) or cannot take it
-/// pre-compressed (see [`deflate_early`]).
+/// writer stores large entries
+/// ([`deflate_chunked`](crate::wheel::deflate::deflate_chunked)); `None`
+/// when the writer deflates it in one stream instead (smaller content) or
+/// cannot take it pre-compressed (see [`deflate_early`]).
 pub fn deflate_large(data: &[u8], level: u32) -> std::io::Result<Option<Deflated>> {
     if data.len() < CHUNKED_MIN {
         return Ok(None);
