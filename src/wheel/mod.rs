@@ -1,7 +1,14 @@
 //! Wheels (PEP 427): the file name, the `WHEEL` and `RECORD` files, reading
 //! the archive without extracting it, and writing a new one.
+//!
+//! Inside this floor, [`deflate`] (raw deflate streams: chunked deflate,
+//! inflate with a block index) stands on nothing else here; [`archive`]
+//! (reading) and [`splice`] (re-compressing a patched entry) stand on it;
+//! [`writer`] stands on `deflate` and `archive`. `filename`, `metadata` and
+//! `record` are plain parsers that any of them may use.
 
 pub mod archive;
+pub mod deflate;
 pub mod filename;
 pub mod metadata;
 pub mod record;
