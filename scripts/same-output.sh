@@ -36,7 +36,8 @@
 #
 # Prints one line per wheel and command (same, or DIFFERENT with the first
 # differing byte or line), a summary, and exits 1 on any difference (2 when it
-# cannot run). SHARED_DIR defaults to REPO_ROOT/../shared.
+# cannot run). The outputs of both builds stay in target/same-output/run when
+# something differs. SHARED_DIR defaults to REPO_ROOT/../shared.
 set -euo pipefail
 unset WHEELFIX_TIMINGS
 
@@ -396,7 +397,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 echo "same-output: $((end - start)) s ($((t_built - start)) s building, $((end - t_built)) s collecting and comparing)"
 if [ $n_diff -gt 0 ]; then
-  echo "same-output: DIFFERENT"
+  echo "same-output: DIFFERENT (both builds' outputs are in target/same-output/run)"
   exit 1
 fi
+rm -rf "$RUN" # several GB of repaired wheels; kept only when something differs
 echo "same-output: all same"
