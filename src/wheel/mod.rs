@@ -10,6 +10,7 @@
 pub mod archive;
 pub mod deflate;
 pub mod filename;
+pub mod layout;
 pub mod metadata;
 pub mod record;
 pub mod splice;
