@@ -358,8 +358,8 @@ fn check_local(data: &[u8], c: Central) -> Result<LaidEntry, LayoutError> {
         };
         if crc != c.crc32 || size != c.size || compressed != c.compressed {
             return Err(err(format!(
-                "the local header says CRC {crc:08x}, {size} bytes from {compressed}; \
-                 the central directory {:08x}, {} bytes from {}",
+                "the local header says CRC {crc:08x}, size {size}, compressed {compressed}; \
+                 the central directory says CRC {:08x}, size {}, compressed {}",
                 c.crc32, c.size, c.compressed
             )));
         }
@@ -375,8 +375,8 @@ fn check_local(data: &[u8], c: Central) -> Result<LaidEntry, LayoutError> {
             .ok_or_else(|| err(format!("truncated data descriptor at offset {end}")))?;
         if d_crc != c.crc32 || d_size != c.size || d_compressed != c.compressed {
             return Err(err(format!(
-                "its data descriptor says CRC {d_crc:08x}, {d_size} bytes from {d_compressed}; \
-                 the central directory {:08x}, {} bytes from {}",
+                "its data descriptor says CRC {d_crc:08x}, size {d_size}, compressed {d_compressed}; \
+                 the central directory says CRC {:08x}, size {}, compressed {}",
                 c.crc32, c.size, c.compressed
             )));
         }
