@@ -10,6 +10,7 @@
 pub mod archive;
 pub mod deflate;
 pub mod filename;
+pub mod layout;
 pub mod metadata;
 pub mod record;
 pub mod splice;
@@ -43,6 +44,11 @@ pub enum WheelError {
     /// An entry name is unsafe (absolute, `..`, NUL, drive letter, backslash).
     #[error("unsafe entry name `{0}`")]
     UnsafeName(String),
+    /// Readers of the archive would see different files (local headers,
+    /// data descriptors, the central directory and its end records disagree,
+    /// or bytes lie outside every entry).
+    #[error("inconsistent zip archive: {0}")]
+    Inconsistent(String),
     /// Two entries have the same name.
     #[error("duplicate entry `{0}`")]
     Duplicate(String),
@@ -89,6 +95,10 @@ impl WheelError {
             WheelError::RecordMismatch { .. } => {
                 Some("the wheel was modified after it was built: rebuild it".to_string())
             }
+            WheelError::Inconsistent(_) => Some(
+                "installers and scanners would not agree on what this wheel holds: rebuild it with a standard zip writer"
+                    .to_string(),
+            ),
             WheelError::Changed => {
                 Some("another process wrote the wheel during the run: run again once it is complete".to_string())
             }

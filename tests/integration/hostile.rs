@@ -267,19 +267,51 @@ fn hostile_archives_are_one_line_errors() {
     let path = slot(root, "lie-local-name");
     std::fs::write(&path, bytes).unwrap();
     cases.push((path, "the local header names it `demo/z.py`"));
+    // Both headers tell the same lie: every reader agrees on it, and the
+    // content check finds it when the entry is read.
     for (label, field, value, reason) in [
         ("lie-csize", 20, Some(0x7FFF_FFFF), "demo/m.bin"),
         ("lie-crc", 16, None, "CRC-32 is"),
         ("lie-size", 24, Some(39_000), "inflates to more than the 39000 bytes"),
     ] {
         let mut bytes = zip_bytes(&[("demo/m.bin", &data)], true);
-        let at = central_record(&bytes, "demo/m.bin") + field;
-        let v = value.unwrap_or_else(|| get_u32(&bytes, at) ^ 1);
-        put_u32(&mut bytes, at, v);
+        let central = central_record(&bytes, "demo/m.bin");
+        let local = get_u32(&bytes, central + 42) as usize;
+        let v = value.unwrap_or_else(|| get_u32(&bytes, central + field) ^ 1);
+        put_u32(&mut bytes, central + field, v);
+        // the local header holds CRC and sizes 2 bytes earlier than the directory record
+        put_u32(&mut bytes, local + field - 2, v);
         let path = slot(root, label);
         std::fs::write(&path, bytes).unwrap();
         cases.push((path, reason));
     }
+    // Only the central directory lies: a streaming reader (the local
+    // headers) and the directory would see different files.
+    for (label, field) in [("cd-lie-crc", 16), ("cd-lie-size", 24)] {
+        let mut bytes = zip_bytes(&[("demo/m.bin", &data)], true);
+        let at = central_record(&bytes, "demo/m.bin") + field;
+        let v = get_u32(&bytes, at) ^ 1;
+        put_u32(&mut bytes, at, v);
+        let path = slot(root, label);
+        std::fs::write(&path, bytes).unwrap();
+        cases.push((path, "inconsistent zip archive: entry `demo/m.bin`: the local header says CRC"));
+    }
+    // The end record counts one entry fewer than the directory holds: one
+    // reader would install a file the other never saw.
+    let mut bytes = zip_bytes(&[("demo/a.py", b"1"), ("demo/b.py", b"2")], true);
+    let end = bytes.len() - 22;
+    let count = get_u32(&bytes, end + 8) - 0x0001_0001;
+    put_u32(&mut bytes, end + 8, count);
+    let path = slot(root, "eocd-count");
+    std::fs::write(&path, bytes).unwrap();
+    cases.push((path, "inconsistent zip archive: the central directory holds more records than the 3"));
+    // Bytes after the end record (a second archive could start there).
+    let good = zip_bytes(&[("demo/a.py", b"1")], true);
+    let mut trailing = good.clone();
+    trailing.extend_from_slice(b"PK\x03\x04 trailing bytes");
+    let path = slot(root, "trailing");
+    std::fs::write(&path, trailing).unwrap();
+    cases.push((path, "inconsistent zip archive: data after the end of central directory record"));
 
     // RECORD: missing, wrong hash, wrong size, a file it does not list.
     let path = slot(root, "record-missing");

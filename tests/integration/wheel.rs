@@ -112,6 +112,16 @@ fn patch_central_u32(path: &Path, name: &str, field: usize, value: u32) {
     std::fs::write(path, data).unwrap();
 }
 
+/// [`patch_central_u32`], and the same field of `name`'s local header (2
+/// bytes earlier there): a lie both readers of the archive agree on.
+fn patch_both_u32(path: &Path, name: &str, field: usize, value: u32) {
+    patch_central_u32(path, name, field, value);
+    let mut data = std::fs::read(path).unwrap();
+    let local = central_u32(path, name, 42) as usize + field - 2;
+    data[local..local + 4].copy_from_slice(&value.to_le_bytes());
+    std::fs::write(path, data).unwrap();
+}
+
 fn central_u32(path: &Path, name: &str, field: usize) -> u32 {
     let data = std::fs::read(path).unwrap();
     let at = central_record(&data, name) + field;
@@ -647,19 +657,27 @@ fn lying_and_truncated_archives_are_errors() {
     // Declared size too small: inflation stops at the declared size.
     let path = sub("small");
     write_zip(&path, &files, true);
-    patch_central_u32(&path, "demo/m.so", 24, 39_000);
+    patch_both_u32(&path, "demo/m.so", 24, 39_000);
     assert!(read_err(&path).contains("inflates to more than the 39000 bytes"));
     // Declared size too large.
     let path = sub("large");
     write_zip(&path, &files, true);
-    patch_central_u32(&path, "demo/m.so", 24, 41_000);
+    patch_both_u32(&path, "demo/m.so", 24, 41_000);
     assert!(read_err(&path).contains("inflates to 40000 bytes, the central directory declares 41000"));
     // Wrong CRC.
     let path = sub("crc");
     write_zip(&path, &files, true);
     let crc = central_u32(&path, "demo/m.so", 16);
-    patch_central_u32(&path, "demo/m.so", 16, crc ^ 1);
+    patch_both_u32(&path, "demo/m.so", 16, crc ^ 1);
     assert!(read_err(&path).contains("CRC-32 is"));
+    // The same lie in the central directory alone: refused at open, as the
+    // local header says otherwise.
+    let path = sub("crc-central-only");
+    write_zip(&path, &files, true);
+    patch_central_u32(&path, "demo/m.so", 16, crc ^ 1);
+    let err = open_err(&path);
+    assert!(matches!(err, WheelError::Inconsistent(_)), "{err:?}");
+    assert!(err.to_string().contains("entry `demo/m.so`: the local header says CRC"), "{err}");
     // Compressed size past the central directory.
     let path = sub("csize");
     write_zip(&path, &files, true);

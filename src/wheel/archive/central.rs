@@ -11,6 +11,7 @@ use super::map::{MappedBytes, MappedZip, ReleasingCursor};
 use super::{Compression, Entry, Limits, Location, WheelArchive, MAX_METADATA_SIZE};
 use crate::bytes::{le16, le32, lossy};
 use crate::wheel::filename::normalize_name;
+use crate::wheel::layout::Layout;
 use crate::wheel::{Record, WheelError, WheelFilename, WheelMetadata};
 
 /// Checks one entry name: relative, `/`-separated, no `.`/`..` or empty
@@ -190,6 +191,32 @@ fn read_entry(
     Ok((entry, Location { data: start..end, compression }, header))
 }
 
+/// Checks that the zip reader and the layout read agree on every entry: the
+/// same names in the same order, with the same bytes, CRC and size.
+fn agree(layout: &Layout, entries: &[Entry], locations: &[Location]) -> Result<(), WheelError> {
+    if layout.entries.len() != entries.len() {
+        return Err(WheelError::Inconsistent(format!(
+            "the zip reader lists {} entries, the layout {}",
+            entries.len(),
+            layout.entries.len()
+        )));
+    }
+    for ((laid, entry), location) in layout.entries.iter().zip(entries).zip(locations) {
+        let data = location.data.start as u64..location.data.end as u64;
+        if laid.name != entry.name.as_bytes()
+            || laid.data != data
+            || laid.crc32 != entry.crc32
+            || laid.size != entry.size
+        {
+            return Err(WheelError::Inconsistent(format!(
+                "entry `{}`: the zip reader and the layout see different bytes",
+                entry.name.escape_debug()
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl WheelArchive {
     /// The wheel `bytes` maps, opened from `path`: its central directory
     /// read and checked ([`read_central`]), its `.dist-info` directory
@@ -202,6 +229,11 @@ impl WheelArchive {
     ) -> Result<Self, WheelError> {
         let zip = ZipArchive::new(ReleasingCursor::new(bytes.clone())).map_err(|e| WheelError::Zip(e.to_string()))?;
         let Central { entries, locations, by_name } = read_central(&zip, bytes.as_ref(), limits)?;
+        // a second reader, of the layout itself: every reader must see these entries
+        let layout = crate::wheel::layout::read(bytes.as_ref(), limits.max_entries)
+            .map_err(|e| WheelError::Inconsistent(e.to_string()))?;
+        agree(&layout, &entries, &locations)?;
+        let index_findings = layout.index_findings();
         let dist_info = Self::find_dist_info(&filename, &entries)?;
         let mut archive = WheelArchive {
             path: path.to_path_buf(),
@@ -215,6 +247,7 @@ impl WheelArchive {
             locations,
             by_name,
             record_rows: HashMap::new(),
+            index_findings,
         };
         let wheel_text = archive.read_metadata_file("WHEEL")?;
         archive.metadata = WheelMetadata::parse(&wheel_text)?;

@@ -117,6 +117,9 @@ pub struct WheelArchive {
     locations: Vec<Location>,
     by_name: HashMap<String, usize>,
     record_rows: HashMap<String, usize>,
+    /// What the package index would refuse in an upload although every
+    /// reader agrees on it ([`crate::wheel::layout::Layout::index_findings`]).
+    index_findings: Vec<String>,
 }
 
 impl fmt::Debug for WheelArchive {
@@ -187,6 +190,13 @@ impl WheelArchive {
     /// The entry called `name`.
     pub fn entry_by_name(&self, name: &str) -> Option<&Entry> {
         self.by_name.get(name).and_then(|&i| self.entries.get(i))
+    }
+
+    /// What the package index would refuse in an upload although every
+    /// reader agrees on it (data descriptors, entry comments, control
+    /// characters in names, zip64 extensible data), one line each.
+    pub fn index_findings(&self) -> &[String] {
+        &self.index_findings
     }
 
     /// The RECORD row of entry `name`.
