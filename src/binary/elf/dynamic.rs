@@ -2,9 +2,10 @@
 //! the dynamic string table, `.gnu.version_r` and the dynamic symbols.
 
 use super::{
-    cstr_at, err, lossy, ElfFile, ElfInfo, ParseError, DT_GNU_HASH, DT_HASH, DT_NULL, DT_STRSZ, DT_STRTAB, DT_SYMTAB,
+    cstr_at, err, ElfFile, ElfInfo, ParseError, DT_GNU_HASH, DT_HASH, DT_NULL, DT_STRSZ, DT_STRTAB, DT_SYMTAB,
     DT_VERNEED, DT_VERNEEDNUM, MAX_ENTRIES, PT_DYNAMIC, SHT_DYNSYM,
 };
+use crate::bytes::lossy;
 
 const STB_GLOBAL: u8 = 1;
 const STB_LOCAL: u8 = 0;

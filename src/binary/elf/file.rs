@@ -3,6 +3,7 @@
 //! and bounds-checked ranges and integers in the file's class and byte order.
 
 use super::{err, ParseError, PT_LOAD};
+use crate::bytes::{u16_at, u32_at, u64_at, Order};
 
 /// One program header, widened to 64 bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -259,29 +260,32 @@ impl<'a> ElfFile<'a> {
         }
     }
 
-    fn bytes<const N: usize>(&self, off: u64) -> Result<[u8; N], ParseError> {
-        let s = self.range(off, N as u64)?;
-        let mut a = [0u8; N];
-        a.copy_from_slice(s);
-        Ok(a)
+    /// The file's byte order, as [`crate::bytes`] takes it.
+    pub fn order(&self) -> Order {
+        Order::big_if(self.big)
+    }
+
+    /// Reads the integer of `size` bytes at `off` with `read`, in the file's
+    /// byte order; every read goes through [`ElfFile::range`].
+    fn int<T>(&self, off: u64, size: u64, read: fn(&[u8], usize, Order) -> Option<T>) -> Result<T, ParseError> {
+        let bytes = self.range(off, size)?;
+        // `range` gave exactly `size` bytes: `read` finds them all
+        read(bytes, 0, self.order()).ok_or_else(|| err(format!("range {off:#x}+{size:#x} is too short")))
     }
 
     /// Reads a u16 at `off` in the file's byte order.
     pub fn u16(&self, off: u64) -> Result<u16, ParseError> {
-        let b = self.bytes::<2>(off)?;
-        Ok(if self.big { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) })
+        self.int(off, 2, u16_at)
     }
 
     /// Reads a u32 at `off` in the file's byte order.
     pub fn u32(&self, off: u64) -> Result<u32, ParseError> {
-        let b = self.bytes::<4>(off)?;
-        Ok(if self.big { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) })
+        self.int(off, 4, u32_at)
     }
 
     /// Reads a u64 at `off` in the file's byte order.
     pub fn u64(&self, off: u64) -> Result<u64, ParseError> {
-        let b = self.bytes::<8>(off)?;
-        Ok(if self.big { u64::from_be_bytes(b) } else { u64::from_le_bytes(b) })
+        self.int(off, 8, u64_at)
     }
 
     /// Reads an address-sized word (4 or 8 bytes) at `off`, widened.

@@ -19,6 +19,7 @@ mod partial;
 mod tests;
 
 use super::ParseError;
+use crate::bytes::lossy;
 
 pub use dump::{dump, dump_dynamic};
 pub use dynamic::{dynstr_range, verneed_records, Dynamic, VerneedRecord};
@@ -215,10 +216,6 @@ const MAX_ENTRIES: u64 = 1 << 24;
 
 fn err(msg: impl Into<String>) -> ParseError {
     ParseError::new(msg)
-}
-
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// Parses an ELF file. Bounds-checked: never panics on hostile input.

@@ -1,6 +1,7 @@
 //! ELF notes: the GNU property note and the x86 ISA level it carries.
 
 use super::{ElfFile, ElfInfo, Phdr, PT_GNU_PROPERTY, PT_NOTE};
+use crate::bytes::{align_up, u32_at};
 
 const NT_GNU_PROPERTY_TYPE_0: u32 = 5;
 const GNU_PROPERTY_X86_ISA_1_NEEDED: u32 = 0xc000_8002;
@@ -28,11 +29,8 @@ pub(super) fn read_property_notes(f: &ElfFile<'_>, info: &mut ElfInfo) {
 
 /// Splits a note segment into `(name without NUL, type, desc)`.
 pub fn notes<'b>(f: &ElfFile<'_>, bytes: &'b [u8], align: u64) -> Vec<(&'b [u8], u32, &'b [u8])> {
-    let rd = |o: usize| -> Option<u32> {
-        let b: [u8; 4] = bytes.get(o..o.checked_add(4)?)?.try_into().ok()?;
-        Some(if f.big { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) })
-    };
-    let up = |x: usize| -> Option<usize> { x.checked_add(align as usize - 1).map(|v| v & !(align as usize - 1)) };
+    let rd = |o: usize| u32_at(bytes, o, f.order());
+    let up = |x: usize| align_up(x as u64, align).and_then(|v| usize::try_from(v).ok());
     let mut out = Vec::new();
     let mut o = 0usize;
     while o + 12 <= bytes.len() {
@@ -56,10 +54,7 @@ pub fn notes<'b>(f: &ElfFile<'_>, bytes: &'b [u8], align: u64) -> Vec<(&'b [u8],
 }
 
 fn x86_isa_needed(f: &ElfFile<'_>, desc: &[u8]) -> Option<u32> {
-    let rd = |o: usize| -> Option<u32> {
-        let b: [u8; 4] = desc.get(o..o.checked_add(4)?)?.try_into().ok()?;
-        Some(if f.big { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) })
-    };
+    let rd = |o: usize| u32_at(desc, o, f.order());
     let align = if f.is64 { 8 } else { 4 };
     let mut o = 0usize;
     let mut found = None;
@@ -70,7 +65,7 @@ fn x86_isa_needed(f: &ElfFile<'_>, desc: &[u8]) -> Option<u32> {
             found = Some(found.unwrap_or(0) | rd(o + 8)?);
         }
         let end = (o + 8).checked_add(sz)?;
-        o = end.checked_add(align - 1)? & !(align - 1);
+        o = usize::try_from(align_up(end as u64, align)?).ok()?;
     }
     found
 }
