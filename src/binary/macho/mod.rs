@@ -17,6 +17,7 @@ mod layout;
 pub(crate) mod tests;
 
 use super::ParseError;
+use crate::bytes::{u32_at, u64_at, Order};
 
 pub use fat::{fat_arches, FatArch};
 pub(crate) use layout::command_string;
@@ -240,17 +241,16 @@ fn err(msg: impl Into<String>) -> ParseError {
 
 /// Reads a `u32` at `off` in the given byte order.
 pub(crate) fn read_u32(data: &[u8], off: usize, big: bool) -> Result<u32, ParseError> {
-    let b = off.checked_add(4).and_then(|end| data.get(off..end)).ok_or_else(|| err("truncated Mach-O data"))?;
-    let a = [b[0], b[1], b[2], b[3]];
-    Ok(if big { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) })
+    u32_at(data, off, Order::big_if(big)).ok_or_else(truncated)
 }
 
 /// Reads a `u64` at `off` in the given byte order.
 pub(crate) fn read_u64(data: &[u8], off: usize, big: bool) -> Result<u64, ParseError> {
-    let b = off.checked_add(8).and_then(|end| data.get(off..end)).ok_or_else(|| err("truncated Mach-O data"))?;
-    let mut a = [0u8; 8];
-    a.copy_from_slice(b);
-    Ok(if big { u64::from_be_bytes(a) } else { u64::from_le_bytes(a) })
+    u64_at(data, off, Order::big_if(big)).ok_or_else(truncated)
+}
+
+fn truncated() -> ParseError {
+    err("truncated Mach-O data")
 }
 
 fn to_usize(v: u64, what: &str) -> Result<usize, ParseError> {
