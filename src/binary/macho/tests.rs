@@ -234,3 +234,16 @@ fn truncations_and_corruptions_of_a_real_file_never_panic() {
     }
     assert!(errors > 0, "no corruption was detected at all");
 }
+
+#[test]
+fn reads_in_either_byte_order_and_short_reads_are_errors() {
+    let d = [0u8, 0, 0, 1, 0, 0, 0, 2];
+    assert_eq!(read_u32(&d, 0, true), Ok(1));
+    assert_eq!(read_u32(&d, 0, false), Ok(0x0100_0000));
+    assert_eq!(read_u64(&d, 0, true), Ok(0x1_0000_0002));
+    for r in
+        [read_u32(&d, 5, true).map(u64::from), read_u64(&d, 1, false), read_u32(&d, usize::MAX, true).map(u64::from)]
+    {
+        assert_eq!(r.unwrap_err().0, "truncated Mach-O data");
+    }
+}

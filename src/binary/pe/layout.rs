@@ -3,6 +3,7 @@
 //! the rewriter changes, and the mapping of RVAs to file offsets.
 
 use super::{read_u16, read_u32, read_u64, ParseError, DIR_SECURITY, SECTION_HEADER_SIZE};
+use crate::bytes::lossy;
 
 /// One section header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +38,7 @@ impl Section {
     /// The section's name up to the first NUL.
     pub fn name_str(&self) -> String {
         let end = self.name.iter().position(|&b| b == 0).unwrap_or(self.name.len());
-        String::from_utf8_lossy(self.name.get(..end).unwrap_or(&[])).into_owned()
+        lossy(self.name.get(..end).unwrap_or(&[]))
     }
 }
 

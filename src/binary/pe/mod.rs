@@ -13,6 +13,7 @@ mod layout;
 mod tests;
 
 use super::ParseError;
+use crate::bytes::{le16, le32, le64, lossy};
 
 pub(crate) use imports::ImportEntry;
 pub(crate) use layout::{opt, Layout, Section};
@@ -83,10 +84,6 @@ pub fn parse(data: &[u8]) -> Result<PeInfo, ParseError> {
     })
 }
 
-fn lossy(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 /// Data directory index of the export table.
 pub(crate) const DIR_EXPORT: usize = 0;
 /// Data directory index of the import table.
@@ -113,27 +110,27 @@ pub(crate) const MAX_NAME_LEN: usize = 4096;
 
 /// Reads a little-endian `u16` at `off`.
 pub(crate) fn read_u16(data: &[u8], off: usize) -> Result<u16, ParseError> {
-    let end = off.checked_add(2).ok_or_else(|| ParseError::new("offset overflow"))?;
-    match data.get(off..end) {
-        Some(&[a, b]) => Ok(u16::from_le_bytes([a, b])),
-        _ => Err(ParseError::new(format!("truncated file: 2 bytes at offset {off:#x} are past the end"))),
-    }
+    le16(data, off).ok_or_else(|| short_read(off, 2))
 }
 
 /// Reads a little-endian `u32` at `off`.
 pub(crate) fn read_u32(data: &[u8], off: usize) -> Result<u32, ParseError> {
-    let end = off.checked_add(4).ok_or_else(|| ParseError::new("offset overflow"))?;
-    match data.get(off..end) {
-        Some(&[a, b, c, d]) => Ok(u32::from_le_bytes([a, b, c, d])),
-        _ => Err(ParseError::new(format!("truncated file: 4 bytes at offset {off:#x} are past the end"))),
-    }
+    le32(data, off).ok_or_else(|| short_read(off, 4))
 }
 
 /// Reads a little-endian `u64` at `off`.
 pub(crate) fn read_u64(data: &[u8], off: usize) -> Result<u64, ParseError> {
-    let lo = read_u32(data, off)?;
-    let hi = read_u32(data, off.checked_add(4).ok_or_else(|| ParseError::new("offset overflow"))?)?;
-    Ok(u64::from(lo) | (u64::from(hi) << 32))
+    // a short read names the first missing 4-byte half
+    le64(data, off).ok_or_else(|| if le32(data, off).is_none() { short_read(off, 4) } else { short_read(off + 4, 4) })
+}
+
+/// Why `len` bytes at `off` cannot be read.
+fn short_read(off: usize, len: usize) -> ParseError {
+    if off.checked_add(len).is_none() {
+        ParseError::new("offset overflow")
+    } else {
+        ParseError::new(format!("truncated file: {len} bytes at offset {off:#x} are past the end"))
+    }
 }
 
 /// The PE checksum: the 16-bit one's-complement sum of the file read as

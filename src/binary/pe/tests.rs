@@ -146,3 +146,17 @@ fn checksum_of_known_bytes() {
     let data = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
     assert_eq!(checksum(&data, 4), 0xffff + 8);
 }
+
+#[test]
+fn short_reads_name_the_missing_bytes() {
+    let d = [1u8, 0, 0, 0, 2, 0];
+    let msg = |r: Result<u64, ParseError>| r.unwrap_err().0;
+    assert_eq!(read_u16(&d, 0), Ok(1));
+    assert_eq!(msg(read_u32(&d, 4).map(u64::from)), "truncated file: 4 bytes at offset 0x4 are past the end");
+    assert_eq!(msg(read_u16(&d, usize::MAX).map(u64::from)), "offset overflow");
+    // a u64 is read as two u32 halves: the error names the first one missing
+    assert_eq!(msg(read_u64(&d, 0)), "truncated file: 4 bytes at offset 0x4 are past the end");
+    assert_eq!(msg(read_u64(&d, 3)), "truncated file: 4 bytes at offset 0x3 are past the end");
+    assert_eq!(msg(read_u64(&d, usize::MAX - 1)), "offset overflow");
+    assert_eq!(read_u64(&[1, 0, 0, 0, 2, 0, 0, 0], 0), Ok(0x2_0000_0001));
+}
