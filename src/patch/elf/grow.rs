@@ -7,18 +7,12 @@ use super::{page_size, unsupported, PatchError, Writer};
 use crate::binary::elf::{
     notes, Dynamic, ElfFile, Phdr, DT_STRSZ, DT_STRTAB, ET_DYN, PT_INTERP, PT_LOAD, PT_NOTE, PT_NULL, PT_PHDR,
 };
+use crate::bytes::align_up;
 
 const SHT_STRTAB: u32 = 3;
 const SHT_DYNAMIC: u32 = 6;
 const NT_GNU_ABI_TAG: u32 = 1;
 const NT_GNU_BUILD_ID: u32 = 3;
-
-fn round_up(x: u64, align: u64) -> Option<u64> {
-    if align <= 1 {
-        return Some(x);
-    }
-    x.checked_add(align - 1).map(|v| v / align * align)
-}
 
 /// Where the program header of the new PT_LOAD goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +78,32 @@ fn free_after_table(f: &ElfFile<'_>) -> bool {
     in_load && !section_clash && !segment_clash
 }
 
+/// The new segment: where it goes and what it holds,
+/// `[program headers][.dynstr][.dynamic]`, each part only when it moves.
+#[derive(Debug)]
+struct NewSegment {
+    /// Where its program header goes.
+    slot: Slot,
+    /// File offset.
+    off: u64,
+    /// Address.
+    vaddr: u64,
+    /// `p_align`.
+    align: u64,
+    /// Size, in the file and in memory.
+    len: u64,
+    /// Offset of the string table in the segment.
+    str_at: u64,
+    /// Size of the whole string table, old and new strings.
+    str_len: u64,
+    /// Offset of `.dynamic` in the segment.
+    dyn_at: u64,
+    /// Size of `.dynamic` with its entries and a DT_NULL.
+    dyn_len: u64,
+    /// Entries of the program header table once written.
+    phnum: u64,
+}
+
 /// Adds the new PT_LOAD with the extended string table and, when it does
 /// not fit in place, `.dynamic`.
 pub(super) fn grow(
@@ -95,60 +115,12 @@ pub(super) fn grow(
     fits: bool,
     old_stroff: u64,
 ) -> Result<(), PatchError> {
-    let page = page_size(f.e_machine);
-    let loads: Vec<&Phdr> = f.phdrs.iter().filter(|p| p.p_type == PT_LOAD).collect();
-    if loads.is_empty() {
-        return Err(unsupported("no PT_LOAD"));
-    }
-    let max_align = loads.iter().map(|p| p.p_align).max().unwrap_or(0);
-    if max_align > 1 << 30 || (max_align > 1 && !max_align.is_power_of_two()) {
-        return Err(unsupported(format!("PT_LOAD alignment {max_align:#x} is not a sane power of two")));
-    }
-    let align = max_align.max(page);
-    let mem_end = loads
-        .iter()
-        .map(|p| p.p_vaddr.checked_add(p.p_memsz))
-        .try_fold(0u64, |m, e| e.map(|e| m.max(e)))
-        .ok_or_else(|| unsupported("PT_LOAD end overflows"))?;
-    let slot = find_slot(f).ok_or_else(|| PatchError::NoRoom {
-        what: "program header for the new segment".into(),
-        need: f.phdr_size(),
-        have: 0,
-        hint: "the file has no PT_NULL entry, no free space after its program headers and no build-id note to reuse"
-            .into(),
-    })?;
-    let phsize = f.phdr_size();
-    let dsize = f.dyn_size();
-    let word = if f.is64 { 8 } else { 4 };
-
-    // Lay out the new segment: [program headers][.dynstr][.dynamic].
-    let mut seg_len = 0u64;
-    let pht_new_count = f.phdrs.len() as u64 + if matches!(slot, Slot::AfterTable | Slot::Relocate) { 1 } else { 0 };
-    if slot == Slot::Relocate {
-        seg_len = pht_new_count * phsize;
-    }
-    let grew = !strings.tail.is_empty();
-    let str_at = seg_len;
-    let str_len = (strings.old.len() + strings.tail.len()) as u64;
-    if grew {
-        seg_len += str_len;
-    }
-    let dyn_at = round_up(seg_len, word).unwrap_or(seg_len);
-    let dyn_len = (entries.len() as u64 + 1) * dsize;
-    if !fits {
-        seg_len = dyn_at + dyn_len;
-    }
-    let file_align = if slot == Slot::Relocate { page } else { 16 };
-    let off = round_up(w.len(), file_align).ok_or_else(|| unsupported("file too large"))?;
-    let vaddr = round_up(mem_end, align)
-        .and_then(|v| v.checked_add(off % align))
-        .ok_or_else(|| unsupported("address space overflows"))?;
-    if !f.is64 && vaddr.checked_add(seg_len).is_none_or(|e| e > u64::from(u32::MAX)) {
-        return Err(unsupported("no room in the 32-bit address space"));
-    }
-    w.grow_to(off + seg_len)?;
+    let seg = lay_out(f, w.len(), entries.len(), strings, fits)?;
+    let NewSegment { off, vaddr, str_at, str_len, dyn_at, dyn_len, .. } = seg;
+    w.grow_to(off + seg.len)?;
 
     // Contents.
+    let grew = !strings.tail.is_empty();
     if grew {
         w.put(off + str_at, strings.old)?;
         w.put(off + str_at + strings.old.len() as u64, &strings.tail)?;
@@ -178,8 +150,82 @@ pub(super) fn grow(
             w.shdr_place(at, vaddr + dyn_at, off + dyn_at, dyn_len)?;
         }
     }
+    write_program_headers(f, dynamic, w, &seg, fits)
+}
 
-    // Program headers.
+/// Places the new segment after the file's `file_len` bytes and every
+/// PT_LOAD's memory, for `entries` dynamic entries (written there unless
+/// they `fit` in place) and the string table `strings`.
+fn lay_out(
+    f: &ElfFile<'_>,
+    file_len: u64,
+    entries: usize,
+    strings: &Strings<'_>,
+    fits: bool,
+) -> Result<NewSegment, PatchError> {
+    let page = page_size(f.e_machine);
+    let loads: Vec<&Phdr> = f.phdrs.iter().filter(|p| p.p_type == PT_LOAD).collect();
+    if loads.is_empty() {
+        return Err(unsupported("no PT_LOAD"));
+    }
+    let max_align = loads.iter().map(|p| p.p_align).max().unwrap_or(0);
+    if max_align > 1 << 30 || (max_align > 1 && !max_align.is_power_of_two()) {
+        return Err(unsupported(format!("PT_LOAD alignment {max_align:#x} is not a sane power of two")));
+    }
+    let align = max_align.max(page);
+    let mem_end = loads
+        .iter()
+        .map(|p| p.p_vaddr.checked_add(p.p_memsz))
+        .try_fold(0u64, |m, e| e.map(|e| m.max(e)))
+        .ok_or_else(|| unsupported("PT_LOAD end overflows"))?;
+    let slot = find_slot(f).ok_or_else(|| PatchError::NoRoom {
+        what: "program header for the new segment".into(),
+        need: f.phdr_size(),
+        have: 0,
+        hint: "the file has no PT_NULL entry, no free space after its program headers and no build-id note to reuse"
+            .into(),
+    })?;
+    let word = if f.is64 { 8 } else { 4 };
+
+    // Lay out the new segment: [program headers][.dynstr][.dynamic].
+    let mut len = 0u64;
+    let phnum = f.phdrs.len() as u64 + if matches!(slot, Slot::AfterTable | Slot::Relocate) { 1 } else { 0 };
+    if slot == Slot::Relocate {
+        len = phnum * f.phdr_size();
+    }
+    let str_at = len;
+    let str_len = (strings.old.len() + strings.tail.len()) as u64;
+    if !strings.tail.is_empty() {
+        len += str_len;
+    }
+    let dyn_at = align_up(len, word).unwrap_or(len);
+    let dyn_len = (entries as u64 + 1) * f.dyn_size();
+    if !fits {
+        len = dyn_at + dyn_len;
+    }
+    let file_align = if slot == Slot::Relocate { page } else { 16 };
+    let off = align_up(file_len, file_align).ok_or_else(|| unsupported("file too large"))?;
+    let vaddr = align_up(mem_end, align)
+        .and_then(|v| v.checked_add(off % align))
+        .ok_or_else(|| unsupported("address space overflows"))?;
+    if !f.is64 && vaddr.checked_add(len).is_none_or(|e| e > u64::from(u32::MAX)) {
+        return Err(unsupported("no room in the 32-bit address space"));
+    }
+    Ok(NewSegment { slot, off, vaddr, align, len, str_at, str_len, dyn_at, dyn_len, phnum })
+}
+
+/// Writes the program header table with the new PT_LOAD after the last
+/// one, PT_DYNAMIC moved when `.dynamic` did not fit in place and PT_PHDR
+/// following a grown or moved table.
+fn write_program_headers(
+    f: &ElfFile<'_>,
+    dynamic: &Dynamic,
+    w: &mut Writer<'_>,
+    seg: &NewSegment,
+    fits: bool,
+) -> Result<(), PatchError> {
+    let NewSegment { slot, off, vaddr, dyn_at, dyn_len, .. } = *seg;
+    let phsize = f.phdr_size();
     let mut phdrs = f.phdrs.clone();
     if !fits {
         if let Some(p) = phdrs.get_mut(dynamic.phdr_index) {
@@ -197,12 +243,12 @@ pub(super) fn grow(
                 p.p_offset = off;
                 p.p_vaddr = vaddr;
                 p.p_paddr = vaddr;
-                p.p_filesz = pht_new_count * phsize;
-                p.p_memsz = pht_new_count * phsize;
+                p.p_filesz = seg.phnum * phsize;
+                p.p_memsz = seg.phnum * phsize;
             }
             Slot::AfterTable => {
-                p.p_filesz = pht_new_count * phsize;
-                p.p_memsz = pht_new_count * phsize;
+                p.p_filesz = seg.phnum * phsize;
+                p.p_memsz = seg.phnum * phsize;
             }
             _ => {}
         }
@@ -217,9 +263,9 @@ pub(super) fn grow(
         p_offset: off,
         p_vaddr: vaddr,
         p_paddr: vaddr,
-        p_filesz: seg_len,
-        p_memsz: seg_len,
-        p_align: align,
+        p_filesz: seg.len,
+        p_memsz: seg.len,
+        p_align: seg.align,
     };
     let last_load = phdrs.iter().rposition(|p| p.p_type == PT_LOAD).unwrap_or(0);
     phdrs.insert(last_load + 1, new_load);
