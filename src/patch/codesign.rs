@@ -19,6 +19,7 @@ use crate::binary::macho::{
     MH_EXECUTE,
 };
 use crate::binary::ParseError;
+use crate::bytes::align_up_usize;
 
 /// `CSMAGIC_EMBEDDED_SIGNATURE`: the SuperBlob.
 const CSMAGIC_EMBEDDED_SIGNATURE: u32 = 0xfade_0cc0;
@@ -88,13 +89,9 @@ impl SignatureInfo {
     }
 }
 
-fn align_up(v: usize, a: usize) -> usize {
-    v.div_ceil(a) * a
-}
-
 /// Size of the linker-style signature for `code_limit` bytes of code.
 pub fn signature_size(code_limit: usize, identifier: &str) -> usize {
-    let headers = align_up(BLOB_HEADERS_SIZE + CODE_DIRECTORY_SIZE + identifier.len() + 1, 16);
+    let headers = align_up_usize(BLOB_HEADERS_SIZE + CODE_DIRECTORY_SIZE + identifier.len() + 1, 16);
     headers + code_limit.div_ceil(PAGE_SIZE) * HASH_SIZE
 }
 
@@ -169,7 +166,7 @@ pub fn sign_slice(slice: &[u8], identifier: &str) -> Result<Vec<u8>, PatchError>
                     hint: "relink with -Wl,-headerpad_max_install_names".into(),
                 });
             }
-            let dataoff = align_up(slice.len(), 16);
+            let dataoff = align_up_usize(slice.len(), 16);
             let dataoff32 = u32::try_from(dataoff)
                 .map_err(|_| PatchError::Unsupported("slice too large for a code signature".into()))?;
             let mut out = slice.to_vec();

@@ -8,6 +8,7 @@ use crate::binary::elf::{
     cstr_at, dynstr_range, verneed_records, Dynamic, ElfFile, ElfInfo, DT_NEEDED, DT_RPATH, DT_RUNPATH, DT_SONAME,
     DT_STRTAB,
 };
+use crate::bytes::lossy;
 
 /// What the dynamic information must look like after the edits.
 #[derive(Debug)]
@@ -81,7 +82,7 @@ pub(super) fn plan_writes(
         return Err(unsupported("DT_STRTAB is not inside one PT_LOAD"));
     }
     let mut strings = Strings { old: f.range(stroff, strsz)?, tail: Vec::new() };
-    let name_of = |v: u64| cstr_at(strings.old, v).map(|b| String::from_utf8_lossy(b).into_owned());
+    let name_of = |v: u64| cstr_at(strings.old, v).map(lossy);
 
     // The new dynamic entries, in the old order.
     let mut entries: Vec<(i64, u64)> = Vec::with_capacity(dynamic.entries.len() + 2);

@@ -21,6 +21,7 @@ mod verify;
 
 use super::PatchError;
 use crate::binary::pe::{self as pe_read, opt, Layout};
+use crate::bytes::lossy;
 use clear::{clear_bound_imports, clear_dependent_load_flags, remove_signature};
 use room::{add_section, place_in_slack};
 pub use strip::strip;
@@ -69,12 +70,10 @@ fn verify_err(msg: impl Into<String>) -> PatchError {
     PatchError::Verify(msg.into())
 }
 
+/// [`crate::bytes::align_up`] of the image's sizes and offsets: 32-bit
+/// fields and sums of two, which never overflow 64 bits.
 fn align_up(value: u64, align: u64) -> u64 {
-    if align <= 1 {
-        value
-    } else {
-        value.div_ceil(align) * align
-    }
+    crate::bytes::align_up(value, align).unwrap_or(u64::MAX)
 }
 
 fn write_u16(out: &mut [u8], off: usize, value: u16) -> Result<(), PatchError> {
@@ -155,7 +154,7 @@ pub fn apply(data: &[u8], edits: &PeEdits) -> Result<Vec<u8>, PatchError> {
             .iter()
             .map(|e| match rename_of(edits, e.name) {
                 Some((_, new)) => new.to_string(),
-                None => String::from_utf8_lossy(e.name).into_owned(),
+                None => lossy(e.name),
             })
             .collect()
     };

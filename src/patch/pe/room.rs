@@ -6,6 +6,7 @@ use super::{
     SCN_CNT_INITIALIZED_DATA, SCN_CNT_UNINITIALIZED_DATA, SCN_MEM_DISCARDABLE, SCN_MEM_EXECUTE, SCN_MEM_READ,
 };
 use crate::binary::pe::{opt, read_u32, Layout, DIR_DEBUG, SECTION_HEADER_SIZE};
+use crate::bytes::align_up_usize;
 
 /// Slack of one section that may take new strings.
 struct Slack {
@@ -196,7 +197,7 @@ fn ensure_header_room(layout: &mut Layout, out: &mut Vec<u8>) -> Result<(), Patc
         return Err(unsupported("the bytes after the section table are in use"));
     }
     let fa = layout.file_alignment as usize;
-    let grow = (new_end - soh).div_ceil(fa) * fa;
+    let grow = align_up_usize(new_end - soh, fa);
     let new_soh = soh + grow;
     if align_up(new_soh as u64, u64::from(layout.section_alignment)) > u64::from(first_va) {
         return Err(PatchError::NoRoom {
