@@ -19,7 +19,7 @@ use crate::binary::macho::{
     MH_EXECUTE,
 };
 use crate::binary::ParseError;
-use crate::bytes::align_up_usize;
+use crate::bytes::{align_up_usize, u32_at, Order};
 
 /// `CSMAGIC_EMBEDDED_SIGNATURE`: the SuperBlob.
 const CSMAGIC_EMBEDDED_SIGNATURE: u32 = 0xfade_0cc0;
@@ -300,8 +300,9 @@ fn build_signature(code: &[u8], identifier: &str, exec_base: u64, exec_limit: u6
 
 // ---------------------------------------------------------------- reading
 
+/// The big-endian `u32` at `off` of a signature blob.
 fn be32(data: &[u8], off: usize) -> Result<u32, String> {
-    read_u32(data, off, true).map_err(|_| format!("signature field at {off} is outside the blob"))
+    u32_at(data, off, Order::Big).ok_or_else(|| format!("signature field at {off} is outside the blob"))
 }
 
 /// The signature blob of a slice: `Ok(None)` when unsigned.
