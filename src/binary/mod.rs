@@ -32,12 +32,6 @@ impl ParseError {
     }
 }
 
-impl From<object::read::Error> for ParseError {
-    fn from(e: object::read::Error) -> Self {
-        ParseError(e.to_string())
-    }
-}
-
 /// The binary formats wheelfix knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
