@@ -19,7 +19,7 @@ use crate::binary::macho::{
     MH_EXECUTE,
 };
 use crate::binary::ParseError;
-use crate::bytes::{align_up_usize, u32_at, Order};
+use crate::bytes::{align_up_usize, put_u32_at, put_u64_at, u32_at, Order};
 
 /// `CSMAGIC_EMBEDDED_SIGNATURE`: the SuperBlob.
 const CSMAGIC_EMBEDDED_SIGNATURE: u32 = 0xfade_0cc0;
@@ -95,20 +95,18 @@ pub fn signature_size(code_limit: usize, identifier: &str) -> usize {
     headers + code_limit.div_ceil(PAGE_SIZE) * HASH_SIZE
 }
 
+/// Writes the `u32` `v` at `off` of a slice, big-endian when `big`.
 pub(crate) fn put_u32(buf: &mut [u8], off: usize, v: u32, big: bool) -> Result<(), PatchError> {
-    let b = if big { v.to_be_bytes() } else { v.to_le_bytes() };
-    buf.get_mut(off..off + 4)
-        .ok_or_else(|| PatchError::Unsupported(format!("write at {off} is outside the slice")))?
-        .copy_from_slice(&b);
-    Ok(())
+    put_u32_at(buf, off, v, Order::big_if(big)).ok_or_else(|| outside_slice(off))
 }
 
+/// Writes the `u64` `v` at `off` of a slice, big-endian when `big`.
 pub(crate) fn put_u64(buf: &mut [u8], off: usize, v: u64, big: bool) -> Result<(), PatchError> {
-    let b = if big { v.to_be_bytes() } else { v.to_le_bytes() };
-    buf.get_mut(off..off + 8)
-        .ok_or_else(|| PatchError::Unsupported(format!("write at {off} is outside the slice")))?
-        .copy_from_slice(&b);
-    Ok(())
+    put_u64_at(buf, off, v, Order::big_if(big)).ok_or_else(|| outside_slice(off))
+}
+
+fn outside_slice(off: usize) -> PatchError {
+    PatchError::Unsupported(format!("write at {off} is outside the slice"))
 }
 
 /// Signs one thin slice ad hoc, the way the linker does, and returns the

@@ -21,7 +21,7 @@ mod verify;
 
 use super::PatchError;
 use crate::binary::pe::{self as pe_read, opt, Layout};
-use crate::bytes::lossy;
+use crate::bytes::{lossy, put_u16_at, put_u32_at, Order};
 use clear::{clear_bound_imports, clear_dependent_load_flags, remove_signature};
 use room::{add_section, place_in_slack};
 pub use strip::strip;
@@ -76,16 +76,18 @@ fn align_up(value: u64, align: u64) -> u64 {
     crate::bytes::align_up(value, align).unwrap_or(u64::MAX)
 }
 
+/// Writes the little-endian `u16` `value` at `off`.
 fn write_u16(out: &mut [u8], off: usize, value: u16) -> Result<(), PatchError> {
-    let dst = out.get_mut(off..off + 2).ok_or_else(|| unsupported(format!("field at {off:#x} is past the end")))?;
-    dst.copy_from_slice(&value.to_le_bytes());
-    Ok(())
+    put_u16_at(out, off, value, Order::Little).ok_or_else(|| past_the_end(off))
 }
 
+/// Writes the little-endian `u32` `value` at `off`.
 fn write_u32(out: &mut [u8], off: usize, value: u32) -> Result<(), PatchError> {
-    let dst = out.get_mut(off..off + 4).ok_or_else(|| unsupported(format!("field at {off:#x} is past the end")))?;
-    dst.copy_from_slice(&value.to_le_bytes());
-    Ok(())
+    put_u32_at(out, off, value, Order::Little).ok_or_else(|| past_the_end(off))
+}
+
+fn past_the_end(off: usize) -> PatchError {
+    unsupported(format!("field at {off:#x} is past the end"))
 }
 
 fn to_u32(value: u64, what: &str) -> Result<u32, PatchError> {
