@@ -1,7 +1,7 @@
 //! PE/COFF analysis: machine, imported DLLs, delay-loaded DLLs, exported
 //! `PyInit_*` functions, overlay and signature.
 //!
-//! The headers are read by a small bounds-checked reader ([`Layout`]) that the
+//! The headers are read by a small bounds-checked reader (`Layout`) that the
 //! import rewriter in `patch::pe` shares, so both agree on every offset. All
 //! numbers taken from the file go through checked arithmetic, every loop is
 //! bounded by the file size, and every failure is a [`ParseError`] that names

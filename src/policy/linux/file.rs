@@ -126,7 +126,7 @@ pub(super) fn builtin_raw(libc: Libc) -> &'static Result<Vec<RawPolicy>, PolicyE
 }
 
 /// Parses the built-in policy file for `libc` now (on another thread while
-/// the wheel is read), so that [`LinuxPolicies::builtin`] finds it ready.
+/// the wheel is read), so that [`LinuxPolicies::builtin`](super::LinuxPolicies::builtin) finds it ready.
 pub fn preload_builtin(libc: Libc) {
     let _ = builtin_raw(libc);
 }
