@@ -71,6 +71,31 @@ pub fn le64(data: &[u8], at: usize) -> Option<u64> {
     u64_at(data, at, Order::Little)
 }
 
+/// Writes `bytes` at `at`; `None`, with nothing written, when they are not
+/// all inside `data`.
+fn put_at<const N: usize>(data: &mut [u8], at: usize, bytes: [u8; N]) -> Option<()> {
+    data.get_mut(at..at.checked_add(N)?)?.copy_from_slice(&bytes);
+    Some(())
+}
+
+/// Writes the `u16` `value` at `at` in byte order `order`; `None`, with
+/// nothing written, when it does not fit in `data`.
+pub fn put_u16_at(data: &mut [u8], at: usize, value: u16, order: Order) -> Option<()> {
+    put_at(data, at, if order == Order::Big { value.to_be_bytes() } else { value.to_le_bytes() })
+}
+
+/// Writes the `u32` `value` at `at` in byte order `order`; `None`, with
+/// nothing written, when it does not fit in `data`.
+pub fn put_u32_at(data: &mut [u8], at: usize, value: u32, order: Order) -> Option<()> {
+    put_at(data, at, if order == Order::Big { value.to_be_bytes() } else { value.to_le_bytes() })
+}
+
+/// Writes the `u64` `value` at `at` in byte order `order`; `None`, with
+/// nothing written, when it does not fit in `data`.
+pub fn put_u64_at(data: &mut [u8], at: usize, value: u64, order: Order) -> Option<()> {
+    put_at(data, at, if order == Order::Big { value.to_be_bytes() } else { value.to_le_bytes() })
+}
+
 /// `value` rounded up to a multiple of `align`; `align` 0 or 1 leaves it as
 /// it is. `None` on overflow.
 pub fn align_up(value: u64, align: u64) -> Option<u64> {
@@ -121,6 +146,23 @@ mod tests {
         assert_eq!(le32(&d, 5), None);
         assert_eq!(le16(&d, usize::MAX), None);
         assert_eq!(le64(&d, 1), None);
+    }
+
+    #[test]
+    fn writes_read_back_and_out_of_bounds_write_nothing() {
+        let mut d = [0u8; 8];
+        assert_eq!(put_u16_at(&mut d, 0, 0x0102, Order::Big), Some(()));
+        assert_eq!(put_u32_at(&mut d, 2, 0x0304_0506, Order::Little), Some(()));
+        assert_eq!(d, [1, 2, 6, 5, 4, 3, 0, 0]);
+        assert_eq!(u32_at(&d, 2, Order::Little), Some(0x0304_0506));
+        assert_eq!(put_u64_at(&mut d, 0, 0x0807_0605_0403_0201, Order::Little), Some(()));
+        assert_eq!(le64(&d, 0), Some(0x0807_0605_0403_0201));
+        assert_eq!(put_u64_at(&mut d, 0, 0x0102_0304_0506_0708, Order::Big), Some(()));
+        assert_eq!(d, [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(put_u32_at(&mut d, 5, u32::MAX, Order::Big), None);
+        assert_eq!(put_u16_at(&mut d, usize::MAX, u16::MAX, Order::Little), None);
+        assert_eq!(put_u64_at(&mut d, 1, u64::MAX, Order::Little), None);
+        assert_eq!(d, [1, 2, 3, 4, 5, 6, 7, 8], "a write that does not fit changes nothing");
     }
 
     #[test]

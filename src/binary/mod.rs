@@ -18,6 +18,8 @@ pub use elf::ElfInfo;
 pub use macho::MachOInfo;
 pub use pe::PeInfo;
 
+use crate::bytes::{le32, u32_at, Order};
+
 /// A binary could not be parsed: the reason, in a few words.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -27,12 +29,6 @@ impl ParseError {
     /// Builds a parse error from any message.
     pub fn new(msg: impl Into<String>) -> Self {
         ParseError(msg.into())
-    }
-}
-
-impl From<object::read::Error> for ParseError {
-    fn from(e: object::read::Error) -> Self {
-        ParseError(e.to_string())
     }
 }
 
@@ -66,18 +62,11 @@ impl Format {
             // FAT_MAGIC / FAT_MAGIC_64 (big-endian). 0xcafebabe is also the
             // Java class magic: a fat header has a small arch count.
             [0xca, 0xfe, 0xba, 0xbe] | [0xca, 0xfe, 0xba, 0xbf] => {
-                if data.len() >= 8 {
-                    let n = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
-                    (n > 0 && n < 20).then_some(Format::MachO)
-                } else {
-                    None
-                }
+                let n = u32_at(data, 4, Order::Big)?;
+                (n > 0 && n < 20).then_some(Format::MachO)
             }
             [b'M', b'Z', _, _] => {
-                if data.len() < 0x40 {
-                    return None;
-                }
-                let off = u32::from_le_bytes([data[0x3c], data[0x3d], data[0x3e], data[0x3f]]) as usize;
+                let off = le32(data, 0x3c)? as usize;
                 (data.get(off..off + 4) == Some(b"PE\0\0")).then_some(Format::Pe)
             }
             _ => None,

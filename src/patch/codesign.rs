@@ -19,6 +19,7 @@ use crate::binary::macho::{
     MH_EXECUTE,
 };
 use crate::binary::ParseError;
+use crate::bytes::{align_up_usize, put_u32_at, put_u64_at, u32_at, Order};
 
 /// `CSMAGIC_EMBEDDED_SIGNATURE`: the SuperBlob.
 const CSMAGIC_EMBEDDED_SIGNATURE: u32 = 0xfade_0cc0;
@@ -88,30 +89,24 @@ impl SignatureInfo {
     }
 }
 
-fn align_up(v: usize, a: usize) -> usize {
-    v.div_ceil(a) * a
-}
-
 /// Size of the linker-style signature for `code_limit` bytes of code.
 pub fn signature_size(code_limit: usize, identifier: &str) -> usize {
-    let headers = align_up(BLOB_HEADERS_SIZE + CODE_DIRECTORY_SIZE + identifier.len() + 1, 16);
+    let headers = align_up_usize(BLOB_HEADERS_SIZE + CODE_DIRECTORY_SIZE + identifier.len() + 1, 16);
     headers + code_limit.div_ceil(PAGE_SIZE) * HASH_SIZE
 }
 
+/// Writes the `u32` `v` at `off` of a slice, big-endian when `big`.
 pub(crate) fn put_u32(buf: &mut [u8], off: usize, v: u32, big: bool) -> Result<(), PatchError> {
-    let b = if big { v.to_be_bytes() } else { v.to_le_bytes() };
-    buf.get_mut(off..off + 4)
-        .ok_or_else(|| PatchError::Unsupported(format!("write at {off} is outside the slice")))?
-        .copy_from_slice(&b);
-    Ok(())
+    put_u32_at(buf, off, v, Order::big_if(big)).ok_or_else(|| outside_slice(off))
 }
 
+/// Writes the `u64` `v` at `off` of a slice, big-endian when `big`.
 pub(crate) fn put_u64(buf: &mut [u8], off: usize, v: u64, big: bool) -> Result<(), PatchError> {
-    let b = if big { v.to_be_bytes() } else { v.to_le_bytes() };
-    buf.get_mut(off..off + 8)
-        .ok_or_else(|| PatchError::Unsupported(format!("write at {off} is outside the slice")))?
-        .copy_from_slice(&b);
-    Ok(())
+    put_u64_at(buf, off, v, Order::big_if(big)).ok_or_else(|| outside_slice(off))
+}
+
+fn outside_slice(off: usize) -> PatchError {
+    PatchError::Unsupported(format!("write at {off} is outside the slice"))
 }
 
 /// Signs one thin slice ad hoc, the way the linker does, and returns the
@@ -169,7 +164,7 @@ pub fn sign_slice(slice: &[u8], identifier: &str) -> Result<Vec<u8>, PatchError>
                     hint: "relink with -Wl,-headerpad_max_install_names".into(),
                 });
             }
-            let dataoff = align_up(slice.len(), 16);
+            let dataoff = align_up_usize(slice.len(), 16);
             let dataoff32 = u32::try_from(dataoff)
                 .map_err(|_| PatchError::Unsupported("slice too large for a code signature".into()))?;
             let mut out = slice.to_vec();
@@ -303,8 +298,9 @@ fn build_signature(code: &[u8], identifier: &str, exec_base: u64, exec_limit: u6
 
 // ---------------------------------------------------------------- reading
 
+/// The big-endian `u32` at `off` of a signature blob.
 fn be32(data: &[u8], off: usize) -> Result<u32, String> {
-    read_u32(data, off, true).map_err(|_| format!("signature field at {off} is outside the blob"))
+    u32_at(data, off, Order::Big).ok_or_else(|| format!("signature field at {off} is outside the blob"))
 }
 
 /// The signature blob of a slice: `Ok(None)` when unsigned.

@@ -21,6 +21,7 @@ use crate::binary::macho::{
     FAT_MAGIC, FAT_MAGIC_64, LC_ID_DYLIB, LC_RPATH, LINKEDIT_DATA_COMMAND_SIZE, RPATH_COMMAND_SIZE,
 };
 use crate::binary::ParseError;
+use crate::bytes::align_up_usize;
 
 /// The hint given with [`PatchError::NoRoom`].
 pub const HEADERPAD_HINT: &str = "the binary must be relinked with more header padding \
@@ -96,14 +97,10 @@ impl MachOEdits {
     }
 }
 
-fn align_up(v: usize, a: usize) -> usize {
-    v.div_ceil(a) * a
-}
-
 /// Appends a load command whose string starts right after a fixed part.
 fn emit_str_command(out: &mut Vec<u8>, fixed: &[u8], name: &str, align: usize, big: bool) -> Result<(), PatchError> {
     let start = out.len();
-    let size = align_up(fixed.len() + name.len() + 1, align);
+    let size = align_up_usize(fixed.len() + name.len() + 1, align);
     out.extend_from_slice(fixed);
     out.extend_from_slice(name.as_bytes());
     out.resize(start + size, 0);
@@ -265,7 +262,7 @@ fn rebuild_fat(
         order.sort_by_key(|&i| arches[i].offset);
         out = data[..header_end].to_vec();
         for i in order {
-            let at = align_up(out.len(), 1usize << arches[i].align);
+            let at = align_up_usize(out.len(), 1usize << arches[i].align);
             out.resize(at, 0);
             out.extend_from_slice(slice_of(i));
             placed[i].offset = at as u64;
@@ -383,7 +380,7 @@ pub fn create_fat(thin: &[&[u8]]) -> Result<Vec<u8>, PatchError> {
         let mut end = 8 + entry * arches.len();
         let mut offsets = Vec::with_capacity(arches.len());
         for (a, t) in &arches {
-            let at = align_up(end, 1usize << a.align);
+            let at = align_up_usize(end, 1usize << a.align);
             offsets.push(at);
             end = at + t.len();
         }

@@ -14,10 +14,9 @@
 //! `$ORIGIN`, `$LIB` and `$PLATFORM` are expanded. A candidate is accepted
 //! only when its class, byte order, machine and OS ABI match the requester's.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
+use super::cache::ParseCache;
 use super::{in_sysroot, Dir, Location, Resolved, WheelBinaries};
 use crate::binary::{BinaryInfo, ElfInfo};
 
@@ -32,7 +31,7 @@ pub struct ElfResolver {
     pub env_paths: Vec<PathBuf>,
     /// The ld.so.conf + trusted directories (or musl's path list), already under the sysroot.
     pub conf_paths: Vec<PathBuf>,
-    cache: Mutex<HashMap<PathBuf, Option<Arc<BinaryInfo>>>>,
+    cache: ParseCache,
 }
 
 impl ElfResolver {
@@ -63,13 +62,7 @@ impl ElfResolver {
                 None => glibc_paths(sysroot),
             },
         };
-        ElfResolver {
-            lib_path,
-            sysroot: sysroot.to_path_buf(),
-            env_paths,
-            conf_paths,
-            cache: Mutex::new(HashMap::new()),
-        }
+        ElfResolver { lib_path, sysroot: sysroot.to_path_buf(), env_paths, conf_paths, cache: ParseCache::default() }
     }
 
     /// Finds `name` needed by `requester` (at `req_loc`), whose tree's
@@ -164,7 +157,7 @@ impl ElfResolver {
     }
 
     fn try_disk(&self, path: &Path, requester: &ElfInfo) -> Option<Resolved> {
-        let info = self.load(path)?;
+        let info = self.cache.get_or_parse(path, read_elf)?;
         let BinaryInfo::Elf(e) = info.as_ref() else { return None };
         if !compatible(requester, e) {
             return None;
@@ -172,17 +165,10 @@ impl ElfResolver {
         let realpath = std::fs::canonicalize(path).ok();
         Some(Resolved { location: Location::Disk(path.to_path_buf()), realpath, info })
     }
-
-    fn load(&self, path: &Path) -> Option<Arc<BinaryInfo>> {
-        if let Some(hit) = self.cache.lock().ok()?.get(path) {
-            return hit.clone();
-        }
-        let parsed = read_elf(path).map(Arc::new);
-        self.cache.lock().ok()?.insert(path.to_path_buf(), parsed.clone());
-        parsed
-    }
 }
 
+/// The ELF file at `path`, mapped and parsed; `None` when it is not a
+/// regular file, cannot be mapped or is not ELF.
 fn read_elf(path: &Path) -> Option<BinaryInfo> {
     let meta = std::fs::metadata(path).ok()?;
     if !meta.is_file() {

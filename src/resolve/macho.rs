@@ -11,10 +11,9 @@
 //!   by basename in `DYLD_LIBRARY_PATH` and `--lib-path`, then at the path
 //!   itself (under the sysroot), then in the fallback path.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
+use super::cache::ParseCache;
 use super::{in_sysroot, Dir, Location, Resolved, WheelBinaries};
 use crate::binary::BinaryInfo;
 
@@ -42,7 +41,7 @@ pub struct MachOResolver {
     pub dyld_fallback_path: Vec<PathBuf>,
     /// What `@executable_path` means.
     pub executable_path: Option<PathBuf>,
-    cache: Mutex<HashMap<PathBuf, Option<Arc<BinaryInfo>>>>,
+    cache: ParseCache,
 }
 
 use crate::policy::macos::is_system_library as is_system;
@@ -59,7 +58,7 @@ impl MachOResolver {
             dyld_library_path: env("DYLD_LIBRARY_PATH").unwrap_or_default(),
             dyld_fallback_path: fallback.iter().map(|p| in_sysroot(sysroot, p)).collect(),
             executable_path,
-            cache: Mutex::new(HashMap::new()),
+            cache: ParseCache::default(),
         }
     }
 
@@ -141,7 +140,7 @@ impl MachOResolver {
                             return MachOLookup::System(unrooted);
                         }
                     }
-                    if let Some(info) = self.load(p) {
+                    if let Some(info) = self.cache.get_or_parse(p, read_macho) {
                         return MachOLookup::Found(Resolved { location: loc.clone(), realpath: real, info });
                     }
                 }
@@ -149,18 +148,12 @@ impl MachOResolver {
         }
         MachOLookup::Missing
     }
+}
 
-    fn load(&self, path: &Path) -> Option<Arc<BinaryInfo>> {
-        if let Some(hit) = self.cache.lock().ok()?.get(path) {
-            return hit.clone();
-        }
-        let parsed = std::fs::read(path)
-            .ok()
-            .and_then(|d| crate::binary::macho::parse(&d).ok())
-            .map(|m| Arc::new(BinaryInfo::MachO(m)));
-        self.cache.lock().ok()?.insert(path.to_path_buf(), parsed.clone());
-        parsed
-    }
+/// The Mach-O file at `path`, parsed; `None` when unreadable or not Mach-O.
+fn read_macho(path: &Path) -> Option<BinaryInfo> {
+    let data = std::fs::read(path).ok()?;
+    crate::binary::macho::parse(&data).ok().map(BinaryInfo::MachO)
 }
 
 fn strip_sysroot(sysroot: &Path, path: &str) -> String {

@@ -6,6 +6,7 @@
 //! ([`Dir`]), so `$ORIGIN`/`@loader_path` of a wheel entry resolves inside the
 //! wheel, and libraries the wheel ships are found there, not on disk.
 
+mod cache;
 pub mod elf;
 pub mod macho;
 pub mod pe;

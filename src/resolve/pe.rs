@@ -8,8 +8,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
+use super::cache::ParseCache;
 use super::{Dir, Location, Resolved, WheelBinaries};
 use crate::binary::BinaryInfo;
 
@@ -22,18 +23,13 @@ pub struct PeResolver {
     /// (no trailing `/`; `""` is the root).
     pub wheel_dirs: Vec<String>,
     listings: Mutex<HashMap<PathBuf, Vec<String>>>,
-    cache: Mutex<HashMap<PathBuf, Option<Arc<BinaryInfo>>>>,
+    cache: ParseCache,
 }
 
 impl PeResolver {
     /// A resolver over `paths`.
     pub fn new(paths: Vec<PathBuf>) -> Self {
-        PeResolver {
-            paths,
-            wheel_dirs: Vec::new(),
-            listings: Mutex::new(HashMap::new()),
-            cache: Mutex::new(HashMap::new()),
-        }
+        PeResolver { paths, wheel_dirs: Vec::new(), listings: Mutex::new(HashMap::new()), cache: ParseCache::default() }
     }
 
     /// Also searches these wheel directories, after the loading module's own one.
@@ -56,7 +52,7 @@ impl PeResolver {
         for dir in &self.paths {
             let Some(file) = self.lookup_ci(dir, name) else { continue };
             let path = dir.join(file);
-            if let Some(info) = self.load(&path) {
+            if let Some(info) = self.cache.get_or_parse(&path, read_pe) {
                 if same_machine(&info, machine) {
                     let realpath = std::fs::canonicalize(&path).ok();
                     return Some(Resolved { location: Location::Disk(path), realpath, info });
@@ -75,18 +71,12 @@ impl PeResolver {
         });
         names.iter().find(|n| n.eq_ignore_ascii_case(name)).cloned()
     }
+}
 
-    fn load(&self, path: &Path) -> Option<Arc<BinaryInfo>> {
-        if let Some(hit) = self.cache.lock().ok()?.get(path) {
-            return hit.clone();
-        }
-        let parsed = std::fs::read(path)
-            .ok()
-            .and_then(|d| crate::binary::pe::parse(&d).ok())
-            .map(|p| Arc::new(BinaryInfo::Pe(p)));
-        self.cache.lock().ok()?.insert(path.to_path_buf(), parsed.clone());
-        parsed
-    }
+/// The PE image at `path`, parsed; `None` when unreadable or not PE.
+fn read_pe(path: &Path) -> Option<BinaryInfo> {
+    let data = std::fs::read(path).ok()?;
+    crate::binary::pe::parse(&data).ok().map(BinaryInfo::Pe)
 }
 
 /// The DLL `name` (any case) directly in wheel directory `dir`, of PE machine `machine`.

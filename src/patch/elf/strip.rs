@@ -8,6 +8,7 @@
 
 use super::{unsupported, Log, PatchError, Writer};
 use crate::binary::elf::{parse, ElfFile, Shdr, SHT_NOBITS};
+use crate::bytes::align_up_usize;
 
 const SHF_ALLOC: u64 = 0x2;
 const SHF_INFO_LINK: u64 = 0x40;
@@ -48,48 +49,11 @@ pub fn strip(data: &[u8]) -> Result<Vec<u8>, PatchError> {
     }
 
     // Everything up to the last loaded byte is copied unchanged.
-    let mut loaded_end =
-        f.e_phoff.saturating_add(f.phdrs.len() as u64 * f.phdr_size()).max(if f.is64 { 64 } else { 52 });
-    for p in &f.phdrs {
-        loaded_end = loaded_end.max(p.p_offset.saturating_add(p.p_filesz));
-    }
-    for s in f.shdrs.iter().filter(|s| s.sh_flags & SHF_ALLOC != 0 && s.sh_type != SHT_NOBITS) {
-        loaded_end = loaded_end.max(s.sh_offset.saturating_add(s.sh_size));
-    }
-    let loaded_end = usize::try_from(loaded_end).map_err(|_| unsupported("file too large"))?;
+    let loaded_end = usize::try_from(loaded_end(&f)).map_err(|_| unsupported("file too large"))?;
     let prefix = data.get(..loaded_end).ok_or_else(|| unsupported("a segment reaches past the end of the file"))?;
     let mut out = prefix.to_vec();
 
-    // New indices and the new section name table.
-    let mut index = vec![0u32; f.shdrs.len()];
-    let mut n = 0u32;
-    for (i, k) in keep.iter().enumerate() {
-        if *k {
-            index[i] = n;
-            n += 1;
-        }
-    }
-    let mut names = vec![0u8];
-    let mut new: Vec<Shdr> = Vec::new();
-    for (i, s) in f.shdrs.iter().enumerate() {
-        if !keep[i] {
-            continue;
-        }
-        let mut t = *s;
-        if i != 0 {
-            t.sh_name = names.len() as u32;
-            names.extend_from_slice(f.section_name(s));
-            names.push(0);
-        }
-        let remap = |x: u32| -> u32 { usize::try_from(x).ok().and_then(|x| index.get(x).copied()).unwrap_or(0) };
-        if t.sh_link != 0 {
-            t.sh_link = remap(t.sh_link);
-        }
-        if t.sh_info != 0 && (t.sh_type == SHT_REL || t.sh_type == SHT_RELA || t.sh_flags & SHF_INFO_LINK != 0) {
-            t.sh_info = remap(t.sh_info);
-        }
-        new.push(t);
-    }
+    let (index, names, mut new) = renumber(&f, &keep);
 
     // Kept non-allocated contents after the loaded bytes.
     for (i, t) in new.iter_mut().enumerate().skip(1) {
@@ -97,7 +61,7 @@ pub fn strip(data: &[u8]) -> Result<Vec<u8>, PatchError> {
             continue;
         }
         let align = t.sh_addralign.clamp(1, 64) as usize;
-        out.resize(out.len().div_ceil(align) * align, 0);
+        out.resize(align_up_usize(out.len(), align), 0);
         let is_shstrtab = index[shstrndx] as usize == i;
         let bytes: &[u8] = if is_shstrtab { &names } else { f.range(t.sh_offset, t.sh_size)? };
         t.sh_offset = out.len() as u64;
@@ -105,7 +69,7 @@ pub fn strip(data: &[u8]) -> Result<Vec<u8>, PatchError> {
         out.extend_from_slice(bytes);
     }
     let word = if f.is64 { 8 } else { 4 };
-    out.resize(out.len().div_ceil(word) * word, 0);
+    out.resize(align_up_usize(out.len(), word), 0);
     let shoff = out.len() as u64;
     out.resize(out.len() + new.len() * f.shdr_size() as usize, 0);
     let mut log = Log::new(out.len() as u64);
@@ -137,4 +101,53 @@ pub fn strip(data: &[u8]) -> Result<Vec<u8>, PatchError> {
         return Err(PatchError::Verify("stripping changed loaded bytes".into()));
     }
     Ok(out)
+}
+
+/// The end of the bytes the loader reads: the ELF header, the program
+/// header table, every segment and every allocated section.
+fn loaded_end(f: &ElfFile<'_>) -> u64 {
+    let mut end = f.e_phoff.saturating_add(f.phdrs.len() as u64 * f.phdr_size()).max(if f.is64 { 64 } else { 52 });
+    for p in &f.phdrs {
+        end = end.max(p.p_offset.saturating_add(p.p_filesz));
+    }
+    for s in f.shdrs.iter().filter(|s| s.sh_flags & SHF_ALLOC != 0 && s.sh_type != SHT_NOBITS) {
+        end = end.max(s.sh_offset.saturating_add(s.sh_size));
+    }
+    end
+}
+
+/// The sections `keep` selects, renumbered: the new index of every old
+/// section (0 for a dropped one), the new `.shstrtab` and the new headers
+/// (names, `sh_link` and `sh_info` updated; offsets still the old ones).
+fn renumber(f: &ElfFile<'_>, keep: &[bool]) -> (Vec<u32>, Vec<u8>, Vec<Shdr>) {
+    let mut index = vec![0u32; f.shdrs.len()];
+    let mut n = 0u32;
+    for (i, k) in keep.iter().enumerate() {
+        if *k {
+            index[i] = n;
+            n += 1;
+        }
+    }
+    let mut names = vec![0u8];
+    let mut new: Vec<Shdr> = Vec::new();
+    for (i, s) in f.shdrs.iter().enumerate() {
+        if !keep[i] {
+            continue;
+        }
+        let mut t = *s;
+        if i != 0 {
+            t.sh_name = names.len() as u32;
+            names.extend_from_slice(f.section_name(s));
+            names.push(0);
+        }
+        let remap = |x: u32| -> u32 { usize::try_from(x).ok().and_then(|x| index.get(x).copied()).unwrap_or(0) };
+        if t.sh_link != 0 {
+            t.sh_link = remap(t.sh_link);
+        }
+        if t.sh_info != 0 && (t.sh_type == SHT_REL || t.sh_type == SHT_RELA || t.sh_flags & SHF_INFO_LINK != 0) {
+            t.sh_info = remap(t.sh_info);
+        }
+        new.push(t);
+    }
+    (index, names, new)
 }

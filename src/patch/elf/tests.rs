@@ -1,0 +1,102 @@
+use super::strings::Strings;
+use super::*;
+
+const FIXTURES: [&[u8]; 4] = [
+    include_bytes!("../../../fixtures/elf/prebuilt/libsmall-s390x.so"),
+    include_bytes!("../../../fixtures/elf/prebuilt/libsmall-i686.so"),
+    include_bytes!("../../../fixtures/elf/prebuilt/libsmall-lld.so"),
+    include_bytes!("../../../fixtures/elf/prebuilt/libsmall-patchelf.so"),
+];
+
+fn all_edits() -> ElfEdits {
+    ElfEdits {
+        set_soname: Some("libsmall-0123abcd.so".into()),
+        remove_needed: Vec::new(),
+        replace_needed: vec![("libm.so.6".into(), "libm-0123abcd.so.6".into())],
+        rpath: Some(RpathEdit::SetRpath("$ORIGIN/../x.libs".into())),
+    }
+}
+
+#[test]
+fn fixtures_rewrite_and_verify() {
+    for data in FIXTURES {
+        let out = apply(data, &all_edits()).unwrap();
+        assert!(layout_violations(&out).unwrap().is_empty());
+        let info = parse(&out).unwrap();
+        assert_eq!(info.needed[0], "libm-0123abcd.so.6");
+        assert_eq!(info.rpath, ["$ORIGIN/../x.libs"]);
+        // A second rewrite of a rewritten file works too.
+        let again =
+            apply(&out, &ElfEdits { rpath: Some(RpathEdit::SetRunpath("/opt/x".into())), ..Default::default() })
+                .unwrap();
+        assert_eq!(parse(&again).unwrap().runpath, ["/opt/x"]);
+        assert!(parse(&again).unwrap().rpath.is_empty());
+        strip(&again).unwrap();
+    }
+}
+
+#[test]
+fn a_patch_lists_every_byte_it_changes() {
+    for data in FIXTURES {
+        // one edit that grows the file, one made in place
+        // (a suffix of an existing string needs no new string)
+        let first = parse(data).unwrap().needed[0].clone();
+        let suffix = first[3..].to_string();
+        let in_place = ElfEdits { replace_needed: vec![(first, suffix)], ..Default::default() };
+        for edits in [all_edits(), in_place] {
+            let patch = ElfPatch::new(data, &edits).unwrap();
+            let written: Vec<(u64, u64)> = patch.written().collect();
+            let new_len = patch.new_len();
+            let mut out = data.to_vec();
+            patch.write_into(&mut out).unwrap();
+            assert_eq!(out.len() as u64, new_len);
+            assert_eq!(out, apply(data, &edits).unwrap());
+            assert_eq!(new_len > data.len() as u64, edits.set_soname.is_some());
+            let listed = |i: u64| written.iter().any(|&(s, e)| s <= i && i < e);
+            let changed: Vec<u64> = (0..data.len() as u64).filter(|&i| data[i as usize] != out[i as usize]).collect();
+            assert!(!changed.is_empty());
+            if let Some(i) = changed.iter().find(|&&i| !listed(i)) {
+                panic!("byte {i:#x} changed but no write covers it");
+            }
+        }
+        // worked out for one file, it is not written into another
+        let patch = ElfPatch::new(data, &all_edits()).unwrap();
+        let mut other = data[..data.len() - 1].to_vec();
+        assert!(matches!(patch.write_into(&mut other), Err(PatchError::InvalidEdit(_))));
+    }
+}
+
+#[test]
+fn strings_are_appended_or_reused_never_overwritten() {
+    let mut s = Strings { old: b"\0libm.so.6\0libc.so.6\0", tail: Vec::new() };
+    assert_eq!(s.intern("libm.so.6").unwrap(), 1);
+    assert_eq!(s.intern("c.so.6").unwrap(), 14); // a suffix of an existing string
+    assert_eq!(s.intern("libz.so.1").unwrap(), 21);
+    assert_eq!(s.intern("libz.so.1").unwrap(), 21);
+    assert_eq!(s.tail, b"libz.so.1\0");
+    assert!(s.intern("a\0b").is_err());
+}
+
+#[test]
+fn corrupted_inputs_never_panic() {
+    let mut x = 11u64;
+    let mut rnd = || {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x >> 33
+    };
+    for data in FIXTURES {
+        for _ in 0..1500 {
+            let mut d = data.to_vec();
+            for _ in 0..1 + rnd() % 6 {
+                let at = (rnd() as usize) % d.len();
+                d[at] = rnd() as u8;
+            }
+            let _ = apply(&d, &all_edits());
+            let _ = strip(&d);
+        }
+        for len in (0..data.len()).step_by(7) {
+            let _ = apply(&data[..len], &all_edits());
+            let _ = strip(&data[..len]);
+        }
+    }
+}
