@@ -15,6 +15,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::binary::{self, BinaryInfo, ElfInfo, Format};
+pub use crate::policy::blocker::Blocker;
 use crate::policy::linux::{Libc, LinuxPolicies, LinuxPolicy};
 use crate::resolve::elf::ElfResolver;
 use crate::resolve::macho::{MachOLookup, MachOResolver};
@@ -194,65 +195,6 @@ impl Status {
             Status::Missing => "missing",
         }
     }
-}
-
-/// Why a wheel cannot carry a tag.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Blocker {
-    /// A file needs a symbol version the policy does not allow.
-    SymbolVersion {
-        /// The file that needs it (a wheel entry or a library that would be bundled).
-        file: String,
-        /// The library it is needed from.
-        lib: String,
-        /// The version (`GLIBC_2.34`).
-        version: String,
-    },
-    /// A file imports a symbol the policy blacklists.
-    Blacklisted {
-        /// The wheel entry.
-        file: String,
-        /// The whitelisted library.
-        lib: String,
-        /// The symbol.
-        symbol: String,
-    },
-    /// A library that would have to be bundled (show: without repair).
-    Library {
-        /// Its name.
-        name: String,
-    },
-    /// A file needs a newer x86-64 ISA level than baseline.
-    Isa {
-        /// The file.
-        file: String,
-        /// The level (2, 3, 4).
-        level: u8,
-    },
-    /// A file imports `PyFPE_*` or `PyUnicodeUCS2_*` symbols.
-    PythonAbi {
-        /// The file.
-        file: String,
-        /// The symbol.
-        symbol: String,
-    },
-    /// A file needs a newer macOS than the tag.
-    MacosVersion {
-        /// The file.
-        file: String,
-        /// The arch.
-        arch: String,
-        /// Its minimum macOS.
-        version: String,
-    },
-    /// The binary's machine does not match the tag.
-    Machine {
-        /// The file.
-        file: String,
-        /// What it is.
-        found: String,
-    },
 }
 
 /// The manylinux/musllinux decision for a Linux wheel.
@@ -658,7 +600,7 @@ fn analyze_inner(archive: &WheelArchive, options: &AnalyzeOptions, keep: Option<
 /// Empty for any other wheel.
 fn repaired_dll_dirs(archive: &WheelArchive) -> Vec<String> {
     let dist_info = archive.dist_info_dir();
-    let marked = ["DELVEWHEEL", crate::repair::windows::MARKER]
+    let marked = ["DELVEWHEEL", crate::policy::windows::MARKER]
         .iter()
         .any(|m| archive.entry_by_name(&format!("{dist_info}/{m}")).is_some());
     if !marked {

@@ -324,17 +324,7 @@ fn write_tree(a: &Analysis, n: usize, indent: &str, stack: &mut Vec<usize>, out:
     Ok(())
 }
 
-/// One line explaining a blocker.
+/// One line explaining a blocker (its `Display`).
 pub fn blocker_text(b: &Blocker) -> String {
-    match b {
-        Blocker::SymbolVersion { file, lib, version } => format!("`{file}` needs {version} from {lib}"),
-        Blocker::Blacklisted { file, lib, symbol } => {
-            format!("`{file}` imports blacklisted symbol {symbol} from {lib}")
-        }
-        Blocker::Library { name } => format!("{name} is not provided by the platform and would have to be bundled"),
-        Blocker::Isa { file, level } => format!("`{file}` needs the x86-64-v{level} instruction set"),
-        Blocker::PythonAbi { file, symbol } => format!("`{file}` imports {symbol}"),
-        Blocker::MacosVersion { file, arch, version } => format!("`{file}` ({arch}) needs macOS {version}"),
-        Blocker::Machine { file, found } => format!("`{file}` is built for {found}, not for the wheel's tag"),
-    }
+    b.to_string()
 }

@@ -2,6 +2,7 @@
 //! format, embedded from `policies/`), the macOS tag rules and the Windows
 //! system-DLL list.
 
+pub mod blocker;
 pub mod linux;
 pub mod macos;
 pub mod windows;

@@ -14,7 +14,6 @@ use super::{hashed_name_with, BinaryEdits, Plan, PlanSource, PlannedBinary, Repa
 use crate::analyze::{Analysis, LinuxVerdict, NodeKind};
 use crate::binary::BinaryInfo;
 use crate::patch::elf::{ElfEdits, RpathEdit};
-use crate::report::blocker_text;
 use crate::resolve::{wheel_parent, wheel_relpath, Dir};
 use crate::wheel::WheelArchive;
 use crate::{Error, Result};
@@ -78,7 +77,7 @@ pub(crate) fn plan_keeping(
     let target_tag = target.tag();
     let violations = v.violations_for(&target_tag);
     if !violations.is_empty() {
-        let first = violations.iter().take(3).map(blocker_text).collect::<Vec<_>>().join("; ");
+        let first = violations.iter().take(3).map(ToString::to_string).collect::<Vec<_>>().join("; ");
         let more = if violations.len() > 3 { format!(" (and {} more)", violations.len() - 3) } else { String::new() };
         return Err(Error::CannotRepair {
             wheel,

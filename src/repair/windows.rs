@@ -37,12 +37,10 @@ use crate::binary::pe::PeInfo;
 use crate::binary::BinaryInfo;
 use crate::patch::pe::PeEdits;
 use crate::patch::PatchError;
-use crate::report::blocker_text;
 use crate::wheel::WheelArchive;
 use crate::{Error, Result};
 
-/// The marker file written into the dist-info directory.
-pub const MARKER: &str = "WHEELFIX";
+pub use crate::policy::windows::MARKER;
 
 /// A DLL that will be copied into the wheel.
 #[derive(Debug, Clone)]
@@ -100,7 +98,7 @@ pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Re
     if let Some(b) = verdict.blockers.first() {
         let what = match b {
             crate::analyze::Blocker::Machine { file, found } => format!("`{file}` ({found})"),
-            other => blocker_text(other),
+            other => other.to_string(),
         };
         return Err(cannot(
             format!("{what} has a CPU architecture that is not compatible with this wheel ({})", join(&win_tags)),

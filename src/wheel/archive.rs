@@ -26,8 +26,8 @@ use rayon::prelude::*;
 use zip::{CompressionMethod, ZipArchive};
 
 use super::filename::normalize_name;
-use crate::bytes::ranges_cover;
 use super::{Record, WheelError, WheelFilename, WheelMetadata};
+use crate::bytes::ranges_cover;
 
 /// One entry of the archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
