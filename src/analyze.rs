@@ -266,6 +266,31 @@ pub struct WindowsVerdict {
     pub blockers: Vec<Blocker>,
 }
 
+/// The platform family of a wheel and what its rules decided.
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    /// No binaries: a pure-Python wheel.
+    Pure,
+    /// Linux (ELF): the manylinux/musllinux decision.
+    Linux(LinuxVerdict),
+    /// macOS (Mach-O): the delocate decision.
+    Macos(MacVerdict),
+    /// Windows (PE): the delvewheel decision.
+    Windows(WindowsVerdict),
+}
+
+impl Verdict {
+    /// The platform family.
+    pub fn family(&self) -> Family {
+        match self {
+            Verdict::Pure => Family::Pure,
+            Verdict::Linux(_) => Family::Linux,
+            Verdict::Macos(_) => Family::Macos,
+            Verdict::Windows(_) => Family::Windows,
+        }
+    }
+}
+
 /// The result of analysing a wheel.
 #[derive(Debug, Clone)]
 pub struct Analysis {
@@ -273,50 +298,65 @@ pub struct Analysis {
     pub wheel: PathBuf,
     /// Its parsed file name.
     pub filename: WheelFilename,
-    /// The platform family.
-    pub family: Family,
     /// Every binary inside the wheel.
     pub binaries: Vec<WheelBinary>,
     /// Dependencies of every binary, resolved. Node `i` for `i < binaries.len()`
     /// is `binaries[i]`.
     pub graph: DepGraph,
-    /// The Linux decision.
-    pub linux: Option<LinuxVerdict>,
-    /// The macOS decision.
-    pub macos: Option<MacVerdict>,
-    /// The Windows decision.
-    pub windows: Option<WindowsVerdict>,
+    /// The platform family and its rules' decision.
+    pub verdict: Verdict,
     /// Warnings to show the user.
     pub warnings: Vec<String>,
 }
 
 impl Analysis {
+    /// The platform family.
+    pub fn family(&self) -> Family {
+        self.verdict.family()
+    }
+
+    /// The Linux decision, for a Linux wheel.
+    pub fn linux(&self) -> Option<&LinuxVerdict> {
+        match &self.verdict {
+            Verdict::Linux(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The macOS decision, for a macOS wheel.
+    pub fn macos(&self) -> Option<&MacVerdict> {
+        match &self.verdict {
+            Verdict::Macos(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The Windows decision, for a Windows wheel.
+    pub fn windows(&self) -> Option<&WindowsVerdict> {
+        match &self.verdict {
+            Verdict::Windows(v) => Some(v),
+            _ => None,
+        }
+    }
+
     /// The best platform tags the wheel can carry after repair.
     pub fn best_platform_tags(&self) -> Vec<String> {
-        match self.family {
-            Family::Pure => vec!["any".to_string()],
-            Family::Linux => match &self.linux {
-                Some(v) => match &v.best {
-                    Some(t) => v.policy(t).map(tag_with_aliases).unwrap_or_else(|| vec![t.clone()]),
-                    None => vec![format!("linux_{}", v.arch)],
-                },
-                None => self.filename.platform.clone(),
+        match &self.verdict {
+            Verdict::Pure => vec!["any".to_string()],
+            Verdict::Linux(v) => match &v.best {
+                Some(t) => v.policy(t).map(tag_with_aliases).unwrap_or_else(|| vec![t.clone()]),
+                None => vec![format!("linux_{}", v.arch)],
             },
-            Family::Macos => match &self.macos {
-                Some(MacVerdict { best: Ok(t), .. }) => t.clone(),
-                _ => self.filename.platform.clone(),
-            },
-            Family::Windows => self.filename.platform.clone(),
+            Verdict::Macos(MacVerdict { best: Ok(t), .. }) => t.clone(),
+            Verdict::Macos(_) | Verdict::Windows(_) => self.filename.platform.clone(),
         }
     }
 
     /// Nodes that repair must bundle (for Linux: under the best tag, or
     /// the lowest policy when only `linux` is possible, as auditwheel's `auto`).
     pub fn to_bundle(&self) -> Vec<usize> {
-        match self.family {
-            Family::Linux => self
-                .linux
-                .as_ref()
+        match &self.verdict {
+            Verdict::Linux(v) => Some(v)
                 .and_then(|v| {
                     let tag = v
                         .best
@@ -337,7 +377,7 @@ impl Analysis {
     /// The Linux tag repair targets by default: the best tag, or the lowest
     /// policy when only `linux` is possible (auditwheel's `auto`).
     pub fn linux_target(&self) -> Option<String> {
-        let v = self.linux.as_ref()?;
+        let v = self.linux()?;
         v.best.clone().or_else(|| v.policies.policies.iter().rfind(|p| p.priority > 0).map(|p| p.tag()))
     }
 
@@ -350,8 +390,7 @@ impl Analysis {
             NodeKind::Excluded => Status::Excluded,
             NodeKind::Disk { .. } | NodeKind::Missing => {
                 let missing = node.kind == NodeKind::Missing;
-                if self.family == Family::Linux {
-                    let Some(v) = self.linux.as_ref() else { return Status::Missing };
+                if let Verdict::Linux(v) = &self.verdict {
                     let Some(target) = self.linux_target() else {
                         return if missing { Status::Missing } else { Status::System("linux".into()) };
                     };
@@ -401,7 +440,7 @@ impl Analysis {
 
     /// True when the wheel has no binaries.
     pub fn is_pure(&self) -> bool {
-        self.family == Family::Pure
+        matches!(self.verdict, Verdict::Pure)
     }
 }
 
@@ -524,12 +563,9 @@ fn analyze_inner(archive: &WheelArchive, options: &AnalyzeOptions, keep: Option<
     let mut analysis = Analysis {
         wheel: archive.path().to_path_buf(),
         filename,
-        family,
         binaries,
         graph: DepGraph::default(),
-        linux: None,
-        macos: None,
-        windows: None,
+        verdict: Verdict::Pure,
         warnings: Vec::new(),
     };
     match family {
@@ -576,17 +612,17 @@ fn analyze_inner(archive: &WheelArchive, options: &AnalyzeOptions, keep: Option<
             for (f, a) in &ignored {
                 warnings.push(format!("ignoring `{f}` with {a} architecture"));
             }
-            analysis.linux = Some(linux_verdict(&analysis, policies, libc, arch, ignored, options));
+            analysis.verdict = Verdict::Linux(linux_verdict(&analysis, policies, libc, arch, ignored, options));
         }
         Family::Macos => {
             let resolver = MachOResolver::new(&sysroot, options.lib_path.clone(), options.executable_path.clone());
             analysis.graph = build_macho_graph(&analysis.binaries, &wheel_map, &resolver, &exclude);
-            analysis.macos = Some(macos_verdict(&analysis, options));
+            analysis.verdict = Verdict::Macos(macos_verdict(&analysis, options));
         }
         Family::Windows => {
             let resolver = PeResolver::new(options.lib_path.clone()).with_wheel_dirs(repaired_dll_dirs(archive));
             analysis.graph = build_pe_graph(&analysis.binaries, &analysis.filename, &wheel_map, &resolver, &exclude);
-            analysis.windows = Some(windows_verdict(&analysis));
+            analysis.verdict = Verdict::Windows(windows_verdict(&analysis));
         }
     }
     analysis.warnings = warnings;

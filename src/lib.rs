@@ -22,9 +22,9 @@
 //! let wheel = Path::new("fixtures/demo/demo-0.1-cp311-cp311-linux_x86_64.whl");
 //! let options = wheelfix::AnalyzeOptions { lib_path: vec!["fixtures/demo/lib".into()], ..Default::default() };
 //! let analysis = wheelfix::analyze(wheel, &options)?;
-//! assert_eq!(analysis.family, wheelfix::analyze::Family::Linux);
+//! assert_eq!(analysis.family(), wheelfix::analyze::Family::Linux);
 //! // as it is, only `linux_x86_64`; with the two libraries bundled, manylinux
-//! let linux = analysis.linux.as_ref().unwrap();
+//! let linux = analysis.linux().unwrap();
 //! assert_eq!(linux.current, None);
 //! assert!(analysis.best_platform_tags()[0].starts_with("manylinux_2_"));
 //! let bundle: Vec<&str> = analysis.to_bundle().iter().map(|&n| analysis.graph.nodes[n].name.as_str()).collect();

@@ -33,7 +33,7 @@ pub(crate) fn plan_keeping(
     keep: Option<&crate::analyze::Kept>,
 ) -> Result<Plan> {
     let wheel = archive.path().display().to_string();
-    let v: &LinuxVerdict = a.linux.as_ref().ok_or_else(|| Error::CannotRepair {
+    let v: &LinuxVerdict = a.linux().ok_or_else(|| Error::CannotRepair {
         wheel: wheel.clone(),
         reason: "no Linux analysis".into(),
         hint: None,

@@ -31,7 +31,7 @@ pub const DLC_PREFIX: &str = "/DLC/";
 pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Result<Plan> {
     let wheel = archive.path().display().to_string();
     let cannot = |reason: String, hint: Option<String>| Error::CannotRepair { wheel: wheel.clone(), reason, hint };
-    let v = a.macos.as_ref().ok_or_else(|| cannot("no macOS analysis".into(), None))?;
+    let v = a.macos().ok_or_else(|| cannot("no macOS analysis".into(), None))?;
     let mut messages: Vec<String> = Vec::new();
 
     // 1. what to bundle; missing libraries

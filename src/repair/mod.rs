@@ -210,7 +210,7 @@ fn repair_with(path: &Path, options: &RepairOptions, shared: Option<&SharedLibra
     archive.release_all();
     let mut sbom_root = None;
     crate::timing::mark("analysed");
-    let plan = match analysis.family {
+    let plan = match analysis.family() {
         Family::Pure => {
             if !options.allow_pure {
                 return Err(Error::CannotRepair {

@@ -81,7 +81,7 @@ pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Re
     }
 
     // 2. machines
-    let verdict = a.windows.as_ref().ok_or_else(|| cannot("no Windows analysis".into(), None))?;
+    let verdict = a.windows().ok_or_else(|| cannot("no Windows analysis".into(), None))?;
     let win_tags: Vec<&String> = platform_tags.iter().filter(|p| p.starts_with("win")).collect();
     if win_tags.len() > 1 {
         return Err(cannot(
