@@ -8,6 +8,7 @@ use std::path::Path;
 use super::model::{Analysis, LinuxVerdict, NodeKind, WheelBinary};
 use super::AnalyzeOptions;
 use crate::binary::{BinaryInfo, ElfInfo};
+use crate::error::Reason;
 use crate::policy::blocker::Blocker;
 use crate::policy::linux::{Libc, LinuxPolicies, LinuxPolicy};
 use crate::resolve::elf::ElfResolver;
@@ -26,11 +27,7 @@ pub(super) fn analyze(
 ) -> Result<LinuxVerdict> {
     let (arch, libc, ignored) = linux_target(a);
     let Some(arch) = arch else {
-        return Err(Error::CannotRepair {
-            wheel: a.wheel.display().to_string(),
-            reason: "no ELF file of a known architecture in the wheel".into(),
-            hint: None,
-        });
+        return Err(Error::cannot_repair(a.wheel.display().to_string(), Reason::NoKnownArch));
     };
     let musl_arch = (libc == Libc::Musl).then_some(arch.as_str());
     let resolver = ElfResolver::new(sysroot, options.lib_path.clone(), options.ld_paths.clone(), musl_arch);

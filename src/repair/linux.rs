@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use super::{hashed_name_with, BinaryEdits, Plan, PlanSource, PlannedBinary, RepairOptions};
 use crate::analyze::{Analysis, LinuxVerdict, NodeKind};
 use crate::binary::BinaryInfo;
+use crate::error::Reason;
 use crate::patch::elf::{ElfEdits, RpathEdit};
 use crate::resolve::{wheel_parent, wheel_relpath, Dir};
 use crate::wheel::WheelArchive;
@@ -33,60 +34,38 @@ pub(crate) fn plan_keeping(
     keep: Option<&crate::analyze::Kept>,
 ) -> Result<Plan> {
     let wheel = archive.path().display().to_string();
-    let v: &LinuxVerdict = a.linux().ok_or_else(|| Error::CannotRepair {
-        wheel: wheel.clone(),
-        reason: "no Linux analysis".into(),
-        hint: None,
-    })?;
+    let cannot = |reason: Reason| Error::cannot_repair(wheel.clone(), reason);
+    let v: &LinuxVerdict = a.linux().ok_or_else(|| cannot(Reason::NoKnownArch))?;
     let mut messages = Vec::new();
 
     // 1. the target policy
     let requested = options.plat.as_deref().filter(|p| *p != "auto");
     let target = match requested {
         None => {
-            let tag = a.linux_target().ok_or_else(|| Error::CannotRepair {
-                wheel: wheel.clone(),
-                reason: format!("no manylinux/musllinux policy exists for {}", v.arch),
-                hint: None,
-            })?;
+            let tag = a.linux_target().ok_or_else(|| cannot(Reason::NoPolicy { arch: v.arch.clone() }))?;
             v.policy(&tag).cloned()
         }
         Some(req) => {
-            let p = v.policies.by_tag(req).map_err(|_| Error::CannotRepair {
-                wheel: wheel.clone(),
-                reason: format!(
-                    "can't repair a wheel with {} architecture and {} libc to `{req}`",
-                    v.arch,
-                    v.libc.family()
-                ),
-                hint: Some(format!(
-                    "choose one of: {}",
-                    v.policies
-                        .policies
-                        .iter()
-                        .filter(|p| p.priority > 0)
-                        .map(|p| p.tag())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
+            let p = v.policies.by_tag(req).map_err(|_| {
+                cannot(Reason::UnknownTarget {
+                    requested: req.to_string(),
+                    arch: v.arch.clone(),
+                    libc: v.libc.family().to_string(),
+                    choices: v.policies.policies.iter().filter(|p| p.priority > 0).map(|p| p.tag()).collect(),
+                })
             })?;
             Some(p.clone())
         }
     }
-    .ok_or_else(|| Error::CannotRepair { wheel: wheel.clone(), reason: "no target policy".into(), hint: None })?;
+    .ok_or_else(|| cannot(Reason::NoTargetPolicy))?;
     let target_tag = target.tag();
     let violations = v.violations_for(&target_tag);
     if !violations.is_empty() {
-        let first = violations.iter().take(3).map(ToString::to_string).collect::<Vec<_>>().join("; ");
-        let more = if violations.len() > 3 { format!(" (and {} more)", violations.len() - 3) } else { String::new() };
-        return Err(Error::CannotRepair {
-            wheel,
-            reason: format!("cannot repair to `{target_tag}`: {first}{more}"),
-            hint: Some(match &v.best {
-                Some(b) => format!("the best tag this wheel can get is `{b}`: use `--plat {b}` or `--plat auto`"),
-                None => "rebuild the extension on an older toolchain (e.g. in a manylinux container)".into(),
-            }),
-        });
+        return Err(cannot(Reason::Blocked {
+            target: target_tag,
+            blockers: violations.to_vec(),
+            best: v.best.clone(),
+        }));
     }
 
     // 2. the tags
@@ -148,11 +127,7 @@ pub(crate) fn plan_keeping(
         let file_name = realpath.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
         let new_name = hashed_name_with(&file_name, &digest);
         if !used_names.insert(new_name.clone()) {
-            return Err(Error::CannotRepair {
-                wheel,
-                reason: format!("two different libraries would be bundled as `{new_name}`"),
-                hint: None,
-            });
+            return Err(cannot(Reason::NameClash { name: new_name }));
         }
         grafted.insert(n, (new_name, realpath.clone()));
     }

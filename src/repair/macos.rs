@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use super::{hashed_name, BinaryEdits, Plan, PlanSource, PlannedBinary, RepairOptions};
 use crate::analyze::{Analysis, NodeKind, Status};
 use crate::binary::BinaryInfo;
+use crate::error::Reason;
 use crate::patch::macho::MachOEdits;
 use crate::resolve::{wheel_parent, wheel_relpath};
 use crate::wheel::WheelArchive;
@@ -30,8 +31,8 @@ pub const DLC_PREFIX: &str = "/DLC/";
 /// Builds the plan for a macOS wheel.
 pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Result<Plan> {
     let wheel = archive.path().display().to_string();
-    let cannot = |reason: String, hint: Option<String>| Error::CannotRepair { wheel: wheel.clone(), reason, hint };
-    let v = a.macos().ok_or_else(|| cannot("no macOS analysis".into(), None))?;
+    let cannot = |reason: Reason| Error::cannot_repair(wheel.clone(), reason);
+    let v = a.macos().ok_or_else(|| cannot(Reason::NoMacosTag { reason: "no macOS analysis".into() }))?;
     let mut messages: Vec<String> = Vec::new();
 
     // 1. what to bundle; missing libraries
@@ -55,7 +56,7 @@ pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Re
     let lib_sdir = options.lib_sdir.as_deref().unwrap_or(DEFAULT_LIB_SDIR);
     let libs_dir = libs_dir(archive, lib_sdir);
     crate::wheel::check_entry_name(&format!("{libs_dir}/x"))
-        .map_err(|_| cannot(format!("`{lib_sdir}` cannot be used as the libraries directory"), None))?;
+        .map_err(|_| cannot(Reason::BadLibsDir { lib_sdir: lib_sdir.to_string() }))?;
     let existing: BTreeSet<&str> = archive.entries().iter().map(|e| e.name.as_str()).collect();
 
     // 3. names: basename kept; different libraries with one basename get hashed names
@@ -81,14 +82,11 @@ pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Re
             let name = if distinct.len() > 1 || taken { hashed_name(base, data) } else { base.clone() };
             let entry = format!("{libs_dir}/{name}");
             if existing.contains(entry.as_str()) {
-                return Err(cannot(
-                    format!("`{entry}` is already in the wheel but `{}` must go there", path.display()),
-                    None,
-                ));
+                return Err(cannot(Reason::EntryTaken { entry, source: Some(path.clone()) }));
             }
             if let Some((other, _)) = sources.get(&entry) {
                 if contents[other].1 != *data {
-                    return Err(cannot(format!("two different libraries would be bundled as `{entry}`"), None));
+                    return Err(cannot(Reason::NameClash { name: entry }));
                 }
             } else {
                 sources.insert(entry.clone(), (n, path.clone()));
@@ -144,17 +142,12 @@ pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Re
             }
         }
         if !bads.is_empty() {
-            return Err(cannot(
-                format!("Some missing architectures in wheel\n{}", bads.into_iter().collect::<Vec<_>>().join("\n")),
-                Some("rebuild the binaries for the missing architectures, or drop `--require-archs`".into()),
-            ));
+            return Err(cannot(Reason::MissingArchs { problems: bads.into_iter().collect() }));
         }
     }
 
     // 5. the tag
-    let tags = v.best.clone().map_err(|e| {
-        cannot(e, Some("set MACOSX_DEPLOYMENT_TARGET to the version the libraries need, or rebuild them".into()))
-    })?;
+    let tags = v.best.clone().map_err(|reason| cannot(Reason::NoMacosTag { reason }))?;
     let (filename, wheel_file) = if options.update_tags && tags != a.filename.platform {
         let f = a.filename.with_platforms(&tags);
         (f.to_string(), Some(super::linux::retag_wheel_file(archive, &f)?))

@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 
 use crate::analyze::{AnalyzeOptions, Family, Kept, SPLICE_MIN};
+use crate::error::Reason;
 use crate::patch::elf::ElfEdits;
 use crate::patch::macho::MachOEdits;
 use crate::patch::pe::PeEdits;
@@ -213,11 +214,7 @@ fn repair_with(path: &Path, options: &RepairOptions, shared: Option<&SharedLibra
     let plan = match analysis.family() {
         Family::Pure => {
             if !options.allow_pure {
-                return Err(Error::CannotRepair {
-                    wheel: path.display().to_string(),
-                    reason: "this does not look like a platform wheel: no ELF, Mach-O or PE binary in it".into(),
-                    hint: Some("pass `--allow-pure-python-wheel` to copy pure wheels through".into()),
-                });
+                return Err(Error::cannot_repair(path.display().to_string(), Reason::Pure));
             }
             Plan {
                 filename: archive.filename().to_string(),

@@ -35,6 +35,7 @@ use super::{BinaryEdits, Plan, PlanSource, PlannedBinary, RepairOptions};
 use crate::analyze::{Analysis, NodeKind};
 use crate::binary::pe::PeInfo;
 use crate::binary::BinaryInfo;
+use crate::error::Reason;
 use crate::patch::pe::PeEdits;
 use crate::patch::PatchError;
 use crate::wheel::WheelArchive;
@@ -58,7 +59,7 @@ struct Bundled {
 /// Builds the plan for a Windows wheel.
 pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Result<Plan> {
     let wheel = archive.path().display().to_string();
-    let cannot = |reason: String, hint: Option<String>| Error::CannotRepair { wheel: wheel.clone(), reason, hint };
+    let cannot = |reason: Reason| Error::cannot_repair(wheel.clone(), reason);
     let filename = archive.filename().to_string();
     let platform_tags = a.filename.platform.clone();
     let dist_info = archive.dist_info_dir().to_string();
@@ -81,29 +82,14 @@ pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Re
     }
 
     // 2. machines
-    let verdict = a.windows().ok_or_else(|| cannot("no Windows analysis".into(), None))?;
-    let win_tags: Vec<&String> = platform_tags.iter().filter(|p| p.starts_with("win")).collect();
+    let verdict = a.windows().ok_or_else(|| cannot(Reason::UnknownWindowsTag { tags: platform_tags.clone() }))?;
+    let win_tags: Vec<String> = platform_tags.iter().filter(|p| p.starts_with("win")).cloned().collect();
     if win_tags.len() > 1 {
-        return Err(cannot(
-            format!("more than one Windows platform tag ({}): a DLL has one machine", join(&win_tags)),
-            Some("build one wheel per architecture".into()),
-        ));
+        return Err(cannot(Reason::ManyWindowsTags { tags: win_tags }));
     }
-    let machine = verdict.machine.ok_or_else(|| {
-        cannot(
-            format!("unknown Windows platform tag {}", join(&platform_tags)),
-            Some("expected win32, win_amd64 or win_arm64".into()),
-        )
-    })?;
+    let machine = verdict.machine.ok_or_else(|| cannot(Reason::UnknownWindowsTag { tags: platform_tags.clone() }))?;
     if let Some(b) = verdict.blockers.first() {
-        let what = match b {
-            crate::analyze::Blocker::Machine { file, found } => format!("`{file}` ({found})"),
-            other => other.to_string(),
-        };
-        return Err(cannot(
-            format!("{what} has a CPU architecture that is not compatible with this wheel ({})", join(&win_tags)),
-            Some("build the extension for the wheel's architecture, or fix the platform tag".into()),
-        ));
+        return Err(cannot(Reason::WrongMachine { blocker: b.clone(), tags: win_tags }));
     }
 
     // 3. what to bundle
@@ -127,15 +113,7 @@ pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Re
         let info = crate::binary::pe::parse(&data)
             .map_err(|source| Error::Binary { file: path.display().to_string(), source })?;
         if info.machine != machine {
-            return Err(cannot(
-                format!(
-                    "--include {}: machine {:#x} does not match the wheel ({})",
-                    path.display(),
-                    info.machine,
-                    join(&win_tags)
-                ),
-                None,
-            ));
+            return Err(cannot(Reason::IncludeMachine { path: path.clone(), machine: info.machine, tags: win_tags }));
         }
         let name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
         if bundled.iter().any(|b| b.name.eq_ignore_ascii_case(&name)) {
@@ -155,7 +133,7 @@ pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Re
     let mut by_lower: BTreeMap<String, usize> = BTreeMap::new();
     for (i, b) in bundled.iter().enumerate() {
         if by_lower.insert(b.name.to_ascii_lowercase(), i).is_some() {
-            return Err(cannot(format!("two different DLLs named `{}` would be bundled", b.name), None));
+            return Err(cannot(Reason::DllClash { name: b.name.clone() }));
         }
     }
 
@@ -260,7 +238,7 @@ pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Re
         let (edits, _) = edits_for(&b.info);
         let entry = format!("{libs_entry_dir}/{}", out_names[i]);
         if taken.contains(&entry.to_ascii_lowercase()) {
-            return Err(cannot(format!("`{entry}` is already in the wheel"), None));
+            return Err(cannot(Reason::EntryTaken { entry, source: None }));
         }
         let strip = options.strip && b.info.overlay_len > 0;
         check_room(&PlanSource::File(b.source.clone()), archive, &b.info, &edits, strip, &b.name, &renames)?;
@@ -335,7 +313,7 @@ pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Re
             .collect();
         for c in &copies {
             if taken.contains(&c.name.to_ascii_lowercase()) {
-                return Err(cannot(format!("`{}` is already in the wheel", c.name), None));
+                return Err(cannot(Reason::EntryTaken { entry: c.name.clone(), source: None }));
             }
         }
         plan.binaries.extend(copies);
@@ -361,10 +339,6 @@ pub fn plan(archive: &WheelArchive, a: &Analysis, options: &RepairOptions) -> Re
     ));
     plan.messages = messages;
     Ok(plan)
-}
-
-fn join(v: &[impl AsRef<str>]) -> String {
-    v.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(", ")
 }
 
 /// Python's `os.path.splitext`: the extension starts at the last dot that
@@ -394,8 +368,7 @@ fn mangle_hash(
     if visiting[i] {
         return Err(Error::CannotRepair {
             wheel: bundled[i].source.display().to_string(),
-            reason: format!("the DLLs to bundle import each other in a cycle through `{}`", bundled[i].name),
-            hint: Some("pass the DLLs of the cycle to `--no-mangle`".into()),
+            reason: Box::new(Reason::MangleCycle { name: bundled[i].name.clone() }),
         });
     }
     visiting[i] = true;
@@ -451,16 +424,13 @@ fn check_room(
                 .collect();
             Err(Error::CannotRepair {
                 wheel: file,
-                reason: format!(
-                    "unable to rename the dependencies of {label}: its sections have {have} bytes of padding for \
-                     {need} bytes of new DLL names, and a {}-byte overlay (trailing data) prevents adding a section",
-                    info.overlay_len
-                ),
-                hint: Some(format!(
-                    "use --strip (or run `strip -s {label}` before building the wheel), or keep the names with \
-                     --no-mangle {}",
-                    olds.join(",")
-                )),
+                reason: Box::new(Reason::NoRoom {
+                    file: label.to_string(),
+                    have,
+                    need,
+                    overlay: info.overlay_len,
+                    renamed: olds.into_iter().map(str::to_string).collect(),
+                }),
             })
         }
         Err(source) => Err(Error::Patch { file, source }),
@@ -634,8 +604,7 @@ fn patch_file(
             }
             pyinit::patch_source(&src, &patch).map_err(|e| Error::CannotRepair {
                 wheel: format!("{}!{name}", ctx.archive.path().display()),
-                reason: format!("cannot find where to insert the DLL directory patch: {e}"),
-                hint: Some("the file must be valid Python".into()),
+                reason: Box::new(Reason::InitPatch { reason: e }),
             })?
         }
     };
