@@ -34,7 +34,7 @@
 //! let out = std::env::temp_dir().join(format!("wheelfix-doc-{}", std::process::id()));
 //! let repaired = wheelfix::repair(wheel, &wheelfix::RepairOptions {
 //!     analyze: options,
-//!     wheel_dir: out.clone(),
+//!     apply: wheelfix::ApplyOptions { wheel_dir: out.clone(), ..Default::default() },
 //!     ..Default::default()
 //! })?;
 //! assert_eq!(repaired.bundled.len(), 2);
@@ -46,17 +46,19 @@
 #![warn(missing_debug_implementations)]
 
 pub mod analyze;
+pub mod apply;
 pub mod binary;
 pub mod bytes;
 pub mod check;
 pub mod cli;
 pub mod error;
+pub mod merge;
 pub mod patch;
+pub mod plan;
 pub mod policy;
 pub mod repair;
 pub mod report;
 pub mod resolve;
-pub mod sbom;
 pub mod sigbus;
 pub mod timing;
 pub mod wheel;
@@ -68,5 +70,6 @@ pub use analyze::{analyze, Analysis, AnalyzeOptions};
 pub(crate) fn locked<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+pub use apply::ApplyOptions;
 pub use error::{Error, Result};
 pub use repair::{repair, repair_sharing, RepairOptions, RepairOutcome, SharedLibraries};

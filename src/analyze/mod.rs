@@ -8,7 +8,9 @@
 //! auditwheel's for Linux ([`LinuxVerdict`]), delocate's for macOS
 //! ([`MacVerdict`]), delvewheel's for Windows ([`WindowsVerdict`]).
 
+mod contents;
 mod graph;
+mod kept;
 mod linux;
 mod macos;
 mod model;
@@ -16,11 +18,13 @@ mod read;
 mod windows;
 
 pub use crate::policy::blocker::Blocker;
+pub use contents::{Contents, Listing, Wanted};
+pub use kept::{Kept, KeptEntry, KEEP_BUDGET};
 pub use model::{
     tag_with_aliases, Analysis, DepGraph, Edge, Family, LinuxVerdict, MacVerdict, Node, NodeKind, Status, Verdict,
     WheelBinary, WindowsVerdict,
 };
-pub(crate) use read::{Kept, SPLICE_MIN};
+pub(crate) use read::SPLICE_MIN;
 
 use std::path::{Path, PathBuf};
 
@@ -85,13 +89,13 @@ pub fn analyze_archive(archive: &WheelArchive, options: &AnalyzeOptions) -> Resu
 
 /// The analysis a repair starts from, keeping (within a memory budget) the
 /// inflated bytes of the binaries the repair is likely to patch.
-pub(crate) fn analyze_for_repair(archive: &WheelArchive, options: &AnalyzeOptions) -> Result<(Analysis, Kept)> {
-    let kept = Kept::default();
-    let analysis = analyze_inner(archive, options, Some(&kept))?;
+pub fn analyze_for_repair(archive: &WheelArchive, options: &AnalyzeOptions) -> Result<(Analysis, Kept)> {
+    let mut kept = Kept::default();
+    let analysis = analyze_inner(archive, options, Some(&mut kept))?;
     Ok((analysis, kept))
 }
 
-fn analyze_inner(archive: &WheelArchive, options: &AnalyzeOptions, keep: Option<&Kept>) -> Result<Analysis> {
+fn analyze_inner(archive: &WheelArchive, options: &AnalyzeOptions, keep: Option<&mut Kept>) -> Result<Analysis> {
     // the built-in policies a Linux wheel's tag points to are parsed meanwhile
     let libc = crate::policy::linux::libc_of_wheel_tags(&archive.filename().platform);
     let (binaries, ()) = rayon::join(

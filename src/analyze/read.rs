@@ -2,96 +2,21 @@
 //! in the same pass; large ELF files that will not be patched are read in
 //! part; what a repair will patch is kept ([`Kept`]).
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use super::kept::{Kept, KeptEntry};
 use super::model::WheelBinary;
 use crate::binary::{self, BinaryInfo, ElfInfo};
 use crate::wheel::WheelArchive;
-use crate::{locked, Error, Result};
-
-/// Inflated binaries kept from the analysis for the repair that follows, so
-/// that a binary it patches is inflated once: entry index → (bytes, deflate
-/// block index when the entry is large enough to be spliced). The repair's
-/// plan adds the libraries it read from disk to hash them, so that they are
-/// read once too. Both draw on one budget of [`KEEP_BUDGET`] bytes; what does
-/// not fit is read again when needed.
-#[derive(Debug)]
-pub(crate) struct Kept {
-    entries: std::sync::Mutex<HashMap<usize, KeptEntry>>,
-    files: std::sync::Mutex<HashMap<PathBuf, Vec<u8>>>,
-    left: std::sync::atomic::AtomicU64,
-}
-
-impl Default for Kept {
-    fn default() -> Self {
-        Kept { entries: Default::default(), files: Default::default(), left: KEEP_BUDGET.into() }
-    }
-}
-
-/// One kept binary: its bytes and, for a large deflated entry, its block index.
-pub(crate) type KeptEntry = (Vec<u8>, Option<crate::wheel::splice::BlockIndex>);
-
-impl Kept {
-    /// Takes the kept bytes of entry `index`, if there are any.
-    pub(crate) fn take(&self, index: usize) -> Option<KeptEntry> {
-        locked(&self.entries).remove(&index)
-    }
-
-    /// How many binaries are kept, and their bytes.
-    pub(crate) fn size(&self) -> (usize, usize) {
-        let kept = locked(&self.entries);
-        (kept.len(), kept.values().map(|(d, _)| d.len()).sum())
-    }
-
-    /// Frees everything but the entries `wanted` says yes to.
-    pub(crate) fn retain(&self, wanted: impl Fn(usize) -> bool) {
-        locked(&self.entries).retain(|&i, _| wanted(i));
-    }
-
-    /// Takes `size` bytes of the budget; false when they do not fit.
-    fn reserve(&self, size: u64) -> bool {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.left.fetch_update(Relaxed, Relaxed, |left| left.checked_sub(size)).is_ok()
-    }
-
-    /// Keeps the bytes of entry `index` (and its block index), if they fit.
-    fn keep(&self, index: usize, entry: KeptEntry) {
-        if self.reserve(entry.0.len() as u64) {
-            locked(&self.entries).insert(index, entry);
-        }
-    }
-
-    /// Keeps the bytes of the file at `path`, if they fit.
-    pub(crate) fn keep_file(&self, path: &Path, bytes: Vec<u8>) {
-        if self.reserve(bytes.len() as u64) {
-            locked(&self.files).insert(path.to_path_buf(), bytes);
-        }
-    }
-
-    /// Whether the bytes of the file at `path` are kept.
-    pub(crate) fn holds_file(&self, path: &Path) -> bool {
-        locked(&self.files).contains_key(path)
-    }
-
-    /// Takes the kept bytes of the file at `path`, if there are any.
-    pub(crate) fn take_file(&self, path: &Path) -> Option<Vec<u8>> {
-        locked(&self.files).remove(path)
-    }
-}
+use crate::{Error, Result};
 
 /// Patched entries of at least this size (128 KiB) are re-compressed by
 /// copying the input's deflate blocks the patch left alone
 /// ([`crate::wheel::splice`]); so they are read with their block index, here
 /// when kept for repair, or by repair itself. Smaller ones are deflated again.
 pub(crate) const SPLICE_MIN: u64 = 128 << 10;
-
-/// At most this many bytes (256 MiB) are kept for repair ([`Kept`]); past
-/// it, repair inflates or reads what it patches again.
-const KEEP_BUDGET: u64 = 256 << 20;
 
 /// Whether a repair is likely to patch this binary: an ELF file with an
 /// RPATH/RUNPATH or a needed library that is neither in the wheel nor allowed
@@ -118,16 +43,22 @@ const PARTIAL_MIN: u64 = 4 << 20;
 /// the same pass; sniffs and parses each. The largest entries go first, so
 /// the one huge extension that most big wheels hold is inflating on one core
 /// while the others share the rest, instead of starting last. With `keep`,
-/// the bytes of the binaries a repair will likely patch stay in it.
-pub(super) fn read_binaries(archive: &WheelArchive, verify: bool, keep: Option<&Kept>) -> Result<Vec<WheelBinary>> {
+/// the bytes of the binaries a repair will likely patch are kept in it,
+/// as far as its budget goes.
+pub(super) fn read_binaries(
+    archive: &WheelArchive,
+    verify: bool,
+    mut keep: Option<&mut Kept>,
+) -> Result<Vec<WheelBinary>> {
+    let budget = keep.as_ref().map(|k| k.budget());
     let wheel = archive.path().display().to_string();
     let mut files: Vec<usize> = (0..archive.entries().len()).filter(|&i| !archive.entries()[i].is_dir).collect();
     files.sort_by_key(|&i| (std::cmp::Reverse(archive.entries()[i].size), i));
-    let wheel_files: std::collections::HashSet<&str> = match keep {
+    let wheel_files: std::collections::HashSet<&str> = match budget {
         Some(_) => archive.entries().iter().map(|e| e.name.rsplit('/').next().unwrap_or(&e.name)).collect(),
         None => Default::default(),
     };
-    let read_one = |i: usize| -> Result<Option<WheelBinary>> {
+    let read_one = |i: usize| -> Result<Option<Read>> {
         let entry = &archive.entries()[i];
         let wheel_err = |source| Error::Wheel { path: archive.path().to_path_buf(), source };
         // Only entries that start like a binary are kept in memory; the rest
@@ -145,24 +76,25 @@ pub(super) fn read_binaries(archive: &WheelArchive, verify: bool, keep: Option<&
         // some earlier repair bundled (in a `.libs` directory); the rest may
         // be patched, and are kept whole.
         let bundled = entry.name.split('/').rev().skip(1).any(|d| d.ends_with(".libs"));
-        let in_part = entry.size >= PARTIAL_MIN && prefix.starts_with(b"\x7fELF") && (keep.is_none() || bundled);
+        let in_part = entry.size >= PARTIAL_MIN && prefix.starts_with(b"\x7fELF") && (budget.is_none() || bundled);
         let parsed_in_part = match in_part {
             true => read_elf_in_part(archive, i, verify).map_err(wheel_err)?,
             false => None,
         };
+        let mut kept = None;
         let parsed = match parsed_in_part {
             Some(parsed) => parsed.map(|info| Some(BinaryInfo::Elf(info))).map_err(binary_err)?,
             None => {
-                let (data, blocks) = match (keep, verify) {
+                let (data, blocks) = match (&budget, verify) {
                     (Some(_), true) => archive.read_verified_indexed(i, SPLICE_MIN),
                     (_, true) => archive.read_verified(i).map(|d| (d, None)),
                     (_, false) => archive.read(i).map(|d| (d, None)),
                 }
                 .map_err(wheel_err)?;
                 let parsed = binary::parse(&data).map_err(binary_err)?;
-                if let (Some(kept), Some(info)) = (keep, &parsed) {
-                    if likely_patched(info, &wheel_files) {
-                        kept.keep(i, (data, blocks));
+                if let (Some(budget), Some(info)) = (&budget, &parsed) {
+                    if likely_patched(info, &wheel_files) && budget.reserve(data.len() as u64) {
+                        kept = Some(KeptEntry { data, blocks });
                     }
                 }
                 parsed
@@ -170,22 +102,30 @@ pub(super) fn read_binaries(archive: &WheelArchive, verify: bool, keep: Option<&
         };
         Ok(parsed.map(|info| {
             let is_extension = is_extension(&entry.name, &info);
-            WheelBinary { path: entry.name.clone(), index: i, info: Arc::new(info), is_extension }
+            (WheelBinary { path: entry.name.clone(), index: i, info: Arc::new(info), is_extension }, kept)
         }))
     };
-    let mut results: Vec<(usize, Result<Option<WheelBinary>>)> =
+    let mut results: Vec<(usize, Result<Option<Read>>)> =
         files.par_iter().with_max_len(1).map(|&i| (i, read_one(i))).collect();
     // the first problem in archive order, whatever order the work ran in
     results.sort_unstable_by_key(|(i, _)| *i);
     let mut out = Vec::new();
-    for (_, r) in results {
-        if let Some(b) = r? {
-            out.push(b);
+    for (i, r) in results {
+        let Some((b, kept)) = r? else { continue };
+        if let (Some(keep), Some(kept)) = (keep.as_deref_mut(), kept) {
+            keep.insert_entry(i, kept);
         }
+        out.push(b);
+    }
+    if let (Some(keep), Some(budget)) = (keep, budget) {
+        keep.settle(budget);
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }
+
+/// A binary read: its parse, and its bytes when kept for repair.
+type Read = (WheelBinary, Option<KeptEntry>);
 
 /// The parse of ELF entry `index`, read in part
 /// ([`WheelArchive::read_partial`] with [`binary::elf::partial_wanted`]);

@@ -438,7 +438,7 @@ pub fn entry_name(dist_info: &str) -> String {
 
 /// Adds the SBOM of `plan.bundled` to a Linux repair plan (nothing when no
 /// library is grafted). `root` is where the package database is looked up.
-pub fn attach(archive: &crate::wheel::WheelArchive, plan: &mut crate::repair::Plan, root: &Path) -> crate::Result<()> {
+pub fn attach(archive: &crate::wheel::WheelArchive, plan: &mut crate::plan::Plan, root: &Path) -> crate::Result<()> {
     if let Some(file) = for_plan(archive, plan, root)? {
         plan.added.push(file);
     }
@@ -449,13 +449,13 @@ pub fn attach(archive: &crate::wheel::WheelArchive, plan: &mut crate::repair::Pl
 /// library is grafted: what [`attach`] adds.
 pub fn for_plan(
     archive: &crate::wheel::WheelArchive,
-    plan: &crate::repair::Plan,
+    plan: &crate::plan::Plan,
     root: &Path,
-) -> crate::Result<Option<crate::repair::AddedFile>> {
+) -> crate::Result<Option<crate::plan::AddedFile>> {
     if plan.bundled.is_empty() {
         return Ok(None);
     }
-    let sources: Vec<PathBuf> = plan.bundled.iter().map(|(s, _)| s.clone()).collect();
+    let sources: Vec<PathBuf> = plan.bundled.iter().map(|b| b.source.clone()).collect();
     // the database lists paths of the target file system: strip a sysroot
     let in_root = |p: &Path| -> PathBuf {
         match p.strip_prefix(root) {
@@ -466,7 +466,7 @@ pub fn for_plan(
     let lookup: Vec<PathBuf> = sources.iter().map(|p| in_root(p)).collect::<BTreeSet<_>>().into_iter().collect();
     let owners = find_owners(root, &lookup);
     let mut grafted = Vec::new();
-    for (src, entry) in &plan.bundled {
+    for crate::plan::Bundled { source: src, entry } in &plan.bundled {
         let digest: [u8; 32] = match plan.digests.get(src) {
             Some(d) => *d,
             None => sha2::Sha256::digest(std::fs::read(src).map_err(|e| crate::Error::io(src, e))?).into(),
@@ -482,7 +482,7 @@ pub fn for_plan(
     let doc = document(&f.name, &f.version, &plan.filename, &grafted);
     let mut text = serde_json::to_vec_pretty(&doc).unwrap_or_default();
     text.push(b'\n');
-    Ok(Some((entry_name(archive.dist_info_dir()), text, Some(0o644))))
+    Ok(Some(crate::plan::AddedFile::new(entry_name(archive.dist_info_dir()), text, Some(0o644))))
 }
 
 #[cfg(test)]
