@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use super::model::{Analysis, LinuxVerdict, NodeKind, WheelBinary};
+use super::model::{Analysis, DepGraph, LinuxVerdict, NodeKind, WheelBinary};
 use super::AnalyzeOptions;
 use crate::binary::{BinaryInfo, ElfInfo};
 use crate::error::Reason;
@@ -133,11 +133,6 @@ fn verdict(
         Some(BinaryInfo::Elf(e)) => Some(e),
         _ => None,
     };
-    let label = |n: usize| match &graph.nodes[n].kind {
-        NodeKind::Wheel(p) => p.clone(),
-        NodeKind::Disk { realpath, .. } => realpath.display().to_string(),
-        _ => graph.nodes[n].name.clone(),
-    };
     // versioned symbols of the wheel's own ELFs
     let mut versioned: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for &r in &roots {
@@ -163,43 +158,8 @@ fn verdict(
                 ext.entry(graph.nodes[n].name.clone()).or_insert(n);
             }
         }
-        let mut blockers = Vec::new();
-        // symbol versions: wheel ELFs + every library that would be bundled
-        let mut files: Vec<usize> = roots.clone();
-        files.extend(ext.values().copied());
-        for &f in &files {
-            let Some(e) = elf_of(f) else { continue };
-            let mut needs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-            for vn in &e.version_needs {
-                if !crate::policy::linux::is_loader(&vn.file) {
-                    needs.entry(vn.file.clone()).or_default().extend(vn.versions.iter().cloned());
-                }
-            }
-            for v in p.versioned_symbols_ok(&needs) {
-                blockers.push(Blocker::SymbolVersion { file: label(f), lib: v.lib, version: v.version });
-            }
-            if !options.disable_isa_check && arch == "x86_64" {
-                let level = crate::policy::linux::isa_level_from_bits(e.x86_isa_needed.unwrap_or(0));
-                if level > 1 {
-                    blockers.push(Blocker::Isa { file: label(f), level });
-                }
-            }
-        }
-        for &r in &roots {
-            let Some(e) = elf_of(r) else { continue };
-            for (lib, syms) in p.blacklisted(&e.needed, &e.imported_symbols) {
-                for s in syms {
-                    blockers.push(Blocker::Blacklisted { file: label(r), lib: lib.clone(), symbol: s });
-                }
-            }
-            for s in &e.imported_symbols {
-                if s.starts_with("PyFPE_") || s.starts_with("PyUnicodeUCS2_") {
-                    blockers.push(Blocker::PythonAbi { file: label(r), symbol: s.clone() });
-                }
-            }
-        }
-        blockers.sort();
-        blockers.dedup();
+        let check = Check { graph, roots: &roots, arch: &arch, isa: !options.disable_isa_check };
+        let blockers = check.blockers(p, &ext);
         if blockers.is_empty() {
             if best.is_none() {
                 best = Some(p.tag());
@@ -240,5 +200,81 @@ fn verdict(
         violations,
         blockers: blockers_all,
         ignored,
+    }
+}
+
+/// What makes a policy impossible even with repair.
+struct Check<'a> {
+    graph: &'a DepGraph,
+    /// The wheel's ELFs of the wheel's architecture.
+    roots: &'a [usize],
+    arch: &'a str,
+    /// Check the x86-64 ISA level.
+    isa: bool,
+}
+
+impl Check<'_> {
+    fn elf_of(&self, n: usize) -> Option<&ElfInfo> {
+        match self.graph.nodes[n].info.as_deref() {
+            Some(BinaryInfo::Elf(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    fn label(&self, n: usize) -> String {
+        match &self.graph.nodes[n].kind {
+            NodeKind::Wheel(p) => p.clone(),
+            NodeKind::Disk { realpath, .. } => realpath.display().to_string(),
+            _ => self.graph.nodes[n].name.clone(),
+        }
+    }
+
+    /// The blockers of policy `p`, with `ext` the libraries it would bundle:
+    /// symbol versions and ISA levels of the wheel's ELFs and those
+    /// libraries, blacklisted symbols and Python ABI symbols of the wheel's
+    /// ELFs; sorted, without duplicates.
+    fn blockers(&self, p: &LinuxPolicy, ext: &BTreeMap<String, usize>) -> Vec<Blocker> {
+        let (roots, arch) = (self.roots, self.arch);
+        let elf_of = |n| self.elf_of(n);
+        let label = |n| self.label(n);
+        let isa = self.isa;
+        let mut blockers = Vec::new();
+        // symbol versions: wheel ELFs + every library that would be bundled
+        let mut files: Vec<usize> = roots.to_vec();
+        files.extend(ext.values().copied());
+        for &f in &files {
+            let Some(e) = elf_of(f) else { continue };
+            let mut needs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for vn in &e.version_needs {
+                if !crate::policy::linux::is_loader(&vn.file) {
+                    needs.entry(vn.file.clone()).or_default().extend(vn.versions.iter().cloned());
+                }
+            }
+            for v in p.versioned_symbols_ok(&needs) {
+                blockers.push(Blocker::SymbolVersion { file: label(f), lib: v.lib, version: v.version });
+            }
+            if isa && arch == "x86_64" {
+                let level = crate::policy::linux::isa_level_from_bits(e.x86_isa_needed.unwrap_or(0));
+                if level > 1 {
+                    blockers.push(Blocker::Isa { file: label(f), level });
+                }
+            }
+        }
+        for &r in roots {
+            let Some(e) = elf_of(r) else { continue };
+            for (lib, syms) in p.blacklisted(&e.needed, &e.imported_symbols) {
+                for s in syms {
+                    blockers.push(Blocker::Blacklisted { file: label(r), lib: lib.clone(), symbol: s });
+                }
+            }
+            for s in &e.imported_symbols {
+                if s.starts_with("PyFPE_") || s.starts_with("PyUnicodeUCS2_") {
+                    blockers.push(Blocker::PythonAbi { file: label(r), symbol: s.clone() });
+                }
+            }
+        }
+        blockers.sort();
+        blockers.dedup();
+        blockers
     }
 }

@@ -26,7 +26,7 @@ pub const DEFAULT_BUDGET: usize = 256 << 20;
 
 /// The compressed streams of bundled libraries, shared by the repairs of a
 /// batch (see the module's documentation). Pass the same value to each
-/// [`repair_sharing`](crate::repair_sharing) of the batch.
+/// `repair_sharing` of the batch.
 #[derive(Debug)]
 pub struct SharedLibraries {
     slots: Mutex<Slots>,
