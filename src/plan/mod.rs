@@ -178,3 +178,6 @@ pub fn plan(analysis: &Analysis, contents: &Contents, options: &PlanOptions) -> 
         Verdict::Windows(v) => windows::plan(analysis, v, contents, options),
     }
 }
+
+#[cfg(test)]
+mod tests;
