@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::analyze::{analyze, Analysis, AnalyzeOptions, Family, NodeKind};
+use crate::analyze::{analyze, Analysis, AnalyzeOptions, Family, NodeKind, Verdict};
 use crate::wheel::filename::normalize_name;
 use crate::{Error, Result};
 
@@ -241,10 +241,9 @@ fn compliance(a: &Analysis) -> Vec<String> {
     let mut out = Vec::new();
     let missing: Vec<&str> =
         a.graph.nodes.iter().filter(|n| n.kind == NodeKind::Missing).map(|n| n.name.as_str()).collect();
-    match a.family {
-        Family::Pure => {}
-        Family::Linux => {
-            let Some(v) = &a.linux else { return out };
+    match &a.verdict {
+        Verdict::Pure => {}
+        Verdict::Linux(v) => {
             for tag in &a.filename.platform {
                 if tag.starts_with("linux_") {
                     out.push(format!("`{tag}` cannot be uploaded to PyPI: repair the wheel"));
@@ -256,7 +255,7 @@ fn compliance(a: &Analysis) -> Vec<String> {
                 };
                 let ptag = p.tag();
                 for b in v.violations_for(&ptag) {
-                    out.push(format!("not `{tag}`: {}", crate::report::blocker_text(b)));
+                    out.push(format!("not `{tag}`: {}", b));
                 }
                 if let Some(ext) = v.external_for(&ptag) {
                     for name in ext.keys() {
@@ -265,8 +264,7 @@ fn compliance(a: &Analysis) -> Vec<String> {
                 }
             }
         }
-        Family::Macos => {
-            let Some(m) = &a.macos else { return out };
+        Verdict::Macos(m) => {
             for n in a.to_bundle() {
                 out.push(format!("needs {}, which macOS does not provide", a.graph.nodes[n].name));
             }
@@ -289,11 +287,9 @@ fn compliance(a: &Analysis) -> Vec<String> {
                 }
             }
         }
-        Family::Windows => {
-            if let Some(w) = &a.windows {
-                for b in &w.blockers {
-                    out.push(crate::report::blocker_text(b));
-                }
+        Verdict::Windows(w) => {
+            for b in &w.blockers {
+                out.push(b.to_string());
             }
             for n in a.to_bundle() {
                 if a.graph.nodes[n].kind != NodeKind::Missing {
@@ -303,7 +299,7 @@ fn compliance(a: &Analysis) -> Vec<String> {
         }
     }
     for name in missing {
-        if a.family != Family::Linux {
+        if a.family() != Family::Linux {
             out.push(format!("needs {name}, which is neither in the wheel nor provided by the platform"));
         }
     }

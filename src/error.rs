@@ -13,6 +13,9 @@ use crate::patch::PatchError;
 use crate::policy::PolicyError;
 use crate::wheel::WheelError;
 
+mod reason;
+pub use reason::Reason;
+
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -70,10 +73,8 @@ pub enum Error {
     CannotRepair {
         /// The wheel being repaired.
         wheel: String,
-        /// Why not.
-        reason: String,
-        /// What the user can do about it.
-        hint: Option<String>,
+        /// Why not, as data.
+        reason: Box<Reason>,
     },
     /// The command line asked for something contradictory or unknown.
     #[error("{0}")]
@@ -86,6 +87,11 @@ impl Error {
         Error::Io { path: path.into(), source }
     }
 
+    /// Builds an [`Error::CannotRepair`] for `wheel`.
+    pub fn cannot_repair(wheel: impl Into<String>, reason: Reason) -> Self {
+        Error::CannotRepair { wheel: wheel.into(), reason: Box::new(reason) }
+    }
+
     /// A suggestion for the user, printed as `hint: …` after the error.
     pub fn hint(&self) -> Option<String> {
         match self {
@@ -94,7 +100,7 @@ impl Error {
                 "pass the directory that holds it with `--lib-path DIR`, or leave it out with `--exclude NAME`"
                     .to_string(),
             ),
-            Error::CannotRepair { hint, .. } => hint.clone(),
+            Error::CannotRepair { reason, .. } => reason.hint(),
             Error::Wheel { source, .. } => source.hint(),
             _ => None,
         }

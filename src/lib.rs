@@ -7,13 +7,21 @@
 //!
 //! The pipeline is pure data until the last step:
 //!
-//! 1. [`analyze`] reads a wheel (memory-mapped, never extracted), parses every
-//!    binary once ([`binary`]), resolves its dependencies the way the target's
-//!    loader would ([`resolve`]) and applies the platform rules ([`policy`]).
-//!    The result is an [`Analysis`].
-//! 2. [`repair`] turns an `Analysis` into a plan (libraries to graft, edits per
-//!    file), applies the edits in memory ([`patch`]), re-parses every rewritten
-//!    binary to check it, and writes a new wheel atomically ([`wheel`]).
+//! 1. [`analyze()`] reads a wheel (memory-mapped, never extracted), parses
+//!    every binary once, resolves its dependencies the way the target's
+//!    loader would and applies the platform's rules. The result is an
+//!    [`Analysis`]: the binaries, the dependency graph ([`DepGraph`]) and one
+//!    [`Verdict`] (auditwheel's, delocate's or delvewheel's decision).
+//! 2. [`repair()`] turns the analysis into a plan (libraries to graft under
+//!    which names, edits per binary, the new tags), applies the edits in
+//!    memory, re-parses every rewritten binary to check it, and writes a new
+//!    wheel atomically. [`repair_sharing`] does the same as one of a batch.
+//! 3. [`check()`] is a release gate over a directory of wheels; [`merge()`]
+//!    fuses two thin macOS wheels into a `universal2` one; [`report`] prints
+//!    an analysis as text or as the `show --json` document.
+//!
+//! Every failure is an [`Error`]; a wheel that cannot be repaired to what
+//! was asked says why as data ([`Reason`]).
 //!
 //! ```
 //! use std::path::Path;
@@ -22,9 +30,9 @@
 //! let wheel = Path::new("fixtures/demo/demo-0.1-cp311-cp311-linux_x86_64.whl");
 //! let options = wheelfix::AnalyzeOptions { lib_path: vec!["fixtures/demo/lib".into()], ..Default::default() };
 //! let analysis = wheelfix::analyze(wheel, &options)?;
-//! assert_eq!(analysis.family, wheelfix::analyze::Family::Linux);
+//! assert_eq!(analysis.family(), wheelfix::Family::Linux);
 //! // as it is, only `linux_x86_64`; with the two libraries bundled, manylinux
-//! let linux = analysis.linux.as_ref().unwrap();
+//! let linux = analysis.linux().unwrap();
 //! assert_eq!(linux.current, None);
 //! assert!(analysis.best_platform_tags()[0].starts_with("manylinux_2_"));
 //! let bundle: Vec<&str> = analysis.to_bundle().iter().map(|&n| analysis.graph.nodes[n].name.as_str()).collect();
@@ -34,7 +42,7 @@
 //! let out = std::env::temp_dir().join(format!("wheelfix-doc-{}", std::process::id()));
 //! let repaired = wheelfix::repair(wheel, &wheelfix::RepairOptions {
 //!     analyze: options,
-//!     wheel_dir: out.clone(),
+//!     apply: wheelfix::ApplyOptions { wheel_dir: out.clone(), ..Default::default() },
 //!     ..Default::default()
 //! })?;
 //! assert_eq!(repaired.bundled.len(), 2);
@@ -42,31 +50,58 @@
 //! # std::fs::remove_dir_all(out).ok();
 //! # Ok::<(), wheelfix::Error>(())
 //! ```
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
+#[doc(hidden)]
 pub mod analyze;
+#[doc(hidden)]
+pub mod apply;
+#[doc(hidden)]
 pub mod binary;
+#[doc(hidden)]
 pub mod bytes;
+#[doc(hidden)]
 pub mod check;
+#[doc(hidden)]
 pub mod cli;
 pub mod error;
+#[doc(hidden)]
+pub mod merge;
+#[doc(hidden)]
 pub mod patch;
+#[doc(hidden)]
+pub mod plan;
+#[doc(hidden)]
 pub mod policy;
+#[doc(hidden)]
 pub mod repair;
 pub mod report;
+#[doc(hidden)]
 pub mod resolve;
-pub mod sbom;
+#[doc(hidden)]
 pub mod sigbus;
+#[doc(hidden)]
 pub mod timing;
+#[doc(hidden)]
 pub mod wheel;
 
-pub use analyze::{analyze, Analysis, AnalyzeOptions};
+pub use analyze::{
+    analyze, Analysis, AnalyzeOptions, DepGraph, Edge, Family, LinuxVerdict, MacVerdict, Node, NodeKind, Status,
+    Verdict, WheelBinary, WindowsVerdict,
+};
+pub use apply::{ApplyOptions, SharedLibraries};
+pub use check::{check, CheckOptions, CheckReport, Problem};
+pub use error::{Error, Reason, Result};
+pub use merge::{merge, MergeOptions, MergeOutcome};
+pub use plan::{LinuxOptions, MacosOptions, PlanOptions, WindowsOptions};
+pub use policy::blocker::Blocker;
+pub use policy::linux::Libc;
+pub use repair::{repair, repair_sharing, RepairOptions, RepairOutcome};
+pub use wheel::WheelFilename;
 
 /// Locks `m`; a mutex poisoned by a panic elsewhere still gives its data (the
 /// panic itself is what gets reported).
 pub(crate) fn locked<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
-pub use error::{Error, Result};
-pub use repair::{repair, repair_sharing, RepairOptions, RepairOutcome, SharedLibraries};

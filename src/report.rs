@@ -7,27 +7,24 @@ use std::io::{self, Write};
 
 use serde_json::{json, Map, Value};
 
-use crate::analyze::{Analysis, Blocker, Family, NodeKind, Status};
+use crate::analyze::{Analysis, NodeKind, Status, Verdict};
 use crate::binary::BinaryInfo;
+use crate::policy::blocker::Blocker;
 
 /// Version of the `show --json` document.
 pub const JSON_VERSION: u32 = 1;
 
 /// Does the wheel need repair, as far as `show` can tell?
 pub fn needs_repair(a: &Analysis) -> bool {
-    match a.family {
-        Family::Pure => false,
-        Family::Linux => match &a.linux {
-            Some(v) => v.current.is_none() || v.current != v.best || !a.missing().is_empty(),
-            None => true,
-        },
-        Family::Macos => {
+    match &a.verdict {
+        Verdict::Pure => false,
+        Verdict::Linux(v) => v.current.is_none() || v.current != v.best || !a.missing().is_empty(),
+        Verdict::Macos(m) => {
             !a.to_bundle().is_empty()
-                || a.macos.as_ref().is_none_or(|m| {
-                    m.best.as_ref().map_or(true, |t| *t != a.filename.platform) || !m.blockers.is_empty()
-                })
+                || m.best.as_ref().map_or(true, |t| *t != a.filename.platform)
+                || !m.blockers.is_empty()
         }
-        Family::Windows => !a.to_bundle().is_empty() || a.windows.as_ref().is_none_or(|w| !w.blockers.is_empty()),
+        Verdict::Windows(w) => !a.to_bundle().is_empty() || !w.blockers.is_empty(),
     }
 }
 
@@ -37,7 +34,7 @@ pub fn to_json(a: &Analysis) -> Value {
     let mut doc = Map::new();
     doc.insert("version".into(), json!(JSON_VERSION));
     doc.insert("wheel".into(), json!(wheel));
-    doc.insert("family".into(), json!(a.family));
+    doc.insert("family".into(), json!(a.family()));
     doc.insert("pure".into(), json!(a.is_pure()));
     doc.insert("needs_repair".into(), json!(needs_repair(a)));
     doc.insert("tags".into(), json!({ "input": a.filename.platform, "best": a.best_platform_tags() }));
@@ -61,7 +58,7 @@ pub fn to_json(a: &Analysis) -> Value {
         ),
     );
     doc.insert("libraries".into(), Value::Array(libraries_json(a)));
-    if let Some(v) = &a.linux {
+    if let Some(v) = a.linux() {
         let external: Map<String, Value> = a
             .linux_target()
             .and_then(|t| v.external_for(&t))
@@ -93,7 +90,7 @@ pub fn to_json(a: &Analysis) -> Value {
             }),
         );
     }
-    if let Some(m) = &a.macos {
+    if let Some(m) = a.macos() {
         let mins: Map<String, Value> = m
             .min_versions
             .iter()
@@ -110,7 +107,7 @@ pub fn to_json(a: &Analysis) -> Value {
             }),
         );
     }
-    if let Some(w) = &a.windows {
+    if let Some(w) = a.windows() {
         doc.insert("windows".into(), json!({ "machine": w.machine, "blockers": w.blockers }));
     }
     doc.insert("warnings".into(), json!(a.warnings));
@@ -201,37 +198,33 @@ fn node_label(a: &Analysis, n: usize) -> String {
 pub fn write_text(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
     let wheel = a.wheel.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
     writeln!(out, "{wheel}")?;
-    match a.family {
-        Family::Pure => {
+    match &a.verdict {
+        Verdict::Pure => {
             writeln!(out, "  pure Python wheel: no binaries, nothing to repair")?;
             return Ok(());
         }
-        Family::Linux => {
-            if let Some(v) = &a.linux {
-                let libc = match v.libc {
-                    crate::policy::linux::Libc::Glibc => "glibc",
-                    crate::policy::linux::Libc::Musl => "musl",
-                };
-                writeln!(out, "  platform: Linux, {libc}, {}", v.arch)?;
-                let linux = format!("linux_{}", v.arch);
-                let cur = v.current.clone().unwrap_or(linux.clone());
-                writeln!(out, "  tag as it is:     {cur}")?;
-                writeln!(out, "  tag after repair: {}", a.best_platform_tags().join("."))?;
-            }
+        Verdict::Linux(v) => {
+            let libc = match v.libc {
+                crate::policy::linux::Libc::Glibc => "glibc",
+                crate::policy::linux::Libc::Musl => "musl",
+            };
+            writeln!(out, "  platform: Linux, {libc}, {}", v.arch)?;
+            let linux = format!("linux_{}", v.arch);
+            let cur = v.current.clone().unwrap_or(linux.clone());
+            writeln!(out, "  tag as it is:     {cur}")?;
+            writeln!(out, "  tag after repair: {}", a.best_platform_tags().join("."))?;
         }
-        Family::Macos => {
+        Verdict::Macos(m) => {
             writeln!(out, "  platform: macOS")?;
-            if let Some(m) = &a.macos {
-                for (arch, (v, f)) in &m.min_versions {
-                    writeln!(out, "  {arch}: needs macOS {v} (highest: `{f}`)")?;
-                }
-                match &m.best {
-                    Ok(t) => writeln!(out, "  tag after repair: {}", t.join("."))?,
-                    Err(e) => writeln!(out, "  tag after repair: none: {e}")?,
-                }
+            for (arch, (v, f)) in &m.min_versions {
+                writeln!(out, "  {arch}: needs macOS {v} (highest: `{f}`)")?;
+            }
+            match &m.best {
+                Ok(t) => writeln!(out, "  tag after repair: {}", t.join("."))?,
+                Err(e) => writeln!(out, "  tag after repair: none: {e}")?,
             }
         }
-        Family::Windows => {
+        Verdict::Windows(_) => {
             writeln!(out, "  platform: Windows, {}", a.filename.platform.join("."))?;
             writeln!(out, "  tag: unchanged by repair")?;
         }
@@ -257,7 +250,7 @@ pub fn write_text(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
             }
         }
     }
-    if let Some(v) = &a.linux {
+    if let Some(v) = a.linux() {
         // tags stronger than the best one: what no repair can fix
         let above: Vec<&(String, Vec<Blocker>)> = v.violations.iter().filter(|(_, b)| !b.is_empty()).collect();
         let above: Vec<_> = match &v.best {
@@ -280,12 +273,12 @@ pub fn write_text(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
             }
         }
     }
-    if let Some(m) = &a.macos {
+    if let Some(m) = a.macos() {
         for b in &m.blockers {
             writeln!(out, "  problem: {}", blocker_text(b))?;
         }
     }
-    if let Some(w) = &a.windows {
+    if let Some(w) = a.windows() {
         for b in &w.blockers {
             writeln!(out, "  problem: {}", blocker_text(b))?;
         }
@@ -324,17 +317,7 @@ fn write_tree(a: &Analysis, n: usize, indent: &str, stack: &mut Vec<usize>, out:
     Ok(())
 }
 
-/// One line explaining a blocker.
+/// One line explaining a blocker (its `Display`).
 pub fn blocker_text(b: &Blocker) -> String {
-    match b {
-        Blocker::SymbolVersion { file, lib, version } => format!("`{file}` needs {version} from {lib}"),
-        Blocker::Blacklisted { file, lib, symbol } => {
-            format!("`{file}` imports blacklisted symbol {symbol} from {lib}")
-        }
-        Blocker::Library { name } => format!("{name} is not provided by the platform and would have to be bundled"),
-        Blocker::Isa { file, level } => format!("`{file}` needs the x86-64-v{level} instruction set"),
-        Blocker::PythonAbi { file, symbol } => format!("`{file}` imports {symbol}"),
-        Blocker::MacosVersion { file, arch, version } => format!("`{file}` ({arch}) needs macOS {version}"),
-        Blocker::Machine { file, found } => format!("`{file}` is built for {found}, not for the wheel's tag"),
-    }
+    b.to_string()
 }

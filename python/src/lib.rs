@@ -79,19 +79,17 @@ fn repair(
 ) -> PyResult<PyObject> {
     let mut analyze = analyze_options(lib_path, exclude, sysroot, ldpaths);
     analyze.verify_record = true;
-    let options = wheelfix::RepairOptions {
-        analyze,
-        wheel_dir,
-        plat,
-        only_plat,
+    let plan = wheelfix::plan::PlanOptions {
         lib_sdir,
         strip,
         allow_pure,
-        require_archs,
-        no_mangle,
-        no_mangle_all,
+        linux: wheelfix::plan::LinuxOptions { plat, only_plat, ..Default::default() },
+        macos: wheelfix::plan::MacosOptions { require_archs, ..Default::default() },
+        windows: wheelfix::plan::WindowsOptions { no_mangle, no_mangle_all, ..Default::default() },
         ..Default::default()
     };
+    let apply = wheelfix::ApplyOptions { wheel_dir, ..Default::default() };
+    let options = wheelfix::RepairOptions { analyze, plan, apply };
     let out = py.allow_threads(|| wheelfix::repair(&wheel, &options)).map_err(to_py_err)?;
     let d = PyDict::new(py);
     d.set_item("output", out.output.to_string_lossy().into_owned())?;

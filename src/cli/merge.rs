@@ -26,12 +26,12 @@ pub struct MergeArgs {
 
 /// Runs `merge`; returns the exit code (0 done, 1 cannot fuse, 2 other error).
 pub fn run(args: &MergeArgs, printer: &Printer) -> u8 {
-    let options = crate::repair::merge::MergeOptions {
+    let options = crate::merge::MergeOptions {
         wheel_dir: args.wheel_dir.clone(),
         compression_level: args.zip_level,
         macos_target: std::env::var("MACOSX_DEPLOYMENT_TARGET").ok().filter(|s| !s.is_empty()),
     };
-    match crate::repair::merge::merge(&args.first, &args.second, &options) {
+    match crate::merge::merge(&args.first, &args.second, &options) {
         Ok(outcome) => {
             for f in &outcome.fused {
                 printer.debug(&format!("fused `{f}`"));

@@ -26,7 +26,8 @@
 //!
 //! // `wheelfix repair -w DIR`
 //! let dir = tempfile::tempdir().map_err(|e| wheelfix::Error::io("tempdir", e))?;
-//! let options = wheelfix::RepairOptions { analyze: analyze.clone(), wheel_dir: dir.path().into(), ..Default::default() };
+//! let apply = wheelfix::ApplyOptions { wheel_dir: dir.path().into(), ..Default::default() };
+//! let options = wheelfix::RepairOptions { analyze: analyze.clone(), apply, ..Default::default() };
 //! let fixed = wheelfix::repair(wheel, &options)?;
 //! assert!(fixed.output.file_name().unwrap().to_str().unwrap().contains("manylinux"));
 //!

@@ -159,27 +159,39 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> u8 {
     }
     let mut options = crate::RepairOptions {
         analyze: args.search.analyze_options(),
-        wheel_dir: args.wheel_dir.clone(),
-        plat: Some(args.plat.clone()),
-        only_plat: args.only_plat,
-        lib_sdir: args.lib_sdir.clone(),
-        strip: args.strip,
-        allow_pure: args.search.allow_pure_python_wheel,
-        compression_level: args.zip_level,
-        keep_rpaths: args.keep_rpaths,
-        update_tags: !args.no_update_tags,
-        require_archs: match (&args.require_archs, args.check_archs) {
-            (Some(r), _) => Some(r.clone()),
-            // no required arch, but delocate's library-vs-loader check
-            (None, true) => Some(String::new()),
-            (None, false) => None,
+        plan: crate::plan::PlanOptions {
+            lib_sdir: args.lib_sdir.clone(),
+            strip: args.strip,
+            update_tags: !args.no_update_tags,
+            allow_pure: args.search.allow_pure_python_wheel,
+            linux: crate::plan::LinuxOptions {
+                plat: Some(args.plat.clone()),
+                only_plat: args.only_plat,
+                keep_rpaths: args.keep_rpaths,
+            },
+            macos: crate::plan::MacosOptions {
+                require_archs: match (&args.require_archs, args.check_archs) {
+                    (Some(r), _) => Some(r.clone()),
+                    // no required arch, but delocate's library-vs-loader check
+                    (None, true) => Some(String::new()),
+                    (None, false) => None,
+                },
+                ignore_missing: args.ignore_missing_dependencies,
+                sanitize_rpaths: !args.no_sanitize_rpaths,
+            },
+            windows: crate::plan::WindowsOptions {
+                no_mangle: args.no_mangle.iter().flat_map(|s| split_list(s)).collect(),
+                no_mangle_all: args.no_mangle_all,
+                include: args
+                    .include
+                    .iter()
+                    .flat_map(|p| split_paths(&p.to_string_lossy()))
+                    .map(PathBuf::from)
+                    .collect(),
+                namespace_pkgs: args.namespace_pkg.iter().flat_map(|s| split_list(s)).collect(),
+            },
         },
-        ignore_missing: args.ignore_missing_dependencies,
-        sanitize_rpaths: !args.no_sanitize_rpaths,
-        no_mangle: args.no_mangle.iter().flat_map(|s| split_list(s)).collect(),
-        no_mangle_all: args.no_mangle_all,
-        include: args.include.iter().flat_map(|p| split_paths(&p.to_string_lossy())).map(PathBuf::from).collect(),
-        namespace_pkgs: args.namespace_pkg.iter().flat_map(|s| split_list(s)).collect(),
+        apply: crate::apply::ApplyOptions { wheel_dir: args.wheel_dir.clone(), compression_level: args.zip_level },
     };
     options.analyze.verify_record = true;
     if let Some(v) = &args.require_target_macos_version {

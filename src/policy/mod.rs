@@ -3,6 +3,7 @@
 //! system-DLL list.
 
 pub mod abi3;
+pub mod blocker;
 pub mod linux;
 pub mod macos;
 pub mod windows;

@@ -16,6 +16,10 @@
 //!
 //! Names compare case-insensitively.
 
+/// The marker file a wheelfix repair writes into a Windows wheel's dist-info
+/// directory (delvewheel writes `DELVEWHEEL`): a wheel that has one is repaired.
+pub const MARKER: &str = "WHEELFIX";
+
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::OnceLock;

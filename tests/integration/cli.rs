@@ -536,12 +536,15 @@ fn a_library_changed_between_plan_and_patch_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let (wheel, chain) = chain_wheel(tmp.path());
     let out_dir = tmp.path().join("out");
-    let options = wheelfix::RepairOptions { wheel_dir: out_dir.clone(), ..Default::default() };
+    let options = wheelfix::RepairOptions {
+        apply: wheelfix::ApplyOptions { wheel_dir: out_dir.clone(), ..Default::default() },
+        ..Default::default()
+    };
     let input = wheelfix::wheel::WheelArchive::open(&wheel).unwrap();
     let analysis = wheelfix::analyze::analyze_archive(&input, &options.analyze).unwrap();
-    let plan = wheelfix::repair::linux::plan(&input, &analysis, &options).unwrap();
+    let plan = wheelfix::repair::plan(&input, &analysis, &options).unwrap();
     let foo = chain.lib_dir.join("libfoo.so.1");
-    assert!(plan.bundled.iter().any(|(src, _)| src.ends_with("libfoo.so.1")), "{:?}", plan.bundled);
+    assert!(plan.bundled.iter().any(|b| b.source.ends_with("libfoo.so.1")), "{:?}", plan.bundled);
     // the same library with a byte more at its end: it still parses and patches
     let mut changed = std::fs::read(&foo).unwrap();
     changed.push(0);

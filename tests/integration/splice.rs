@@ -68,11 +68,14 @@ fn a_large_extension_is_spliced_and_still_loads() {
     // the library's step-by-step path, where the repair inflates the
     // extension again instead of taking the bytes the analysis kept, writes
     // the same wheel byte for byte
-    let options = wheelfix::RepairOptions { wheel_dir: dir.join("out2"), ..Default::default() };
+    let options = wheelfix::RepairOptions {
+        apply: wheelfix::ApplyOptions { wheel_dir: dir.join("out2"), ..Default::default() },
+        ..Default::default()
+    };
     let input = wheelfix::wheel::WheelArchive::open(&wheel).unwrap();
     let analysis = wheelfix::analyze::analyze_archive(&input, &options.analyze).unwrap();
-    let mut plan = wheelfix::repair::linux::plan(&input, &analysis, &options).unwrap();
-    wheelfix::sbom::attach(&input, &mut plan, std::path::Path::new("/")).unwrap();
+    let mut plan = wheelfix::repair::plan(&input, &analysis, &options).unwrap();
+    wheelfix::apply::sbom::attach(&input, &mut plan, std::path::Path::new("/")).unwrap();
     let again = wheelfix::repair::apply(&input, plan, &options).unwrap();
     assert!(std::fs::read(&again.output).unwrap() == std::fs::read(&written).unwrap(), "the two paths differ");
 

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::binary::macho::{fat_arches, parse as parse_macho, SliceLayout};
 use crate::binary::Format;
+use crate::error::Reason;
 use crate::wheel::{OutputEntry, WheelArchive, WriteOptions};
 use crate::{Error, Result};
 
@@ -45,15 +46,15 @@ pub fn merge(first: &Path, second: &Path, options: &MergeOptions) -> Result<Merg
     let a = WheelArchive::open(first)?;
     let b = WheelArchive::open(second)?;
     let label = format!("{} + {}", first.display(), second.display());
-    let fail = |reason: String| Error::CannotRepair { wheel: label.clone(), reason, hint: None };
+    let fail = |reason: Reason| Error::cannot_repair(label.clone(), reason);
     let (fa, fb) = (a.filename(), b.filename());
     if crate::wheel::filename::normalize_name(&fa.name) != crate::wheel::filename::normalize_name(&fb.name)
         || fa.version != fb.version
     {
-        return Err(fail(format!(
-            "the wheels are of different releases: `{} {}` and `{} {}`",
-            fa.name, fa.version, fb.name, fb.version
-        )));
+        return Err(fail(Reason::DifferentReleases {
+            first: (fa.name.clone(), fa.version.clone()),
+            second: (fb.name.clone(), fb.version.clone()),
+        }));
     }
     let read =
         |w: &WheelArchive, i: usize| w.read(i).map_err(|source| Error::Wheel { path: w.path().to_path_buf(), source });
@@ -112,11 +113,9 @@ pub fn merge(first: &Path, second: &Path, options: &MergeOptions) -> Result<Merg
                 }
                 let macho = |d: &[u8]| Format::sniff(d) == Some(Format::MachO);
                 if !(macho(&da) && macho(&db)) {
-                    return Err(fail(format!(
-                        "`{name}` differs between the two wheels and is not a Mach-O file: cannot fuse it"
-                    )));
+                    return Err(fail(Reason::NotMachO { entry: name.clone() }));
                 }
-                let fat = fuse_macho(&da, &db).map_err(|e| fail(format!("`{name}`: {e}")))?;
+                let fat = fuse_macho(&da, &db).map_err(|reason| fail(Reason::Fuse { entry: name.clone(), reason }))?;
                 note_slices(name, &fat);
                 fused.push(name.clone());
                 out.push(OutputEntry::bytes(name.clone(), fat, a.entries()[i].unix_mode));
@@ -130,11 +129,15 @@ pub fn merge(first: &Path, second: &Path, options: &MergeOptions) -> Result<Merg
     wheel_tags.sort();
     wheel_tags.dedup();
     let target = match options.macos_target.as_deref() {
-        Some(t) => Some(crate::policy::macos::parse_deployment_target(t).map_err(|e| fail(e.to_string()))?),
+        Some(t) => Some(
+            crate::policy::macos::parse_deployment_target(t)
+                .map_err(|e| fail(Reason::MergedTag { reason: e.to_string() }))?,
+        ),
         None => None,
     };
-    let tags =
-        crate::policy::macos::macos_platform_tags(&slices, &wheel_tags, target).map_err(|e| fail(e.to_string()))?.tags;
+    let tags = crate::policy::macos::macos_platform_tags(&slices, &wheel_tags, target)
+        .map_err(|e| fail(Reason::MergedTag { reason: e.to_string() }))?
+        .tags;
     let filename = fa.with_platforms(&tags);
     let mut meta = a.metadata().clone();
     meta.set_tags(&filename.tags());

@@ -1,0 +1,156 @@
+//! Reading every binary of a wheel once, in parallel, with the RECORD check
+//! in the same pass; large ELF files that will not be patched are read in
+//! part; what a repair will patch is kept ([`Kept`]).
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use super::kept::{Kept, KeptEntry};
+use super::model::WheelBinary;
+use crate::binary::{self, BinaryInfo, ElfInfo};
+use crate::wheel::WheelArchive;
+use crate::{Error, Result};
+
+/// Patched entries of at least this size (128 KiB) are re-compressed by
+/// copying the input's deflate blocks the patch left alone
+/// ([`crate::wheel::splice`]); so they are read with their block index, here
+/// when kept for repair, or by repair itself. Smaller ones are deflated again.
+pub(crate) const SPLICE_MIN: u64 = 128 << 10;
+
+/// Whether a repair is likely to patch this binary: an ELF file with an
+/// RPATH/RUNPATH or a needed library that is neither in the wheel nor allowed
+/// by any policy, or any Mach-O or PE file. A guess: a wrong one only costs
+/// time (one more inflate) or memory until the plan is made.
+fn likely_patched(info: &BinaryInfo, wheel_files: &std::collections::HashSet<&str>) -> bool {
+    match info {
+        BinaryInfo::Elf(e) => {
+            !e.rpath.is_empty()
+                || !e.runpath.is_empty()
+                || e.needed
+                    .iter()
+                    .any(|n| !wheel_files.contains(n.as_str()) && !crate::policy::linux::whitelisted_by_any_builtin(n))
+        }
+        _ => true,
+    }
+}
+
+/// ELF files at least this large (4 MiB) that will not be patched are read
+/// keeping only what their parse needs ([`WheelArchive::read_partial`]).
+const PARTIAL_MIN: u64 = 4 << 20;
+
+/// Inflates every entry once, in parallel, hashing for the RECORD check in
+/// the same pass; sniffs and parses each. The largest entries go first, so
+/// the one huge extension that most big wheels hold is inflating on one core
+/// while the others share the rest, instead of starting last. With `keep`,
+/// the bytes of the binaries a repair will likely patch are kept in it,
+/// as far as its budget goes.
+pub(super) fn read_binaries(
+    archive: &WheelArchive,
+    verify: bool,
+    mut keep: Option<&mut Kept>,
+) -> Result<Vec<WheelBinary>> {
+    let budget = keep.as_ref().map(|k| k.budget());
+    let wheel = archive.path().display().to_string();
+    let mut files: Vec<usize> = (0..archive.entries().len()).filter(|&i| !archive.entries()[i].is_dir).collect();
+    files.sort_by_key(|&i| (std::cmp::Reverse(archive.entries()[i].size), i));
+    let wheel_files: std::collections::HashSet<&str> = match budget {
+        Some(_) => archive.entries().iter().map(|e| e.name.rsplit('/').next().unwrap_or(&e.name)).collect(),
+        None => Default::default(),
+    };
+    let read_one = |i: usize| -> Result<Option<Read>> {
+        let entry = &archive.entries()[i];
+        let wheel_err = |source| Error::Wheel { path: archive.path().to_path_buf(), source };
+        // Only entries that start like a binary are kept in memory; the rest
+        // (data files of any size) are checked while streaming.
+        let prefix = archive.read_prefix(i, 4).map_err(wheel_err)?;
+        if !binary::may_be_binary(&prefix) {
+            if verify {
+                archive.verify_streaming(i).map_err(wheel_err)?;
+            }
+            return Ok(None);
+        }
+        let binary_err = |source| Error::Binary { file: format!("{wheel}!{}", entry.name), source };
+        // A large ELF file that will not be patched is read in one pass that
+        // keeps only the parts its parse needs. In a repair, that is a library
+        // some earlier repair bundled (in a `.libs` directory); the rest may
+        // be patched, and are kept whole.
+        let bundled = entry.name.split('/').rev().skip(1).any(|d| d.ends_with(".libs"));
+        let in_part = entry.size >= PARTIAL_MIN && prefix.starts_with(b"\x7fELF") && (budget.is_none() || bundled);
+        let parsed_in_part = match in_part {
+            true => read_elf_in_part(archive, i, verify).map_err(wheel_err)?,
+            false => None,
+        };
+        let mut kept = None;
+        let parsed = match parsed_in_part {
+            Some(parsed) => parsed.map(|info| Some(BinaryInfo::Elf(info))).map_err(binary_err)?,
+            None => {
+                let (data, blocks) = match (&budget, verify) {
+                    (Some(_), true) => archive.read_verified_indexed(i, SPLICE_MIN),
+                    (_, true) => archive.read_verified(i).map(|d| (d, None)),
+                    (_, false) => archive.read(i).map(|d| (d, None)),
+                }
+                .map_err(wheel_err)?;
+                let parsed = binary::parse(&data).map_err(binary_err)?;
+                if let (Some(budget), Some(info)) = (&budget, &parsed) {
+                    if likely_patched(info, &wheel_files) && budget.reserve(data.len() as u64) {
+                        kept = Some(KeptEntry { data, blocks });
+                    }
+                }
+                parsed
+            }
+        };
+        Ok(parsed.map(|info| {
+            let is_extension = is_extension(&entry.name, &info);
+            (WheelBinary { path: entry.name.clone(), index: i, info: Arc::new(info), is_extension }, kept)
+        }))
+    };
+    let mut results: Vec<(usize, Result<Option<Read>>)> =
+        files.par_iter().with_max_len(1).map(|&i| (i, read_one(i))).collect();
+    // the first problem in archive order, whatever order the work ran in
+    results.sort_unstable_by_key(|(i, _)| *i);
+    let mut out = Vec::new();
+    for (i, r) in results {
+        let Some((b, kept)) = r? else { continue };
+        if let (Some(keep), Some(kept)) = (keep.as_deref_mut(), kept) {
+            keep.insert_entry(i, kept);
+        }
+        out.push(b);
+    }
+    if let (Some(keep), Some(budget)) = (keep, budget) {
+        keep.settle(budget);
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// A binary read: its parse, and its bytes when kept for repair.
+type Read = (WheelBinary, Option<KeptEntry>);
+
+/// The parse of ELF entry `index`, read in part
+/// ([`WheelArchive::read_partial`] with [`binary::elf::partial_wanted`]);
+/// `None` when it must be read whole: it cannot be read in part, or its parse
+/// needed more than was kept.
+fn read_elf_in_part(
+    archive: &WheelArchive,
+    index: usize,
+    verify: bool,
+) -> std::result::Result<Option<std::result::Result<ElfInfo, binary::ParseError>>, crate::wheel::WheelError> {
+    let Some((data, read)) = archive.read_partial(index, verify, &mut binary::elf::partial_wanted)? else {
+        return Ok(None);
+    };
+    let parsed = binary::elf::parse_partial(&data, &read);
+    if parsed.is_none() {
+        let name = &archive.entries()[index].name;
+        crate::timing::mark(format_args!("{name} read again whole: its parse needed more"));
+    }
+    Ok(parsed)
+}
+
+fn is_extension(name: &str, info: &BinaryInfo) -> bool {
+    match info {
+        BinaryInfo::Elf(e) => e.is_python_extension(),
+        BinaryInfo::MachO(_) => name.ends_with(".so"),
+        BinaryInfo::Pe(p) => name.to_ascii_lowercase().ends_with(".pyd") || !p.py_init.is_empty(),
+    }
+}
