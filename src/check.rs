@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::analyze::{analyze, Analysis, AnalyzeOptions, Family, NodeKind, Verdict};
+use crate::error::{Error, Result};
 use crate::wheel::filename::normalize_name;
-use crate::{Error, Result};
 
 /// What the wheelhouse must contain.
 #[derive(Debug, Clone, Default)]

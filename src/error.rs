@@ -81,6 +81,15 @@ pub enum Error {
     Usage(String),
 }
 
+impl From<crate::wheel::WheelFileError> for Error {
+    fn from(e: crate::wheel::WheelFileError) -> Self {
+        match e {
+            crate::wheel::WheelFileError::Io { path, source } => Error::Io { path, source },
+            crate::wheel::WheelFileError::Wheel { path, source } => Error::Wheel { path, source },
+        }
+    }
+}
+
 impl Error {
     /// Builds an [`Error::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {

@@ -81,6 +81,7 @@ pub mod report;
 pub mod resolve;
 #[doc(hidden)]
 pub mod sigbus;
+mod sync;
 #[doc(hidden)]
 pub mod timing;
 #[doc(hidden)]
@@ -99,9 +100,3 @@ pub use policy::blocker::Blocker;
 pub use policy::linux::Libc;
 pub use repair::{repair, repair_sharing, RepairOptions, RepairOutcome};
 pub use wheel::WheelFilename;
-
-/// Locks `m`; a mutex poisoned by a panic elsewhere still gives its data (the
-/// panic itself is what gets reported).
-pub(crate) fn locked<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}

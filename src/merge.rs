@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use crate::binary::macho::{fat_arches, parse as parse_macho, SliceLayout};
 use crate::binary::Format;
 use crate::error::Reason;
+use crate::error::{Error, Result};
 use crate::wheel::{OutputEntry, WheelArchive, WriteOptions};
-use crate::{Error, Result};
 
 /// Options of [`merge`].
 #[derive(Debug, Clone, Default)]

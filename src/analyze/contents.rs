@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::kept::Kept;
+use crate::error::{Error, Result};
 use crate::wheel::{Entry, WheelArchive, WheelError, WheelMetadata};
-use crate::{Error, Result};
 
 /// What a wheel holds, without its bytes.
 #[derive(Debug, Clone)]

@@ -9,11 +9,11 @@ use super::model::{Analysis, DepGraph, LinuxVerdict, NodeKind, WheelBinary};
 use super::AnalyzeOptions;
 use crate::binary::{BinaryInfo, ElfInfo};
 use crate::error::Reason;
+use crate::error::{Error, Result};
 use crate::policy::blocker::Blocker;
 use crate::policy::linux::{Libc, LinuxPolicies, LinuxPolicy};
 use crate::resolve::elf::ElfResolver;
 use crate::resolve::WheelBinaries;
-use crate::{Error, Result};
 
 /// Resolves the dependencies of a Linux wheel's ELF files into `a.graph`
 /// (adding a warning per ELF of another architecture) and applies the

@@ -29,11 +29,11 @@ pub(crate) use read::SPLICE_MIN;
 use std::path::{Path, PathBuf};
 
 use crate::binary::Format;
+use crate::error::{Error, Result};
 use crate::resolve::macho::MachOResolver;
 use crate::resolve::pe::PeResolver;
 use crate::resolve::WheelBinaries;
 use crate::wheel::{WheelArchive, WheelFilename};
-use crate::{Error, Result};
 
 /// Options of [`analyze`] (and of repair, which starts with an analysis).
 #[derive(Debug, Clone)]

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::binary::BinaryInfo;
+use crate::error::Error;
 use crate::policy::blocker::Blocker;
 use crate::policy::linux::{Libc, LinuxPolicies, LinuxPolicy};
 use crate::wheel::WheelFilename;
-use crate::Error;
 
 /// Which platform family a wheel is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

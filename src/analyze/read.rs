@@ -9,8 +9,8 @@ use rayon::prelude::*;
 use super::kept::{Kept, KeptEntry};
 use super::model::WheelBinary;
 use crate::binary::{self, BinaryInfo, ElfInfo};
+use crate::error::{Error, Result};
 use crate::wheel::WheelArchive;
-use crate::{Error, Result};
 
 /// Patched entries of at least this size (128 KiB) are re-compressed by
 /// copying the input's deflate blocks the patch left alone

@@ -24,11 +24,12 @@ use rayon::prelude::*;
 use super::patch::{Kept, Patched, Patcher, Share};
 use super::schedule::{costliest_first, Half, Job};
 use super::shared::SharedLibraries;
+use crate::error::{Error, Result};
 use crate::plan::{Plan, PlanSource};
+use crate::sync::locked;
 use crate::wheel::splice::{SpliceStats, Unchanged};
 use crate::wheel::writer::{ChunkRange, Deflated, Promise, CHUNK};
 use crate::wheel::Source;
-use crate::{locked, Error, Result};
 
 /// What a [`Job`] made.
 enum Done {

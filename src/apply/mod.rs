@@ -16,9 +16,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::analyze::Kept;
+use crate::error::Result;
 use crate::plan::{Plan, PlanSource};
 use crate::wheel::WheelArchive;
-use crate::Result;
 
 pub use shared::SharedLibraries;
 

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use super::compress::Compressor;
 use super::patch::{Kept, Patcher};
 use super::{Applied, ApplyOptions, Extras};
+use crate::error::{Error, Result};
 use crate::plan::{AddedFile, Plan};
 use crate::wheel::writer::Promise;
 use crate::wheel::{OutputEntry, Source, WheelArchive, WriteOptions};
-use crate::{Error, Result};
 
 /// What only the writer needs of a plan.
 pub(super) struct Writes {

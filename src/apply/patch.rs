@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex};
 
 use super::shared::{self, SharedLibraries};
 use crate::analyze::{KeptEntry, SPLICE_MIN};
+use crate::error::{Error, Result};
 use crate::plan::{BinaryEdits, PlanSource, PlannedBinary};
 use crate::wheel::splice::{BlockIndex, NewPieces, PagesBefore, Unchanged};
 use crate::wheel::writer::Deflated;
 use crate::wheel::WheelArchive;
-use crate::{Error, Result};
 
 /// The bytes of a planned binary handed forward from analysis and planning.
 #[derive(Debug)]

@@ -119,7 +119,7 @@ fn dpkg_stamp(root: &Path) -> Stamp {
 /// reads it waits for that read instead of making its own.
 fn dpkg_db(root: &Path) -> Arc<Dpkg> {
     static LAST: Mutex<Option<(PathBuf, Arc<Dpkg>)>> = Mutex::new(None);
-    let mut last = crate::locked(&LAST);
+    let mut last = crate::sync::locked(&LAST);
     let stamp = dpkg_stamp(root);
     if let Some((r, db)) = last.as_ref() {
         if r == root && db.stamp == stamp {
@@ -438,7 +438,11 @@ pub fn entry_name(dist_info: &str) -> String {
 
 /// Adds the SBOM of `plan.bundled` to a Linux repair plan (nothing when no
 /// library is grafted). `root` is where the package database is looked up.
-pub fn attach(archive: &crate::wheel::WheelArchive, plan: &mut crate::plan::Plan, root: &Path) -> crate::Result<()> {
+pub fn attach(
+    archive: &crate::wheel::WheelArchive,
+    plan: &mut crate::plan::Plan,
+    root: &Path,
+) -> crate::error::Result<()> {
     if let Some(file) = for_plan(archive, plan, root)? {
         plan.added.push(file);
     }
@@ -451,7 +455,7 @@ pub fn for_plan(
     archive: &crate::wheel::WheelArchive,
     plan: &crate::plan::Plan,
     root: &Path,
-) -> crate::Result<Option<crate::plan::AddedFile>> {
+) -> crate::error::Result<Option<crate::plan::AddedFile>> {
     if plan.bundled.is_empty() {
         return Ok(None);
     }
@@ -469,7 +473,7 @@ pub fn for_plan(
     for crate::plan::Bundled { source: src, entry } in &plan.bundled {
         let digest: [u8; 32] = match plan.digests.get(src) {
             Some(d) => *d,
-            None => sha2::Sha256::digest(std::fs::read(src).map_err(|e| crate::Error::io(src, e))?).into(),
+            None => sha2::Sha256::digest(std::fs::read(src).map_err(|e| crate::error::Error::io(src, e))?).into(),
         };
         grafted.push(Grafted {
             source: src.clone(),

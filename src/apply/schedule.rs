@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::locked;
+use crate::sync::locked;
 use crate::wheel::writer::ChunkRange;
 
 /// Above this many bytes of binaries to patch (64 MiB), a repair patches and

@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 
-use crate::locked;
+use crate::sync::locked;
 use crate::wheel::writer::Deflated;
 
 /// How many compressed bytes [`SharedLibraries::new`] keeps at most (256

@@ -43,7 +43,7 @@ pub fn run(args: &MergeArgs, printer: &Printer) -> u8 {
         Err(e) => {
             printer.error(&e);
             match e {
-                crate::Error::CannotRepair { .. } => 1,
+                crate::error::Error::CannotRepair { .. } => 1,
                 _ => 2,
             }
         }

@@ -264,7 +264,7 @@ pub fn run(cli: Cli) -> u8 {
                 Ok(()) => 0,
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
                 Err(e) => {
-                    printer.error(&crate::Error::io("<stdout>", e));
+                    printer.error(&crate::error::Error::io("<stdout>", e));
                     2
                 }
             }
@@ -353,14 +353,14 @@ impl Printer {
     }
 
     /// An error, rendered once with its causes and hint.
-    pub fn error(&self, err: &crate::Error) {
+    pub fn error(&self, err: &crate::error::Error) {
         let mut s = String::new();
         let _ = crate::error::render(err, err.hint().as_deref(), &mut s);
         self.emit(&self.paint_prefixes(&s));
     }
 
     /// An error with a hint of the caller's.
-    pub fn error_with_hint(&self, err: &crate::Error, hint: &str) {
+    pub fn error_with_hint(&self, err: &crate::error::Error, hint: &str) {
         let mut s = String::new();
         let _ = crate::error::render(err, Some(hint), &mut s);
         self.emit(&self.paint_prefixes(&s));

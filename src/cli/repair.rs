@@ -146,7 +146,7 @@ impl RepairArgs {
 pub fn run(args: &RepairArgs, printer: &Printer) -> u8 {
     if let Some(flag) = args.unsupported_flag() {
         printer.error_with_hint(
-            &crate::Error::Usage(format!("`{flag}` is not supported by wheelfix")),
+            &crate::error::Error::Usage(format!("`{flag}` is not supported by wheelfix")),
             "docs/ci.md lists the flags of auditwheel, delocate and delvewheel and their wheelfix equivalents",
         );
         return 2;
@@ -246,13 +246,17 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> u8 {
 
 /// Results of concurrent repairs, printed in input order.
 struct Ordered {
-    results: Vec<Option<crate::Result<crate::RepairOutcome>>>,
+    results: Vec<Option<crate::error::Result<crate::RepairOutcome>>>,
     printed: usize,
     code: u8,
 }
 
 /// Prints what the repair of `wheel` gave; returns its exit code.
-fn report_outcome(printer: &Printer, wheel: &std::path::Path, result: crate::Result<crate::RepairOutcome>) -> u8 {
+fn report_outcome(
+    printer: &Printer,
+    wheel: &std::path::Path,
+    result: crate::error::Result<crate::RepairOutcome>,
+) -> u8 {
     match result {
         Ok(outcome) => {
             for m in &outcome.messages {
@@ -274,7 +278,7 @@ fn report_outcome(printer: &Printer, wheel: &std::path::Path, result: crate::Res
         Err(e) => {
             printer.error(&e);
             match e {
-                crate::Error::CannotRepair { .. } | crate::Error::MissingLibrary { .. } => 1,
+                crate::error::Error::CannotRepair { .. } | crate::error::Error::MissingLibrary { .. } => 1,
                 _ => 2,
             }
         }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use crate::policy::blocker::Blocker;
 
-/// Why [`Error::CannotRepair`](crate::Error::CannotRepair).
+/// Why [`Error::CannotRepair`](crate::error::Error::CannotRepair).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Reason {

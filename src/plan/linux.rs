@@ -15,10 +15,10 @@ use super::{AddedFile, BinaryEdits, Bundled, Plan, PlanOptions, PlanSource, Plan
 use crate::analyze::{tag_with_aliases, Analysis, Contents, LinuxVerdict, NodeKind, Wanted, WheelBinary};
 use crate::binary::{BinaryInfo, ElfInfo};
 use crate::error::Reason;
+use crate::error::{Error, Result};
 use crate::patch::elf::{ElfEdits, RpathEdit};
 use crate::policy::linux::LinuxPolicy;
 use crate::resolve::{wheel_parent, wheel_relpath, Dir};
-use crate::{Error, Result};
 
 /// Linux options of a repair (auditwheel's).
 #[derive(Debug, Clone, Default)]

@@ -18,9 +18,9 @@ use super::{BinaryEdits, Bundled, Plan, PlanOptions, PlanSource, PlannedBinary};
 use crate::analyze::{Analysis, Contents, Listing, MacVerdict, NodeKind, Status, Wanted};
 use crate::binary::BinaryInfo;
 use crate::error::Reason;
+use crate::error::{Error, Result};
 use crate::patch::macho::MachOEdits;
 use crate::resolve::{wheel_parent, wheel_relpath};
-use crate::{Error, Result};
 
 /// delocate's default libs sub-directory.
 pub const DEFAULT_LIB_SDIR: &str = ".dylibs";

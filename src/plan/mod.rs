@@ -17,10 +17,10 @@ use std::path::PathBuf;
 
 use crate::analyze::{Analysis, Contents, Listing, Verdict, Wanted};
 use crate::error::Reason;
+use crate::error::{Error, Result};
 use crate::patch::elf::ElfEdits;
 use crate::patch::macho::MachOEdits;
 use crate::patch::pe::PeEdits;
-use crate::{Error, Result};
 
 pub use linux::LinuxOptions;
 pub use macos::MacosOptions;

@@ -68,7 +68,7 @@ fn a_planner_given_nothing_fails_where_it_needs_bytes_and_a_failed_read_keeps_it
     let wanted = crate::analyze::Wanted { hashed: [gone.clone()].into(), ..Default::default() };
     let contents = Contents::gather(&archive, Kept::default(), &wanted);
     let err = contents.digest(&gone).unwrap_err();
-    let expected = crate::Error::io(&gone, std::fs::read(&gone).unwrap_err());
+    let expected = crate::error::Error::io(&gone, std::fs::read(&gone).unwrap_err());
     assert_eq!(err.to_string(), expected.to_string());
-    assert!(matches!(err, crate::Error::Io { .. }));
+    assert!(matches!(err, crate::error::Error::Io { .. }));
 }

@@ -39,9 +39,9 @@ use crate::analyze::{Analysis, Contents, Listing, NodeKind, Wanted, WindowsVerdi
 use crate::binary::pe::PeInfo;
 use crate::binary::BinaryInfo;
 use crate::error::Reason;
+use crate::error::{Error, Result};
 use crate::patch::pe::PeEdits;
 use crate::patch::PatchError;
-use crate::{Error, Result};
 
 pub use crate::policy::windows::MARKER;
 

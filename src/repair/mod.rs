@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use crate::analyze::{AnalyzeOptions, Contents, Kept, Listing};
 use crate::apply::{ApplyOptions, Extras};
+use crate::error::Result;
 use crate::plan::{Plan, PlanOptions};
 use crate::wheel::WheelArchive;
-use crate::Result;
 
 pub use crate::apply::{Applied as RepairOutcome, SharedLibraries};
 

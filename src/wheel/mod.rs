@@ -31,6 +31,36 @@ pub(crate) fn dist_info_dirs<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'
     dirs
 }
 
+/// A wheel file that could not be opened, read or written: the operating
+/// system's error, or what is wrong with the wheel, with the file's path.
+/// Converts into the crate's [`Error`](crate::error::Error) (as `Io` or `Wheel`).
+#[derive(Debug, thiserror::Error)]
+pub enum WheelFileError {
+    /// Reading or writing the file failed.
+    #[error("`{}`: {source}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The wheel is malformed.
+    #[error("`{}`: {source}", path.display())]
+    Wheel {
+        /// The wheel.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        source: WheelError,
+    },
+}
+
+impl WheelFileError {
+    /// Builds a [`WheelFileError::Io`] for `path`.
+    pub fn io(path: impl Into<std::path::PathBuf>, source: std::io::Error) -> Self {
+        WheelFileError::Io { path: path.into(), source }
+    }
+}
+
 /// What is wrong with a wheel.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

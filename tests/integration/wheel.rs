@@ -131,7 +131,7 @@ fn central_u32(path: &Path, name: &str, field: usize) -> u32 {
 fn open_err(path: &Path) -> WheelError {
     match WheelArchive::open(path) {
         Ok(_) => panic!("{} opened but should not have", path.display()),
-        Err(wheelfix::Error::Wheel { path: p, source }) => {
+        Err(wheelfix::wheel::WheelFileError::Wheel { path: p, source }) => {
             assert_eq!(p, path);
             let msg = wheelfix::Error::Wheel { path: p, source: source.clone() }.to_string();
             assert!(!msg.contains('\n'), "one line: {msg}");
@@ -360,13 +360,13 @@ fn write_failure_leaves_nothing_behind() {
     for (entries, why) in cases {
         let err = write_wheel(&w, entries, &out, &opts()).unwrap_err();
         let msg = err.to_string();
-        assert!(matches!(err, wheelfix::Error::Wheel { .. }), "{err:?}");
+        assert!(matches!(err, wheelfix::wheel::WheelFileError::Wheel { .. }), "{err:?}");
         assert!(msg.contains(why), "{msg}");
         assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 0, "nothing left after: {msg}");
     }
     let missing = dir.path().join("no/such/dir").join(NAME);
     let all = (0..w.entries().len()).map(|i| OutputEntry::raw(&w, i).unwrap()).collect();
-    assert!(matches!(write_wheel(&w, all, &missing, &opts()).unwrap_err(), wheelfix::Error::Io { .. }));
+    assert!(matches!(write_wheel(&w, all, &missing, &opts()).unwrap_err(), wheelfix::wheel::WheelFileError::Io { .. }));
 }
 
 #[test]
@@ -627,7 +627,7 @@ fn zip_bombs_are_refused() {
     write_zip(&path, &with_metadata(&[("demo/x.bin", &content(5, 3 << 20))]), true);
     let small = Limits { max_entry_size: 1 << 20, ..Limits::default() };
     let err = match WheelArchive::open_with_limits(&path, &small).unwrap_err() {
-        wheelfix::Error::Wheel { source, .. } => source,
+        wheelfix::wheel::WheelFileError::Wheel { source, .. } => source,
         other => panic!("{other:?}"),
     };
     assert!(
@@ -819,7 +819,7 @@ fn file_names_and_dist_info_are_checked() {
     assert!(matches!(open_err(&path), WheelError::Metadata(m) if m.contains("`Wheel-Version: 2.0` is not supported")));
     // Missing file.
     let missing = dir.path().join("nope").join(NAME);
-    assert!(matches!(WheelArchive::open(&missing).unwrap_err(), wheelfix::Error::Io { .. }));
+    assert!(matches!(WheelArchive::open(&missing).unwrap_err(), wheelfix::wheel::WheelFileError::Io { .. }));
 }
 
 #[test]

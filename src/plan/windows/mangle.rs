@@ -11,7 +11,7 @@ use sha2::Digest;
 use super::{Bundled, WindowsOptions};
 use crate::analyze::Contents;
 use crate::error::Reason;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// The bundled DLLs' names in the wheel.
 pub(super) struct Names {

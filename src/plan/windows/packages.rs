@@ -7,9 +7,9 @@ use std::path::Path;
 
 use crate::analyze::{Contents, Listing};
 use crate::error::Reason;
+use crate::error::{Error, Result};
 use crate::plan::pyinit::{self, PyPatch};
 use crate::plan::{AddedFile, Plan};
-use crate::{Error, Result};
 
 /// What the patch of every package shares.
 pub(super) struct PatchCtx<'a> {

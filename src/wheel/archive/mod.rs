@@ -136,24 +136,24 @@ impl fmt::Debug for WheelArchive {
 impl WheelArchive {
     /// Opens and checks a wheel: file name, zip structure, entry names,
     /// `.dist-info/WHEEL` and `RECORD` parsed.
-    pub fn open(path: &Path) -> Result<Self, crate::Error> {
+    pub fn open(path: &Path) -> Result<Self, crate::wheel::WheelFileError> {
         Self::open_with_limits(path, &Limits::default())
     }
 
     /// [`WheelArchive::open`] with other zip bomb limits.
-    pub fn open_with_limits(path: &Path, limits: &Limits) -> Result<Self, crate::Error> {
-        let wrap = |source: WheelError| crate::Error::Wheel { path: path.to_path_buf(), source };
+    pub fn open_with_limits(path: &Path, limits: &Limits) -> Result<Self, crate::wheel::WheelFileError> {
+        let wrap = |source: WheelError| crate::wheel::WheelFileError::Wheel { path: path.to_path_buf(), source };
         let file_name = path
             .file_name()
             .and_then(|n| n.to_str())
             .ok_or_else(|| wrap(WheelError::Filename(format!("`{}` has no UTF-8 file name", path.display()))))?;
         let filename: WheelFilename = file_name.parse().map_err(wrap)?;
-        let file = File::open(path).map_err(|e| crate::Error::io(path, e))?;
-        let len = file.metadata().map_err(|e| crate::Error::io(path, e))?.len();
+        let file = File::open(path).map_err(|e| crate::wheel::WheelFileError::io(path, e))?;
+        let len = file.metadata().map_err(|e| crate::wheel::WheelFileError::io(path, e))?.len();
         if len == 0 {
             return Err(wrap(WheelError::Zip("the file is empty".to_string())));
         }
-        let bytes = MappedBytes::open(file, path).map_err(|e| crate::Error::io(path, e))?;
+        let bytes = MappedBytes::open(file, path).map_err(|e| crate::wheel::WheelFileError::io(path, e))?;
         Self::from_bytes(path, filename, bytes, limits).map_err(wrap)
     }
 

@@ -42,7 +42,7 @@ pub fn later() -> (Promise, Source) {
 
 impl Later {
     fn state(&self) -> std::sync::MutexGuard<'_, LaterState> {
-        crate::locked(&self.state)
+        crate::sync::locked(&self.state)
     }
 
     fn settle(&self, to: LaterState) {

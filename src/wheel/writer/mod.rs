@@ -102,7 +102,7 @@ pub fn write_wheel(
     entries: Vec<OutputEntry>,
     out: &Path,
     options: &WriteOptions,
-) -> Result<(), crate::Error> {
+) -> Result<(), crate::wheel::WheelFileError> {
     write_entries(Some(input), input.dist_info_dir(), entries, out, options)
 }
 
@@ -114,7 +114,7 @@ pub fn write_new_wheel(
     filename: &WheelFilename,
     entries: Vec<(String, Vec<u8>, u32)>,
     options: &WriteOptions,
-) -> Result<PathBuf, crate::Error> {
+) -> Result<PathBuf, crate::wheel::WheelFileError> {
     let out = out_dir.join(filename.to_string());
     let entries = entries.into_iter().map(|(name, data, mode)| OutputEntry::bytes(name, data, Some(mode))).collect();
     write_entries(None, &filename.dist_info_dir(), entries, &out, options)?;
@@ -127,31 +127,35 @@ fn write_entries(
     entries: Vec<OutputEntry>,
     out: &Path,
     options: &WriteOptions,
-) -> Result<(), crate::Error> {
-    let wrap = |source: WheelError| crate::Error::Wheel { path: out.to_path_buf(), source };
+) -> Result<(), crate::wheel::WheelFileError> {
+    let wrap = |source: WheelError| crate::wheel::WheelFileError::Wheel { path: out.to_path_buf(), source };
     let ready = prepare(input, fallback_dist_info, entries, options).map_err(wrap)?;
     crate::timing::mark("entries prepared");
     write_atomically(out, |file, tmp_path| {
         append_all(input, ready, file).map_err(|e| match e {
             AppendError::Wheel(w) => wrap(w),
-            AppendError::Io(io) => crate::Error::io(tmp_path, io),
+            AppendError::Io(io) => crate::wheel::WheelFileError::io(tmp_path, io),
         })?;
         input.map_or(Ok(()), unchanged)
     })
 }
 
 /// The input's [`WheelArchive::check_unchanged`], as an error naming it.
-fn unchanged(input: &WheelArchive) -> Result<(), crate::Error> {
-    input.check_unchanged().map_err(|source| crate::Error::Wheel { path: input.path().to_path_buf(), source })
+fn unchanged(input: &WheelArchive) -> Result<(), crate::wheel::WheelFileError> {
+    input
+        .check_unchanged()
+        .map_err(|source| crate::wheel::WheelFileError::Wheel { path: input.path().to_path_buf(), source })
 }
 
 /// Writes the input wheel's bytes unchanged to `out`, atomically: what a
 /// repair that changes nothing produces (no entry or RECORD row moves).
-pub fn copy_wheel(input: &WheelArchive, out: &Path) -> Result<(), crate::Error> {
+pub fn copy_wheel(input: &WheelArchive, out: &Path) -> Result<(), crate::wheel::WheelFileError> {
     write_atomically(out, |file, tmp_path| {
         use std::io::Write;
         let mut w = file;
-        w.write_all(input.as_bytes()).and_then(|()| w.sync_all()).map_err(|e| crate::Error::io(tmp_path, e))?;
+        w.write_all(input.as_bytes())
+            .and_then(|()| w.sync_all())
+            .map_err(|e| crate::wheel::WheelFileError::io(tmp_path, e))?;
         unchanged(input)
     })
 }
@@ -160,14 +164,14 @@ pub fn copy_wheel(input: &WheelArchive, out: &Path) -> Result<(), crate::Error> 
 /// it into place; on any error the temporary file is removed.
 fn write_atomically(
     out: &Path,
-    fill: impl FnOnce(&std::fs::File, &Path) -> Result<(), crate::Error>,
-) -> Result<(), crate::Error> {
+    fill: impl FnOnce(&std::fs::File, &Path) -> Result<(), crate::wheel::WheelFileError>,
+) -> Result<(), crate::wheel::WheelFileError> {
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = tempfile::Builder::new()
         .prefix(".wheelfix-")
         .suffix(".whl.tmp")
         .tempfile_in(dir)
-        .map_err(|e| crate::Error::io(dir, e))?;
+        .map_err(|e| crate::wheel::WheelFileError::io(dir, e))?;
     // a truncated input stops the process; this file goes with it
     let _watch = crate::sigbus::watch_temp(tmp.path());
     fill(tmp.as_file(), tmp.path())?;
@@ -175,8 +179,8 @@ fn write_atomically(
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| crate::Error::io(tmp.path(), e))?;
+            .map_err(|e| crate::wheel::WheelFileError::io(tmp.path(), e))?;
     }
-    tmp.persist(out).map_err(|e| crate::Error::io(out, e.error))?;
+    tmp.persist(out).map_err(|e| crate::wheel::WheelFileError::io(out, e.error))?;
     Ok(())
 }
