@@ -120,6 +120,9 @@ pub fn check(dir: &Path, options: &CheckOptions) -> Result<CheckReport> {
         for what in compliance(a) {
             problem(name, what);
         }
+        for what in &a.index_findings {
+            problem(name, format!("the package index refuses it: {what}"));
+        }
         for py in &f.python {
             for abi in &f.abi {
                 for plat in &f.platform {

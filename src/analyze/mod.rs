@@ -120,6 +120,7 @@ fn analyze_inner(archive: &WheelArchive, options: &AnalyzeOptions, keep: Option<
         graph: DepGraph::default(),
         verdict: Verdict::Pure,
         warnings: Vec::new(),
+        index_findings: archive.index_findings().to_vec(),
     };
     analysis.verdict = match family {
         Family::Pure => Verdict::Pure,

@@ -254,6 +254,10 @@ pub struct Analysis {
     pub verdict: Verdict,
     /// Warnings to show the user.
     pub warnings: Vec<String>,
+    /// What the package index refuses in an upload although every reader of
+    /// the archive agrees on it (data descriptors, entry comments, control
+    /// characters in names), one line each.
+    pub index_findings: Vec<String>,
 }
 
 impl Analysis {

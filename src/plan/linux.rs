@@ -292,8 +292,12 @@ fn own_elf(
 }
 
 /// The new RPATH of a wheel ELF at `path` (written as `out_name`): the
-/// entries that resolve inside the wheel (all with `keep`), plus
-/// `$ORIGIN/<rel>` to the libraries' directory when it `grafts`.
+/// entries that resolve inside the wheel or are relative to `$ORIGIN` (all
+/// with `keep`), plus `$ORIGIN/<rel>` to the libraries' directory when it
+/// `grafts`. An `$ORIGIN`-relative entry that leaves the wheel's own tree
+/// points into a sibling package of site-packages (another distribution's
+/// libraries, such as `$ORIGIN/../../nvidia/cudnn/lib`), not into the build
+/// machine: it is kept. Absolute entries are the build machine's and go.
 fn rpath_edit(
     elf: &ElfInfo,
     path: &str,
@@ -305,11 +309,11 @@ fn rpath_edit(
     let expander = crate::resolve::elf::ElfResolver::new(Path::new("/"), vec![], Some(vec![]), None);
     let old_origin = Dir::Wheel(wheel_parent(path).to_string());
     let (old, was_runpath) = if elf.runpath.is_empty() { (&elf.rpath, false) } else { (&elf.runpath, true) };
-    // keep only the entries that resolve inside the wheel
+    // keep the entries that resolve inside the wheel or next to it
     let mut kept: Vec<String> = Vec::new();
     for entry in old {
         let inside = matches!(expander.expand(entry, &old_origin, elf), Some(Dir::Wheel(_)));
-        if (inside || keep) && !kept.contains(entry) {
+        if (inside || keep || origin_relative(entry)) && !kept.contains(entry) {
             kept.push(entry.clone());
         }
     }
@@ -333,6 +337,13 @@ fn rpath_edit(
     } else {
         None
     }
+}
+
+/// Whether an RPATH entry is relative to the file's own directory.
+fn origin_relative(entry: &str) -> bool {
+    ["$ORIGIN", "${ORIGIN}"]
+        .iter()
+        .any(|t| entry.strip_prefix(t).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
 }
 
 /// auditwheel's shim for an ELF script moved to `<dist>.scripts/`.

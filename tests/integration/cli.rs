@@ -131,6 +131,35 @@ fn repair_bundles_rewrites_and_the_result_loads() {
     assert!(text(&run.stdout).contains("LOAD FAILED"), "{}", text(&run.stdout));
 }
 
+/// An extension linked against another distribution's libraries (an RPATH
+/// into a sibling package of site-packages, as torch has into `nvidia/…`)
+/// keeps those entries through a repair; the build machine's go.
+#[test]
+fn rpath_entries_into_sibling_packages_are_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let chain = util::build_chain(tmp.path());
+    let libdir = chain.lib_dir.to_str().unwrap();
+    let ext = tmp.path().join("sib.so");
+    let rpath = format!("$ORIGIN/../../nvidia/cuda_runtime/lib:${{ORIGIN}}/../nvidia/cudnn/lib:{libdir}");
+    util::cc(
+        tmp.path(),
+        "int foo(void);\nint PyInit_ext(void) { return foo(); }\n",
+        &ext,
+        &["-shared", "-L", libdir, "-l:libfoo.so.1", &format!("-Wl,-rpath,{rpath}"), "-Wl,--disable-new-dtags"],
+    );
+    let files =
+        vec![("sibpkg/__init__.py".into(), b"".to_vec()), ("sibpkg/ext.so".into(), std::fs::read(&ext).unwrap())];
+    let wheel = util::make_wheel(tmp.path(), "sibpkg", "linux_x86_64", files);
+    let written = util::repair_ok(&wheel, &tmp.path().join("house"), &[]);
+    let site = tmp.path().join("site");
+    unzip(&written, &site);
+    let dynamic = readelf_dynamic(&site.join("sibpkg/ext.so"));
+    let want =
+        "Library rpath: [$ORIGIN/../../nvidia/cuda_runtime/lib:${ORIGIN}/../nvidia/cudnn/lib:$ORIGIN/../sibpkg.libs]";
+    assert!(dynamic.contains(want), "{dynamic}");
+    assert!(!dynamic.contains(libdir), "the build machine's entry must be gone: {dynamic}");
+}
+
 /// More than 64 MiB of binaries to patch: repair does the wheel's own
 /// binaries first, freeing each halfway through its splice (the bundled
 /// libraries already in memory are patched and hashed meanwhile), and

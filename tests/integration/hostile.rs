@@ -557,3 +557,36 @@ fn dependency_cycles_and_self_references_terminate_and_repair() {
     let again = run(root, &["repair", out.to_str().unwrap(), "-w", root.join("house2").to_str().unwrap()]);
     assert_eq!(again.code, Some(0), "{}", again.stderr);
 }
+
+/// A wheel every reader agrees on but that the package index refuses (its
+/// entries carry data descriptors, as a streaming zip writer makes them):
+/// it opens and shows as any wheel, and the release gate names each entry.
+#[test]
+fn the_release_gate_reports_what_the_index_refuses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let house = tmp.path().join("house");
+    std::fs::create_dir_all(&house).unwrap();
+    let mut zip = ZipWriter::new_stream(Vec::new());
+    let o = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
+    let mut rows = String::new();
+    for (name, data) in [("demo/a.py", &b"print(1)\n"[..]), ("demo-0.1.dist-info/WHEEL", WHEEL_TXT.as_bytes())] {
+        zip.start_file(name, o).unwrap();
+        zip.write_all(data).unwrap();
+        rows.push_str(&format!("{name},{},{}\n", record::hash(data), data.len()));
+    }
+    rows.push_str("demo-0.1.dist-info/RECORD,,\n");
+    zip.start_file("demo-0.1.dist-info/RECORD", o).unwrap();
+    zip.write_all(rows.as_bytes()).unwrap();
+    let bytes = zip.finish().unwrap().into_inner();
+    std::fs::write(house.join("demo-0.1-py3-none-any.whl"), bytes).unwrap();
+
+    let show = crate::util::wheelfix(&["show", house.join("demo-0.1-py3-none-any.whl").to_str().unwrap()]);
+    assert_ne!(show.status.code(), Some(2), "every reader agrees: it opens: {}", crate::util::text(&show.stderr));
+    let check = crate::util::wheelfix(&["check", house.to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(1), "{}", crate::util::text(&check.stdout));
+    let out = crate::util::text(&check.stdout);
+    for entry in ["demo/a.py", "demo-0.1.dist-info/WHEEL", "demo-0.1.dist-info/RECORD"] {
+        let line = format!("the package index refuses it: entry `{entry}` has a data descriptor");
+        assert!(out.contains(&line), "{line} in {out}");
+    }
+}
