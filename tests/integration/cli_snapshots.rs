@@ -18,6 +18,24 @@ fn schema_checked(stdout: &[u8]) {
     check_schema(&schema, &schema, &doc, "$").unwrap();
 }
 
+/// `show` and `show --json` of `wheel` with `--lib-path libs`, run in `dir`:
+/// snapshots `name` and `name-json` (the JSON also checked against the schema).
+fn show_text_and_json(dir: &std::path::Path, wheel: &std::path::Path, libs: &std::path::Path, name: &str) {
+    let f = Filter::new().dir(dir, "[TMP]");
+    for json in [false, true] {
+        let mut args = vec!["show", wheel.to_str().unwrap(), "--lib-path", libs.to_str().unwrap()];
+        if json {
+            args.insert(1, "--json");
+        }
+        let o = wheelfix_in(dir, &args);
+        if json {
+            schema_checked(&o.stdout);
+        }
+        let snap = if json { format!("{name}-json") } else { name.to_string() };
+        crate::snapshot!(snap.as_str(), f.run(&o));
+    }
+}
+
 #[test]
 fn show_the_demo_wheel() {
     let f = Filter::new();
@@ -52,19 +70,7 @@ fn show_a_macos_wheel() {
             (format!("fakepkg/{ext}"), std::fs::read(mac.join(ext)).unwrap()),
         ],
     );
-    let libs = mac.join("deps");
-    let f = Filter::new().dir(t.path(), "[TMP]");
-    for (name, json) in [("show-macos", false), ("show-macos-json", true)] {
-        let mut args = vec!["show", wheel.to_str().unwrap(), "--lib-path", libs.to_str().unwrap()];
-        if json {
-            args.insert(1, "--json");
-        }
-        let o = wheelfix_in(t.path(), &args);
-        if json {
-            schema_checked(&o.stdout);
-        }
-        crate::snapshot!(name, f.run(&o));
-    }
+    show_text_and_json(t.path(), &wheel, &mac.join("deps"), "show-macos");
 }
 
 /// The Windows wheel of `windows_repair.rs`: the MSVC x64 extension and its
@@ -83,18 +89,7 @@ fn show_a_windows_wheel() {
         files.push((format!("fakepkg/{p}.cp311-win_amd64.pyd"), std::fs::read(pe.join(format!("{p}.pyd"))).unwrap()));
     }
     let wheel = make_wheel(t.path(), "fakepkg", "win_amd64", files);
-    let f = Filter::new().dir(t.path(), "[TMP]");
-    for (name, json) in [("show-windows", false), ("show-windows-json", true)] {
-        let mut args = vec!["show", wheel.to_str().unwrap(), "--lib-path", deps.to_str().unwrap()];
-        if json {
-            args.insert(1, "--json");
-        }
-        let o = wheelfix_in(t.path(), &args);
-        if json {
-            schema_checked(&o.stdout);
-        }
-        crate::snapshot!(name, f.run(&o));
-    }
+    show_text_and_json(t.path(), &wheel, &deps, "show-windows");
 }
 
 /// A wheelhouse of demo wheels: one repaired, one left as built, one whose
