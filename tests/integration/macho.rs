@@ -91,19 +91,7 @@ fn gview_of(m: &MachO, range: (usize, usize)) -> GView {
             signature = Some((cs.dataoff as usize, cs.datasize as usize));
         }
     }
-    let mut low = u64::MAX;
-    for seg in m.segments.iter() {
-        let sections = seg.sections().expect("goblin reads the sections");
-        if sections.is_empty() && seg.filesize != 0 {
-            low = low.min(seg.fileoff);
-        }
-        for (s, _) in sections {
-            let zerofill = matches!(s.flags & 0xff, 0x1 | 0xc | 0x12);
-            if s.size != 0 && !zerofill {
-                low = low.min(u64::from(s.offset));
-            }
-        }
-    }
+    let low = crate::macho_dump::first_content_offset(m);
     let header = if m.is_64 { 32 } else { 28 };
     GView {
         cputype: m.header.cputype,

@@ -263,8 +263,9 @@ fn sections(out: &mut String, data: &[u8], at: usize, n: usize) {
     }
 }
 
-/// Free space between the load commands and the first section's data.
-fn header_space(out: &mut String, data: &[u8], m: &MachO) {
+/// The file offset of the first byte a segment or a non-empty, non-zerofill
+/// section holds (what the load commands may grow up to); `u64::MAX` when none.
+pub fn first_content_offset(m: &MachO) -> u64 {
     let mut low = u64::MAX;
     for seg in m.segments.iter() {
         let sections = seg.sections().expect("goblin reads the sections");
@@ -278,6 +279,12 @@ fn header_space(out: &mut String, data: &[u8], m: &MachO) {
             }
         }
     }
+    low
+}
+
+/// Free space between the load commands and the first section's data.
+fn header_space(out: &mut String, data: &[u8], m: &MachO) {
+    let low = first_content_offset(m);
     let end = if m.is_64 { 32 } else { 28 } + m.header.sizeofcmds as usize;
     let free = &data[end..low as usize];
     let zero = if free.iter().all(|&b| b == 0) { "all zero" } else { "NOT all zero" };
