@@ -63,6 +63,9 @@ pub struct LaidEntry {
     pub descriptor: u64,
     /// Length of the entry's comment in the central directory.
     pub comment: u64,
+    /// The most zip64 extra fields either header holds (more than one is
+    /// read when they agree, and refused by the package index).
+    pub zip64_fields: usize,
 }
 
 /// The layout of a whole archive.
@@ -207,10 +210,12 @@ fn read_end(data: &[u8]) -> Result<End, LayoutError> {
 
 /// The zip64 extended information of an extra field: the values that
 /// replace the 32-bit fields holding the sentinel, in their fixed order.
+/// A second zip64 field (some writers copy one next to their own) is read
+/// the same way and must give the same values, so that a reader taking
+/// either sees one entry; [`zip64_fields`] counts them for the index rules.
 fn zip64_values(extra: &[u8], wanted: &[bool]) -> Result<Vec<u64>, String> {
     let mut pos = 0;
-    let mut seen = false;
-    let mut out = Vec::new();
+    let mut first: Option<Vec<u64>> = None;
     while pos < extra.len() {
         let (Some(id), Some(len)) = (le16(extra, pos), le16(extra, pos + 2)) else {
             return Err("malformed extra field".into());
@@ -218,24 +223,38 @@ fn zip64_values(extra: &[u8], wanted: &[bool]) -> Result<Vec<u64>, String> {
         let len = usize::from(len);
         let body = extra.get(pos + 4..pos + 4 + len).ok_or("malformed extra field")?;
         if id == 0x0001 {
-            if seen {
-                return Err("two zip64 extra fields".into());
-            }
-            seen = true;
+            let mut values = Vec::new();
             let mut off = 0;
             for &w in wanted {
                 if w {
-                    out.push(le64(body, off).ok_or("zip64 extra field too short")?);
+                    values.push(le64(body, off).ok_or("zip64 extra field too short")?);
                     off += 8;
                 }
+            }
+            match &first {
+                None => first = Some(values),
+                Some(f) if *f != values => return Err("two zip64 extra fields that disagree".into()),
+                Some(_) => {}
             }
         }
         pos += 4 + len;
     }
-    if !seen && wanted.iter().any(|&w| w) {
-        return Err("zip64 sizes announced but no zip64 extra field".into());
+    match first {
+        Some(values) => Ok(values),
+        None if wanted.iter().any(|&w| w) => Err("zip64 sizes announced but no zip64 extra field".into()),
+        None => Ok(Vec::new()),
     }
-    Ok(out)
+}
+
+/// How many zip64 extended information fields an extra field holds.
+fn zip64_fields(extra: &[u8]) -> usize {
+    let mut pos = 0;
+    let mut n = 0;
+    while let (Some(id), Some(len)) = (le16(extra, pos), le16(extra, pos + 2)) {
+        n += usize::from(id == 0x0001);
+        pos += 4 + usize::from(len);
+    }
+    n
 }
 
 /// Whether an extra field holds zip64 extended information.
@@ -260,6 +279,7 @@ struct Central {
     size: u64,
     header: u64,
     comment: u64,
+    zip64_fields: usize,
 }
 
 fn read_central(data: &[u8], pos: usize) -> Result<(Central, usize), LayoutError> {
@@ -298,6 +318,7 @@ fn read_central(data: &[u8], pos: usize) -> Result<(Central, usize), LayoutError
         size,
         header,
         comment: comment_len as u64,
+        zip64_fields: zip64_fields(extra),
     };
     Ok((record, end))
 }
@@ -392,6 +413,7 @@ fn check_local(data: &[u8], c: Central) -> Result<LaidEntry, LayoutError> {
         size: c.size,
         descriptor,
         comment: c.comment,
+        zip64_fields: c.zip64_fields.max(zip64_fields(extra)),
     })
 }
 
@@ -479,6 +501,9 @@ impl Layout {
             }
             if e.comment > 0 {
                 out.push(format!("entry `{name}` has a comment in the central directory"));
+            }
+            if e.zip64_fields > 1 {
+                out.push(format!("entry `{name}` has {} zip64 extra fields in one header", e.zip64_fields));
             }
             if e.name.iter().any(|&b| b < 0x20 || b == 0x7f) {
                 out.push(format!("entry `{name}` has a control character in its name"));

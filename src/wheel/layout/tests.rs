@@ -239,3 +239,25 @@ fn every_truncation_and_flipped_byte_is_an_error_or_a_consistent_read() {
 fn entry_count_is_bounded_before_the_walk() {
     assert!(read(&plain(), 2).unwrap_err().0.contains("the limit is 2"));
 }
+
+#[test]
+fn a_second_zip64_field_is_read_when_it_agrees() {
+    let field = |values: &[u64]| {
+        let mut f = vec![0x01, 0x00];
+        f.extend_from_slice(&((values.len() * 8) as u16).to_le_bytes());
+        for v in values {
+            f.extend_from_slice(&v.to_le_bytes());
+        }
+        f
+    };
+    let one = field(&[5_000_000_000, 4_999_000_000]);
+    let mut two = one.clone();
+    two.extend(field(&[5_000_000_000, 4_999_000_000, 77]));
+    assert_eq!(zip64_values(&one, &[true, true]).unwrap(), [5_000_000_000, 4_999_000_000]);
+    assert_eq!(zip64_values(&two, &[true, true]).unwrap(), [5_000_000_000, 4_999_000_000]);
+    assert_eq!((zip64_fields(&one), zip64_fields(&two)), (1, 2));
+    let mut disagree = one.clone();
+    disagree.extend(field(&[5_000_000_001, 4_999_000_000]));
+    assert_eq!(zip64_values(&disagree, &[true, true]).unwrap_err(), "two zip64 extra fields that disagree");
+    assert_eq!(zip64_values(&[], &[true]).unwrap_err(), "zip64 sizes announced but no zip64 extra field");
+}
