@@ -59,6 +59,20 @@ fn put16(z: &mut [u8], at: usize, v: u16) {
     z[at..at + 2].copy_from_slice(&v.to_le_bytes());
 }
 
+/// Adds `shift` to the end record's directory offset and to the local header
+/// offsets of the directory records from `first` on: the directory then
+/// still points at the entries after bytes inserted before them.
+fn shift_offsets(z: &mut [u8], shift: u32, first: usize) {
+    let (end, _) = find_end(z).unwrap();
+    let cd = le32(z, end + 16).unwrap() + shift;
+    put32(z, end + 16, cd);
+    for i in first..FILES.len() {
+        let c = central_record(z, i);
+        let off = le32(z, c + 42).unwrap() + shift;
+        put32(z, c + 42, off);
+    }
+}
+
 fn refused(z: &[u8], wanted: &str) {
     match read(z, 1000) {
         Ok(_) => panic!("accepted an archive that should fail with `{wanted}`"),
@@ -166,15 +180,7 @@ fn bytes_before_between_or_after_are_refused() {
     let smuggled = &extra[..local_header(&extra, 1)]; // the whole first entry
     hidden.splice(h1..h1, smuggled.iter().copied());
     // shift every later offset so that the directory still points at the real entries
-    let shift = smuggled.len() as u32;
-    let (end, _) = find_end(&hidden).unwrap();
-    let cd = le32(&hidden, end + 16).unwrap() + shift;
-    put32(&mut hidden, end + 16, cd);
-    for i in 1..FILES.len() {
-        let c = central_record(&hidden, i);
-        let off = le32(&hidden, c + 42).unwrap() + shift;
-        put32(&mut hidden, c + 42, off);
-    }
+    shift_offsets(&mut hidden, smuggled.len() as u32, 1);
     refused(&hidden, "bytes no entry owns after `a.txt` (before `pkg/b.bin`)");
 }
 
@@ -205,15 +211,7 @@ fn a_directory_inside_an_entry_is_refused() {
     // and with the inner offsets made absolute, so that the inner directory
     // is a consistent one: the outer entry's header is then owned by no
     // entry the directory lists
-    let shift = inner_at as u32;
-    let (end, _) = find_end(&z).unwrap();
-    let cd = le32(&z, end + 16).unwrap() + shift;
-    put32(&mut z, end + 16, cd);
-    for i in 0..FILES.len() {
-        let c = central_record(&z, i);
-        let off = le32(&z, c + 42).unwrap() + shift;
-        put32(&mut z, c + 42, off);
-    }
+    shift_offsets(&mut z, inner_at as u32, 0);
     refused(&z, "bytes no entry owns at the start of the file (before `a.txt`)");
 }
 
