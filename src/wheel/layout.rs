@@ -257,18 +257,6 @@ fn zip64_fields(extra: &[u8]) -> usize {
     n
 }
 
-/// Whether an extra field holds zip64 extended information.
-fn has_zip64(extra: &[u8]) -> bool {
-    let mut pos = 0;
-    while let (Some(id), Some(len)) = (le16(extra, pos), le16(extra, pos + 2)) {
-        if id == 0x0001 {
-            return true;
-        }
-        pos += 4 + usize::from(len);
-    }
-    false
-}
-
 /// One central directory record, parsed.
 struct Central {
     name: Vec<u8>,
@@ -391,7 +379,7 @@ fn check_local(data: &[u8], c: Central) -> Result<LaidEntry, LayoutError> {
         {
             return Err(err("the local header's CRC or sizes disagree with the central directory".into()));
         }
-        let wide = wide_local || has_zip64(extra) || c.size >= 0xffff_ffff || c.compressed >= 0xffff_ffff;
+        let wide = wide_local || zip64_fields(extra) > 0 || c.size >= 0xffff_ffff || c.compressed >= 0xffff_ffff;
         let (len, d_crc, d_compressed, d_size) = read_descriptor(data, at(end), wide)
             .ok_or_else(|| err(format!("truncated data descriptor at offset {end}")))?;
         if d_crc != c.crc32 || d_size != c.size || d_compressed != c.compressed {
