@@ -116,4 +116,9 @@ impl Budget {
     pub(crate) fn reserve(&self, size: u64) -> bool {
         self.0.fetch_update(Relaxed, Relaxed, |left| left.checked_sub(size)).is_ok()
     }
+
+    /// The bytes left now (others may take some right after).
+    pub(crate) fn left(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
 }

@@ -98,8 +98,9 @@ pub fn analyze_for_repair(archive: &WheelArchive, options: &AnalyzeOptions) -> R
 fn analyze_inner(archive: &WheelArchive, options: &AnalyzeOptions, keep: Option<&mut Kept>) -> Result<Analysis> {
     // the built-in policies a Linux wheel's tag points to are parsed meanwhile
     let libc = crate::policy::linux::libc_of_wheel_tags(&archive.filename().platform);
+    let exclude = compile_globs(&options.exclude)?;
     let (binaries, ()) = rayon::join(
-        || read::read_binaries(archive, options.verify_record, keep),
+        || read::read_binaries(archive, options.verify_record, keep, &exclude),
         || match libc {
             Some(libc) if options.policy_file.is_none() => crate::policy::linux::preload_builtin(libc),
             _ => {}
@@ -111,7 +112,6 @@ fn analyze_inner(archive: &WheelArchive, options: &AnalyzeOptions, keep: Option<
     let family = family_of(&filename, &binaries);
     let wheel_map: WheelBinaries = binaries.iter().map(|b| (b.path.clone(), b.info.clone())).collect();
     let sysroot = options.sysroot.clone().unwrap_or_else(|| PathBuf::from("/"));
-    let exclude = compile_globs(&options.exclude)?;
 
     let mut analysis = Analysis {
         wheel: archive.path().to_path_buf(),

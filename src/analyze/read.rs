@@ -2,6 +2,7 @@
 //! in the same pass; large ELF files that will not be patched are read in
 //! part; what a repair will patch is kept ([`Kept`]).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -19,17 +20,20 @@ use crate::wheel::WheelArchive;
 pub(crate) const SPLICE_MIN: u64 = 128 << 10;
 
 /// Whether a repair is likely to patch this binary: an ELF file with an
-/// RPATH/RUNPATH or a needed library that is neither in the wheel nor allowed
-/// by any policy, or any Mach-O or PE file. A guess: a wrong one only costs
-/// time (one more inflate) or memory until the plan is made.
-fn likely_patched(info: &BinaryInfo, wheel_files: &std::collections::HashSet<&str>) -> bool {
+/// RPATH/RUNPATH entry that is not `$ORIGIN`-relative (those are kept as
+/// they are) or a needed library that is neither in the wheel, nor allowed
+/// by any policy, nor excluded; or any Mach-O or PE file. A guess: a wrong
+/// one only costs time (one more inflate) or memory until the plan is made.
+fn likely_patched(info: &BinaryInfo, wheel_files: &HashSet<&str>, exclude: &[glob::Pattern]) -> bool {
+    let relative = |entry: &String| entry.starts_with("$ORIGIN") || entry.starts_with("${ORIGIN}");
     match info {
         BinaryInfo::Elf(e) => {
-            !e.rpath.is_empty()
-                || !e.runpath.is_empty()
-                || e.needed
-                    .iter()
-                    .any(|n| !wheel_files.contains(n.as_str()) && !crate::policy::linux::whitelisted_by_any_builtin(n))
+            !e.rpath.iter().chain(&e.runpath).all(relative)
+                || e.needed.iter().any(|n| {
+                    !wheel_files.contains(n.as_str())
+                        && !crate::policy::linux::whitelisted_by_any_builtin(n)
+                        && !exclude.iter().any(|g| g.matches(n))
+                })
         }
         _ => true,
     }
@@ -49,12 +53,13 @@ pub(super) fn read_binaries(
     archive: &WheelArchive,
     verify: bool,
     mut keep: Option<&mut Kept>,
+    exclude: &[glob::Pattern],
 ) -> Result<Vec<WheelBinary>> {
     let budget = keep.as_ref().map(|k| k.budget());
     let wheel = archive.path().display().to_string();
     let mut files: Vec<usize> = (0..archive.entries().len()).filter(|&i| !archive.entries()[i].is_dir).collect();
     files.sort_by_key(|&i| (std::cmp::Reverse(archive.entries()[i].size), i));
-    let wheel_files: std::collections::HashSet<&str> = match budget {
+    let wheel_files: HashSet<&str> = match budget {
         Some(_) => archive.entries().iter().map(|e| e.name.rsplit('/').next().unwrap_or(&e.name)).collect(),
         None => Default::default(),
     };
@@ -73,10 +78,14 @@ pub(super) fn read_binaries(
         let binary_err = |source| Error::Binary { file: format!("{wheel}!{}", entry.name), source };
         // A large ELF file that will not be patched is read in one pass that
         // keeps only the parts its parse needs. In a repair, that is a library
-        // some earlier repair bundled (in a `.libs` directory); the rest may
-        // be patched, and are kept whole.
+        // some earlier repair bundled (in a `.libs` directory), or one too
+        // large for what is left of the budget (it could not be kept: a
+        // repair that patches it inflates it again); the rest may be patched,
+        // and are kept whole.
         let bundled = entry.name.split('/').rev().skip(1).any(|d| d.ends_with(".libs"));
-        let in_part = entry.size >= PARTIAL_MIN && prefix.starts_with(b"\x7fELF") && (budget.is_none() || bundled);
+        let unkeepable = budget.as_ref().is_some_and(|b| entry.size > b.left());
+        let in_part =
+            entry.size >= PARTIAL_MIN && prefix.starts_with(b"\x7fELF") && (budget.is_none() || bundled || unkeepable);
         let parsed_in_part = match in_part {
             true => read_elf_in_part(archive, i, verify).map_err(wheel_err)?,
             false => None,
@@ -93,7 +102,7 @@ pub(super) fn read_binaries(
                 .map_err(wheel_err)?;
                 let parsed = binary::parse(&data).map_err(binary_err)?;
                 if let (Some(budget), Some(info)) = (&budget, &parsed) {
-                    if likely_patched(info, &wheel_files) && budget.reserve(data.len() as u64) {
+                    if likely_patched(info, &wheel_files, exclude) && budget.reserve(data.len() as u64) {
                         kept = Some(KeptEntry { data, blocks });
                     }
                 }
