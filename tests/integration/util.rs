@@ -232,6 +232,29 @@ pub fn chain_wheel(dir: &Path) -> (PathBuf, Chain) {
     (wheel, chain)
 }
 
+/// The wheel at `path` written again by the zip crate (zlib-rs at level 6,
+/// zlib's block sizes), as pip, setuptools and maturin write wheels: same
+/// entries, same order, same bytes.
+pub fn rezip_with_zlib(path: &Path) {
+    let mut z = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let tmp = path.with_extension("rezip");
+    let mut w = zip::ZipWriter::new(std::fs::File::create(&tmp).unwrap());
+    for i in 0..z.len() {
+        let mut f = z.by_index(i).unwrap();
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .compression_level(Some(6))
+            .unix_permissions(f.unix_mode().unwrap_or(0o644));
+        let mut data = Vec::new();
+        f.read_to_end(&mut data).unwrap();
+        let name = f.name().unwrap().to_string();
+        w.start_file(name, options).unwrap();
+        std::io::Write::write_all(&mut w, &data).unwrap();
+    }
+    w.finish().unwrap();
+    std::fs::rename(tmp, path).unwrap();
+}
+
 /// Every entry of a zip, name → bytes, read with the zip crate (not our reader).
 pub fn zip_entries(path: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut z = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();

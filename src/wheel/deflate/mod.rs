@@ -1,18 +1,22 @@
 //! Raw deflate streams (no zlib header), the one floor the writer, the
 //! splice and the archive reader stand on.
 //!
-//! Large content is deflated the way pigz does it: cut into chunks (see
-//! [`chunk_for`]), each compressed on its own with the 32 KiB before it as
-//! preset dictionary and ended by a sync flush (the last one by the final
-//! block), so the concatenation is one ordinary raw-deflate stream that any
-//! inflater reads. The CRC-32 of each chunk is computed alongside and
-//! combined; the sha256 in the same pass. See [`deflate_chunked`].
+//! Large new content is deflated in parallel, cut into chunks (see
+//! [`chunk_for`]), each compressed on its own by libdeflate and ended like
+//! a sync flush (the last one by the final block), so the concatenation is
+//! one ordinary raw-deflate stream that any inflater reads. The CRC-32 of
+//! each chunk is computed alongside and combined; the sha256 in the same
+//! pass. See [`deflate_chunked`]. The new pieces of a splice are deflated
+//! by zlib-rs with the 32 KiB before them as preset dictionary
+//! ([`deflate_piece`]): they are often small, and the bytes before them are
+//! what they repeat.
 //!
 //! Inflating, [`inflate_indexed`] records where each deflate block of a
 //! stream starts ([`BlockIndex`]), for the splice that re-compresses a
 //! patched entry by copying the blocks the patch left alone.
 
 mod chunked;
+mod fresh;
 mod indexed;
 #[cfg(test)]
 pub(crate) mod testdata;

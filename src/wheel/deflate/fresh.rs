@@ -1,0 +1,141 @@
+//! One chunk of new content deflated by libdeflate, made into a piece of a
+//! longer stream.
+//!
+//! libdeflate compresses a whole buffer into a complete raw-deflate stream
+//! and, at the same level, a few percent smaller than zlib-rs (and a little
+//! smaller than the zlib that auditwheel's `zipfile` uses). It takes no
+//! preset dictionary and ends every stream with a final block, so a chunk
+//! that is not the last is mended here: its stream is inflated once to find
+//! the final block's header and end (which also checks what libdeflate
+//! wrote), the BFINAL bit is cleared, and an empty stored block (what a
+//! sync flush writes) brings the stream to a byte boundary, where the next
+//! chunk's stream starts.
+
+use super::indexed::{inflate_indexed, Inflater};
+
+/// `input` deflated at `level` (1–12) into a raw-deflate stream that is
+/// complete when `last`, and otherwise ends byte-aligned without a final
+/// block, so the next chunk's stream can follow it.
+pub(super) fn deflate_fresh(input: &[u8], level: u32, last: bool) -> std::io::Result<Vec<u8>> {
+    let level = libdeflater::CompressionLvl::new(level.clamp(1, 12) as i32)
+        .map_err(|e| std::io::Error::other(format!("libdeflate level {level}: {e:?}")))?;
+    let mut compressor = libdeflater::Compressor::new(level);
+    let mut out = vec![0u8; compressor.deflate_compress_bound(input.len())];
+    let n = compressor.deflate_compress(input, &mut out).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+    out.truncate(n);
+    if last {
+        return Ok(out);
+    }
+    let final_header = inflate_indexed(&out, input.len())
+        .map_err(std::io::Error::other)?
+        .ok_or_else(|| std::io::Error::other("a deflate chunk of 4 GiB or more"))?
+        .1
+        .blocks
+        .last()
+        .map_or(0, |b| b.bit);
+    out[(final_header / 8) as usize] &= !(1u8 << (final_header % 8));
+    let end = end_of_blocks(&out, input.len())?;
+    Ok(not_final(out, end))
+}
+
+/// Where the stream `raw`, which has no final block and must produce `size`
+/// bytes, ends: the bit just after its last end-of-block code, as the
+/// inflater reports it at every block boundary (the way the block index
+/// finds block starts).
+fn end_of_blocks(raw: &[u8], size: usize) -> std::io::Result<u64> {
+    let bad = |why: &str| std::io::Error::other(format!("a deflate chunk does not mend: {why}"));
+    let avail_in = u32::try_from(raw.len()).map_err(|_| bad("4 GiB or more"))?;
+    let mut out = vec![0u8; size];
+    let mut z = Inflater::new().map_err(std::io::Error::other)?;
+    let strm = &mut *z.0;
+    strm.next_in = raw.as_ptr();
+    strm.avail_in = avail_in;
+    strm.next_out = out.as_mut_ptr();
+    strm.avail_out = u32::try_from(size).map_err(|_| bad("4 GiB or more"))?;
+    let mut end = None;
+    loop {
+        let before = (strm.avail_in, strm.avail_out, strm.data_type);
+        // SAFETY: next_in/avail_in describe `raw` (minus what was consumed),
+        // next_out/avail_out the rest of `out`; both outlive the call.
+        let rc = unsafe { libz_rs_sys::inflate(strm, libz_rs_sys::Z_BLOCK) };
+        match rc {
+            libz_rs_sys::Z_OK | libz_rs_sys::Z_BUF_ERROR => {}
+            _ => return Err(bad(&format!("zlib code {rc}"))),
+        }
+        if strm.data_type & 128 != 0 {
+            let consumed = u64::from(avail_in - strm.avail_in);
+            end = Some(consumed * 8 - (strm.data_type & 63) as u64);
+        }
+        if (strm.avail_in, strm.avail_out, strm.data_type) == before {
+            break;
+        }
+    }
+    match (strm.avail_out, end) {
+        (0, Some(end)) => Ok(end),
+        _ => Err(bad("its blocks do not hold the chunk")),
+    }
+}
+
+/// The stream `raw`, which has no final block and ends at bit `end`,
+/// followed by an empty stored block: its 3 header bits (not final, stored),
+/// zero bits to the byte boundary, then LEN 0 and NLEN 0xffff.
+fn not_final(mut raw: Vec<u8>, end: u64) -> Vec<u8> {
+    let bytes = (end + 3).div_ceil(8) as usize;
+    raw.resize(bytes, 0);
+    // the bits from `end` on are the stored block's header and its padding
+    let (byte, bit) = ((end / 8) as usize, end % 8);
+    if bit != 0 {
+        raw[byte] &= (1u8 << bit) - 1;
+    }
+    for b in &mut raw[byte + usize::from(bit != 0)..] {
+        *b = 0;
+    }
+    raw.extend_from_slice(&[0, 0, 0xff, 0xff]);
+    raw
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wheel::deflate::testdata::{inflate, mixed};
+
+    /// Pieces of many sizes and contents (empty, one byte, incompressible,
+    /// compressible, stored blocks) joined end to end inflate to the input,
+    /// at every level; the end of the final block is found exactly, whatever
+    /// bit of its last byte it falls on.
+    #[test]
+    fn pieces_join_into_one_stream() {
+        let mut ends = std::collections::HashSet::new();
+        for (k, len) in [0usize, 1, 2, 7, 100, 4096, 65_537, 300_001].into_iter().enumerate() {
+            for level in [1, 6, 9, 12] {
+                let data = mixed(len * 3, k as u64 + u64::from(level));
+                let cuts = [0, len, 2 * len, 3 * len];
+                let mut stream = Vec::new();
+                for w in cuts.windows(2) {
+                    let last = w[1] == 3 * len;
+                    let piece = deflate_fresh(&data[w[0]..w[1]], level, last).unwrap();
+                    if !last {
+                        assert_eq!(piece[piece.len() - 4..], [0, 0, 0xff, 0xff], "len {len} level {level}");
+                        let raw = {
+                            let mut c =
+                                libdeflater::Compressor::new(libdeflater::CompressionLvl::new(level as i32).unwrap());
+                            let mut o = vec![0u8; c.deflate_compress_bound(len)];
+                            let n = c.deflate_compress(&data[w[0]..w[1]], &mut o).unwrap();
+                            o.truncate(n);
+                            o
+                        };
+                        let mut open = raw.clone();
+                        let header = inflate_indexed(&raw, len).unwrap().unwrap().1.blocks.last().unwrap().bit;
+                        open[(header / 8) as usize] &= !(1u8 << (header % 8));
+                        let end = end_of_blocks(&open, len).unwrap();
+                        assert!(end > (raw.len() as u64 - 1) * 8 && end <= raw.len() as u64 * 8);
+                        ends.insert(end % 8);
+                    }
+                    stream.extend_from_slice(&piece);
+                }
+                assert!(inflate(&stream) == data, "len {len} level {level}");
+            }
+        }
+        assert!(ends.len() >= 4, "the final blocks ended on too few bit positions to test: {ends:?}");
+    }
+}
