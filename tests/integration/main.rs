@@ -53,4 +53,5 @@ mod hostile;
 // Atomic output: repair killed at random points, failed writes.
 mod atomic;
 // Patched large entries re-compressed by copying the input's deflate blocks.
+mod licenses;
 mod splice;
