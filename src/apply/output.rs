@@ -95,9 +95,7 @@ pub(super) fn write(
         if let Some(root) = extras.sbom_root {
             let (grafted, found_notes) = super::sbom::grafted(plan, root, extras.system)?;
             notes = found_notes;
-            if extras.system == super::sbom::System::Linux {
-                added.extend(super::sbom::file(archive, plan, &grafted));
-            }
+            added.extend(super::sbom::file(archive, plan, &grafted));
             if options.licenses {
                 let mut l = licenses(archive, &replaced, &grafted);
                 added.append(&mut l.added);

@@ -1,7 +1,7 @@
 //! A software bill of materials for the libraries a repair grafts into a
 //! wheel: `<dist-info>/sboms/wheelfix.cdx.json`, CycloneDX 1.4 JSON, as
 //! auditwheel writes `sboms/auditwheel.cdx.json`; on Linux, macOS and
-//! Windows repairs alike.
+//! Windows repairs alike (and merged by `merge`, [`merge_documents`]).
 //!
 //! The wheel itself is the root component (`pkg:pypi/<name>@<version>?file_name=<wheel>`);
 //! every grafted library is a component with the SHA-256 of the file that
@@ -18,7 +18,7 @@
 //! The document has no timestamp and no random serial number, and its
 //! arrays are sorted, so the same input gives the same bytes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
@@ -117,6 +117,66 @@ pub fn document(name: &str, version: &str, wheel_file: &str, grafted: &[Grafted]
 /// The entry name of the SBOM in a wheel whose dist-info directory is `dist_info`.
 pub fn entry_name(dist_info: &str) -> String {
     format!("{dist_info}/sboms/wheelfix.cdx.json")
+}
+
+/// The SBOM of a wheel merged from wheels whose SBOMs are `docs` (as
+/// [`document`] writes them), written as `wheel_file`: the root names the
+/// new file; a library of both (the same `bom-ref`: the same entry, the
+/// same package) is one component with the hashes of both copied files;
+/// `None` when a document is not one of ours.
+pub fn merge_documents(docs: &[&[u8]], wheel_file: &str) -> Option<Vec<u8>> {
+    let mut root: Option<Value> = None;
+    let mut by_ref: BTreeMap<String, Value> = BTreeMap::new();
+    for d in docs {
+        let doc: Value = serde_json::from_slice(d).ok()?;
+        let comps = doc.get("components")?.as_array()?;
+        let (first, rest) = comps.split_first()?;
+        root.get_or_insert_with(|| first.clone());
+        for c in rest {
+            let key = c.get("bom-ref")?.as_str()?.to_string();
+            match by_ref.get_mut(&key) {
+                Some(have) => {
+                    let more: Vec<Value> = c.get("hashes")?.as_array()?.clone();
+                    let hashes = have.get_mut("hashes")?.as_array_mut()?;
+                    for h in more {
+                        if !hashes.contains(&h) {
+                            hashes.push(h);
+                        }
+                    }
+                }
+                None => {
+                    by_ref.insert(key, c.clone());
+                }
+            }
+        }
+    }
+    let root = root?;
+    let (name, version) = (root.get("name")?.as_str()?, root.get("version")?.as_str()?);
+    let purl = format!("pkg:pypi/{}@{}?file_name={}", purl_quote(name), purl_quote(version), purl_quote(wheel_file));
+    let root = json!({"type": "library", "bom-ref": purl, "name": name, "version": version, "purl": purl});
+    // in entry order, as [`document`] sorts them
+    let entry = |c: &Value| c.get("properties").and_then(|p| p.get(1)).and_then(|p| p.get("value")).cloned();
+    let mut comps: Vec<Value> = by_ref.into_values().collect();
+    comps.sort_by_key(|c| entry(c).and_then(|v| v.as_str().map(str::to_string)));
+    let refs: Vec<Value> = comps.iter().filter_map(|c| c.get("bom-ref").cloned()).collect();
+    let mut dependencies = vec![json!({"ref": purl, "dependsOn": refs})];
+    dependencies.extend(refs.iter().map(|r| json!({"ref": r})));
+    let mut components = vec![root.clone()];
+    components.extend(comps);
+    let doc = json!({
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.4",
+        "version": 1,
+        "metadata": {
+            "component": root,
+            "tools": [{"name": "wheelfix", "version": env!("CARGO_PKG_VERSION")}],
+        },
+        "components": components,
+        "dependencies": dependencies,
+    });
+    let mut text = serde_json::to_vec_pretty(&doc).ok()?;
+    text.push(b'\n');
+    Some(text)
 }
 
 /// Adds the SBOM of `plan.bundled` to a Linux repair plan (nothing when no

@@ -202,6 +202,17 @@ fn homebrew_kegs_bring_their_licence_files() {
         metadata.contains("License-File: bar/COPYING\nLicense-File: foo/LICENSE\nLicense-File: foo/NOTICE.txt\n\n"),
         "{metadata}"
     );
+    let comps = sbom_components(&entries);
+    assert_eq!(comps["foo"]["purl"], "pkg:brew/foo@2.0?arch=arm64");
+    // licenseConcluded is NOASSERTION: the declared licence
+    assert_eq!(comps["foo"]["licenses"], serde_json::json!([{"expression": "MIT OR Apache-2.0"}]));
+    assert_eq!(comps["bar"]["purl"], "pkg:brew/bar@1.2.3_1?arch=arm64");
+    assert!(comps["bar"].get("licenses").is_none(), "no SBOM in bar's keg: no licence claimed");
+    let bar = Sha256::digest(std::fs::read(macho.join("deps/libbar.dylib")).unwrap());
+    assert_eq!(
+        comps["bar"]["hashes"][0]["content"],
+        bar.iter().map(|b| format!("{b:02x}")).collect::<String>().as_str()
+    );
 }
 
 /// vcpkg: foo.dll and bar.dll of an installed x64-windows tree; the owning
@@ -237,6 +248,11 @@ fn vcpkg_ports_bring_their_copyright() {
         assert_eq!(entries[&name], want.unwrap());
         assert_recorded(&entries, &name);
     }
+    let comps = sbom_components(&entries);
+    assert_eq!(comps["foo"]["purl"], "pkg:generic/vcpkg/foo@1.4.0");
+    assert_eq!(comps["foo"]["licenses"], serde_json::json!([{"expression": "BSL-1.0"}]));
+    assert_eq!(comps["bar"]["purl"], "pkg:generic/vcpkg/bar@1.0.2");
+    assert!(comps["bar"].get("licenses").is_none());
     let metadata = text(&entries[&format!("{di}/METADATA")]);
     assert!(metadata.contains("License-File: bar/copyright\nLicense-File: foo/copyright\n"), "{metadata}");
 }
