@@ -64,9 +64,12 @@ fn licence_entries(entries: &BTreeMap<String, Vec<u8>>) -> Vec<&str> {
     entries.keys().filter(|k| k.starts_with("licpkg-1.0.dist-info/licenses/")).map(String::as_str).collect()
 }
 
-/// The SBOM's components other than the wheel, by package name.
+/// The SBOM's components other than the wheel, by package name, once the
+/// SBOM is checked against the CycloneDX schemas.
 fn sbom_components(entries: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Value> {
-    let doc: Value = serde_json::from_slice(&entries["licpkg-1.0.dist-info/sboms/wheelfix.cdx.json"]).unwrap();
+    let bytes = &entries["licpkg-1.0.dist-info/sboms/wheelfix.cdx.json"];
+    crate::cdx_schema::assert_valid(bytes);
+    let doc: Value = serde_json::from_slice(bytes).unwrap();
     doc["components"].as_array().unwrap()[1..]
         .iter()
         .map(|c| (c["name"].as_str().unwrap().to_string(), c.clone()))
