@@ -95,7 +95,13 @@ pub(super) fn write(
         if let Some(root) = extras.sbom_root {
             let (grafted, found_notes) = super::sbom::grafted(plan, root, extras.system)?;
             notes = found_notes;
-            added.extend(super::sbom::file(archive, plan, &grafted));
+            if let Some(f) = super::sbom::file(archive, plan, &grafted) {
+                // a wheel repaired before has one: replaced, not written twice
+                match archive.entry_by_name(&f.name) {
+                    Some(e) => drop(replaced.insert(e.index, f)),
+                    None => added.push(f),
+                }
+            }
             if options.licenses {
                 let mut l = licenses(archive, &replaced, &grafted);
                 added.append(&mut l.added);

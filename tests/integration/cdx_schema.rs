@@ -142,3 +142,25 @@ fn broken_documents_are_rejected() {
         assert!(problems(&d).iter().all(Result::is_ok), "{:?}", problems(&d));
     }
 }
+
+/// A wheel that already holds `sboms/wheelfix.cdx.json` (repaired before,
+/// then given another extension) gets it replaced by the new one, not a
+/// second entry of that name (which made the repair fail).
+#[test]
+fn an_sbom_already_in_the_wheel_is_replaced() {
+    let t = tempfile::tempdir().unwrap();
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo/demo-0.1-cp311-cp311-linux_x86_64.whl");
+    let mut files: Vec<(String, Vec<u8>)> =
+        zip_entries(&demo).into_iter().filter(|(n, _)| n.starts_with("demo/")).collect();
+    files.push(("demo-1.0.dist-info/sboms/wheelfix.cdx.json".into(), b"{}\n".to_vec()));
+    let wheel = crate::util::make_wheel(t.path(), "demo", "linux_x86_64", files);
+    let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo/lib");
+    let out = crate::util::repair_ok(&wheel, &t.path().join("out"), &["--lib-path", lib.to_str().unwrap()]);
+    let entries = zip_entries(&out);
+    let sbom = &entries["demo-1.0.dist-info/sboms/wheelfix.cdx.json"];
+    assert_valid(sbom);
+    let doc: Value = serde_json::from_slice(sbom).unwrap();
+    assert_eq!(doc["components"].as_array().unwrap().len(), 3, "{doc:#}");
+    let record = text(&entries["demo-1.0.dist-info/RECORD"]);
+    assert_eq!(record.lines().filter(|l| l.starts_with("demo-1.0.dist-info/sboms/")).count(), 1, "{record}");
+}
