@@ -1,8 +1,10 @@
 //! rpm: its database is SQLite (or Berkeley DB on older systems), so it is
-//! asked through the `rpm` command when there is one: `rpm --root ROOT -qf`
-//! for the owner, name, version, arch and licence (an SPDX expression on
-//! current Fedora), and `rpm -qL` for the package's licence files. Without
-//! the command an rpm database is not read, and the user is told.
+//! asked through the `rpm` command when there is one: `rpm --root ROOT
+//! --dbpath DB -qf` for the owner, name, version, arch and licence (an SPDX
+//! expression on current Fedora), and `rpm -qL` for the package's licence
+//! files. Without the command an rpm database is not read, and the user is
+//! told. `fixtures/licenses/rpm-check.sh` runs a repair against a real rpm
+//! database.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,6 +13,10 @@ use super::{plain_name, spellings, Found, License, LicenseFile, Owner};
 
 /// Where rpm keeps its database, relative to the root.
 const DATABASES: &[&str] = &["var/lib/rpm", "usr/lib/sysimage/rpm"];
+
+/// The files of a database (SQLite, Berkeley DB, NDB): a directory without
+/// one is not asked about, since rpm would create an empty database there.
+const DATABASE_FILES: &[&str] = &["rpmdb.sqlite", "Packages", "Packages.db"];
 
 /// The query format of `rpm -qf`: one tab-separated line per owner.
 const FORMAT: &str = "%{NAME}\\t%{VERSION}-%{RELEASE}\\t%{ARCH}\\t%{LICENSE}\\n";
@@ -33,7 +39,12 @@ impl Rpm {
     /// Adds to `found` the owners rpm's database under `root` knows among
     /// `paths`; nothing when `root` has no rpm database.
     pub fn owners(&self, root: &Path, distro: &str, paths: &[PathBuf], found: &mut Found) {
-        let Some(db) = DATABASES.iter().map(|d| root.join(d)).find(|d| d.is_dir()) else { return };
+        let has_db = |d: &&&str| DATABASE_FILES.iter().any(|f| root.join(d).join(f).is_file());
+        let Some(rel) = DATABASES.iter().find(has_db) else { return };
+        let db = root.join(rel);
+        // named, since an rpm built for another system looks elsewhere by
+        // default (Debian's: `~/.rpmdb`)
+        let dbpath = format!("/{rel}");
         let Some(program) = &self.program else {
             found.notes.push(format!(
                 "the rpm database `{}` was not read (no `rpm` command): bundled libraries it owns have no \
@@ -46,8 +57,9 @@ impl Rpm {
             if found.owners.contains_key(path) {
                 continue;
             }
-            let Some(line) =
-                spellings(path).iter().find_map(|s| self.query(program, root, &["-qf", "--queryformat", FORMAT], s))
+            let Some(line) = spellings(path)
+                .iter()
+                .find_map(|s| self.query(program, root, &["--dbpath", &dbpath, "-qf", "--queryformat", FORMAT], s))
             else {
                 continue;
             };
@@ -56,7 +68,7 @@ impl Rpm {
                 continue;
             };
             let license = fields.next().map(str::trim).filter(|l| !l.is_empty() && *l != "(none)");
-            let files = self.query(program, root, &["-qL"], Path::new(name)).unwrap_or_default();
+            let files = self.query(program, root, &["--dbpath", &dbpath, "-qL"], Path::new(name)).unwrap_or_default();
             let license_files = files
                 .lines()
                 .filter(|l| l.starts_with('/'))

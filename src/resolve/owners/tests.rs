@@ -173,6 +173,11 @@ fn rpm_through_its_command() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("root");
     std::fs::create_dir_all(root.join("var/lib/rpm")).unwrap();
+    // an empty directory (Debian's rpm package makes one) is no database
+    let mut found = Found::default();
+    rpm::Rpm { program: None }.owners(&root, "fedora", &[PathBuf::from("/usr/lib64/libffi.so.8")], &mut found);
+    assert!(found.notes.is_empty());
+    std::fs::write(root.join("var/lib/rpm/rpmdb.sqlite"), "").unwrap();
     std::fs::create_dir_all(root.join("usr/share/licenses/libffi")).unwrap();
     std::fs::write(root.join("usr/share/licenses/libffi/LICENSE"), "MIT text\n").unwrap();
     let log = t.path().join("calls");
@@ -200,7 +205,11 @@ fn rpm_through_its_command() {
     assert_eq!(found.owners.len(), 1);
     let calls = std::fs::read_to_string(&log).unwrap();
     assert!(
-        calls.lines().next().unwrap().starts_with(&format!("--root {} -qf --queryformat", root.display())),
+        calls
+            .lines()
+            .next()
+            .unwrap()
+            .starts_with(&format!("--root {} --dbpath /var/lib/rpm -qf --queryformat", root.display())),
         "{calls}"
     );
     assert!(calls.contains(" -qL libffi"), "{calls}");
