@@ -93,7 +93,15 @@ pub fn merge(first: &Path, second: &Path, options: &MergeOptions) -> Result<Merg
             }
         }
     };
+    // the SBOMs name their wheel: made anew once the output's name is known
+    let sbom_entry = crate::apply::sbom::entry_name(a.dist_info_dir());
+    let mut sboms = Vec::new();
     for name in names {
+        if *name == sbom_entry {
+            let of = |w: &WheelArchive, e: Option<&usize>| e.map(|&i| read(w, i)).transpose();
+            sboms.extend(of(&a, ea.get(name))?.into_iter().chain(of(&b, eb.get(name))?));
+            continue;
+        }
         match (ea.get(name), eb.get(name)) {
             (Some(&i), None) => {
                 note_slices(name, &read(&a, i)?);
@@ -145,6 +153,13 @@ pub fn merge(first: &Path, second: &Path, options: &MergeOptions) -> Result<Merg
     let mode = a.entry_by_name(&wheel_entry).and_then(|e| e.unix_mode);
     out.push(OutputEntry::bytes(wheel_entry, meta.to_string().into_bytes(), mode));
 
+    if !sboms.is_empty() {
+        let docs: Vec<&[u8]> = sboms.iter().map(Vec::as_slice).collect();
+        let merged = crate::apply::sbom::merge_documents(&docs, &filename.to_string());
+        // an SBOM that is not wheelfix's is kept as the first wheel has it
+        let data = merged.unwrap_or_else(|| sboms.swap_remove(0));
+        out.push(OutputEntry::bytes(sbom_entry, data, Some(0o644)));
+    }
     let dir = match &options.wheel_dir {
         Some(d) => d.clone(),
         None => first.parent().map(Path::to_path_buf).unwrap_or_default(),

@@ -6,6 +6,7 @@
 //! modified.
 
 mod compress;
+pub mod licenses;
 mod output;
 mod patch;
 pub mod sbom;
@@ -29,11 +30,14 @@ pub struct ApplyOptions {
     pub wheel_dir: PathBuf,
     /// Deflate level for new entries (0–9; default 6).
     pub compression_level: Option<u32>,
+    /// Copy the licence files of the packages that own bundled libraries
+    /// into `<dist-info>/licenses/` (default; see [`licenses`]).
+    pub licenses: bool,
 }
 
 impl Default for ApplyOptions {
     fn default() -> Self {
-        ApplyOptions { wheel_dir: PathBuf::from("wheelhouse"), compression_level: None }
+        ApplyOptions { wheel_dir: PathBuf::from("wheelhouse"), compression_level: None, licenses: true }
     }
 }
 
@@ -59,9 +63,11 @@ pub struct Applied {
 /// What a repair adds to carrying out its plan.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Extras<'a> {
-    /// Where the package database is, for the SBOM of a Linux repair (made
-    /// while the binaries are patched); `None`: no SBOM.
+    /// Where the package database is, for the SBOM and licence files of a
+    /// repair (made while the binaries are patched); `None`: neither.
     pub sbom_root: Option<&'a Path>,
+    /// Whose package databases are asked: the wheel's platform.
+    pub system: sbom::System,
     /// The libraries shared with the other repairs of a batch.
     pub shared: Option<&'a SharedLibraries>,
 }

@@ -88,31 +88,46 @@ pub(super) fn write(
         promises.push(promise);
         new_binaries.insert(b.name.clone(), (source, b.unix_mode));
     }
-    let write = || -> Result<Vec<String>> {
+    let write = || -> Result<(Vec<String>, Vec<String>)> {
         let mut added = writes.added;
+        let mut replaced = writes.replaced;
+        let mut notes = Vec::new();
         if let Some(root) = extras.sbom_root {
-            let file = super::sbom::for_plan(archive, plan, root);
+            let (grafted, found_notes) = super::sbom::grafted(plan, root, extras.system)?;
+            notes = found_notes;
+            if let Some(f) = super::sbom::file(archive, plan, &grafted) {
+                // a wheel repaired before has one: replaced, not written twice
+                match archive.entry_by_name(&f.name) {
+                    Some(e) => drop(replaced.insert(e.index, f)),
+                    None => added.push(f),
+                }
+            }
+            if options.licenses {
+                let mut l = licenses(archive, &replaced, &grafted);
+                added.append(&mut l.added);
+                notes.append(&mut l.notes);
+                replaced.extend(l.metadata);
+            }
             crate::timing::mark("sbom");
-            added.extend(file?);
         }
-        let entries = entries(archive, plan, &writes.replaced, &writes.wheel_file, new_binaries, added);
+        let entries = entries(archive, plan, &replaced, &writes.wheel_file, new_binaries, added);
         let write_options = WriteOptions { compression_level: options.compression_level, ..WriteOptions::default() };
         crate::wheel::writer::write_wheel(archive, entries.0, &out, &write_options)?;
         crate::timing::mark("written");
-        Ok(entries.1)
+        Ok((entries.1, notes))
     };
     let patcher = Patcher { archive, level, digests: &plan.digests, shared: extras.shared };
     let (patched, written) = beside_writer(&out, write, || patch_all(plan, patcher, promises, stages, kept));
     // a problem of the binaries first: the writer's is then only that it stopped
     let details: Vec<String> = patched?.into_iter().flatten().collect();
-    let patched_names = written?;
+    let (patched_names, notes) = written?;
     Ok(Applied {
         output: out.clone(),
         platform_tags: plan.platform_tags.clone(),
         bundled: bundled(),
         patched: patched_names,
         unchanged,
-        messages: plan.messages.clone(),
+        messages: plan.messages.iter().cloned().chain(notes).collect(),
         details,
     })
 }
@@ -133,9 +148,10 @@ fn patch_all(
 /// more), so that what it runs in parallel (the SBOM's scan of the package
 /// database) never waits behind the compression jobs, nor they for it, even
 /// when the caller is itself a worker of a busy pool; and `work` here.
-fn beside_writer<W, T>(out: &Path, write: W, work: impl FnOnce() -> T) -> (T, Result<Vec<String>>)
+fn beside_writer<W, T, R>(out: &Path, write: W, work: impl FnOnce() -> T) -> (T, Result<R>)
 where
-    W: FnOnce() -> Result<Vec<String>> + Send,
+    W: FnOnce() -> Result<R> + Send,
+    R: Send,
 {
     let writer_pool = || {
         rayon::ThreadPoolBuilder::new()
@@ -150,6 +166,21 @@ where
         (done, writer.join())
     });
     (done, written.unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+}
+
+/// The licence files of the owners of `grafted`, and `METADATA` with
+/// their `License-File:` lines (from the text the plan replaces it with,
+/// if it does).
+fn licenses(
+    archive: &WheelArchive,
+    replaced: &BTreeMap<usize, AddedFile>,
+    grafted: &[super::sbom::Grafted],
+) -> super::licenses::Licenses {
+    let name = format!("{}/METADATA", archive.dist_info_dir());
+    let metadata = archive
+        .entry_by_name(&name)
+        .and_then(|e| replaced.get(&e.index).map(|f| f.data.clone()).or_else(|| archive.read(e.index).ok()));
+    super::licenses::for_grafted(archive, grafted, metadata.as_deref())
 }
 
 /// The output's entries, and the names of the input's binaries rewritten.

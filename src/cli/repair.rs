@@ -40,6 +40,10 @@ pub struct RepairArgs {
     /// Keep the file name and `WHEEL` tags as they are.
     #[arg(long)]
     pub no_update_tags: bool,
+    /// Do not copy the licence files of the OS packages (dpkg, rpm, apk, Homebrew, vcpkg) that
+    /// own bundled libraries into `<dist-info>/licenses/` (see `docs/licenses.md`).
+    #[arg(long)]
+    pub no_licenses: bool,
     /// macOS: architectures every binary must have: `intel`, `universal2`, `x86_64`, `arm64`,
     /// or a comma-separated list (delocate).
     #[arg(long, value_name = "ARCHS")]
@@ -191,7 +195,11 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> u8 {
                 namespace_pkgs: args.namespace_pkg.iter().flat_map(|s| split_list(s)).collect(),
             },
         },
-        apply: crate::apply::ApplyOptions { wheel_dir: args.wheel_dir.clone(), compression_level: args.zip_level },
+        apply: crate::apply::ApplyOptions {
+            wheel_dir: args.wheel_dir.clone(),
+            compression_level: args.zip_level,
+            licenses: !args.no_licenses,
+        },
     };
     options.analyze.verify_record = true;
     if let Some(v) = &args.require_target_macos_version {

@@ -42,7 +42,7 @@ fn repair_with(path: &Path, options: &RepairOptions, shared: Option<&SharedLibra
     let archive = WheelArchive::open(path)?;
     crate::timing::mark("opened");
     // a Linux repair's SBOM looks in the package database: read while the
-    // wheel is analysed
+    // wheel is analysed (macOS and Windows repairs look at the libraries' paths)
     let root = options.analyze.sysroot.clone().unwrap_or_else(|| PathBuf::from("/"));
     let linux = crate::policy::linux::libc_of_wheel_tags(&archive.filename().platform).is_some();
     let (analysed, ()) = rayon::join(
@@ -60,12 +60,14 @@ fn repair_with(path: &Path, options: &RepairOptions, shared: Option<&SharedLibra
     let wanted = crate::plan::wanted(&analysis, &Listing::of(&archive), &options.plan);
     let contents = Contents::gather(&archive, kept, &wanted);
     let plan = crate::plan::plan(&analysis, &contents, &options.plan)?;
-    // the SBOM of a Linux repair is made while the binaries are patched
-    let sbom_root = analysis.linux().map(|_| {
-        crate::timing::mark("planned");
-        root.as_path()
-    });
-    let extras = Extras { sbom_root, shared };
+    // the SBOM and licence files are made while the binaries are patched
+    crate::timing::mark("planned");
+    let system = match &analysis.verdict {
+        crate::analyze::Verdict::Macos(_) => crate::apply::sbom::System::Macos,
+        crate::analyze::Verdict::Windows(_) => crate::apply::sbom::System::Windows,
+        _ => crate::apply::sbom::System::Linux,
+    };
+    let extras = Extras { sbom_root: Some(root.as_path()), system, shared };
     crate::apply::apply(&archive, plan, contents.into_kept(), &options.apply, extras)
 }
 

@@ -9,6 +9,7 @@
 mod cache;
 pub mod elf;
 pub mod macho;
+pub mod owners;
 pub mod pe;
 
 use std::collections::BTreeMap;

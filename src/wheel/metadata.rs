@@ -1,4 +1,5 @@
-//! The `WHEEL` file: RFC 822-style `Key: value` lines, order kept.
+//! The `WHEEL` file: RFC 822-style `Key: value` lines, order kept; and the
+//! `License-File:` lines of the core metadata (`METADATA`).
 //!
 //! Keys compare case-insensitively, as e-mail headers do. Rewriting changes
 //! only the lines asked for, keeps every other line in place, and writes the
@@ -154,6 +155,68 @@ impl fmt::Display for WheelMetadata {
     }
 }
 
+/// The `Metadata-Version` of a core metadata (`METADATA`) text, as
+/// `(major, minor)`; `None` when its header has none or it is not a number.
+pub fn core_metadata_version(text: &str) -> Option<(u32, u32)> {
+    let v = header_lines(text).iter().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case("Metadata-Version").then_some(v.trim())
+    })?;
+    let (major, minor) = v.split_once('.').unwrap_or((v, "0"));
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// The header lines of a core metadata text (up to the first empty line),
+/// without their line endings.
+fn header_lines(text: &str) -> Vec<&str> {
+    text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).take_while(|l| !l.is_empty()).collect()
+}
+
+/// A core metadata (`METADATA`) text with a `License-File: <path>` line for
+/// each of `paths` (relative to `<dist-info>/licenses/`, as PEP 639 says)
+/// it does not list yet, placed after its last `License-File:` line or else
+/// at the end of its header, in its line ending style; everything else is
+/// kept as it is. `None` when nothing is added, or when its
+/// `Metadata-Version` is below 2.4: older metadata has no such field, and
+/// raising its version would promise the other fields of 2.4 too.
+pub fn with_license_files(text: &str, paths: &[String]) -> Option<String> {
+    if core_metadata_version(text)? < (2, 4) {
+        return None;
+    }
+    let is_key = |line: &str| line.split_once(':').is_some_and(|(k, _)| k.trim().eq_ignore_ascii_case("License-File"));
+    let header = header_lines(text);
+    let listed: Vec<&str> =
+        header.iter().filter(|l| is_key(l)).filter_map(|l| Some(l.split_once(':')?.1.trim())).collect();
+    let mut new: Vec<&String> = paths.iter().filter(|p| !listed.contains(&p.as_str())).collect();
+    new.dedup();
+    if new.is_empty() {
+        return None;
+    }
+    let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    // the line after which the new lines go: the last License-File line
+    // (with its continuation lines), else the last header line
+    let last_key = header.iter().rposition(|l| is_key(l));
+    let after = match last_key {
+        Some(k) => k + header[k + 1..].iter().take_while(|l| l.starts_with([' ', '\t'])).count(),
+        None => header.len().checked_sub(1)?,
+    };
+    // byte offset of the end of line `after`, its line ending included
+    let mut at = 0;
+    for line in text.split_inclusive('\n').take(after + 1) {
+        at += line.len();
+    }
+    let mut out = String::with_capacity(text.len() + new.len() * 40);
+    out.push_str(&text[..at]);
+    if !out.ends_with('\n') {
+        out.push_str(eol);
+    }
+    for p in new {
+        out.push_str(&format!("License-File: {p}{eol}"));
+    }
+    out.push_str(&text[at..]);
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,5 +291,36 @@ mod tests {
         assert!(m.wheel_version().unwrap_err().to_string().contains("missing `Wheel-Version`"));
         let m = WheelMetadata::parse("Wheel-Version: one\n").unwrap();
         assert!(m.wheel_version().unwrap_err().to_string().contains("invalid `Wheel-Version: one`"));
+    }
+
+    #[test]
+    fn license_files_are_added_to_metadata_2_4_only() {
+        let files = vec!["zlib1g/copyright".to_string(), "libffi8/copyright".to_string()];
+        let old = "Metadata-Version: 2.1\nName: demo\nVersion: 0.1\n\nbody\n";
+        assert_eq!(core_metadata_version(old), Some((2, 1)));
+        assert_eq!(with_license_files(old, &files), None);
+        assert_eq!(with_license_files("Name: x\n", &files), None, "no version: left alone");
+        // at the end of the header, before the body; the body is kept
+        let text = "Metadata-Version: 2.4\nName: demo\nVersion: 0.1\n\nLicense-File: in the body\n";
+        assert_eq!(
+            with_license_files(text, &files).unwrap(),
+            "Metadata-Version: 2.4\nName: demo\nVersion: 0.1\nLicense-File: zlib1g/copyright\n\
+             License-File: libffi8/copyright\n\nLicense-File: in the body\n"
+        );
+        // after the last License-File line (and its continuation), CRLF kept,
+        // a path already listed not listed twice
+        let text = "Metadata-Version: 2.5\r\nLicense-File: zlib1g/copyright\r\nLicense-File: LICENSE\r\n \
+                    folded\r\nName: demo\r\n";
+        assert_eq!(
+            with_license_files(text, &files).unwrap(),
+            "Metadata-Version: 2.5\r\nLicense-File: zlib1g/copyright\r\nLicense-File: LICENSE\r\n folded\r\n\
+             License-File: libffi8/copyright\r\nName: demo\r\n"
+        );
+        assert_eq!(with_license_files("Metadata-Version: 2.4\nLicense-File: zlib1g/copyright\n", &files[..1]), None);
+        // a header with no final newline
+        assert_eq!(
+            with_license_files("Metadata-Version: 3.0", &files[..1]).unwrap(),
+            "Metadata-Version: 3.0\nLicense-File: zlib1g/copyright\n"
+        );
     }
 }

@@ -53,4 +53,7 @@ mod hostile;
 // Atomic output: repair killed at random points, failed writes.
 mod atomic;
 // Patched large entries re-compressed by copying the input's deflate blocks.
+mod cdx_schema;
+mod json_schema;
+mod licenses;
 mod splice;
