@@ -10,6 +10,7 @@ mod cache;
 pub mod elf;
 pub mod macho;
 pub mod pe;
+pub mod providers;
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
