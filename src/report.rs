@@ -350,12 +350,24 @@ fn write_links(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
     if siblings.is_empty() {
         return Ok(());
     }
-    writeln!(out, "  RPATH entries kept as links to sibling packages:")?;
+    // files with the same entries, resolving alike, are listed together
+    let mut groups: Vec<(&[crate::analyze::SiblingRpath], Vec<&str>)> = Vec::new();
     for (i, entries) in &siblings {
-        for s in entries {
+        let file = a.binaries[*i].path.as_str();
+        match groups.iter_mut().find(|(e, _)| *e == entries.as_slice()) {
+            Some((_, files)) => files.push(file),
+            None => groups.push((entries.as_slice(), vec![file])),
+        }
+    }
+    writeln!(out, "  RPATH entries kept as links to sibling packages:")?;
+    for (entries, files) in &groups {
+        let more = if files.len() > 3 { format!(" and {} more", files.len() - 3) } else { String::new() };
+        let shown: Vec<&str> = files.iter().take(3).copied().collect();
+        writeln!(out, "    {}{more}:", shown.join(", "))?;
+        for s in entries.iter() {
             let dir =
                 s.dir.as_deref().map_or_else(|| "outside site-packages".to_string(), |d| format!("site-packages/{d}"));
-            writeln!(out, "    {}: {} ({dir})", a.binaries[*i].path, s.entry)?;
+            writeln!(out, "      {} ({dir})", s.entry)?;
         }
     }
     let expected = crate::analyze::expected_in_siblings(a);

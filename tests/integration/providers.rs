@@ -23,7 +23,12 @@ fn provider(dir: &Path) -> (PathBuf, PathBuf) {
     let info = site.join("fake_cuda_rt-12.9.79.dist-info");
     std::fs::create_dir_all(&lib_dir).unwrap();
     std::fs::create_dir_all(&info).unwrap();
-    cc(dir, PROVIDER_C, &lib_dir.join("libcudart.so.12"), &["-shared", "-Wl,-soname,libcudart.so.12"]);
+    // versioned as the real runtime is: its users need version `libcudart.so.12`
+    let script = dir.join("cudart.map");
+    std::fs::write(&script, "libcudart.so.12 { global: cudaRuntimeGetVersion; local: *; };\n").unwrap();
+    let version_script = format!("-Wl,--version-script,{}", script.display());
+    let args = ["-shared", "-Wl,-soname,libcudart.so.12", version_script.as_str()];
+    cc(dir, PROVIDER_C, &lib_dir.join("libcudart.so.12"), &args);
     std::fs::write(info.join("METADATA"), "Metadata-Version: 2.1\nName: Fake_CUDA.rt\nVersion: 12.9.79\n\nbody\n")
         .unwrap();
     std::fs::write(
@@ -177,7 +182,7 @@ fn show_marks_provided_libraries_and_sibling_links() {
     assert_eq!(o.status.code(), Some(1));
     let out = text(&o.stdout);
     for line in [
-        "  RPATH entries kept as links to sibling packages:\n    cudapkg/ext.so: $ORIGIN/../nvidia/cuda_runtime/lib (site-packages/nvidia/cuda_runtime/lib)\n",
+        "  RPATH entries kept as links to sibling packages:\n    cudapkg/ext.so:\n      $ORIGIN/../nvidia/cuda_runtime/lib (site-packages/nvidia/cuda_runtime/lib)\n",
         "  expected from those sibling packages, not found (1):\n    libcudart.so.12 (needed by cudapkg/ext.so)\n",
         "  hint: pass --site-packages DIR of an environment that has the provider installed\n",
     ] {
@@ -211,6 +216,9 @@ fn show_marks_provided_libraries_and_sibling_links() {
     assert_eq!(lib["provider"]["version"], "12.9.79");
     assert_eq!(lib["provider"]["path"], "nvidia/cuda_runtime/lib/libcudart.so.12");
     assert_eq!(doc["linux"]["external_libs"], serde_json::json!({}));
+    // not counted against the policy, but the symbol versions asked of it are reported
+    assert_eq!(doc["linux"]["versioned_symbols"]["libcudart.so.12"], serde_json::json!(["libcudart.so.12"]));
+    assert_eq!(doc["linux"]["best_tag"], "manylinux_2_5_x86_64");
 }
 
 #[test]
