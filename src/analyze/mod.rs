@@ -119,7 +119,7 @@ fn analyze_inner(archive: &WheelArchive, options: &AnalyzeOptions, keep: Option<
     let wheel_map: WheelBinaries = binaries.iter().map(|b| (b.path.clone(), b.info.clone())).collect();
     let sysroot = options.sysroot.clone().unwrap_or_else(|| PathBuf::from("/"));
     let exclude = graph::Exclude::new(compile_globs(&options.exclude)?);
-    let providers = Providers::scan(&options.site_packages).map_err(|e| {
+    let providers = Providers::scan(&options.site_packages, &filename.name).map_err(|e| {
         let dir = options.site_packages.iter().find(|d| !d.is_dir()).or(options.site_packages.first());
         Error::io(dir.map_or_else(PathBuf::new, PathBuf::clone), e)
     })?;

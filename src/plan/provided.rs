@@ -3,6 +3,7 @@
 //! `METADATA` must require each of them. A requirement already there (any
 //! specifier, names compared as PEP 503 normalises them) is left as written;
 //! a missing one is added as `Requires-Dist: <name>>=<installed version>`
+//! (its public part: a local label such as `+cu121` is not allowed there)
 //! with a warning, or is an error with `--no-add-requires`.
 
 use std::collections::BTreeMap;
@@ -48,7 +49,9 @@ pub(super) fn require(a: &Analysis, contents: &Contents, options: &PlanOptions, 
     let mut missing = Vec::new();
     for (dist, libs) in providers(a) {
         if !have.contains(&normalize_name(&dist.name)) {
-            missing.push((format!("{}>={}", dist.name, dist.version), libs));
+            // a local version label (`+cu121`) is not allowed in a `>=` specifier
+            let public = dist.version.split('+').next().unwrap_or(&dist.version);
+            missing.push((format!("{}>={public}", dist.name), libs));
         }
     }
     if missing.is_empty() {

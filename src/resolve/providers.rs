@@ -48,8 +48,9 @@ pub struct Providers {
 
 impl Providers {
     /// Reads every `*.dist-info` of `dirs` (a missing or unreadable directory
-    /// is an error; a dist-info without `METADATA` name or `RECORD` is skipped).
-    pub fn scan(dirs: &[PathBuf]) -> std::io::Result<Providers> {
+    /// is an error; a dist-info without `METADATA` name or `RECORD` is
+    /// skipped, and so is distribution `own`, the wheel's, installed there).
+    pub fn scan(dirs: &[PathBuf], own: &str) -> std::io::Result<Providers> {
         let mut out = Providers::default();
         for dir in dirs {
             let mut infos: Vec<PathBuf> = std::fs::read_dir(dir)?
@@ -59,6 +60,9 @@ impl Providers {
             infos.sort();
             for info in infos {
                 let Some(dist) = read_distribution(&info) else { continue };
+                if normalize_name(&dist.name) == normalize_name(own) {
+                    continue;
+                }
                 let Ok(record) = std::fs::read_to_string(info.join("RECORD")) else { continue };
                 out.add_record(dir, Arc::new(dist), &record);
             }
@@ -173,6 +177,27 @@ mod tests {
         for no in ["libfoo.so.txt", ".so.1", "x.py", "libcudart.so.12.py", "foo.pyd"] {
             assert!(!is_shared_library(no), "{no}");
         }
+    }
+
+    #[test]
+    fn scan_reads_dist_infos_but_the_wheels_own() {
+        let tmp = tempfile::tempdir().unwrap();
+        let site = tmp.path();
+        for (info, name, lib) in [
+            ("mkl-2024.1.dist-info", "mkl", "mkl/lib/libmkl_rt.so.2"),
+            ("my_pkg-0.9.dist-info", "My.Pkg", "my_pkg.libs/libx.so"),
+        ] {
+            std::fs::create_dir_all(site.join(info)).unwrap();
+            std::fs::write(site.join(info).join("METADATA"), format!("Name: {name}\nVersion: 1\n\nName: body\n"))
+                .unwrap();
+            std::fs::write(site.join(info).join("RECORD"), format!("{lib},,\n")).unwrap();
+        }
+        // no RECORD: skipped
+        std::fs::create_dir_all(site.join("bare-1.dist-info")).unwrap();
+        let p = Providers::scan(&[site.to_path_buf()], "my-pkg").unwrap();
+        assert_eq!(p.find("libmkl_rt.so.2").map(|l| l.dist.name.as_str()), Some("mkl"));
+        assert!(p.find("libx.so").is_none(), "the wheel's own distribution provides nothing");
+        assert!(Providers::scan(&[site.join("absent")], "x").is_err());
     }
 
     #[test]

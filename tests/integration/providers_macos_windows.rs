@@ -14,14 +14,15 @@ fn fixture(rel: &str) -> Vec<u8> {
     std::fs::read(&p).unwrap_or_else(|e| panic!("fixture {} missing ({e})", p.display()))
 }
 
-/// A site-packages at `dir/site` where `fakefoo 2.0` installs `lib` as `rel`.
+/// A site-packages at `dir/site` where `fakefoo 2.0+cpu` installs `lib` as
+/// `rel` (a local version label, which a `>=` requirement leaves out).
 fn site_with(dir: &Path, rel: &str, lib: Vec<u8>) -> PathBuf {
     let site = dir.join("site");
     let info = site.join("fakefoo-2.0.dist-info");
     std::fs::create_dir_all(site.join(rel).parent().unwrap()).unwrap();
     std::fs::create_dir_all(&info).unwrap();
     std::fs::write(site.join(rel), lib).unwrap();
-    std::fs::write(info.join("METADATA"), "Metadata-Version: 2.1\nName: fakefoo\nVersion: 2.0\n").unwrap();
+    std::fs::write(info.join("METADATA"), "Metadata-Version: 2.1\nName: fakefoo\nVersion: 2.0+cpu\n").unwrap();
     std::fs::write(info.join("RECORD"), format!("{rel},,\nfakefoo-2.0.dist-info/METADATA,,\n")).unwrap();
     site
 }
@@ -66,7 +67,7 @@ fn macos_provided_dylib_is_reached_through_a_loader_path_rpath() {
     // show names the provider
     let o = wheelfix(&["show", wheel.to_str().unwrap(), "--site-packages", site.to_str().unwrap()]);
     let out = text(&o.stdout);
-    assert!(out.contains("@rpath/libfoo.dylib => ") && out.contains("[provided by fakefoo 2.0]"), "{out}");
+    assert!(out.contains("@rpath/libfoo.dylib => ") && out.contains("[provided by fakefoo 2.0+cpu]"), "{out}");
 }
 
 #[test]
