@@ -54,6 +54,7 @@ pub fn to_json(a: &Analysis) -> Value {
     doc.insert("pure".into(), json!(a.is_pure()));
     doc.insert("needs_repair".into(), json!(needs_repair(a)));
     doc.insert("tags".into(), json!({ "input": a.filename.platform, "best": a.best_platform_tags() }));
+    let siblings = crate::analyze::sibling_rpaths(a);
     doc.insert(
         "binaries".into(),
         Value::Array(
@@ -68,8 +69,7 @@ pub fn to_json(a: &Analysis) -> Value {
                         "needed".into(),
                         json!(a.graph.nodes[i].deps.iter().map(|e| e.name.clone()).collect::<Vec<_>>()),
                     );
-                    let siblings = crate::analyze::sibling_rpaths(a, i);
-                    if !siblings.is_empty() {
+                    if let Some((_, siblings)) = siblings.iter().find(|(b, _)| *b == i) {
                         let v: Vec<Value> = siblings.iter().map(|s| json!({"entry": s.entry, "dir": s.dir})).collect();
                         o.insert("sibling_rpaths".into(), Value::Array(v));
                     }
@@ -343,10 +343,7 @@ fn write_links(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
             }
         }
     }
-    let siblings: Vec<(usize, Vec<crate::analyze::SiblingRpath>)> = (0..a.binaries.len())
-        .map(|i| (i, crate::analyze::sibling_rpaths(a, i)))
-        .filter(|(_, s)| !s.is_empty())
-        .collect();
+    let siblings = crate::analyze::sibling_rpaths(a);
     if siblings.is_empty() {
         return Ok(());
     }

@@ -347,33 +347,45 @@ pub struct SiblingRpath {
     pub dir: Option<String>,
 }
 
-/// The `$ORIGIN`-relative RPATH/RUNPATH entries of the wheel's ELF `i` that
+/// The `$ORIGIN`-relative RPATH/RUNPATH entries of the wheel's ELFs that
 /// point outside every top-level directory holding the wheel's binaries:
 /// into a sibling package, whose libraries the wheel expects to find there.
-pub fn sibling_rpaths(a: &super::Analysis, i: usize) -> Vec<SiblingRpath> {
-    let Some(b) = a.binaries.get(i) else { return Vec::new() };
-    let BinaryInfo::Elf(elf) = b.info.as_ref() else { return Vec::new() };
+/// Only the binaries (by index) that have such entries.
+pub fn sibling_rpaths(a: &super::Analysis) -> Vec<(usize, Vec<SiblingRpath>)> {
+    let origin_relative = |e: &String| e.starts_with("$ORIGIN") || e.starts_with("${ORIGIN}");
+    let elfs: Vec<(usize, &crate::binary::ElfInfo)> = (a.binaries.iter().enumerate())
+        .filter_map(|(i, b)| match b.info.as_ref() {
+            BinaryInfo::Elf(e) if e.rpath.iter().chain(&e.runpath).any(origin_relative) => Some((i, e)),
+            _ => None,
+        })
+        .collect();
+    if elfs.is_empty() {
+        return Vec::new();
+    }
     let top = |p: &str| p.split('/').next().unwrap_or("").to_string();
-    let own: std::collections::BTreeSet<String> = a
-        .binaries
-        .iter()
-        .map(|b| a.install_path(&b.path).to_string())
+    let own: std::collections::BTreeSet<String> = (a.binaries.iter())
+        .map(|b| a.install_path(&b.path))
         .filter(|p| p.contains('/'))
-        .map(|p| top(&p))
+        .map(top)
         .chain([format!("{}.libs", a.filename.name)])
         .collect();
-    let install = a.install_path(&b.path).to_string();
-    let origin = crate::resolve::wheel_parent(&install);
-    let entries = if elf.runpath.is_empty() { &elf.rpath } else { &elf.runpath };
     let mut out = Vec::new();
-    for entry in entries {
-        let rest = ["${ORIGIN}", "$ORIGIN"].iter().find_map(|t| entry.strip_prefix(t));
-        let Some(rest) = rest.filter(|r| r.is_empty() || r.starts_with('/')) else { continue };
-        let dir = crate::resolve::wheel_join(origin, rest.trim_start_matches('/'));
-        if dir.as_deref().is_some_and(|d| own.contains(&top(d)) || d.is_empty()) {
-            continue;
+    for (i, elf) in elfs {
+        let origin = crate::resolve::wheel_parent(a.install_path(&a.binaries[i].path));
+        let entries = if elf.runpath.is_empty() { &elf.rpath } else { &elf.runpath };
+        let mut found = Vec::new();
+        for entry in entries {
+            let rest = ["${ORIGIN}", "$ORIGIN"].iter().find_map(|t| entry.strip_prefix(t));
+            let Some(rest) = rest.filter(|r| r.is_empty() || r.starts_with('/')) else { continue };
+            let dir = crate::resolve::wheel_join(origin, rest.trim_start_matches('/'));
+            if dir.as_deref().is_some_and(|d| own.contains(&top(d)) || d.is_empty()) {
+                continue;
+            }
+            found.push(SiblingRpath { entry: entry.clone(), dir });
         }
-        out.push(SiblingRpath { entry: entry.clone(), dir });
+        if !found.is_empty() {
+            out.push((i, found));
+        }
     }
     out
 }
@@ -381,7 +393,7 @@ pub fn sibling_rpaths(a: &super::Analysis, i: usize) -> Vec<SiblingRpath> {
 /// The libraries not found that wheel ELFs with [`sibling_rpaths`] need:
 /// expected from a sibling package (node, with the binaries that need it).
 pub fn expected_in_siblings(a: &super::Analysis) -> Vec<(usize, Vec<usize>)> {
-    let with_links: Vec<usize> = (0..a.binaries.len()).filter(|&i| !sibling_rpaths(a, i).is_empty()).collect();
+    let with_links: Vec<usize> = sibling_rpaths(a).into_iter().map(|(i, _)| i).collect();
     let mut out: Vec<(usize, Vec<usize>)> = Vec::new();
     for &i in &with_links {
         for e in &a.graph.nodes[i].deps {
