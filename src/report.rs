@@ -19,15 +19,23 @@ pub fn needs_repair(a: &Analysis) -> bool {
     unlinked(a) || platform_needs_repair(a)
 }
 
-/// Whether a wheel ELF needs a library another distribution provides
-/// (`--site-packages`) without the RPATH entry that finds it where it is installed.
+/// Whether a wheel ELF or Mach-O file needs a library another distribution
+/// provides (`--site-packages`) without the rpath entry that finds it where
+/// it is installed (`$ORIGIN/…`, `@loader_path/…` in every slice).
 fn unlinked(a: &Analysis) -> bool {
     (0..a.binaries.len()).any(|i| {
-        let BinaryInfo::Elf(e) = a.binaries[i].info.as_ref() else { return false };
         let install = a.install_path(&a.binaries[i].path);
-        crate::plan::provided::relative_links(a, i, install)
-            .iter()
-            .any(|rel| !e.rpath.iter().chain(&e.runpath).any(|r| *r == format!("$ORIGIN/{rel}")))
+        let links = crate::plan::provided::relative_links(a, i, install);
+        match a.binaries[i].info.as_ref() {
+            BinaryInfo::Elf(e) => {
+                links.iter().any(|rel| !e.rpath.iter().chain(&e.runpath).any(|r| *r == format!("$ORIGIN/{rel}")))
+            }
+            BinaryInfo::MachO(m) => links.iter().any(|rel| {
+                let want = format!("@loader_path/{rel}");
+                !m.slices.iter().all(|s| s.rpaths.contains(&want))
+            }),
+            BinaryInfo::Pe(_) => false,
+        }
     })
 }
 

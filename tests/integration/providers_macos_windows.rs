@@ -64,10 +64,14 @@ fn macos_provided_dylib_is_reached_through_a_loader_path_rpath() {
     let metadata = text(&entries["fakepkg-1.0.dist-info/METADATA"]);
     assert!(metadata.ends_with("Version: 1.0\nRequires-Dist: fakefoo>=2.0\n"), "{metadata}");
 
-    // show names the provider
+    // show names the provider, and says the wheel needs repair until the rpath is there
     let o = wheelfix(&["show", wheel.to_str().unwrap(), "--site-packages", site.to_str().unwrap()]);
     let out = text(&o.stdout);
     assert!(out.contains("@rpath/libfoo.dylib => ") && out.contains("[provided by fakefoo 2.0+cpu]"), "{out}");
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    let repaired = std::fs::read_dir(tmp.path().join("house")).unwrap().next().unwrap().unwrap().path();
+    let o = wheelfix(&["show", repaired.to_str().unwrap(), "--site-packages", site.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
 }
 
 #[test]
