@@ -379,3 +379,47 @@ fn script_shim(dist: &str, script: &str) -> String {
         "#!python\nimport os\nimport sys\nimport sysconfig\n\n\nif __name__ == \"__main__\":\n    os.execv(\n        os.path.join(sysconfig.get_path(\"platlib\"), \"{dist}.scripts/{script}\"),\n        sys.argv,\n    )\n"
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn elf(rpath: &[&str], runpath: &[&str]) -> ElfInfo {
+        ElfInfo {
+            class: Some(crate::binary::elf::ElfClass::Elf64),
+            machine: 62,
+            rpath: rpath.iter().map(|s| s.to_string()).collect(),
+            runpath: runpath.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn links_to_providers_join_the_rpath() {
+        let link = vec!["$ORIGIN/../nvidia/cuda_runtime/lib".to_string()];
+        // RUNPATH kept as RUNPATH; the build machine's entry goes
+        let e = elf(&[], &["/build/cuda/lib"]);
+        let got = rpath_edit(&e, "pkg/ext.so", "pkg/ext.so", None, &link, false);
+        assert_eq!(got, Some(RpathEdit::SetRunpath("$ORIGIN/../nvidia/cuda_runtime/lib".into())));
+        // with grafted libraries: DT_RPATH, the link before the libraries' directory
+        let got = rpath_edit(&e, "pkg/ext.so", "pkg/ext.so", Some("pkg.libs"), &link, false);
+        let want = "$ORIGIN/../nvidia/cuda_runtime/lib:$ORIGIN/../pkg.libs";
+        assert_eq!(got, Some(RpathEdit::SetRpath(want.into())));
+        // already there: nothing to do
+        let e = elf(&["$ORIGIN/../nvidia/cuda_runtime/lib"], &[]);
+        assert_eq!(rpath_edit(&e, "pkg/ext.so", "pkg/ext.so", None, &link, false), None);
+        // no link, nothing grafted: as before
+        let e = elf(&["/build/lib", "$ORIGIN/../../nvidia/cudnn/lib"], &[]);
+        let got = rpath_edit(&e, "pkg/ext.so", "pkg/ext.so", None, &[], false);
+        assert_eq!(got, Some(RpathEdit::SetRpath("$ORIGIN/../../nvidia/cudnn/lib".into())));
+    }
+
+    #[test]
+    fn grafted_libraries_link_after_their_neighbours() {
+        let link = vec!["$ORIGIN/../nvidia/cublas/lib".to_string()];
+        assert_eq!(graft_rpath(true, &link), RpathEdit::SetRpath("$ORIGIN:$ORIGIN/../nvidia/cublas/lib".into()));
+        assert_eq!(graft_rpath(false, &link), RpathEdit::SetRpath("$ORIGIN/../nvidia/cublas/lib".into()));
+        assert_eq!(graft_rpath(true, &[]), RpathEdit::SetRpath("$ORIGIN".into()));
+        assert_eq!(graft_rpath(false, &[]), RpathEdit::Remove);
+    }
+}

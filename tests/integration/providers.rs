@@ -250,3 +250,51 @@ fn exclude_patterns_match_versioned_names_and_unused_ones_are_named() {
     let o = wheelfix(&["show", w, "--exclude", "libcudart.so"]);
     assert!(text(&o.stdout).contains("  warning: --exclude pattern `libcudart.so` matches no library"));
 }
+
+/// A library the repair bundles that itself needs a provided library: the
+/// grafted copy links the provider from `<dist>.libs/`, and the whole loads.
+#[test]
+fn a_bundled_library_links_the_provider_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (site, build) = provider(tmp.path());
+    let b = build.to_str().unwrap();
+    let dir = tmp.path();
+    cc(
+        dir,
+        "int cudaRuntimeGetVersion(int *v);\nint foo(void) { int v = 0; cudaRuntimeGetVersion(&v); return v + 1; }\n",
+        &build.join("libfoo.so.1"),
+        &["-shared", "-Wl,-soname,libfoo.so.1", "-L", b, "-l:libcudart.so.12"],
+    );
+    let ext = dir.join("ext.so");
+    let rpath = format!("-Wl,-rpath,{b}");
+    cc(
+        dir,
+        "int foo(void);\nint PyInit_ext(void) { return foo(); }\n",
+        &ext,
+        &["-shared", "-L", b, "-l:libfoo.so.1", &rpath],
+    );
+    let files =
+        vec![("cudapkg/__init__.py".into(), b"".to_vec()), ("cudapkg/ext.so".into(), std::fs::read(&ext).unwrap())];
+    let wheel = make_wheel(dir, "cudapkg", "linux_x86_64", files);
+    let house = dir.join("house");
+    let site_arg = site.to_str().unwrap();
+    let o = wheelfix(&["repair", wheel.to_str().unwrap(), "-w", house.to_str().unwrap(), "--site-packages", site_arg]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let written = PathBuf::from(text(&o.stdout).trim());
+    let entries = zip_entries(&written);
+    let grafted: Vec<&String> = entries.keys().filter(|n| n.starts_with("cudapkg.libs/")).collect();
+    assert_eq!(grafted.len(), 1, "only libfoo is bundled: {grafted:?}");
+    assert!(grafted[0].starts_with("cudapkg.libs/libfoo-"), "{grafted:?}");
+    unzip_into(&written, &site);
+    let foo = readelf_dynamic(&site.join(grafted[0]));
+    assert!(foo.contains("Library rpath: [$ORIGIN/../nvidia/cuda_runtime/lib]"), "{foo}");
+    let ext_dynamic = readelf_dynamic(&site.join("cudapkg/ext.so"));
+    assert!(
+        ext_dynamic.contains("Library rpath: [$ORIGIN/../cudapkg.libs]"),
+        "the extension needs no link: {ext_dynamic}"
+    );
+    std::fs::remove_dir_all(&build).unwrap();
+    let harness = util::dlopen_harness(dir);
+    let run = util::load_pyinit(&harness, &site.join("cudapkg/ext.so"));
+    assert_eq!(text(&run.stdout).trim(), "PyInit_ext() = 12091", "{}", text(&run.stderr));
+}
