@@ -334,6 +334,7 @@ pub fn write_text(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
 fn write_links(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
     let linked = a.linked();
     if !linked.is_empty() {
+        writeln!(out)?;
         writeln!(out, "  linked to other distributions, not bundled ({}):", linked.len())?;
         for (n, users) in &linked {
             let node = &a.graph.nodes[*n];
@@ -364,6 +365,7 @@ fn write_links(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
             None => groups.push((entries.as_slice(), vec![file])),
         }
     }
+    writeln!(out)?;
     writeln!(out, "  RPATH entries kept as links to sibling packages:")?;
     for (entries, files) in &groups {
         let more = if files.len() > 3 { format!(" and {} more", files.len() - 3) } else { String::new() };
