@@ -16,6 +16,30 @@ pub const JSON_VERSION: u32 = 1;
 
 /// Does the wheel need repair, as far as `show` can tell?
 pub fn needs_repair(a: &Analysis) -> bool {
+    unlinked(a) || platform_needs_repair(a)
+}
+
+/// Whether a wheel ELF or Mach-O file needs a library another distribution
+/// provides (`--site-packages`) without the rpath entry that finds it where
+/// it is installed (`$ORIGIN/…`, `@loader_path/…` in every slice).
+fn unlinked(a: &Analysis) -> bool {
+    (0..a.binaries.len()).any(|i| {
+        let install = a.install_path(&a.binaries[i].path);
+        let links = crate::plan::provided::relative_links(a, i, install);
+        match a.binaries[i].info.as_ref() {
+            BinaryInfo::Elf(e) => {
+                links.iter().any(|rel| !e.rpath.iter().chain(&e.runpath).any(|r| *r == format!("$ORIGIN/{rel}")))
+            }
+            BinaryInfo::MachO(m) => links.iter().any(|rel| {
+                let want = format!("@loader_path/{rel}");
+                !m.slices.iter().all(|s| s.rpaths.contains(&want))
+            }),
+            BinaryInfo::Pe(_) => false,
+        }
+    })
+}
+
+fn platform_needs_repair(a: &Analysis) -> bool {
     match &a.verdict {
         Verdict::Pure => false,
         Verdict::Linux(v) => v.current.is_none() || v.current != v.best || !a.missing().is_empty(),
@@ -38,6 +62,7 @@ pub fn to_json(a: &Analysis) -> Value {
     doc.insert("pure".into(), json!(a.is_pure()));
     doc.insert("needs_repair".into(), json!(needs_repair(a)));
     doc.insert("tags".into(), json!({ "input": a.filename.platform, "best": a.best_platform_tags() }));
+    let siblings = crate::analyze::sibling_rpaths(a);
     doc.insert(
         "binaries".into(),
         Value::Array(
@@ -52,6 +77,10 @@ pub fn to_json(a: &Analysis) -> Value {
                         "needed".into(),
                         json!(a.graph.nodes[i].deps.iter().map(|e| e.name.clone()).collect::<Vec<_>>()),
                     );
+                    if let Some((_, siblings)) = siblings.iter().find(|(b, _)| *b == i) {
+                        let v: Vec<Value> = siblings.iter().map(|s| json!({"entry": s.entry, "dir": s.dir})).collect();
+                        o.insert("sibling_rpaths".into(), Value::Array(v));
+                    }
                     Value::Object(o)
                 })
                 .collect(),
@@ -148,6 +177,7 @@ fn binary_json(info: &BinaryInfo) -> Map<String, Value> {
 /// outside the wheel, in graph order.
 fn libraries_json(a: &Analysis) -> Vec<Value> {
     let n_bin = a.binaries.len();
+    let expected: BTreeSet<usize> = crate::analyze::expected_in_siblings(a).into_iter().map(|(n, _)| n).collect();
     let loaded: BTreeSet<usize> =
         a.graph.nodes.iter().flat_map(|m| m.deps.iter().map(|e| e.node)).filter(|&n| n < n_bin).collect();
     loaded
@@ -175,14 +205,22 @@ fn libraries_json(a: &Analysis) -> Vec<Value> {
                 .filter(|(_, m)| m.deps.iter().any(|e| e.node == n))
                 .map(|(i, _)| node_label(a, i))
                 .collect();
-            json!({
+            let mut o = json!({
                 "name": node.name,
                 "status": status.word(),
                 "reason": reason,
                 "path": path,
                 "realpath": realpath,
                 "needed_by": needed_by,
-            })
+            });
+            if let NodeKind::Linked(p) = &node.kind {
+                o["provider"] = json!({"name": p.dist.name, "version": p.dist.version, "path": p.rel});
+                o["path"] = json!(p.path.display().to_string());
+            }
+            if expected.contains(&n) {
+                o["expected_in_sibling_package"] = json!(true);
+            }
+            o
         })
         .collect()
 }
@@ -250,6 +288,7 @@ pub fn write_text(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
             }
         }
     }
+    write_links(a, out)?;
     if let Some(v) = a.linux() {
         // tags stronger than the best one: what no repair can fix
         let above: Vec<&(String, Vec<Blocker>)> = v.violations.iter().filter(|(_, b)| !b.is_empty()).collect();
@@ -289,6 +328,67 @@ pub fn write_text(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
+/// What links the wheel to other distributions: the libraries they provide
+/// (`--site-packages`), the RPATH entries into sibling packages a repair
+/// keeps, and the libraries those entries are expected to find.
+fn write_links(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
+    let linked = a.linked();
+    if !linked.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "  linked to other distributions, not bundled ({}):", linked.len())?;
+        for (n, users) in &linked {
+            let node = &a.graph.nodes[*n];
+            if let NodeKind::Linked(p) = &node.kind {
+                let by: Vec<String> = users.iter().map(|&u| node_label(a, u)).collect();
+                writeln!(
+                    out,
+                    "    {} [provided by {} {}] => {} (needed by {})",
+                    node.name,
+                    p.dist.name,
+                    p.dist.version,
+                    p.rel,
+                    by.join(", ")
+                )?;
+            }
+        }
+    }
+    let siblings = crate::analyze::sibling_rpaths(a);
+    if siblings.is_empty() {
+        return Ok(());
+    }
+    // files with the same entries, resolving alike, are listed together
+    let mut groups: Vec<(&[crate::analyze::SiblingRpath], Vec<&str>)> = Vec::new();
+    for (i, entries) in &siblings {
+        let file = a.binaries[*i].path.as_str();
+        match groups.iter_mut().find(|(e, _)| *e == entries.as_slice()) {
+            Some((_, files)) => files.push(file),
+            None => groups.push((entries.as_slice(), vec![file])),
+        }
+    }
+    writeln!(out)?;
+    writeln!(out, "  RPATH entries kept as links to sibling packages:")?;
+    for (entries, files) in &groups {
+        let more = if files.len() > 3 { format!(" and {} more", files.len() - 3) } else { String::new() };
+        let shown: Vec<&str> = files.iter().take(3).copied().collect();
+        writeln!(out, "    {}{more}:", shown.join(", "))?;
+        for s in entries.iter() {
+            let dir =
+                s.dir.as_deref().map_or_else(|| "outside site-packages".to_string(), |d| format!("site-packages/{d}"));
+            writeln!(out, "      {} ({dir})", s.entry)?;
+        }
+    }
+    let expected = crate::analyze::expected_in_siblings(a);
+    if !expected.is_empty() {
+        writeln!(out, "  expected from those sibling packages, not found ({}):", expected.len())?;
+        for (n, users) in &expected {
+            let by: Vec<String> = users.iter().map(|&u| node_label(a, u)).collect();
+            writeln!(out, "    {} (needed by {})", a.graph.nodes[*n].name, by.join(", "))?;
+        }
+        writeln!(out, "  hint: pass --site-packages DIR of an environment that has the provider installed")?;
+    }
+    Ok(())
+}
+
 fn write_tree(a: &Analysis, n: usize, indent: &str, stack: &mut Vec<usize>, out: &mut dyn Write) -> io::Result<()> {
     let deps = &a.graph.nodes[n].deps;
     for (k, e) in deps.iter().enumerate() {
@@ -298,11 +398,13 @@ fn write_tree(a: &Analysis, n: usize, indent: &str, stack: &mut Vec<usize>, out:
         let status = a.status(e.node);
         let place = match (&node.kind, &status) {
             (NodeKind::Disk { realpath, .. }, _) => format!(" => {}", realpath.display()),
+            (NodeKind::Linked(p), _) => format!(" => {}", p.path.display()),
             (NodeKind::Wheel(p), _) => format!(" => {p}"),
             _ => String::new(),
         };
         let note = match &status {
             Status::System(r) => format!("system: {r}"),
+            Status::Linked(p) => format!("provided by {} {}", p.dist.name, p.dist.version),
             s => s.word().to_string(),
         };
         let cycle = stack.contains(&e.node);

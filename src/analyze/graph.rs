@@ -3,6 +3,7 @@
 //! DT_RPATH/DT_RUNPATH; Mach-O: install names with `@rpath`; PE: DLL names),
 //! deduplicating nodes by what they resolved to.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
@@ -12,14 +13,54 @@ use crate::binary::BinaryInfo;
 use crate::resolve::elf::ElfResolver;
 use crate::resolve::macho::{MachOLookup, MachOResolver};
 use crate::resolve::pe::PeResolver;
+use crate::resolve::providers::Providers;
 use crate::resolve::{Dir, Location, WheelBinaries};
 use crate::wheel::WheelFilename;
 
-fn excluded(globs: &[glob::Pattern], name: &str, path: Option<&Path>) -> bool {
-    let base = name.rsplit('/').next().unwrap_or(name);
-    globs.iter().any(|g| {
-        g.matches(name) || g.matches(base) || path.is_some_and(|p| g.matches_path(p) || g.matches(&p.to_string_lossy()))
-    })
+/// The `--exclude` patterns, and which of them matched something.
+pub(super) struct Exclude {
+    globs: Vec<glob::Pattern>,
+    hit: RefCell<Vec<bool>>,
+}
+
+impl Exclude {
+    /// The compiled patterns.
+    pub(super) fn new(globs: Vec<glob::Pattern>) -> Self {
+        let hit = RefCell::new(vec![false; globs.len()]);
+        Exclude { globs, hit }
+    }
+
+    /// Whether `name` (or its last component, or `path`) matches a pattern
+    /// (auditwheel's fnmatch: `libcudnn*` matches `libcudnn.so.9`, `libcudnn.so` does not).
+    fn matches(&self, name: &str, path: Option<&Path>) -> bool {
+        let base = name.rsplit('/').next().unwrap_or(name);
+        self.first(|g| {
+            g.matches(name)
+                || g.matches(base)
+                || path.is_some_and(|p| g.matches_path(p) || g.matches(&p.to_string_lossy()))
+        })
+    }
+
+    /// delocate's `--exclude` matches a substring of the path; globs are accepted too.
+    fn matches_substring(&self, name: &str) -> bool {
+        self.first(|g| name.contains(g.as_str())) || self.matches(name, None)
+    }
+
+    fn first(&self, test: impl Fn(&glob::Pattern) -> bool) -> bool {
+        match self.globs.iter().position(test) {
+            Some(i) => {
+                self.hit.borrow_mut()[i] = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The patterns that matched nothing, as given.
+    pub(super) fn unused(&self) -> Vec<String> {
+        let hit = self.hit.borrow();
+        self.globs.iter().zip(hit.iter()).filter(|(_, h)| !**h).map(|(g, _)| g.as_str().to_string()).collect()
+    }
 }
 
 /// Marks node `n` visited; false when it already was.
@@ -71,6 +112,14 @@ impl GraphBuilder {
         }
     }
 
+    /// The node of a library another distribution provides (`providers` has `name`).
+    fn linked(&mut self, name: &str, providers: &Providers) -> usize {
+        let Some(p) = providers.find(name) else {
+            return self.add(format!("m:{name}"), name.to_string(), NodeKind::Missing, None).0;
+        };
+        self.add(format!("l:{}", p.rel), name.to_string(), NodeKind::Linked(p.clone()), None).0
+    }
+
     /// Where node `n` lives, for nodes that are files.
     fn location(&self, n: usize) -> Option<Location> {
         match &self.nodes[n].kind {
@@ -92,7 +141,8 @@ pub(super) fn build_elf_graph(
     binaries: &[WheelBinary],
     wheel: &WheelBinaries,
     resolver: &ElfResolver,
-    exclude: &[glob::Pattern],
+    exclude: &Exclude,
+    providers: &Providers,
     arch: &str,
 ) -> DepGraph {
     let mut g = GraphBuilder::new(binaries);
@@ -137,13 +187,15 @@ pub(super) fn build_elf_graph(
                 (g.add(format!("p:{name}"), name.clone(), NodeKind::Provided("dynamic loader".into()), None).0, false)
             } else if crate::policy::linux::is_libpython(name) {
                 (g.add(format!("p:{name}"), name.clone(), NodeKind::Provided("libpython".into()), None).0, false)
-            } else if excluded(exclude, name, None) {
+            } else if exclude.matches(name, None) {
                 (g.add(format!("x:{name}"), name.clone(), NodeKind::Excluded, None).0, false)
             } else {
                 match resolver.find(name, elf, &loc, &rpath, &runpath, wheel) {
+                    Some(r) if matches!(r.location, Location::Wheel(_)) => (g.found(name, r).0, true),
+                    _ if providers.find(name).is_some() => (g.linked(name, providers), false),
                     Some(r) => {
                         let real = r.realpath.clone();
-                        if matches!(r.location, Location::Disk(_)) && excluded(exclude, name, real.as_deref()) {
+                        if matches!(r.location, Location::Disk(_)) && exclude.matches(name, real.as_deref()) {
                             (g.add(format!("x:{name}"), name.clone(), NodeKind::Excluded, None).0, false)
                         } else {
                             (g.found(name, r).0, true)
@@ -166,7 +218,8 @@ pub(super) fn build_macho_graph(
     binaries: &[WheelBinary],
     wheel: &WheelBinaries,
     resolver: &MachOResolver,
-    exclude: &[glob::Pattern],
+    exclude: &Exclude,
+    providers: &Providers,
 ) -> DepGraph {
     let mut g = GraphBuilder::new(binaries);
     let mut queue: VecDeque<(usize, Arc<Vec<Dir>>)> = (0..binaries.len()).map(|i| (i, Arc::new(Vec::new()))).collect();
@@ -195,7 +248,7 @@ pub(super) fn build_macho_graph(
             if own_id.contains(&name) {
                 continue;
             }
-            let (child, walk) = if excluded_substring(exclude, name) {
+            let (child, walk) = if exclude.matches_substring(name) {
                 (g.add(format!("x:{name}"), name.to_string(), NodeKind::Excluded, None).0, false)
             } else {
                 match resolver.find(name, &loc, &chain, wheel) {
@@ -209,11 +262,13 @@ pub(super) fn build_macho_graph(
                         .0,
                         false,
                     ),
+                    MachOLookup::Found(r) if matches!(r.location, Location::Wheel(_)) => (g.found(name, r).0, true),
+                    _ if providers.find(name).is_some() => (g.linked(name, providers), false),
                     MachOLookup::Missing => {
                         (g.add(format!("m:{name}"), name.to_string(), NodeKind::Missing, None).0, false)
                     }
                     MachOLookup::Found(r) => {
-                        if excluded_substring(exclude, &r.location.to_string()) {
+                        if exclude.matches_substring(&r.location.to_string()) {
                             (g.add(format!("x:{name}"), name.to_string(), NodeKind::Excluded, None).0, false)
                         } else {
                             (g.found(name, r).0, true)
@@ -231,17 +286,13 @@ pub(super) fn build_macho_graph(
     g.finish()
 }
 
-/// delocate's `--exclude` matches a substring of the path; globs are accepted too.
-fn excluded_substring(globs: &[glob::Pattern], name: &str) -> bool {
-    globs.iter().any(|g| name.contains(g.as_str())) || excluded(globs, name, None)
-}
-
 pub(super) fn build_pe_graph(
     binaries: &[WheelBinary],
     filename: &WheelFilename,
     wheel: &WheelBinaries,
     resolver: &PeResolver,
-    exclude: &[glob::Pattern],
+    exclude: &Exclude,
+    providers: &Providers,
 ) -> DepGraph {
     let mut g = GraphBuilder::new(binaries);
     let mut queue: VecDeque<usize> = binaries
@@ -265,10 +316,12 @@ pub(super) fn build_pe_graph(
                 crate::policy::windows::is_provided(name, pe.machine, &filename.python, &filename.abi)
             {
                 (g.add(format!("p:{key}"), name.to_string(), NodeKind::Provided(reason.to_string()), None).0, false)
-            } else if excluded(exclude, &key, None) || excluded(exclude, name, None) {
+            } else if exclude.matches(&key, None) || exclude.matches(name, None) {
                 (g.add(format!("x:{key}"), name.to_string(), NodeKind::Excluded, None).0, false)
             } else {
                 match resolver.find(name, pe.machine, &loc, wheel) {
+                    Some(r) if matches!(r.location, Location::Wheel(_)) => (g.found(name, r).0, true),
+                    _ if providers.find(name).is_some() => (g.linked(name, providers), false),
                     Some(r) => (g.found(name, r).0, true),
                     None => (g.add(format!("m:{key}"), name.to_string(), NodeKind::Missing, None).0, false),
                 }
@@ -281,4 +334,78 @@ pub(super) fn build_pe_graph(
         g.nodes[n].deps = edges;
     }
     g.finish()
+}
+
+/// An RPATH entry of a wheel ELF that a repair keeps as a link into a
+/// sibling package of site-packages (another distribution's directory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiblingRpath {
+    /// The entry as written (`$ORIGIN/../../nvidia/cuda_runtime/lib`).
+    pub entry: String,
+    /// The directory it points to, relative to site-packages, when it stays
+    /// inside site-packages (`nvidia/cuda_runtime/lib`).
+    pub dir: Option<String>,
+}
+
+/// The `$ORIGIN`-relative RPATH/RUNPATH entries of the wheel's ELFs that
+/// point outside every top-level directory holding the wheel's binaries:
+/// into a sibling package, whose libraries the wheel expects to find there.
+/// Only the binaries (by index) that have such entries.
+pub fn sibling_rpaths(a: &super::Analysis) -> Vec<(usize, Vec<SiblingRpath>)> {
+    let origin_relative = |e: &String| e.starts_with("$ORIGIN") || e.starts_with("${ORIGIN}");
+    let elfs: Vec<(usize, &crate::binary::ElfInfo)> = (a.binaries.iter().enumerate())
+        .filter_map(|(i, b)| match b.info.as_ref() {
+            BinaryInfo::Elf(e) if e.rpath.iter().chain(&e.runpath).any(origin_relative) => Some((i, e)),
+            _ => None,
+        })
+        .collect();
+    if elfs.is_empty() {
+        return Vec::new();
+    }
+    let top = |p: &str| p.split('/').next().unwrap_or("").to_string();
+    let own: std::collections::BTreeSet<String> = (a.binaries.iter())
+        .map(|b| a.install_path(&b.path))
+        .filter(|p| p.contains('/'))
+        .map(top)
+        .chain([format!("{}.libs", a.filename.name)])
+        .collect();
+    let mut out = Vec::new();
+    for (i, elf) in elfs {
+        let origin = crate::resolve::wheel_parent(a.install_path(&a.binaries[i].path));
+        let entries = if elf.runpath.is_empty() { &elf.rpath } else { &elf.runpath };
+        let mut found = Vec::new();
+        for entry in entries {
+            let rest = ["${ORIGIN}", "$ORIGIN"].iter().find_map(|t| entry.strip_prefix(t));
+            let Some(rest) = rest.filter(|r| r.is_empty() || r.starts_with('/')) else { continue };
+            let dir = crate::resolve::wheel_join(origin, rest.trim_start_matches('/'));
+            if dir.as_deref().is_some_and(|d| own.contains(&top(d)) || d.is_empty()) {
+                continue;
+            }
+            found.push(SiblingRpath { entry: entry.clone(), dir });
+        }
+        if !found.is_empty() {
+            out.push((i, found));
+        }
+    }
+    out
+}
+
+/// The libraries not found that wheel ELFs with [`sibling_rpaths`] need:
+/// expected from a sibling package (node, with the binaries that need it).
+pub fn expected_in_siblings(a: &super::Analysis) -> Vec<(usize, Vec<usize>)> {
+    let with_links: Vec<usize> = sibling_rpaths(a).into_iter().map(|(i, _)| i).collect();
+    let mut out: Vec<(usize, Vec<usize>)> = Vec::new();
+    for &i in &with_links {
+        for e in &a.graph.nodes[i].deps {
+            if a.graph.nodes[e.node].kind != NodeKind::Missing {
+                continue;
+            }
+            match out.iter_mut().find(|(n, _)| *n == e.node) {
+                Some((_, users)) if !users.contains(&i) => users.push(i),
+                Some(_) => {}
+                None => out.push((e.node, vec![i])),
+            }
+        }
+    }
+    out
 }

@@ -22,7 +22,7 @@ pub(super) fn analyze(
     a: &mut Analysis,
     wheel_map: &WheelBinaries,
     sysroot: &Path,
-    exclude: &[glob::Pattern],
+    (exclude, providers): (&super::graph::Exclude, &crate::resolve::providers::Providers),
     options: &AnalyzeOptions,
 ) -> Result<LinuxVerdict> {
     let (arch, libc, ignored) = linux_target(a);
@@ -31,7 +31,7 @@ pub(super) fn analyze(
     };
     let musl_arch = (libc == Libc::Musl).then_some(arch.as_str());
     let resolver = ElfResolver::new(sysroot, options.lib_path.clone(), options.ld_paths.clone(), musl_arch);
-    a.graph = super::graph::build_elf_graph(&a.binaries, wheel_map, &resolver, exclude, &arch);
+    a.graph = super::graph::build_elf_graph(&a.binaries, wheel_map, &resolver, exclude, providers, &arch);
     crate::timing::mark("dependencies resolved");
     let policies = policies(a, libc, &arch, options)?;
     for (f, arch) in &ignored {

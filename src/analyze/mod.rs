@@ -19,6 +19,7 @@ mod windows;
 
 pub use crate::policy::blocker::Blocker;
 pub use contents::{Contents, Listing, Wanted};
+pub use graph::{expected_in_siblings, sibling_rpaths, SiblingRpath};
 pub use kept::{Kept, KeptEntry, KEEP_BUDGET};
 pub use model::{
     tag_with_aliases, Analysis, DepGraph, Edge, Family, LinuxVerdict, MacVerdict, Node, NodeKind, Status, Verdict,
@@ -32,6 +33,7 @@ use crate::binary::Format;
 use crate::error::{Error, Result};
 use crate::resolve::macho::MachOResolver;
 use crate::resolve::pe::PeResolver;
+use crate::resolve::providers::Providers;
 use crate::resolve::WheelBinaries;
 use crate::wheel::{WheelArchive, WheelFilename};
 
@@ -58,6 +60,10 @@ pub struct AnalyzeOptions {
     pub macos_target: Option<String>,
     /// Check every entry against RECORD (on by default).
     pub verify_record: bool,
+    /// site-packages directories whose installed distributions provide
+    /// libraries: a library one of them ships is linked there, not bundled
+    /// (`--site-packages`).
+    pub site_packages: Vec<PathBuf>,
 }
 
 impl Default for AnalyzeOptions {
@@ -72,6 +78,7 @@ impl Default for AnalyzeOptions {
             executable_path: None,
             macos_target: std::env::var("MACOSX_DEPLOYMENT_TARGET").ok().filter(|s| !s.is_empty()),
             verify_record: true,
+            site_packages: Vec::new(),
         }
     }
 }
@@ -112,6 +119,11 @@ fn analyze_inner(archive: &WheelArchive, options: &AnalyzeOptions, keep: Option<
     let family = family_of(&filename, &binaries);
     let wheel_map: WheelBinaries = binaries.iter().map(|b| (b.path.clone(), b.info.clone())).collect();
     let sysroot = options.sysroot.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let exclude = graph::Exclude::new(exclude);
+    let providers = Providers::scan(&options.site_packages, &filename.name).map_err(|e| {
+        let dir = options.site_packages.iter().find(|d| !d.is_dir()).or(options.site_packages.first());
+        Error::io(dir.map_or_else(PathBuf::new, PathBuf::clone), e)
+    })?;
 
     let mut analysis = Analysis {
         wheel: archive.path().to_path_buf(),
@@ -121,23 +133,38 @@ fn analyze_inner(archive: &WheelArchive, options: &AnalyzeOptions, keep: Option<
         verdict: Verdict::Pure,
         warnings: Vec::new(),
         index_findings: archive.index_findings().to_vec(),
+        unused_excludes: Vec::new(),
     };
     analysis.verdict = match family {
         Family::Pure => Verdict::Pure,
-        Family::Linux => Verdict::Linux(linux::analyze(&mut analysis, &wheel_map, &sysroot, &exclude, options)?),
+        Family::Linux => {
+            Verdict::Linux(linux::analyze(&mut analysis, &wheel_map, &sysroot, (&exclude, &providers), options)?)
+        }
         Family::Macos => {
             let resolver = MachOResolver::new(&sysroot, options.lib_path.clone(), options.executable_path.clone());
-            analysis.graph = graph::build_macho_graph(&analysis.binaries, &wheel_map, &resolver, &exclude);
+            analysis.graph = graph::build_macho_graph(&analysis.binaries, &wheel_map, &resolver, &exclude, &providers);
             Verdict::Macos(macos::verdict(&analysis, options))
         }
         Family::Windows => {
             let dirs = windows::repaired_dll_dirs(archive);
             let resolver = PeResolver::new(options.lib_path.clone()).with_wheel_dirs(dirs);
-            analysis.graph =
-                graph::build_pe_graph(&analysis.binaries, &analysis.filename, &wheel_map, &resolver, &exclude);
+            analysis.graph = graph::build_pe_graph(
+                &analysis.binaries,
+                &analysis.filename,
+                &wheel_map,
+                &resolver,
+                &exclude,
+                &providers,
+            );
             Verdict::Windows(windows::verdict(&analysis))
         }
     };
+    if family != Family::Pure {
+        analysis.unused_excludes = exclude.unused();
+        for p in &analysis.unused_excludes {
+            analysis.warnings.push(unused_exclude_warning(p));
+        }
+    }
     Ok(analysis)
 }
 
@@ -164,6 +191,18 @@ fn family_of(filename: &WheelFilename, binaries: &[WheelBinary]) -> Family {
         (count(Format::Pe), Family::Windows),
     ];
     counts.iter().filter(|(n, _)| *n > 0).max_by_key(|(n, _)| *n).map_or(Family::Pure, |(_, f)| *f)
+}
+
+/// The warning for an `--exclude` pattern that matched no library; for one
+/// that names an unversioned `.so` file (`libcudnn.so`), a reminder that it
+/// does not match versioned names (as auditwheel's fnmatch does not).
+pub fn unused_exclude_warning(pattern: &str) -> String {
+    let hint = if pattern.ends_with(".so") && !pattern.contains(['*', '?', '[']) {
+        format!(" (it does not match versioned names such as `{pattern}.9`: use `{pattern}*`)")
+    } else {
+        String::new()
+    };
+    format!("--exclude pattern `{pattern}` matches no library{hint}")
 }
 
 fn compile_globs(patterns: &[String]) -> Result<Vec<glob::Pattern>> {

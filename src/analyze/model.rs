@@ -10,6 +10,7 @@ use crate::binary::BinaryInfo;
 use crate::error::Error;
 use crate::policy::blocker::Blocker;
 use crate::policy::linux::{Libc, LinuxPolicies, LinuxPolicy};
+pub use crate::resolve::providers::ProvidedLib;
 use crate::wheel::WheelFilename;
 
 /// Which platform family a wheel is for.
@@ -58,6 +59,9 @@ pub enum NodeKind {
     Excluded,
     /// Not found.
     Missing,
+    /// Shipped by a distribution installed in `--site-packages`: linked
+    /// where it is installed, not bundled, not walked.
+    Linked(Arc<ProvidedLib>),
 }
 
 /// One reference from a node to another.
@@ -129,6 +133,8 @@ pub enum Status {
     Excluded,
     /// It must be bundled but was not found.
     Missing,
+    /// Another distribution provides it: linked, not bundled.
+    Linked(Arc<ProvidedLib>),
 }
 
 impl Status {
@@ -140,6 +146,7 @@ impl Status {
             Status::System(_) => "system",
             Status::Excluded => "excluded",
             Status::Missing => "missing",
+            Status::Linked(_) => "provided",
         }
     }
 }
@@ -258,6 +265,8 @@ pub struct Analysis {
     /// the archive agrees on it (data descriptors, entry comments, control
     /// characters in names), one line each.
     pub index_findings: Vec<String>,
+    /// `--exclude` patterns that matched no library.
+    pub unused_excludes: Vec<String>,
 }
 
 impl Analysis {
@@ -339,6 +348,7 @@ impl Analysis {
             NodeKind::Wheel(_) => Status::InWheel,
             NodeKind::Provided(r) => Status::System(r.clone()),
             NodeKind::Excluded => Status::Excluded,
+            NodeKind::Linked(p) => Status::Linked(p.clone()),
             NodeKind::Disk { .. } | NodeKind::Missing => {
                 let missing = node.kind == NodeKind::Missing;
                 if let Verdict::Linux(v) = &self.verdict {
@@ -387,6 +397,31 @@ impl Analysis {
     /// Nodes referenced but not found (and not provided or excluded).
     pub fn missing(&self) -> Vec<usize> {
         self.graph.nodes.iter().enumerate().filter(|(_, n)| n.kind == NodeKind::Missing).map(|(i, _)| i).collect()
+    }
+
+    /// Nodes another distribution provides (`--site-packages`), with the
+    /// wheel binaries or bundled libraries that need them, in graph order.
+    pub fn linked(&self) -> Vec<(usize, Vec<usize>)> {
+        let mut out: Vec<(usize, Vec<usize>)> = Vec::new();
+        for (n, node) in self.graph.nodes.iter().enumerate() {
+            if matches!(node.kind, NodeKind::Linked(_)) {
+                let users = self.graph.nodes.iter().enumerate().filter(|(_, m)| m.deps.iter().any(|e| e.node == n));
+                out.push((n, users.map(|(i, _)| i).collect()));
+            }
+        }
+        out
+    }
+
+    /// Where a wheel entry is installed, relative to site-packages: entries
+    /// of `<dist>-<ver>.data/purelib/` and `platlib/` go to site-packages itself.
+    pub fn install_path<'a>(&self, entry: &'a str) -> &'a str {
+        let data = self.filename.data_dir();
+        for scheme in ["purelib", "platlib"] {
+            if let Some(rest) = entry.strip_prefix(&format!("{data}/{scheme}/")) {
+                return rest;
+            }
+        }
+        entry
     }
 
     /// True when the wheel has no binaries.

@@ -168,6 +168,11 @@ pub struct SearchArgs {
     /// A pure-Python wheel is not an error: `show` reports it, `repair` copies it.
     #[arg(long)]
     pub allow_pure_python_wheel: bool,
+    /// A site-packages directory whose installed distributions provide libraries (CUDA, MKL…):
+    /// a library one of them ships is linked there, not bundled, and the wheel requires it
+    /// (repeatable; `:` or `;` separated lists are split).
+    #[arg(long, env = "WHEELFIX_SITE_PACKAGES", value_name = "DIR")]
+    pub site_packages: Vec<String>,
 }
 
 impl SearchArgs {
@@ -185,6 +190,7 @@ impl SearchArgs {
             exclude: self.exclude.iter().flat_map(|s| split_list(s)).collect(),
             disable_isa_check: self.disable_isa_check,
             executable_path: self.executable_path.clone(),
+            site_packages: self.site_packages.iter().flat_map(|s| split_paths(s)).map(PathBuf::from).collect(),
             ..crate::AnalyzeOptions::default()
         }
     }

@@ -44,6 +44,10 @@ pub struct RepairArgs {
     /// own bundled libraries into `<dist-info>/licenses/` (see `docs/licenses.md`).
     #[arg(long)]
     pub no_licenses: bool,
+    /// Do not add `Requires-Dist` for a distribution that provides a linked library
+    /// (`--site-packages`): a missing requirement is then an error that prints the line to add.
+    #[arg(long)]
+    pub no_add_requires: bool,
     /// macOS: architectures every binary must have: `intel`, `universal2`, `x86_64`, `arm64`,
     /// or a comma-separated list (delocate).
     #[arg(long, value_name = "ARCHS")]
@@ -168,6 +172,7 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> u8 {
             strip: args.strip,
             update_tags: !args.no_update_tags,
             allow_pure: args.search.allow_pure_python_wheel,
+            add_requires: !args.no_add_requires,
             linux: crate::plan::LinuxOptions {
                 plat: Some(args.plat.clone()),
                 only_plat: args.only_plat,

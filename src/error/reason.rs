@@ -147,6 +147,11 @@ pub enum Reason {
         /// Why not.
         reason: String,
     },
+    /// The wheel links libraries of distributions it does not require (`--no-add-requires`).
+    MissingRequirement {
+        /// The `Requires-Dist` lines to add.
+        lines: Vec<String>,
+    },
 }
 
 fn join(v: &[impl AsRef<str>]) -> String {
@@ -217,6 +222,11 @@ impl fmt::Display for Reason {
                 write!(f, "`{entry}` differs between the two wheels and is not a Mach-O file: cannot fuse it")
             }
             Reason::Fuse { entry, reason } => write!(f, "`{entry}`: {reason}"),
+            Reason::MissingRequirement { lines } => write!(
+                f,
+                "the wheel links libraries of distributions it does not require; its METADATA needs:\n{}",
+                lines.join("\n")
+            ),
         }
     }
 }
@@ -251,6 +261,9 @@ impl Reason {
                 renamed.join(",")
             ),
             Reason::InitPatch { .. } => "the file must be valid Python".into(),
+            Reason::MissingRequirement { .. } => {
+                "add them to the project's dependencies, or repair without --no-add-requires".into()
+            }
             _ => return None,
         })
     }

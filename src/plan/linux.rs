@@ -96,11 +96,10 @@ pub(super) fn plan(a: &Analysis, v: &LinuxVerdict, contents: &Contents, options:
             set_soname: Some(new_name.clone()),
             replace_needed: graft.renames(n),
             remove_needed: graft.libpython(n),
-            rpath: Some(if graft.needs_neighbour(n) {
-                RpathEdit::SetRpath("$ORIGIN".into())
-            } else {
-                RpathEdit::Remove
-            }),
+            rpath: Some(graft_rpath(
+                graft.needs_neighbour(n),
+                &links_of(a, n, &format!("{}/{new_name}", graft.libs_dir)),
+            )),
         };
         let entry = format!("{}/{new_name}", graft.libs_dir);
         plan.binaries.push(PlannedBinary {
@@ -274,7 +273,9 @@ fn own_elf(
             plan.replaced.insert(b.index, AddedFile::new(b.path.clone(), shim, Some(0o755)));
         }
     }
-    let rpath = rpath_edit(elf, &b.path, &out_name, grafts, &graft.libs_dir, options.linux.keep_rpaths);
+    let links = links_of(a, i, a.install_path(&out_name));
+    let libs_dir = grafts.then_some(graft.libs_dir.as_str());
+    let rpath = rpath_edit(elf, &b.path, &out_name, libs_dir, &links, options.linux.keep_rpaths);
     let edits = ElfEdits { replace_needed: graft.renames(i), remove_needed: remove, rpath, ..ElfEdits::default() };
     if edits.is_empty() && !options.strip && out_name == b.path {
         return;
@@ -291,10 +292,31 @@ fn own_elf(
     });
 }
 
+/// The `$ORIGIN/…` entries from a file installed at `install` to the
+/// directories of the libraries node `n` links from other distributions.
+fn links_of(a: &Analysis, n: usize, install: &str) -> Vec<String> {
+    super::provided::relative_links(a, n, install).into_iter().map(|r| format!("$ORIGIN/{r}")).collect()
+}
+
+/// The RPATH of a grafted library: `$ORIGIN` when it needs a neighbour in
+/// the libraries' directory, then the `links` to other distributions.
+fn graft_rpath(neighbour: bool, links: &[String]) -> RpathEdit {
+    let mut entries: Vec<&str> = Vec::new();
+    if neighbour {
+        entries.push("$ORIGIN");
+    }
+    entries.extend(links.iter().map(String::as_str));
+    if entries.is_empty() {
+        RpathEdit::Remove
+    } else {
+        RpathEdit::SetRpath(entries.join(":"))
+    }
+}
+
 /// The new RPATH of a wheel ELF at `path` (written as `out_name`): the
 /// entries that resolve inside the wheel or are relative to `$ORIGIN` (all
-/// with `keep`), plus `$ORIGIN/<rel>` to the libraries' directory when it
-/// `grafts`. An `$ORIGIN`-relative entry that leaves the wheel's own tree
+/// with `keep`), then the `links` to other distributions' libraries, plus
+/// `$ORIGIN/<rel>` to the libraries' directory when it grafts (`libs_dir`). An `$ORIGIN`-relative entry that leaves the wheel's own tree
 /// points into a sibling package of site-packages (another distribution's
 /// libraries, such as `$ORIGIN/../../nvidia/cudnn/lib`), not into the build
 /// machine: it is kept. Absolute entries are the build machine's and go.
@@ -302,8 +324,8 @@ fn rpath_edit(
     elf: &ElfInfo,
     path: &str,
     out_name: &str,
-    grafts: bool,
-    libs_dir: &str,
+    libs_dir: Option<&str>,
+    links: &[String],
     keep: bool,
 ) -> Option<RpathEdit> {
     let expander = crate::resolve::elf::ElfResolver::new(Path::new("/"), vec![], Some(vec![]), None);
@@ -317,7 +339,12 @@ fn rpath_edit(
             kept.push(entry.clone());
         }
     }
-    if grafts {
+    for link in links {
+        if !kept.contains(link) {
+            kept.push(link.clone());
+        }
+    }
+    if let Some(libs_dir) = libs_dir {
         let rel = wheel_relpath(libs_dir, wheel_parent(out_name));
         let new_entry = format!("$ORIGIN/{rel}");
         if !kept.contains(&new_entry) {
@@ -326,7 +353,7 @@ fn rpath_edit(
         // a DT_RPATH that already reads so is left as it is
         let same = !was_runpath && kept == *old;
         (!same).then(|| RpathEdit::SetRpath(kept.join(":")))
-    } else if kept.len() != old.len() {
+    } else if kept != *old {
         Some(if kept.is_empty() {
             RpathEdit::Remove
         } else if was_runpath {
@@ -351,4 +378,48 @@ fn script_shim(dist: &str, script: &str) -> String {
     format!(
         "#!python\nimport os\nimport sys\nimport sysconfig\n\n\nif __name__ == \"__main__\":\n    os.execv(\n        os.path.join(sysconfig.get_path(\"platlib\"), \"{dist}.scripts/{script}\"),\n        sys.argv,\n    )\n"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn elf(rpath: &[&str], runpath: &[&str]) -> ElfInfo {
+        ElfInfo {
+            class: Some(crate::binary::elf::ElfClass::Elf64),
+            machine: 62,
+            rpath: rpath.iter().map(|s| s.to_string()).collect(),
+            runpath: runpath.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn links_to_providers_join_the_rpath() {
+        let link = vec!["$ORIGIN/../nvidia/cuda_runtime/lib".to_string()];
+        // RUNPATH kept as RUNPATH; the build machine's entry goes
+        let e = elf(&[], &["/build/cuda/lib"]);
+        let got = rpath_edit(&e, "pkg/ext.so", "pkg/ext.so", None, &link, false);
+        assert_eq!(got, Some(RpathEdit::SetRunpath("$ORIGIN/../nvidia/cuda_runtime/lib".into())));
+        // with grafted libraries: DT_RPATH, the link before the libraries' directory
+        let got = rpath_edit(&e, "pkg/ext.so", "pkg/ext.so", Some("pkg.libs"), &link, false);
+        let want = "$ORIGIN/../nvidia/cuda_runtime/lib:$ORIGIN/../pkg.libs";
+        assert_eq!(got, Some(RpathEdit::SetRpath(want.into())));
+        // already there: nothing to do
+        let e = elf(&["$ORIGIN/../nvidia/cuda_runtime/lib"], &[]);
+        assert_eq!(rpath_edit(&e, "pkg/ext.so", "pkg/ext.so", None, &link, false), None);
+        // no link, nothing grafted: as before
+        let e = elf(&["/build/lib", "$ORIGIN/../../nvidia/cudnn/lib"], &[]);
+        let got = rpath_edit(&e, "pkg/ext.so", "pkg/ext.so", None, &[], false);
+        assert_eq!(got, Some(RpathEdit::SetRpath("$ORIGIN/../../nvidia/cudnn/lib".into())));
+    }
+
+    #[test]
+    fn grafted_libraries_link_after_their_neighbours() {
+        let link = vec!["$ORIGIN/../nvidia/cublas/lib".to_string()];
+        assert_eq!(graft_rpath(true, &link), RpathEdit::SetRpath("$ORIGIN:$ORIGIN/../nvidia/cublas/lib".into()));
+        assert_eq!(graft_rpath(false, &link), RpathEdit::SetRpath("$ORIGIN/../nvidia/cublas/lib".into()));
+        assert_eq!(graft_rpath(true, &[]), RpathEdit::SetRpath("$ORIGIN".into()));
+        assert_eq!(graft_rpath(false, &[]), RpathEdit::Remove);
+    }
 }

@@ -20,6 +20,7 @@ use crate::binary::BinaryInfo;
 use crate::error::Reason;
 use crate::error::{Error, Result};
 use crate::patch::macho::MachOEdits;
+use crate::resolve::providers::ProvidedLib;
 use crate::resolve::{wheel_parent, wheel_relpath};
 
 /// delocate's default libs sub-directory.
@@ -276,6 +277,12 @@ fn edits(
         let mut edits = MachOEdits::default();
         let mut requires_delocated = false;
         for e in &a.graph.nodes[r].deps {
+            if let NodeKind::Linked(p) = &a.graph.nodes[e.node].kind {
+                // another distribution's library: found through an rpath to where it is installed
+                requires_delocated = true;
+                link_provided(&mut edits, m, &e.name, p, a.install_path(&r_path));
+                continue;
+            }
             let Some(target) = out_path(e.node) else { continue };
             requires_delocated = true;
             let new = format!("@loader_path/{}", wheel_relpath(&target, wheel_parent(&r_path)));
@@ -295,6 +302,22 @@ fn edits(
         edits_of.insert(r, edits);
     }
     edits_of
+}
+
+/// The edits that make a file installed at `install` find `name`, a library
+/// another distribution provides, where it is installed: the install name
+/// `@rpath/<file>` and an `@loader_path/…` LC_RPATH to its directory.
+fn link_provided(edits: &mut MachOEdits, m: &crate::binary::MachOInfo, name: &str, p: &ProvidedLib, install: &str) {
+    let file = name.rsplit('/').next().unwrap_or(name);
+    let new = format!("@rpath/{file}");
+    if name != new && !edits.change_dylibs.iter().any(|(o, _)| o == name) {
+        edits.change_dylibs.push((name.to_string(), new));
+    }
+    let rpath = format!("@loader_path/{}", wheel_relpath(p.rel_dir(), wheel_parent(install)));
+    let present = m.slices.iter().all(|s| s.rpaths.contains(&rpath));
+    if !present && !edits.add_rpaths.contains(&rpath) {
+        edits.add_rpaths.push(rpath);
+    }
 }
 
 /// The libs directory for `lib_sdir`, decided as delocate does: in the

@@ -9,6 +9,7 @@
 pub mod linux;
 pub mod macos;
 pub mod naming;
+pub mod provided;
 pub mod pyinit;
 pub mod windows;
 
@@ -39,6 +40,9 @@ pub struct PlanOptions {
     pub update_tags: bool,
     /// A pure-Python wheel is copied through instead of being an error.
     pub allow_pure: bool,
+    /// Add `Requires-Dist` for each distribution that provides a linked
+    /// library and is not required yet (default); otherwise that is an error.
+    pub add_requires: bool,
     /// Linux (auditwheel's options).
     pub linux: LinuxOptions,
     /// macOS (delocate's options).
@@ -54,6 +58,7 @@ impl Default for PlanOptions {
             strip: false,
             update_tags: true,
             allow_pure: false,
+            add_requires: true,
             linux: LinuxOptions::default(),
             macos: MacosOptions::default(),
             windows: WindowsOptions::default(),
@@ -151,6 +156,12 @@ pub struct Plan {
 
 /// What the planner for `analysis` will read (see [`Contents::gather`]).
 pub fn wanted(analysis: &Analysis, listing: &Listing, options: &PlanOptions) -> Wanted {
+    let mut wanted = platform_wanted(analysis, listing, options);
+    provided::wanted(analysis, listing, &mut wanted);
+    wanted
+}
+
+fn platform_wanted(analysis: &Analysis, listing: &Listing, options: &PlanOptions) -> Wanted {
     match &analysis.verdict {
         Verdict::Pure => Wanted::default(),
         Verdict::Linux(v) => linux::wanted(analysis, v, &options.linux),
@@ -177,6 +188,13 @@ pub fn plan(analysis: &Analysis, contents: &Contents, options: &PlanOptions) -> 
         Verdict::Macos(v) => macos::plan(analysis, v, contents, options),
         Verdict::Windows(v) => windows::plan(analysis, v, contents, options),
     }
+    .and_then(|mut plan| {
+        provided::require(analysis, contents, options, &mut plan)?;
+        plan.messages.extend(
+            analysis.unused_excludes.iter().map(|p| format!("warning: {}", crate::analyze::unused_exclude_warning(p))),
+        );
+        Ok(plan)
+    })
 }
 
 #[cfg(test)]

@@ -33,6 +33,10 @@ pub struct PyPatch {
     pub load_order: Option<String>,
     /// Suffix of the function name (the wheelfix version with `_` for `.`).
     pub ident: String,
+    /// Directories of DLLs that other distributions provide, relative to
+    /// site-packages (`nvidia/cuda_runtime/bin`), added to the DLL search
+    /// path too where `os.add_dll_directory` exists (none: no lines for them).
+    pub provider_dirs: Vec<String>,
 }
 
 /// The first line of the block (freezers look for it).
@@ -54,6 +58,7 @@ impl PyPatch {
         s.push('\n');
         s.push_str(&format!("def {func}():\n"));
         s.push_str("    import os\n");
+        s.push_str(&self.provider_lines());
         s.push_str(&format!("    libs_dir = os.path.abspath(os.path.join({path}))\n"));
         match &self.load_order {
             None => {
@@ -88,6 +93,28 @@ impl PyPatch {
         s.push_str(&format!("del {func}\n"));
         s.push_str(END_MARKER);
         s.push('\n');
+        s
+    }
+}
+
+impl PyPatch {
+    /// The lines that add the providers' DLL directories, located from
+    /// site-packages at import time (empty when there are none).
+    fn provider_lines(&self) -> String {
+        if self.provider_dirs.is_empty() {
+            return String::new();
+        }
+        let mut site = String::from("os.path.dirname(__file__)");
+        for _ in 0..self.depth {
+            site.push_str(", os.pardir");
+        }
+        let dirs: Vec<String> = self.provider_dirs.iter().map(|d| py_str(d)).collect();
+        let mut s = String::new();
+        s.push_str(&format!("    site_dir = os.path.abspath(os.path.join({site}))\n"));
+        s.push_str(&format!("    for provider_dir in ({},):\n", dirs.join(", ")));
+        s.push_str("        provider_dir = os.path.join(site_dir, *provider_dir.split('/'))\n");
+        s.push_str("        if hasattr(os, 'add_dll_directory') and os.path.isdir(provider_dir):\n");
+        s.push_str("            os.add_dll_directory(provider_dir)\n");
         s
     }
 }
@@ -301,7 +328,13 @@ mod tests {
     use super::*;
 
     fn p() -> PyPatch {
-        PyPatch { depth: 1, libs_dir: "pkg.libs".into(), load_order: None, ident: "0_1_0".into() }
+        PyPatch {
+            depth: 1,
+            libs_dir: "pkg.libs".into(),
+            load_order: None,
+            ident: "0_1_0".into(),
+            provider_dirs: Vec::new(),
+        }
     }
 
     fn at(src: &str) -> &str {

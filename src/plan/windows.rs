@@ -156,7 +156,8 @@ pub(super) fn plan(a: &Analysis, v: &WindowsVerdict, contents: &Contents, option
 
     // 3. what to bundle
     let mut bundled = to_bundle(a, contents, &options.windows, machine, &win_tags)?;
-    if bundled.is_empty() {
+    let provider_dirs = provider_dirs(a);
+    if bundled.is_empty() && provider_dirs.is_empty() {
         let messages = vec!["no external dependencies are needed".into()];
         return Ok(Plan { filename, platform_tags, messages, ..Plan::default() });
     }
@@ -181,7 +182,8 @@ pub(super) fn plan(a: &Analysis, v: &WindowsVerdict, contents: &Contents, option
     binaries.add(&place, &mut plan)?;
 
     // 7. the runtime patch
-    runtime_patch(a, contents, &place, &names.out, &options.windows, &mut plan, &mut messages)?;
+    let runtime = Runtime { place: &place, out_names: &names.out, provider_dirs: &provider_dirs };
+    runtime_patch(a, contents, &runtime, &options.windows, &mut plan, &mut messages)?;
 
     // 8. marker, signatures
     let dist_info = &contents.listing.dist_info;
@@ -196,6 +198,14 @@ pub(super) fn plan(a: &Analysis, v: &WindowsVerdict, contents: &Contents, option
             plan.dropped.push(e.index);
             messages.push(format!("wheel signature file {sig} removed"));
         }
+    }
+    if bundled.is_empty() {
+        messages.push(format!(
+            "no DLLs to bundle; the DLL directories of other distributions are added at import: {}",
+            provider_dirs.join(", ")
+        ));
+        plan.messages = messages;
+        return Ok(plan);
     }
     messages.push(format!(
         "bundled {} DLL(s) into {}: {}",
@@ -397,22 +407,44 @@ impl Binaries<'_> {
     }
 }
 
-/// The runtime patch: the load-order file (for Pythons before 3.10), the
-/// DLL directory block in every top-level package (or the modules of
-/// namespace packages), and a copy of the DLLs beside extension modules at
-/// the root of a namespace package.
+/// The directories (relative to site-packages) of the DLLs other
+/// distributions provide (`--site-packages`), in graph order.
+fn provider_dirs(a: &Analysis) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (n, _) in a.linked() {
+        if let NodeKind::Linked(p) = &a.graph.nodes[n].kind {
+            if !out.iter().any(|d| d == p.rel_dir()) {
+                out.push(p.rel_dir().to_string());
+            }
+        }
+    }
+    out
+}
+
+/// What the runtime patch points at: the bundled DLLs (their directory and
+/// names) and the directories of DLLs other distributions provide.
+struct Runtime<'a> {
+    place: &'a Placement,
+    out_names: &'a [String],
+    provider_dirs: &'a [String],
+}
+
+/// The runtime patch: the load-order file (for Pythons before 3.10, when
+/// DLLs are bundled), the DLL directory block in every top-level package (or
+/// the modules of namespace packages), and a copy of the DLLs beside
+/// extension modules at the root of a namespace package.
 fn runtime_patch(
     a: &Analysis,
     contents: &Contents,
-    place: &Placement,
-    out_names: &[String],
+    runtime: &Runtime<'_>,
     options: &WindowsOptions,
     plan: &mut Plan,
     messages: &mut Vec<String>,
 ) -> Result<()> {
+    let (place, out_names) = (runtime.place, runtime.out_names);
     let libs_entry_dir = &place.libs_entry_dir;
     let min_py = min_python(&a.filename.python);
-    let load_order = if min_py.is_none_or(|v| v < (3, 10)) {
+    let load_order = if min_py.is_none_or(|v| v < (3, 10)) && !out_names.is_empty() {
         Some(format!(".load-order-{}-{}", a.filename.name, a.filename.version))
     } else {
         None
@@ -432,6 +464,7 @@ fn runtime_patch(
         libs_entry_dir,
         top_level_ext: place.top_level_ext,
         libs_site_rel: &place.libs_site_rel,
+        provider_dirs: runtime.provider_dirs,
         load_order: &load_order,
         ident: &ident,
         namespace: options.namespace_pkgs.iter().map(|s| s.split('.').map(str::to_string).collect()).collect(),

@@ -11,6 +11,7 @@ pub mod elf;
 pub mod macho;
 pub mod owners;
 pub mod pe;
+pub mod providers;
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};

@@ -217,6 +217,60 @@ pub fn with_license_files(text: &str, paths: &[String]) -> Option<String> {
     Some(out)
 }
 
+/// The project names of the `Requires-Dist:` header lines of a core
+/// metadata (`METADATA`) text, as written (specifiers, extras and markers left out).
+pub fn required_names(metadata: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in metadata.lines() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.is_empty() {
+            break; // the body starts
+        }
+        let Some((key, value)) = line.split_once(':') else { continue };
+        if key.trim().eq_ignore_ascii_case("Requires-Dist") {
+            let value = value.trim_start();
+            let end = value
+                .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+                .unwrap_or(value.len());
+            out.push(value[..end].to_string());
+        }
+    }
+    out
+}
+
+/// `metadata` (a `METADATA` text) with a `Requires-Dist: {requirement}`
+/// line after the last `Requires-Dist` header line, or at the end of the
+/// headers when there is none; the body and the line endings are kept.
+pub fn add_requires_dist(metadata: &str, requirement: &str) -> String {
+    let eol = if metadata.contains("\r\n") { "\r\n" } else { "\n" };
+    let mut at = None; // byte offset the new line goes at
+    let mut offset = 0usize;
+    let mut in_requires = false;
+    for line in metadata.split_inclusive('\n') {
+        let bare = line.trim_end_matches(['\r', '\n']);
+        if bare.is_empty() {
+            at.get_or_insert(offset);
+            break;
+        }
+        offset += line.len();
+        let folded = bare.starts_with([' ', '\t']);
+        if !folded {
+            in_requires = bare.split_once(':').is_some_and(|(k, _)| k.trim().eq_ignore_ascii_case("Requires-Dist"));
+        }
+        if in_requires {
+            at = Some(offset);
+        }
+    }
+    let mut head_end = at.unwrap_or(offset);
+    let mut text = metadata.to_string();
+    if head_end > 0 && !text[..head_end].ends_with('\n') {
+        text.insert_str(head_end, eol);
+        head_end += eol.len();
+    }
+    text.insert_str(head_end, &format!("Requires-Dist: {requirement}{eol}"));
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,6 +328,27 @@ mod tests {
         let mut empty = WheelMetadata::parse("Wheel-Version: 1.0\n").unwrap();
         empty.set_tags(&["a-b-c".into()]);
         assert_eq!(empty.to_string(), "Wheel-Version: 1.0\nTag: a-b-c\n");
+    }
+
+    #[test]
+    fn requires_dist_is_read_and_added() {
+        let meta = "Metadata-Version: 2.1\nName: x\nRequires-Dist: numpy>=1.20\nRequires-Dist: Nvidia_Cuda (>=12) ; extra == 'cu'\nSummary: s\n\nbody\nRequires-Dist: not-a-header\n";
+        assert_eq!(required_names(meta), ["numpy", "Nvidia_Cuda"]);
+        let added = add_requires_dist(meta, "nvidia-cudnn-cu12>=9.1");
+        assert_eq!(
+            added,
+            "Metadata-Version: 2.1\nName: x\nRequires-Dist: numpy>=1.20\nRequires-Dist: Nvidia_Cuda (>=12) ; extra == 'cu'\n\
+             Requires-Dist: nvidia-cudnn-cu12>=9.1\nSummary: s\n\nbody\nRequires-Dist: not-a-header\n"
+        );
+        // no requirement yet: at the end of the headers, before the body
+        let plain = "Metadata-Version: 2.1\r\nName: x\r\n\r\nbody\r\n";
+        assert_eq!(
+            add_requires_dist(plain, "a>=1"),
+            "Metadata-Version: 2.1\r\nName: x\r\nRequires-Dist: a>=1\r\n\r\nbody\r\n"
+        );
+        // no body, no final newline
+        assert_eq!(add_requires_dist("Name: x", "a>=1"), "Name: x\nRequires-Dist: a>=1\n");
+        assert_eq!(add_requires_dist("Name: x\n", "a>=1"), "Name: x\nRequires-Dist: a>=1\n");
     }
 
     #[test]

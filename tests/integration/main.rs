@@ -48,6 +48,10 @@ mod wheel;
 mod real_wheels;
 // Windows repair end to end on the PE fixtures (delvewheel parity).
 mod windows_repair;
+// Libraries other distributions provide (--site-packages), sibling links, --exclude hygiene.
+mod providers;
+// The same for macOS and Windows wheels of the committed fixtures.
+mod providers_macos_windows;
 // Hostile wheels and binaries through the command line; dependency cycles.
 mod hostile;
 // Atomic output: repair killed at random points, failed writes.

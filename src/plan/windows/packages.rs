@@ -27,6 +27,8 @@ pub(super) struct PatchCtx<'a> {
     pub top_level_ext: bool,
     /// Where the DLLs go, relative to site-packages.
     pub libs_site_rel: &'a str,
+    /// Directories of DLLs other distributions provide, relative to site-packages.
+    pub provider_dirs: &'a [String],
     /// The load-order file, for Pythons before 3.10.
     pub load_order: &'a Option<String>,
     /// wheelfix's version, as an identifier.
@@ -42,6 +44,7 @@ impl PatchCtx<'_> {
             libs_dir: self.libs_site_rel.to_string(),
             load_order: self.load_order.clone(),
             ident: self.ident.to_string(),
+            provider_dirs: self.provider_dirs.to_vec(),
         }
     }
 }
