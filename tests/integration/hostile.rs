@@ -394,23 +394,35 @@ fn hostile_binaries_are_one_line_errors() {
     let dynamic = (0..phnum).map(|i| phoff + i * phentsize).find(|&p| get_u32(&elf, p) == 2).unwrap();
 
     let mut cases: Vec<(PathBuf, String)> = Vec::new();
-    let mut elf_case = |label: &str, edit: &dyn Fn(&mut Vec<u8>)| {
+    let mut elf_case = |label: &str, reason: &str, edit: &dyn Fn(&mut Vec<u8>)| {
         let mut data = elf.clone();
         edit(&mut data);
         let w = binary_wheel(root, label, "linux_x86_64", "hostile/x.so", data);
-        let file = format!("{}!hostile/x.so", w.display());
-        cases.push((w, file));
+        let said = format!("{}!hostile/x.so`: {reason}", w.display());
+        cases.push((w, said));
     };
+    let shoff = get_u64(&elf, 0x28);
+    let shtable = u64::from(get_u16(&elf, 0x3a)) * u64::from(get_u16(&elf, 0x3c));
+    let len = elf.len() as u64;
+    assert!(shoff + shtable <= len && shoff > 0, "cc wrote section headers");
+    // headers that lie: the loader maps such a file and crashes in `dlopen`
+    elf_case("elf-shoff-past", "the section header table", &|d| put_u64(d, 0x28, len + 0x40));
+    elf_case("elf-shoff-partly", "the section header table", &|d| put_u64(d, 0x28, len - shtable + 8));
+    elf_case("elf-dynamic-unmapped", "PT_DYNAMIC at 0x7fff0000 is outside every PT_LOAD", &|d| {
+        put_u64(d, dynamic + 16, 0x7fff_0000)
+    });
+    let dyn_off = get_u64(&elf, dynamic + 8);
+    elf_case("elf-dynamic-elsewhere", "PT_DYNAMIC at 0x", &|d| put_u64(d, dynamic + 8, dyn_off - 0x100));
     // program headers past the end of the file
-    elf_case("elf-phoff", &|d| put_u64(d, 0x20, 0xFFFF_FFFF_0000));
+    elf_case("elf-phoff", "", &|d| put_u64(d, 0x20, 0xFFFF_FFFF_0000));
     // a huge program header count
-    elf_case("elf-phnum", &|d| put_u16(d, 0x38, 0xFFFF));
+    elf_case("elf-phnum", "", &|d| put_u16(d, 0x38, 0xFFFF));
     // PT_DYNAMIC past the end
-    elf_case("elf-dynamic", &|d| put_u64(d, dynamic + 8, 0x7FFF_FFFF_0000));
+    elf_case("elf-dynamic", "", &|d| put_u64(d, dynamic + 8, 0x7FFF_FFFF_0000));
     // a PT_LOAD whose file range runs past the end
-    elf_case("elf-load-size", &|d| put_u64(d, loads[1] + 32, 0x7FFF_FFFF_0000));
+    elf_case("elf-load-size", "", &|d| put_u64(d, loads[1] + 32, 0x7FFF_FFFF_0000));
     // overlapping PT_LOADs: the second maps the same addresses as the first
-    elf_case("elf-overlap", &|d| {
+    elf_case("elf-overlap", "", &|d| {
         let (a, b) = (loads[0], loads[1]);
         let (off, vaddr, paddr) = (get_u64(d, a + 8), get_u64(d, a + 16), get_u64(d, a + 24));
         put_u64(d, b + 8, off);
@@ -452,6 +464,11 @@ fn hostile_binaries_are_one_line_errors() {
     pe_case("pe-import-name-rva", &|d| put_u32(d, descriptor + 12, 0x7FFF_0000));
 
     let said = assert_all_refused(&cases);
+    // the release gate names the entry and the reason too, as a problem of the wheel
+    let check_dir = root.join("elf-shoff-past");
+    let check = run(&check_dir, &["check", check_dir.to_str().unwrap()]);
+    assert_eq!(check.code, Some(1), "{}", check.stderr);
+    assert!(check.stdout.contains("!hostile/x.so`: the section header table"), "{}", check.stdout);
     // the ELF cases are built by cc here, so their offsets are this machine's
     let fixtures: Vec<_> = said.into_iter().filter(|(label, _)| !label.starts_with("elf-")).collect();
     crate::snapshot!("hostile-binaries", messages(root, &fixtures));
