@@ -429,6 +429,20 @@ fn hostile_binaries_are_one_line_errors() {
         put_u64(d, b + 16, vaddr);
         put_u64(d, b + 24, paddr);
     });
+    // names that promise a binary, over bytes that are none
+    for (label, entry, plat, reason) in [
+        ("named-so", "hostile/x.cpython-311-x86_64-linux-gnu.so", "linux_x86_64", "(`.so`) but not an ELF file"),
+        ("named-versioned", "hostile.libs/libz.so.1.2", "linux_x86_64", "(`.so`) but not an ELF file"),
+        ("named-abi3", "hostile/x.abi3.so", "macosx_11_0_arm64", "(`.so`) but not a Mach-O file"),
+        ("named-dylib", "hostile/.dylibs/libz.dylib", "macosx_11_0_arm64", "(`.dylib`) but not a Mach-O file"),
+        ("named-pyd", "hostile/x.pyd", "win_amd64", "(`.pyd`) but not a PE image"),
+        ("named-empty", "hostile/empty.so", "linux_x86_64", "(`.so`) but not an ELF file"),
+    ] {
+        let data = if label == "named-empty" { Vec::new() } else { b"INPUTS(-lz)\n".to_vec() };
+        let w = binary_wheel(root, label, plat, entry, data);
+        let said = format!("{}!{entry}`: named as a binary {reason}", w.display());
+        cases.push((w, said));
+    }
 
     // Mach-O: load commands past the header / the file, a huge count.
     let macho = fixture("macho/arm64/ext.cpython-312-darwin.so");
@@ -469,6 +483,17 @@ fn hostile_binaries_are_one_line_errors() {
     let check = run(&check_dir, &["check", check_dir.to_str().unwrap()]);
     assert_eq!(check.code, Some(1), "{}", check.stderr);
     assert!(check.stdout.contains("!hostile/x.so`: the section header table"), "{}", check.stdout);
+    // data files whose names merely hold `.so` stay data files
+    let script = b"/* GNU ld script */\nGROUP ( libz.so.1 )\n".to_vec();
+    let data = vec![
+        ("hostile/x.so.txt".to_string(), b"INPUTS(-lz)\n".to_vec()),
+        ("hostile/y.sort".into(), vec![]),
+        ("hostile/lib/libz.so".into(), script),
+    ];
+    std::fs::create_dir_all(root.join("data-names")).unwrap();
+    let plain = make_wheel(&root.join("data-names"), "hostile", "linux_x86_64", data);
+    let r = run(&root.join("data-names"), &["show", plain.to_str().unwrap(), "--allow-pure-python-wheel"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
     // the ELF cases are built by cc here, so their offsets are this machine's
     let fixtures: Vec<_> = said.into_iter().filter(|(label, _)| !label.starts_with("elf-")).collect();
     crate::snapshot!("hostile-binaries", messages(root, &fixtures));
