@@ -3,13 +3,13 @@
 //! DT_RPATH/DT_RUNPATH; Mach-O: install names with `@rpath`; PE: DLL names),
 //! deduplicating nodes by what they resolved to.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 
 use super::model::{DepGraph, Edge, Node, NodeKind, WheelBinary};
 use crate::binary::BinaryInfo;
-use crate::resolve::elf::ElfResolver;
+use crate::resolve::elf::{ElfResolver, Rejected};
 use crate::resolve::macho::{MachOLookup, MachOResolver};
 use crate::resolve::pe::PeResolver;
 use crate::resolve::{Dir, Location, WheelBinaries};
@@ -34,11 +34,12 @@ fn first_visit(done: &mut Vec<bool>, n: usize) -> bool {
 struct GraphBuilder {
     nodes: Vec<Node>,
     index: HashMap<String, usize>,
+    rejected: BTreeMap<usize, Vec<Rejected>>,
 }
 
 impl GraphBuilder {
     fn new(binaries: &[WheelBinary]) -> Self {
-        let mut g = GraphBuilder { nodes: Vec::new(), index: HashMap::new() };
+        let mut g = GraphBuilder { nodes: Vec::new(), index: HashMap::new(), rejected: BTreeMap::new() };
         for b in binaries {
             g.add(format!("w:{}", b.path), b.path.clone(), NodeKind::Wheel(b.path.clone()), Some(b.info.clone()));
         }
@@ -81,7 +82,7 @@ impl GraphBuilder {
     }
 
     fn finish(self) -> DepGraph {
-        DepGraph { nodes: self.nodes }
+        DepGraph { nodes: self.nodes, rejected: self.rejected }
     }
 }
 
@@ -141,7 +142,7 @@ pub(super) fn build_elf_graph(
                 (g.add(format!("x:{name}"), name.clone(), NodeKind::Excluded, None).0, false)
             } else {
                 match resolver.find(name, elf, &loc, &rpath, &runpath, wheel) {
-                    Some(r) => {
+                    Ok(r) => {
                         let real = r.realpath.clone();
                         if matches!(r.location, Location::Disk(_)) && excluded(exclude, name, real.as_deref()) {
                             (g.add(format!("x:{name}"), name.clone(), NodeKind::Excluded, None).0, false)
@@ -149,7 +150,13 @@ pub(super) fn build_elf_graph(
                             (g.found(name, r).0, true)
                         }
                     }
-                    None => (g.add(format!("m:{name}"), name.clone(), NodeKind::Missing, None).0, false),
+                    Err(rejected) => {
+                        let (m, _) = g.add(format!("m:{name}"), name.clone(), NodeKind::Missing, None);
+                        if !rejected.is_empty() {
+                            g.rejected.entry(m).or_insert(rejected);
+                        }
+                        (m, false)
+                    }
                 }
             };
             edges.push(Edge { name: name.clone(), node: child });

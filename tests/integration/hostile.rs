@@ -632,3 +632,57 @@ fn the_release_gate_reports_what_the_index_refuses() {
         assert!(out.contains(&line), "{line} in {out}");
     }
 }
+
+/// A library found by name on the search path that the loader cannot use:
+/// a file cut short, garbage, or one built for another machine. Repair
+/// names it, with its path and the reason, instead of saying the library
+/// could not be located; a usable copy later in the search is still found.
+#[test]
+fn unusable_libraries_on_the_search_path_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (wheel, chain) = crate::util::chain_wheel(root);
+    let w = wheel.to_str().unwrap();
+    let foo = chain.lib_dir.join("libfoo.so.1");
+    let good = std::fs::read(&foo).unwrap();
+    // a copy kept elsewhere, for the cases where a later directory has one
+    let spare = root.join("spare");
+    std::fs::create_dir_all(&spare).unwrap();
+    std::fs::copy(&foo, spare.join("libfoo.so.1")).unwrap();
+    std::fs::copy(chain.lib_dir.join("libbar.so.1"), spare.join("libbar.so.1")).unwrap();
+    let first = root.join("first");
+    std::fs::create_dir_all(&first).unwrap();
+    let lp = |d: &Path| d.to_str().unwrap().to_string();
+    let i686 = fixture("elf/prebuilt/libsmall-i686.so");
+    let foo_path = lp(&foo);
+    let cases: [(&str, Vec<u8>, &str, i32); 4] = [
+        ("cut", good[..good.len() / 3].to_vec(), "PT_LOAD at 0x", 2),
+        ("garbage", b"not a library at all\n".to_vec(), "not an ELF file", 2),
+        ("empty", Vec::new(), "it is empty", 2),
+        ("i686", i686, "it is built for 32-bit i686, not 64-bit x86_64", 1),
+    ];
+    for (label, bytes, reason, code) in cases {
+        std::fs::write(&foo, &bytes).unwrap();
+        let house = root.join(format!("house-{label}"));
+        let r = run(root, &["repair", w, "-w", house.to_str().unwrap()]);
+        assert_eq!(r.code, Some(code), "{label}: {}", r.stderr);
+        let line = r.stderr.lines().next().unwrap_or("");
+        let said = if code == 2 {
+            format!("required library `libfoo.so.1` (needed by `chainpkg/ext.so`) is corrupt: `{foo_path}`: {reason}")
+        } else {
+            format!("required library `libfoo.so.1` (needed by `chainpkg/ext.so`) could not be located; skipped `{foo_path}`: {reason}")
+        };
+        assert!(line.starts_with("error: ") && line.contains(&said), "{label}: {said}\nin: {}", r.stderr);
+        assert!(!house.exists() || std::fs::read_dir(&house).unwrap().next().is_none(), "{label}: wrote a wheel");
+        // show still lists it as not found, and does not fail on it
+        let show = run(root, &["show", w]);
+        assert_eq!(show.code, Some(1), "{label}: {}", show.stderr);
+        assert!(show.stdout.contains("libfoo.so.1 (NOT FOUND)"), "{label}: {}", show.stdout);
+        // the same file first on the search path, a good copy after it: the good one is bundled
+        std::fs::write(first.join("libfoo.so.1"), &bytes).unwrap();
+        let house = root.join(format!("house-{label}-found"));
+        let args = ["repair", w, "-w", house.to_str().unwrap(), "--lib-path", &lp(&first), "--lib-path", &lp(&spare)];
+        let r = run(root, &args);
+        assert_eq!(r.code, Some(0), "{label}: {}", r.stderr);
+    }
+}
