@@ -49,6 +49,35 @@ pub enum RpathEdit {
     SetRunpath(String),
 }
 
+impl RpathEdit {
+    /// What this edit does to the search path of a file that has `rpath`
+    /// and `runpath` (split at `:`), in words: ``RPATH `/a` → RUNPATH `$ORIGIN` ``,
+    /// ``RUNPATH `/a` removed``, ``RPATH `$ORIGIN` added``. `None` when it
+    /// changes nothing.
+    pub fn describe(&self, rpath: &[String], runpath: &[String]) -> Option<String> {
+        let old = match (rpath.is_empty(), runpath.is_empty()) {
+            (true, true) => None,
+            // the loader reads DT_RUNPATH alone when both are there; both go
+            (_, false) if !rpath.is_empty() => {
+                Some(format!("RPATH `{}` and RUNPATH `{}`", rpath.join(":"), runpath.join(":")))
+            }
+            (_, false) => Some(format!("RUNPATH `{}`", runpath.join(":"))),
+            (false, true) => Some(format!("RPATH `{}`", rpath.join(":"))),
+        };
+        let new = match self {
+            RpathEdit::Remove => None,
+            RpathEdit::SetRpath(v) => Some((format!("RPATH `{v}`"), runpath.is_empty() && rpath.join(":") == *v)),
+            RpathEdit::SetRunpath(v) => Some((format!("RUNPATH `{v}`"), rpath.is_empty() && runpath.join(":") == *v)),
+        };
+        match (old, new) {
+            (None, None) | (_, Some((_, true))) => None,
+            (Some(old), None) => Some(format!("{old} removed")),
+            (None, Some((new, _))) => Some(format!("{new} added")),
+            (Some(old), Some((new, _))) => Some(format!("{old} → {new}")),
+        }
+    }
+}
+
 /// All edits to one ELF file, applied together, in field order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]

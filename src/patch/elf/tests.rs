@@ -100,3 +100,25 @@ fn corrupted_inputs_never_panic() {
         }
     }
 }
+
+#[test]
+fn search_path_edits_in_words() {
+    let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let set = RpathEdit::SetRpath("$ORIGIN".into());
+    let run = RpathEdit::SetRunpath("$ORIGIN".into());
+    assert_eq!(set.describe(&[], &[]).as_deref(), Some("RPATH `$ORIGIN` added"));
+    assert_eq!(set.describe(&v(&["$ORIGIN"]), &[]), None, "already so");
+    assert_eq!(run.describe(&[], &v(&["$ORIGIN"])), None, "already so");
+    assert_eq!(run.describe(&v(&["$ORIGIN"]), &[]).as_deref(), Some("RPATH `$ORIGIN` → RUNPATH `$ORIGIN`"));
+    assert_eq!(set.describe(&[], &v(&["/a", "/b"])).as_deref(), Some("RUNPATH `/a:/b` → RPATH `$ORIGIN`"));
+    assert_eq!(RpathEdit::Remove.describe(&[], &[]), None);
+    assert_eq!(RpathEdit::Remove.describe(&v(&["/a"]), &[]).as_deref(), Some("RPATH `/a` removed"));
+    assert_eq!(
+        RpathEdit::Remove.describe(&v(&["/a"]), &v(&["/b"])).as_deref(),
+        Some("RPATH `/a` and RUNPATH `/b` removed")
+    );
+    assert_eq!(
+        set.describe(&v(&["$ORIGIN"]), &v(&["/b"])).as_deref(),
+        Some("RPATH `$ORIGIN` and RUNPATH `/b` → RPATH `$ORIGIN`")
+    );
+}
