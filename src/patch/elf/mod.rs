@@ -7,11 +7,17 @@
 //! valid, nothing else moves.
 //!
 //! The slot for the new program header is, in order of preference: a PT_NULL
-//! entry, free zero bytes right after the program header table, a PT_NOTE
-//! that carries only a build-id or ABI tag (never one with a GNU property
-//! note), and, for shared libraries without PT_INTERP, a relocated program
-//! header table at the start of the new segment. When no string is added and
-//! `.dynamic` has room, the file is edited in place and keeps its size.
+//! entry, free zero bytes right after the program header table, and, for
+//! shared libraries without PT_INTERP, room made in place by moving the
+//! sections right after the table (notes, hash tables, dynamic symbols and
+//! strings, symbol versions) into the new segment, every PT_NOTE and
+//! PT_GNU_PROPERTY following them: every program header is kept and the
+//! table stays in the first PT_LOAD. Only when that is impossible (an
+//! executable, whose `.interp` follows its table; a file without section
+//! headers) does a PT_NOTE that carries only a build-id or ABI tag give way
+//! (never one with a GNU property note), and, last, a library's table move
+//! to the start of the new segment. When no string is added and `.dynamic`
+//! has room, the file is edited in place and keeps its size.
 //!
 //! Every output is re-parsed and checked before it is returned: the dynamic
 //! information must say what was asked, every `vn_file` must name a
@@ -21,6 +27,7 @@
 
 mod grow;
 mod plan;
+mod shift;
 mod strings;
 mod strip;
 #[cfg(test)]
