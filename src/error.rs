@@ -59,7 +59,7 @@ pub enum Error {
     #[error(transparent)]
     Policy(#[from] PolicyError),
     /// A library that must be bundled could not be found.
-    #[error("`{wheel}`: required library `{name}` (needed by `{needed_by}`) could not be located")]
+    #[error("`{wheel}`: required library `{name}` (needed by `{needed_by}`) could not be located{skipped}")]
     MissingLibrary {
         /// The wheel being repaired.
         wheel: String,
@@ -67,6 +67,24 @@ pub enum Error {
         name: String,
         /// The file that references it.
         needed_by: String,
+        /// `; skipped `PATH`: REASON` for each file of that name the search
+        /// found built for another machine (empty when none).
+        skipped: String,
+    },
+    /// A library that must be bundled was found only as a file that does
+    /// not parse (cut short, garbage).
+    #[error("`{wheel}`: required library `{name}` (needed by `{needed_by}`) is corrupt: `{path}`: {reason}")]
+    CorruptLibrary {
+        /// The wheel being repaired.
+        wheel: String,
+        /// The name as referenced.
+        name: String,
+        /// The file that references it.
+        needed_by: String,
+        /// The corrupt file, as found on the search path.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
     },
     /// The wheel cannot be repaired to what was asked.
     #[error("`{wheel}`: {reason}")]
@@ -107,6 +125,10 @@ impl Error {
             Error::Patch { source, .. } => source.hint(),
             Error::MissingLibrary { .. } => Some(
                 "pass the directory that holds it with `--lib-path DIR`, or leave it out with `--exclude NAME`"
+                    .to_string(),
+            ),
+            Error::CorruptLibrary { .. } => Some(
+                "replace the damaged file, or pass a directory that holds a good copy with `--lib-path DIR`"
                     .to_string(),
             ),
             Error::CannotRepair { reason, .. } => reason.hint(),

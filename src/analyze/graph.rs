@@ -4,13 +4,13 @@
 //! deduplicating nodes by what they resolved to.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 
 use super::model::{DepGraph, Edge, Node, NodeKind, WheelBinary};
 use crate::binary::BinaryInfo;
-use crate::resolve::elf::ElfResolver;
+use crate::resolve::elf::{ElfResolver, Rejected};
 use crate::resolve::macho::{MachOLookup, MachOResolver};
 use crate::resolve::pe::PeResolver;
 use crate::resolve::providers::Providers;
@@ -75,11 +75,12 @@ fn first_visit(done: &mut Vec<bool>, n: usize) -> bool {
 struct GraphBuilder {
     nodes: Vec<Node>,
     index: HashMap<String, usize>,
+    rejected: BTreeMap<usize, Vec<Rejected>>,
 }
 
 impl GraphBuilder {
     fn new(binaries: &[WheelBinary]) -> Self {
-        let mut g = GraphBuilder { nodes: Vec::new(), index: HashMap::new() };
+        let mut g = GraphBuilder { nodes: Vec::new(), index: HashMap::new(), rejected: BTreeMap::new() };
         for b in binaries {
             g.add(format!("w:{}", b.path), b.path.clone(), NodeKind::Wheel(b.path.clone()), Some(b.info.clone()));
         }
@@ -130,7 +131,7 @@ impl GraphBuilder {
     }
 
     fn finish(self) -> DepGraph {
-        DepGraph { nodes: self.nodes }
+        DepGraph { nodes: self.nodes, rejected: self.rejected }
     }
 }
 
@@ -191,9 +192,9 @@ pub(super) fn build_elf_graph(
                 (g.add(format!("x:{name}"), name.clone(), NodeKind::Excluded, None).0, false)
             } else {
                 match resolver.find(name, elf, &loc, &rpath, &runpath, wheel) {
-                    Some(r) if matches!(r.location, Location::Wheel(_)) => (g.found(name, r).0, true),
+                    Ok(r) if matches!(r.location, Location::Wheel(_)) => (g.found(name, r).0, true),
                     _ if providers.find(name).is_some() => (g.linked(name, providers), false),
-                    Some(r) => {
+                    Ok(r) => {
                         let real = r.realpath.clone();
                         if matches!(r.location, Location::Disk(_)) && exclude.matches(name, real.as_deref()) {
                             (g.add(format!("x:{name}"), name.clone(), NodeKind::Excluded, None).0, false)
@@ -201,7 +202,13 @@ pub(super) fn build_elf_graph(
                             (g.found(name, r).0, true)
                         }
                     }
-                    None => (g.add(format!("m:{name}"), name.clone(), NodeKind::Missing, None).0, false),
+                    Err(rejected) => {
+                        let (m, _) = g.add(format!("m:{name}"), name.clone(), NodeKind::Missing, None);
+                        if !rejected.is_empty() {
+                            g.rejected.entry(m).or_insert(rejected);
+                        }
+                        (m, false)
+                    }
                 }
             };
             edges.push(Edge { name: name.clone(), node: child });

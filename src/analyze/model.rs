@@ -92,6 +92,9 @@ pub struct Node {
 pub struct DepGraph {
     /// Nodes; the wheel's binaries come first, in [`Analysis::binaries`] order.
     pub nodes: Vec<Node>,
+    /// For missing nodes: the files of that name the search found but could
+    /// not use (corrupt, or built for another machine), in search order.
+    pub rejected: BTreeMap<usize, Vec<crate::resolve::elf::Rejected>>,
 }
 
 impl DepGraph {
@@ -387,11 +390,16 @@ impl Analysis {
             .iter()
             .find(|m| m.deps.iter().any(|e| e.node == n))
             .map_or_else(String::new, |m| m.name.clone());
-        Error::MissingLibrary {
-            wheel: self.wheel.display().to_string(),
-            name: self.graph.nodes[n].name.clone(),
-            needed_by,
+        let wheel = self.wheel.display().to_string();
+        let name = self.graph.nodes[n].name.clone();
+        let rejected = self.graph.rejected.get(&n).map_or(&[][..], Vec::as_slice);
+        if let Some(bad) = rejected.iter().find(|r| r.corrupt) {
+            let path = bad.path.display().to_string();
+            return Error::CorruptLibrary { wheel, name, needed_by, path, reason: bad.reason.clone() };
         }
+        let skipped: String =
+            rejected.iter().map(|r| format!("; skipped `{}`: {}", r.path.display(), r.reason)).collect();
+        Error::MissingLibrary { wheel, name, needed_by, skipped }
     }
 
     /// Nodes referenced but not found (and not provided or excluded).

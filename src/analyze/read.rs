@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use super::kept::{Kept, KeptEntry};
 use super::model::WheelBinary;
-use crate::binary::{self, BinaryInfo, ElfInfo};
+use crate::binary::{self, BinaryInfo, ElfInfo, Format};
 use crate::error::{Error, Result};
 use crate::wheel::WheelArchive;
 
@@ -69,13 +69,20 @@ pub(super) fn read_binaries(
         // Only entries that start like a binary are kept in memory; the rest
         // (data files of any size) are checked while streaming.
         let prefix = archive.read_prefix(i, 4).map_err(wheel_err)?;
+        let binary_err = |source| Error::Binary { file: format!("{wheel}!{}", entry.name), source };
+        let promised = promised_format(&entry.name, &archive.filename().platform);
         if !binary::may_be_binary(&prefix) {
+            if let Some(format) = promised {
+                let head = archive.read_prefix(i, 256).map_err(wheel_err)?;
+                if !(format == Format::Elf && is_ld_script(&head)) {
+                    return Err(binary_err(not_a(format, &entry.name)));
+                }
+            }
             if verify {
                 archive.verify_streaming(i).map_err(wheel_err)?;
             }
             return Ok(None);
         }
-        let binary_err = |source| Error::Binary { file: format!("{wheel}!{}", entry.name), source };
         // A large ELF file that will not be patched is read in one pass that
         // keeps only the parts its parse needs. In a repair, that is a library
         // some earlier repair bundled (in a `.libs` directory), or one too
@@ -101,6 +108,9 @@ pub(super) fn read_binaries(
                 }
                 .map_err(wheel_err)?;
                 let parsed = binary::parse(&data).map_err(binary_err)?;
+                if let (None, Some(format)) = (&parsed, promised) {
+                    return Err(binary_err(not_a(format, &entry.name)));
+                }
                 if let (Some(budget), Some(info)) = (&budget, &parsed) {
                     if likely_patched(info, &wheel_files, exclude) && budget.reserve(data.len() as u64) {
                         kept = Some(KeptEntry { data, blocks });
@@ -156,10 +166,93 @@ fn read_elf_in_part(
     Ok(parsed)
 }
 
+/// The binary format the name of entry `name` promises, in a wheel with
+/// these platform tags: `.pyd` a PE image, `.dylib` a Mach-O file, `.so` or
+/// a versioned `.so.1`, `.so.1.2`… a shared library (Mach-O in a macOS
+/// wheel, ELF elsewhere). `None` when the name promises nothing: a data file
+/// (`foo.so.txt`, `foo.sort`).
+fn promised_format(name: &str, platform: &[String]) -> Option<Format> {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    let lower = base.to_ascii_lowercase();
+    if lower.ends_with(".pyd") {
+        return Some(Format::Pe);
+    }
+    if lower.ends_with(".dylib") {
+        return Some(Format::MachO);
+    }
+    let versioned = |v: &str| v.split('.').all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    let shared = base.ends_with(".so") || base.rsplit_once(".so.").is_some_and(|(_, v)| versioned(v));
+    let macos = !platform.is_empty() && platform.iter().all(|p| p.starts_with("macosx_"));
+    shared.then_some(if macos { Format::MachO } else { Format::Elf })
+}
+
+/// Whether `head` (the first bytes of a file) starts a GNU ld script: a
+/// text file that a `libfoo.so` may be (glibc's `libc.so` is one), read by
+/// the link editor, never by the loader. Comments and blanks may come
+/// before the first command.
+fn is_ld_script(head: &[u8]) -> bool {
+    let mut rest = head;
+    loop {
+        rest = rest.trim_ascii_start();
+        match rest.strip_prefix(b"/*") {
+            Some(comment) => match comment.windows(2).position(|w| w == b"*/") {
+                Some(end) => rest = &comment[end + 2..],
+                None => return false,
+            },
+            None => break,
+        }
+    }
+    [&b"INPUT"[..], b"GROUP", b"OUTPUT_FORMAT", b"OUTPUT_ARCH", b"SEARCH_DIR"]
+        .iter()
+        .any(|k| rest.strip_prefix(*k).is_some_and(|after| after.trim_ascii_start().starts_with(b"(")))
+}
+
+/// The error for an entry whose name promises `format` but whose bytes are
+/// not of any binary format.
+fn not_a(format: Format, name: &str) -> binary::ParseError {
+    let (what, suffix) = match format {
+        Format::Elf => ("an ELF file", ".so"),
+        Format::MachO => ("a Mach-O file", if name.ends_with(".dylib") { ".dylib" } else { ".so" }),
+        Format::Pe => ("a PE image", ".pyd"),
+    };
+    binary::ParseError::new(format!("named as a binary (`{suffix}`) but not {what}"))
+}
+
 fn is_extension(name: &str, info: &BinaryInfo) -> bool {
     match info {
         BinaryInfo::Elf(e) => e.is_python_extension(),
         BinaryInfo::MachO(_) => name.ends_with(".so"),
         BinaryInfo::Pe(p) => name.to_ascii_lowercase().ends_with(".pyd") || !p.py_init.is_empty(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_promise_a_binary() {
+        let linux = ["manylinux_2_17_x86_64".to_string()];
+        let mac = ["macosx_11_0_arm64".to_string()];
+        for name in ["pkg/_x.cpython-311-x86_64-linux-gnu.so", "x.abi3.so", "a.libs/libfoo.so.1", "libz.so.1.2.13"] {
+            assert_eq!(promised_format(name, &linux), Some(Format::Elf), "{name}");
+        }
+        assert_eq!(promised_format("pkg/x.cpython-312-darwin.so", &mac), Some(Format::MachO));
+        assert_eq!(promised_format("pkg/.dylibs/libfoo.dylib", &mac), Some(Format::MachO));
+        assert_eq!(promised_format("pkg/x.cp311-win_amd64.PYD", &["win_amd64".into()]), Some(Format::Pe));
+        for name in ["foo.so.txt", "libfoo.so.1a", "libfoo.so.", "libfoo.so..1", "pkg.so/readme", "x.sort", "x.py"] {
+            assert_eq!(promised_format(name, &linux), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn ld_scripts_are_told_from_garbage() {
+        assert!(is_ld_script(b"/* GNU ld script\n   Use the shared library */\nOUTPUT_FORMAT(elf64-x86-64)\n"));
+        assert!(is_ld_script(b"INPUT(libncursesw.so.6 -ltinfo)\n"));
+        assert!(is_ld_script(b"\n  GROUP ( /lib/libc.so.6 )"));
+        assert!(!is_ld_script(b"/* a comment that never ends INPUT("));
+        assert!(!is_ld_script(b"INPUTS(x)"));
+        assert!(!is_ld_script(b"not a library"));
+        assert!(!is_ld_script(b""));
     }
 }

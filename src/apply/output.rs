@@ -119,7 +119,7 @@ pub(super) fn write(
     let patcher = Patcher { archive, level, digests: &plan.digests, shared: extras.shared };
     let (patched, written) = beside_writer(&out, write, || patch_all(plan, patcher, promises, stages, kept));
     // a problem of the binaries first: the writer's is then only that it stopped
-    let details: Vec<String> = patched?.into_iter().flatten().collect();
+    let details: Vec<String> = plan.details.iter().cloned().map(Some).chain(patched?).flatten().collect();
     let (patched_names, notes) = written?;
     Ok(Applied {
         output: out.clone(),

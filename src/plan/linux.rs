@@ -102,6 +102,9 @@ pub(super) fn plan(a: &Analysis, v: &LinuxVerdict, contents: &Contents, options:
             )),
         };
         let entry = format!("{}/{new_name}", graft.libs_dir);
+        if let (Some(BinaryInfo::Elf(elf)), Some(rpath)) = (a.graph.nodes[n].info.as_deref(), &edits.rpath) {
+            say_rpath(&mut plan.details, &entry, elf, rpath);
+        }
         plan.binaries.push(PlannedBinary {
             name: entry.clone(),
             source: PlanSource::File(src.clone()),
@@ -283,6 +286,9 @@ fn own_elf(
     if out_name != b.path && !plan.replaced.contains_key(&b.index) {
         plan.dropped.push(b.index);
     }
+    if let Some(rpath) = &edits.rpath {
+        say_rpath(&mut plan.details, &out_name, elf, rpath);
+    }
     plan.binaries.push(PlannedBinary {
         name: out_name,
         source: PlanSource::Entry(b.index),
@@ -363,6 +369,14 @@ fn rpath_edit(
         })
     } else {
         None
+    }
+}
+
+/// Adds the words for `edit` of the search path of `elf`, written as
+/// `entry`, to `details` (nothing when it changes nothing).
+fn say_rpath(details: &mut Vec<String>, entry: &str, elf: &ElfInfo, edit: &RpathEdit) {
+    if let Some(what) = edit.describe(&elf.rpath, &elf.runpath) {
+        details.push(format!("`{entry}`: {what}"));
     }
 }
 

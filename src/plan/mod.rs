@@ -152,6 +152,8 @@ pub struct Plan {
     pub digests: BTreeMap<PathBuf, [u8; 32]>,
     /// Messages for the user.
     pub messages: Vec<String>,
+    /// Messages shown with `-v`: every search path a repair changes, file by file.
+    pub details: Vec<String>,
 }
 
 /// What the planner for `analysis` will read (see [`Contents::gather`]).

@@ -12,9 +12,14 @@
 //! 8. the directory of PT_INTERP and its `/usr` twin.
 //!
 //! `$ORIGIN`, `$LIB` and `$PLATFORM` are expanded. A candidate is accepted
-//! only when its class, byte order, machine and OS ABI match the requester's.
+//! only when its class, byte order, machine and OS ABI match the requester's;
+//! one that does not is skipped, as the loader skips it. A candidate that
+//! does not parse (cut short, garbage) is skipped too, and remembered: when
+//! nothing usable is found, the lookup names every file it skipped and why.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use super::cache::ParseCache;
 use super::{in_sysroot, Dir, Location, Resolved, WheelBinaries};
@@ -32,6 +37,20 @@ pub struct ElfResolver {
     /// The ld.so.conf + trusted directories (or musl's path list), already under the sysroot.
     pub conf_paths: Vec<PathBuf>,
     cache: ParseCache,
+    /// Why each file on disk that exists but did not parse was refused.
+    unparsed: Mutex<HashMap<PathBuf, String>>,
+}
+
+/// A file found by name on the search path that the loader cannot use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// The file as found.
+    pub path: PathBuf,
+    /// Why it cannot be used, in a few words.
+    pub reason: String,
+    /// It does not parse (cut short, garbage): it is not merely built for
+    /// another machine.
+    pub corrupt: bool,
 }
 
 impl ElfResolver {
@@ -62,11 +81,20 @@ impl ElfResolver {
                 None => glibc_paths(sysroot),
             },
         };
-        ElfResolver { lib_path, sysroot: sysroot.to_path_buf(), env_paths, conf_paths, cache: ParseCache::default() }
+        ElfResolver {
+            lib_path,
+            sysroot: sysroot.to_path_buf(),
+            env_paths,
+            conf_paths,
+            cache: ParseCache::default(),
+            unparsed: Mutex::default(),
+        }
     }
 
     /// Finds `name` needed by `requester` (at `req_loc`), whose tree's
     /// top-level ELF has `root_rpath`/`root_runpath` (already expanded).
+    /// When nothing usable is found: every file of that name on disk that
+    /// was skipped, in search order (empty when there was none).
     pub fn find(
         &self,
         name: &str,
@@ -75,10 +103,13 @@ impl ElfResolver {
         root_rpath: &[Dir],
         root_runpath: &[Dir],
         wheel: &WheelBinaries,
-    ) -> Option<Resolved> {
+    ) -> Result<Resolved, Vec<Rejected>> {
         if name.contains('/') {
             let p = in_sysroot(&self.sysroot, Path::new(name));
-            return self.try_disk(&p, requester);
+            return match self.try_disk(&p, requester) {
+                Some(found) => found.map_err(|r| vec![r]),
+                None => Err(Vec::new()),
+            };
         }
         let origin = Dir::parent_of(req_loc);
         let mut dirs: Vec<Dir> = self.lib_path.iter().cloned().map(Dir::Disk).collect();
@@ -100,6 +131,7 @@ impl ElfResolver {
             }
         }
         let mut seen = std::collections::HashSet::new();
+        let mut rejected = Vec::new();
         for dir in dirs {
             if !seen.insert(dir.clone()) {
                 continue;
@@ -110,7 +142,7 @@ impl ElfResolver {
                     if let Some(info) = wheel.get(&p) {
                         if let BinaryInfo::Elf(e) = info.as_ref() {
                             if compatible(requester, e) {
-                                return Some(Resolved {
+                                return Ok(Resolved {
                                     location: Location::Wheel(p),
                                     realpath: None,
                                     info: info.clone(),
@@ -119,14 +151,14 @@ impl ElfResolver {
                         }
                     }
                 }
-                Dir::Disk(d) => {
-                    if let Some(r) = self.try_disk(&d.join(name), requester) {
-                        return Some(r);
-                    }
-                }
+                Dir::Disk(d) => match self.try_disk(&d.join(name), requester) {
+                    Some(Ok(r)) => return Ok(r),
+                    Some(Err(r)) => rejected.push(r),
+                    None => {}
+                },
             }
         }
-        None
+        Err(rejected)
     }
 
     /// Expands DT_RPATH/DT_RUNPATH entries of a file at `origin`.
@@ -156,33 +188,62 @@ impl ElfResolver {
         None
     }
 
-    fn try_disk(&self, path: &Path, requester: &ElfInfo) -> Option<Resolved> {
-        let info = self.cache.get_or_parse(path, read_elf)?;
+    /// The library at `path` on disk: `None` when there is no regular file
+    /// there, an error when the file is not one `requester` can load.
+    fn try_disk(&self, path: &Path, requester: &ElfInfo) -> Option<Result<Resolved, Rejected>> {
+        let parsed = self.cache.get_or_parse(path, |p| match read_elf(p) {
+            Ok(info) => info,
+            Err(reason) => {
+                if let Ok(mut unparsed) = self.unparsed.lock() {
+                    unparsed.insert(p.to_path_buf(), reason);
+                }
+                None
+            }
+        });
+        let reject = |reason: String, corrupt: bool| Some(Err(Rejected { path: path.to_path_buf(), reason, corrupt }));
+        let Some(info) = parsed else {
+            let reason = self.unparsed.lock().ok()?.get(path).cloned()?;
+            return reject(reason, true);
+        };
         let BinaryInfo::Elf(e) = info.as_ref() else { return None };
         if !compatible(requester, e) {
-            return None;
+            return reject(format!("it is built for {}, not {}", machine(e), machine(requester)), false);
         }
         let realpath = std::fs::canonicalize(path).ok();
-        Some(Resolved { location: Location::Disk(path.to_path_buf()), realpath, info })
+        Some(Ok(Resolved { location: Location::Disk(path.to_path_buf()), realpath, info }))
     }
 }
 
-/// The ELF file at `path`, mapped and parsed; `None` when it is not a
-/// regular file, cannot be mapped or is not ELF.
-fn read_elf(path: &Path) -> Option<BinaryInfo> {
-    let meta = std::fs::metadata(path).ok()?;
-    if !meta.is_file() {
-        return None;
+/// The machine an ELF file is built for, in a few words (`64-bit x86_64`).
+fn machine(e: &ElfInfo) -> String {
+    let bits = if e.class == Some(crate::binary::elf::ElfClass::Elf64) { 64 } else { 32 };
+    let order = if e.endian == Some(crate::binary::elf::Endian::Big) { ", big-endian" } else { "" };
+    match e.arch() {
+        Some(arch) => format!("{bits}-bit {arch}{order}"),
+        None => format!("{bits}-bit machine {}{order}", e.machine),
     }
-    let file = std::fs::File::open(path).ok()?;
+}
+
+/// The ELF file at `path`, mapped and parsed; `Ok(None)` when there is no
+/// regular file there, an error (the reason) when it cannot be read or is
+/// not an ELF file the parser accepts.
+fn read_elf(path: &Path) -> Result<Option<BinaryInfo>, String> {
+    let Ok(meta) = std::fs::metadata(path) else { return Ok(None) };
+    if !meta.is_file() {
+        return Ok(None);
+    }
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    if meta.len() == 0 {
+        return Err("it is empty".to_string());
+    }
     // SAFETY: the mapping is read-only and dropped before returning. A file
     // changed underneath us gives a parse error, or, when it is truncated, a
     // fault that the watch turns into a clean exit ([`crate::sigbus`]).
-    let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| e.to_string())?;
     let _watch = crate::sigbus::watch_map(&map, path);
     match crate::binary::elf::parse(&map) {
-        Ok(info) => Some(BinaryInfo::Elf(info)),
-        Err(_) => None,
+        Ok(info) => Ok(Some(BinaryInfo::Elf(info))),
+        Err(e) => Err(e.to_string()),
     }
 }
 

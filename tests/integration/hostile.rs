@@ -17,6 +17,9 @@ use zip::{CompressionMethod, ZipWriter};
 use crate::snap::Filter;
 use crate::util::{cc, make_wheel, text};
 
+// Dependency cycles, and libraries on the search path the loader cannot use.
+mod search;
+
 const NAME: &str = "demo-0.1-cp311-cp311-linux_x86_64.whl";
 const WHEEL_TXT: &str = "Wheel-Version: 1.0\nGenerator: wheelfix-tests\nRoot-Is-Purelib: false\n\
                          Tag: cp311-cp311-linux_x86_64\n";
@@ -394,29 +397,55 @@ fn hostile_binaries_are_one_line_errors() {
     let dynamic = (0..phnum).map(|i| phoff + i * phentsize).find(|&p| get_u32(&elf, p) == 2).unwrap();
 
     let mut cases: Vec<(PathBuf, String)> = Vec::new();
-    let mut elf_case = |label: &str, edit: &dyn Fn(&mut Vec<u8>)| {
+    let mut elf_case = |label: &str, reason: &str, edit: &dyn Fn(&mut Vec<u8>)| {
         let mut data = elf.clone();
         edit(&mut data);
         let w = binary_wheel(root, label, "linux_x86_64", "hostile/x.so", data);
-        let file = format!("{}!hostile/x.so", w.display());
-        cases.push((w, file));
+        let said = format!("{}!hostile/x.so`: {reason}", w.display());
+        cases.push((w, said));
     };
+    let shoff = get_u64(&elf, 0x28);
+    let shtable = u64::from(get_u16(&elf, 0x3a)) * u64::from(get_u16(&elf, 0x3c));
+    let len = elf.len() as u64;
+    assert!(shoff + shtable <= len && shoff > 0, "cc wrote section headers");
+    // headers that lie: the loader maps such a file and crashes in `dlopen`
+    elf_case("elf-shoff-past", "the section header table", &|d| put_u64(d, 0x28, len + 0x40));
+    elf_case("elf-shoff-partly", "the section header table", &|d| put_u64(d, 0x28, len - shtable + 8));
+    elf_case("elf-dynamic-unmapped", "PT_DYNAMIC at 0x7fff0000 is outside every PT_LOAD", &|d| {
+        put_u64(d, dynamic + 16, 0x7fff_0000)
+    });
+    let dyn_off = get_u64(&elf, dynamic + 8);
+    elf_case("elf-dynamic-elsewhere", "PT_DYNAMIC at 0x", &|d| put_u64(d, dynamic + 8, dyn_off - 0x100));
     // program headers past the end of the file
-    elf_case("elf-phoff", &|d| put_u64(d, 0x20, 0xFFFF_FFFF_0000));
+    elf_case("elf-phoff", "", &|d| put_u64(d, 0x20, 0xFFFF_FFFF_0000));
     // a huge program header count
-    elf_case("elf-phnum", &|d| put_u16(d, 0x38, 0xFFFF));
+    elf_case("elf-phnum", "", &|d| put_u16(d, 0x38, 0xFFFF));
     // PT_DYNAMIC past the end
-    elf_case("elf-dynamic", &|d| put_u64(d, dynamic + 8, 0x7FFF_FFFF_0000));
+    elf_case("elf-dynamic", "", &|d| put_u64(d, dynamic + 8, 0x7FFF_FFFF_0000));
     // a PT_LOAD whose file range runs past the end
-    elf_case("elf-load-size", &|d| put_u64(d, loads[1] + 32, 0x7FFF_FFFF_0000));
+    elf_case("elf-load-size", "", &|d| put_u64(d, loads[1] + 32, 0x7FFF_FFFF_0000));
     // overlapping PT_LOADs: the second maps the same addresses as the first
-    elf_case("elf-overlap", &|d| {
+    elf_case("elf-overlap", "", &|d| {
         let (a, b) = (loads[0], loads[1]);
         let (off, vaddr, paddr) = (get_u64(d, a + 8), get_u64(d, a + 16), get_u64(d, a + 24));
         put_u64(d, b + 8, off);
         put_u64(d, b + 16, vaddr);
         put_u64(d, b + 24, paddr);
     });
+    // names that promise a binary, over bytes that are none
+    for (label, entry, plat, reason) in [
+        ("named-so", "hostile/x.cpython-311-x86_64-linux-gnu.so", "linux_x86_64", "(`.so`) but not an ELF file"),
+        ("named-versioned", "hostile.libs/libz.so.1.2", "linux_x86_64", "(`.so`) but not an ELF file"),
+        ("named-abi3", "hostile/x.abi3.so", "macosx_11_0_arm64", "(`.so`) but not a Mach-O file"),
+        ("named-dylib", "hostile/.dylibs/libz.dylib", "macosx_11_0_arm64", "(`.dylib`) but not a Mach-O file"),
+        ("named-pyd", "hostile/x.pyd", "win_amd64", "(`.pyd`) but not a PE image"),
+        ("named-empty", "hostile/empty.so", "linux_x86_64", "(`.so`) but not an ELF file"),
+    ] {
+        let data = if label == "named-empty" { Vec::new() } else { b"INPUTS(-lz)\n".to_vec() };
+        let w = binary_wheel(root, label, plat, entry, data);
+        let said = format!("{}!{entry}`: named as a binary {reason}", w.display());
+        cases.push((w, said));
+    }
 
     // Mach-O: load commands past the header / the file, a huge count.
     let macho = fixture("macho/arm64/ext.cpython-312-darwin.so");
@@ -452,110 +481,25 @@ fn hostile_binaries_are_one_line_errors() {
     pe_case("pe-import-name-rva", &|d| put_u32(d, descriptor + 12, 0x7FFF_0000));
 
     let said = assert_all_refused(&cases);
+    // the release gate names the entry and the reason too, as a problem of the wheel
+    let check_dir = root.join("elf-shoff-past");
+    let check = run(&check_dir, &["check", check_dir.to_str().unwrap()]);
+    assert_eq!(check.code, Some(1), "{}", check.stderr);
+    assert!(check.stdout.contains("!hostile/x.so`: the section header table"), "{}", check.stdout);
+    // data files whose names merely hold `.so` stay data files
+    let script = b"/* GNU ld script */\nGROUP ( libz.so.1 )\n".to_vec();
+    let data = vec![
+        ("hostile/x.so.txt".to_string(), b"INPUTS(-lz)\n".to_vec()),
+        ("hostile/y.sort".into(), vec![]),
+        ("hostile/lib/libz.so".into(), script),
+    ];
+    std::fs::create_dir_all(root.join("data-names")).unwrap();
+    let plain = make_wheel(&root.join("data-names"), "hostile", "linux_x86_64", data);
+    let r = run(&root.join("data-names"), &["show", plain.to_str().unwrap(), "--allow-pure-python-wheel"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
     // the ELF cases are built by cc here, so their offsets are this machine's
     let fixtures: Vec<_> = said.into_iter().filter(|(label, _)| !label.starts_with("elf-")).collect();
     crate::snapshot!("hostile-binaries", messages(root, &fixtures));
-}
-
-/// `readelf -d` DT_NEEDED names of a file (binutils, an independent reader).
-fn readelf_needed(path: &Path) -> Vec<String> {
-    crate::util::readelf_dynamic(path)
-        .lines()
-        .filter(|l| l.contains("(NEEDED)"))
-        .filter_map(|l| Some(l.split_once('[')?.1.trim_end_matches(']').to_string()))
-        .collect()
-}
-
-#[test]
-fn dependency_cycles_and_self_references_terminate_and_repair() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
-    let lib = root.join("lib");
-    let stage = root.join("stage");
-    std::fs::create_dir_all(&lib).unwrap();
-    std::fs::create_dir_all(&stage).unwrap();
-    let l = lib.to_str().unwrap();
-    let s = stage.to_str().unwrap();
-    // libcyca.so.1 ↔ libcycb.so.1: b is built first, then a against b, then
-    // b again against a (DT_NEEDED forced, no symbol needed).
-    cc(root, "int b(void) { return 2; }\n", &lib.join("libcycb.so.1"), &["-shared", "-Wl,-soname,libcycb.so.1"]);
-    let a_src = "int b(void);\nint a(void) { return 40 + b(); }\n";
-    cc(root, a_src, &lib.join("libcyca.so.1"), &["-shared", "-Wl,-soname,libcyca.so.1", "-L", l, "-l:libcycb.so.1"]);
-    cc(
-        root,
-        "int b(void) { return 2; }\n",
-        &lib.join("libcycb.so.1"),
-        &["-shared", "-Wl,-soname,libcycb.so.1", "-L", l, "-Wl,--no-as-needed", "-l:libcyca.so.1"],
-    );
-    // libself.so.1 needs itself: linked against a first build of itself.
-    let self_src = "int selfv(void) { return 0; }\n";
-    cc(root, self_src, &stage.join("libself.so.1"), &["-shared", "-Wl,-soname,libself.so.1"]);
-    cc(
-        root,
-        self_src,
-        &lib.join("libself.so.1"),
-        &["-shared", "-Wl,-soname,libself.so.1", "-L", s, "-Wl,--no-as-needed", "-l:libself.so.1"],
-    );
-    assert!(readelf_needed(&lib.join("libcycb.so.1")).contains(&"libcyca.so.1".to_string()));
-    assert!(readelf_needed(&lib.join("libcyca.so.1")).contains(&"libcycb.so.1".to_string()));
-    assert!(readelf_needed(&lib.join("libself.so.1")).contains(&"libself.so.1".to_string()));
-    let ext = root.join("ext.so");
-    cc(
-        root,
-        "int a(void);\nint selfv(void);\nint PyInit_ext(void) { return a() + selfv(); }\n",
-        &ext,
-        &["-shared", "-L", l, "-l:libcyca.so.1", "-l:libself.so.1", &format!("-Wl,-rpath,{l}")],
-    );
-    let wheel = make_wheel(
-        root,
-        "cycpkg",
-        "linux_x86_64",
-        vec![("cycpkg/__init__.py".into(), vec![]), ("cycpkg/ext.so".into(), std::fs::read(&ext).unwrap())],
-    );
-    let w = wheel.to_str().unwrap();
-
-    let show = run(root, &["show", w]);
-    assert_eq!(show.code, Some(1), "needs repair, no error: {}", show.stderr);
-    for name in ["libcyca.so.1", "libcycb.so.1", "libself.so.1"] {
-        assert!(show.stdout.contains(name), "{name} missing from:\n{}", show.stdout);
-    }
-    let json = run(root, &["show", "--json", w]);
-    assert_eq!(json.code, Some(1), "{}", json.stderr);
-    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
-    let ext_libs = doc["linux"]["external_libs"].as_object().unwrap();
-    let mut names: Vec<&str> = ext_libs.keys().map(String::as_str).collect();
-    names.sort_unstable();
-    assert_eq!(names, ["libcyca.so.1", "libcycb.so.1", "libself.so.1"]);
-
-    let house = root.join("house");
-    let r = run(root, &["repair", w, "-w", house.to_str().unwrap()]);
-    assert_eq!(r.code, Some(0), "{}", r.stderr);
-    let out = PathBuf::from(r.stdout.trim());
-    let site = root.join("site");
-    let archive = wheelfix::wheel::WheelArchive::open(&out).unwrap();
-    archive.verify_all().unwrap();
-    for e in archive.entries().iter().filter(|e| !e.is_dir) {
-        let p = site.join(&e.name);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, archive.read(e.index).unwrap()).unwrap();
-    }
-    let libs: Vec<PathBuf> =
-        std::fs::read_dir(site.join("cycpkg.libs")).unwrap().map(|e| e.unwrap().path()).collect::<Vec<_>>();
-    assert_eq!(libs.len(), 3, "{libs:?}");
-    let find = |stem: &str| libs.iter().find(|p| p.file_name().unwrap().to_str().unwrap().starts_with(stem)).unwrap();
-    let (a, b, me) = (find("libcyca-"), find("libcycb-"), find("libself-"));
-    let file = |p: &Path| p.file_name().unwrap().to_str().unwrap().to_string();
-    // the cycle is rewritten on both sides, the self reference to the new name
-    assert!(readelf_needed(a).contains(&file(b)), "{:?}", readelf_needed(a));
-    assert!(readelf_needed(b).contains(&file(a)), "{:?}", readelf_needed(b));
-    assert!(readelf_needed(me).contains(&file(me)), "{:?}", readelf_needed(me));
-
-    // it loads with the original libraries gone
-    crate::util::loads_with_libraries_gone(root, &lib, &site.join("cycpkg/ext.so"));
-
-    // and repairing the result again terminates as well, changing nothing
-    let again = run(root, &["repair", out.to_str().unwrap(), "-w", root.join("house2").to_str().unwrap()]);
-    assert_eq!(again.code, Some(0), "{}", again.stderr);
 }
 
 /// A wheel every reader agrees on but that the package index refuses (its

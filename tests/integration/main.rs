@@ -36,6 +36,8 @@ mod cli_snapshots;
 mod cli_habits;
 // ELF: parsing and rewriting binaries built with cc at test time.
 mod elf;
+// ELF repair: every search path edit said with -v.
+mod elf_said;
 // Mach-O: parsing, relinking and signing the committed fixtures.
 mod macho;
 // macOS wheels end to end: repair (delocate's rules) and merge.

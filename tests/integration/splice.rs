@@ -52,7 +52,10 @@ fn a_large_extension_is_spliced_and_still_loads() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     // "`bigpkg/ext.so`: KEPT of TOTAL bytes kept as the input compressed them, ..."
-    let line = err.lines().find(|l| l.contains("`bigpkg/ext.so`: ")).unwrap_or_else(|| panic!("{err}"));
+    let line = err
+        .lines()
+        .find(|l| l.contains("`bigpkg/ext.so`: ") && l.contains(" bytes kept "))
+        .unwrap_or_else(|| panic!("{err}"));
     let nums: Vec<u64> = line.split(' ').filter_map(|w| w.parse().ok()).collect();
     let (kept, total, fresh) = (nums[0], nums[1], nums[2]);
     assert_eq!(kept + fresh, total, "{line}");

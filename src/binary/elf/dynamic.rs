@@ -37,6 +37,11 @@ impl ElfFile<'_> {
         };
         let size = self.dyn_size();
         let bytes = self.range(ph.p_offset, ph.p_filesz).map_err(|_| err("PT_DYNAMIC is past the end of the file"))?;
+        // the loader finds the dynamic section in memory, at p_vaddr: outside
+        // the bytes a PT_LOAD maps from the file, `dlopen` reads garbage
+        if !self.maps_from_file(ph) {
+            return Err(err(format!("PT_DYNAMIC at {:#x} is outside every PT_LOAD", ph.p_vaddr)));
+        }
         let slots = bytes.len() as u64 / size;
         let mut entries = Vec::new();
         for i in 0..slots {

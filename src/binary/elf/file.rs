@@ -194,8 +194,11 @@ impl<'a> ElfFile<'a> {
             }
             check_loads(&f.phdrs, data.len() as u64)?;
         }
-        // Section headers are optional for loading: a damaged table is
-        // ignored here (the rewriter checks it separately when it needs it).
+        // Section headers are optional for loading, but a table that runs
+        // past the end of the file is a file cut short or a header that lies:
+        // refused. One of another entry size is ignored here (the rewriter
+        // checks it separately when it needs it).
+        check_shdr_table(shoff, shentsize, shnum, data.len() as u64)?;
         if shnum > 0 && u64::from(shentsize) == f.shdr_size() {
             let want = f.shdr_size();
             if f.range(shoff, want * u64::from(shnum)).is_ok() {
@@ -366,6 +369,16 @@ impl<'a> ElfFile<'a> {
         cstr_at(bytes, u64::from(sh.sh_name)).unwrap_or(b"")
     }
 
+    /// Whether one PT_LOAD maps the whole file range of `seg` at the
+    /// segment's addresses (its bytes in memory are its bytes in the file).
+    pub fn maps_from_file(&self, seg: &Phdr) -> bool {
+        self.phdrs.iter().filter(|p| p.p_type == PT_LOAD).any(|l| {
+            let Some(delta) = seg.p_vaddr.checked_sub(l.p_vaddr) else { return false };
+            seg.p_offset.checked_sub(l.p_offset) == Some(delta)
+                && delta.checked_add(seg.p_filesz).is_some_and(|end| end <= l.p_filesz)
+        })
+    }
+
     /// The file offset of virtual address `vaddr`, through the PT_LOAD that
     /// maps it from the file.
     pub fn vaddr_to_offset(&self, vaddr: u64) -> Option<u64> {
@@ -374,6 +387,24 @@ impl<'a> ElfFile<'a> {
             (delta < p.p_filesz).then(|| p.p_offset.checked_add(delta)).flatten()
         })
     }
+}
+
+/// Refuses a section header table that reaches past the end of the file.
+/// With `e_shnum` 0 and `e_shoff` set (the count is then in the first
+/// entry), the first entry must be inside the file.
+fn check_shdr_table(shoff: u64, shentsize: u16, shnum: u16, file_len: u64) -> Result<(), ParseError> {
+    let entries = match (shoff, shnum) {
+        (0, 0) => return Ok(()),
+        (_, 0) => 1,
+        (_, n) => u64::from(n),
+    };
+    let end = shoff.checked_add(u64::from(shentsize) * entries);
+    if end.is_none_or(|e| e > file_len) {
+        return Err(err(format!(
+            "the section header table ({entries} entries at {shoff:#x}) is past the end of the file ({file_len:#x} bytes)"
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses PT_LOAD segments no loader can map: a file range past the end

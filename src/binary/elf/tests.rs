@@ -276,3 +276,55 @@ fn loads_past_the_end_or_overlapping_are_refused() {
     put(&mut d, at(loads[1]) + 40, u64::MAX, 8, false);
     assert!(parse(&d).is_err());
 }
+
+#[test]
+fn section_tables_past_the_end_are_refused() {
+    let f = ElfFile::parse(LLD).unwrap();
+    assert!(!f.shdrs.is_empty());
+    let len = LLD.len() as u64;
+    let table = f.shdr_size() * f.shdrs.len() as u64;
+    // wholly past the end, partly past the end, and an offset that overflows
+    for shoff in [len + 64, len - table + 1, u64::MAX - 8] {
+        let mut d = LLD.to_vec();
+        put(&mut d, 40, shoff, 8, false);
+        let e = parse(&d).unwrap_err();
+        assert!(e.0.contains("section header table") && e.0.contains("past the end of the file"), "{e}");
+    }
+    // the table ending exactly at the end of the file is fine
+    let mut d = LLD[..(f.e_shoff + table) as usize].to_vec();
+    assert_eq!(parse(&d).unwrap(), parse(LLD).unwrap());
+    // one byte less is not
+    d.pop();
+    assert!(parse(&d).unwrap_err().0.contains("section header table"));
+    // no section headers at all: nothing to check
+    let mut d = LLD.to_vec();
+    put(&mut d, 40, 0, 8, false);
+    put(&mut d, 60, 0, 2, false);
+    assert!(parse(&d).is_ok());
+}
+
+#[test]
+fn a_dynamic_segment_outside_every_load_is_refused() {
+    let f = ElfFile::parse(LLD).unwrap();
+    let (i, dynamic) = f.phdrs.iter().enumerate().find(|(_, p)| p.p_type == PT_DYNAMIC).unwrap();
+    let at = f.e_phoff + i as u64 * 56;
+    // an address no PT_LOAD maps
+    let mut d = LLD.to_vec();
+    put(&mut d, at + 16, 0x7fff_0000, 8, false);
+    let e = parse(&d).unwrap_err();
+    assert!(e.0.contains("PT_DYNAMIC at 0x7fff0000 is outside every PT_LOAD"), "{e}");
+    // mapped, but from other bytes of the file than the segment names
+    let mut d = LLD.to_vec();
+    put(&mut d, at + 8, dynamic.p_offset - 8, 8, false);
+    assert!(parse(&d).unwrap_err().0.contains("outside every PT_LOAD"));
+    // running past the end of its PT_LOAD
+    let mut d = LLD.to_vec();
+    put(&mut d, at + 32, dynamic.p_filesz + 0x10_0000, 8, false);
+    assert!(parse(&d).is_err());
+    // every fixture's PT_DYNAMIC is mapped
+    for data in [LLD, S390X] {
+        let f = ElfFile::parse(data).unwrap();
+        let dynamic = f.phdrs.iter().find(|p| p.p_type == PT_DYNAMIC).unwrap();
+        assert!(f.maps_from_file(dynamic));
+    }
+}

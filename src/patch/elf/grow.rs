@@ -2,6 +2,7 @@
 //! string table and, when it must move, `.dynamic`; and the slot for that
 //! segment's program header.
 
+use super::shift::{plan_shift, Shift};
 use super::strings::Strings;
 use super::{page_size, unsupported, PatchError, Writer};
 use crate::binary::elf::{
@@ -15,24 +16,36 @@ const NT_GNU_ABI_TAG: u32 = 1;
 const NT_GNU_BUILD_ID: u32 = 3;
 
 /// Where the program header of the new PT_LOAD goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Slot {
     /// Reuse the PT_NULL entry at this index.
     Null(usize),
     /// Grow the table into free bytes right after it.
     AfterTable,
+    /// Grow the table in place, moving the sections right after it into
+    /// the new segment.
+    Shift(Shift),
     /// Reuse the build-id/ABI-tag PT_NOTE at this index.
     Note(usize),
     /// Move the table to the start of the new segment.
     Relocate,
 }
 
-fn find_slot(f: &ElfFile<'_>) -> Option<Slot> {
+/// The slot for the new program header: a PT_NULL entry, free bytes after
+/// the table, or (shared libraries) room made by moving the sections after
+/// it. Only when none is possible (an executable, whose `.interp` follows
+/// its table; a library without section headers), a PT_NOTE that holds
+/// nothing but a build-id or ABI tag gives way, and last a library's table
+/// moves to the new segment.
+fn find_slot(f: &ElfFile<'_>, dynamic: &Dynamic) -> Option<Slot> {
     if let Some(i) = f.phdrs.iter().position(|p| p.p_type == PT_NULL) {
         return Some(Slot::Null(i));
     }
     if free_after_table(f) {
         return Some(Slot::AfterTable);
+    }
+    if let Some(shift) = plan_shift(f, dynamic) {
+        return Some(Slot::Shift(shift));
     }
     for (i, p) in f.phdrs.iter().enumerate() {
         if p.p_type != PT_NOTE {
@@ -92,6 +105,9 @@ struct NewSegment {
     align: u64,
     /// Size, in the file and in memory.
     len: u64,
+    /// Offset in the segment of the sections moved from after the program
+    /// headers ([`Slot::Shift`]).
+    moved_at: u64,
     /// Offset of the string table in the segment.
     str_at: u64,
     /// Size of the whole string table, old and new strings.
@@ -104,20 +120,31 @@ struct NewSegment {
     phnum: u64,
 }
 
+/// The new dynamic entries and the `vn_file` writes of `.gnu.version_r`
+/// (record offset, new value).
+pub(super) type DynamicEdits<'e> = (&'e mut [(i64, u64)], &'e mut [(u64, u32)]);
+
 /// Adds the new PT_LOAD with the extended string table and, when it does
-/// not fit in place, `.dynamic`.
+/// not fit in place, `.dynamic`. The `vn_file` writes are made here, since
+/// the records may move with the sections after the program headers.
 pub(super) fn grow(
     f: &ElfFile<'_>,
     dynamic: &Dynamic,
     w: &mut Writer<'_>,
-    entries: &mut [(i64, u64)],
+    (entries, vn_files): DynamicEdits<'_>,
     strings: &Strings<'_>,
     fits: bool,
     old_stroff: u64,
 ) -> Result<(), PatchError> {
-    let seg = lay_out(f, w.len(), entries.len(), strings, fits)?;
+    let seg = lay_out(f, dynamic, w.len(), (entries.len(), strings), fits)?;
     let NewSegment { off, vaddr, str_at, str_len, dyn_at, dyn_len, .. } = seg;
     w.grow_to(off + seg.len)?;
+    if let Slot::Shift(shift) = &seg.slot {
+        shift.apply(f, w, (off + seg.moved_at, vaddr + seg.moved_at), entries, vn_files)?;
+    }
+    for &(at, name) in vn_files.iter() {
+        w.u32(at + 4, name)?;
+    }
 
     // Contents.
     let grew = !strings.tail.is_empty();
@@ -158,9 +185,9 @@ pub(super) fn grow(
 /// they `fit` in place) and the string table `strings`.
 fn lay_out(
     f: &ElfFile<'_>,
+    dynamic: &Dynamic,
     file_len: u64,
-    entries: usize,
-    strings: &Strings<'_>,
+    (entries, strings): (usize, &Strings<'_>),
     fits: bool,
 ) -> Result<NewSegment, PatchError> {
     let page = page_size(f.e_machine);
@@ -178,7 +205,7 @@ fn lay_out(
         .map(|p| p.p_vaddr.checked_add(p.p_memsz))
         .try_fold(0u64, |m, e| e.map(|e| m.max(e)))
         .ok_or_else(|| unsupported("PT_LOAD end overflows"))?;
-    let slot = find_slot(f).ok_or_else(|| PatchError::NoRoom {
+    let slot = find_slot(f, dynamic).ok_or_else(|| PatchError::NoRoom {
         what: "program header for the new segment".into(),
         need: f.phdr_size(),
         have: 0,
@@ -187,11 +214,21 @@ fn lay_out(
     })?;
     let word = if f.is64 { 8 } else { 4 };
 
-    // Lay out the new segment: [program headers][.dynstr][.dynamic].
+    // Lay out the new segment: [program headers][moved sections][.dynstr][.dynamic].
     let mut len = 0u64;
-    let phnum = f.phdrs.len() as u64 + if matches!(slot, Slot::AfterTable | Slot::Relocate) { 1 } else { 0 };
+    let grows = matches!(slot, Slot::AfterTable | Slot::Relocate | Slot::Shift(_));
+    let phnum = f.phdrs.len() as u64 + u64::from(grows);
     if slot == Slot::Relocate {
         len = phnum * f.phdr_size();
+    }
+    // the moved block keeps its offset modulo its alignment (the segment
+    // starts aligned to it), so every section in it stays aligned
+    let (moved_at, block_align) = match &slot {
+        Slot::Shift(s) if s.end > s.start => (s.start % s.align.max(16), s.align.max(16)),
+        _ => (0, 16),
+    };
+    if let Slot::Shift(s) = &slot {
+        len = moved_at + (s.end - s.start);
     }
     let str_at = len;
     let str_len = (strings.old.len() + strings.tail.len()) as u64;
@@ -203,7 +240,7 @@ fn lay_out(
     if !fits {
         len = dyn_at + dyn_len;
     }
-    let file_align = if slot == Slot::Relocate { page } else { 16 };
+    let file_align = if slot == Slot::Relocate { page } else { block_align };
     let off = align_up(file_len, file_align).ok_or_else(|| unsupported("file too large"))?;
     let vaddr = align_up(mem_end, align)
         .and_then(|v| v.checked_add(off % align))
@@ -211,7 +248,7 @@ fn lay_out(
     if !f.is64 && vaddr.checked_add(len).is_none_or(|e| e > u64::from(u32::MAX)) {
         return Err(unsupported("no room in the 32-bit address space"));
     }
-    Ok(NewSegment { slot, off, vaddr, align, len, str_at, str_len, dyn_at, dyn_len, phnum })
+    Ok(NewSegment { slot, off, vaddr, align, len, moved_at, str_at, str_len, dyn_at, dyn_len, phnum })
 }
 
 /// Writes the program header table with the new PT_LOAD after the last
@@ -224,9 +261,13 @@ fn write_program_headers(
     seg: &NewSegment,
     fits: bool,
 ) -> Result<(), PatchError> {
-    let NewSegment { slot, off, vaddr, dyn_at, dyn_len, .. } = *seg;
+    let NewSegment { off, vaddr, dyn_at, dyn_len, .. } = *seg;
+    let slot = &seg.slot;
     let phsize = f.phdr_size();
     let mut phdrs = f.phdrs.clone();
+    if let Slot::Shift(shift) = slot {
+        shift.move_segments(&mut phdrs, (off + seg.moved_at, vaddr + seg.moved_at));
+    }
     if !fits {
         if let Some(p) = phdrs.get_mut(dynamic.phdr_index) {
             p.p_offset = off + dyn_at;
@@ -236,7 +277,7 @@ fn write_program_headers(
             p.p_memsz = dyn_len;
         }
     }
-    let phoff = if slot == Slot::Relocate { off } else { f.e_phoff };
+    let phoff = if *slot == Slot::Relocate { off } else { f.e_phoff };
     if let Some(p) = phdrs.iter_mut().find(|p| p.p_type == PT_PHDR) {
         match slot {
             Slot::Relocate => {
@@ -246,14 +287,14 @@ fn write_program_headers(
                 p.p_filesz = seg.phnum * phsize;
                 p.p_memsz = seg.phnum * phsize;
             }
-            Slot::AfterTable => {
+            Slot::AfterTable | Slot::Shift(_) => {
                 p.p_filesz = seg.phnum * phsize;
                 p.p_memsz = seg.phnum * phsize;
             }
             _ => {}
         }
     }
-    if let Slot::Null(i) | Slot::Note(i) = slot {
+    if let Slot::Null(i) | Slot::Note(i) = *slot {
         phdrs.remove(i);
     }
     let writable = !fits;

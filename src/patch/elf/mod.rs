@@ -7,11 +7,17 @@
 //! valid, nothing else moves.
 //!
 //! The slot for the new program header is, in order of preference: a PT_NULL
-//! entry, free zero bytes right after the program header table, a PT_NOTE
-//! that carries only a build-id or ABI tag (never one with a GNU property
-//! note), and, for shared libraries without PT_INTERP, a relocated program
-//! header table at the start of the new segment. When no string is added and
-//! `.dynamic` has room, the file is edited in place and keeps its size.
+//! entry, free zero bytes right after the program header table, and, for
+//! shared libraries without PT_INTERP, room made in place by moving the
+//! sections right after the table (notes, hash tables, dynamic symbols and
+//! strings, symbol versions) into the new segment, every PT_NOTE and
+//! PT_GNU_PROPERTY following them: every program header is kept and the
+//! table stays in the first PT_LOAD. Only when that is impossible (an
+//! executable, whose `.interp` follows its table; a file without section
+//! headers) does a PT_NOTE that carries only a build-id or ABI tag give way
+//! (never one with a GNU property note), and, last, a library's table move
+//! to the start of the new segment. When no string is added and `.dynamic`
+//! has room, the file is edited in place and keeps its size.
 //!
 //! Every output is re-parsed and checked before it is returned: the dynamic
 //! information must say what was asked, every `vn_file` must name a
@@ -21,6 +27,7 @@
 
 mod grow;
 mod plan;
+mod shift;
 mod strings;
 mod strip;
 #[cfg(test)]
@@ -47,6 +54,35 @@ pub enum RpathEdit {
     SetRpath(String),
     /// Set DT_RUNPATH to this value, removing any DT_RPATH.
     SetRunpath(String),
+}
+
+impl RpathEdit {
+    /// What this edit does to the search path of a file that has `rpath`
+    /// and `runpath` (split at `:`), in words: ``RPATH `/a` → RUNPATH `$ORIGIN` ``,
+    /// ``RUNPATH `/a` removed``, ``RPATH `$ORIGIN` added``. `None` when it
+    /// changes nothing.
+    pub fn describe(&self, rpath: &[String], runpath: &[String]) -> Option<String> {
+        let old = match (rpath.is_empty(), runpath.is_empty()) {
+            (true, true) => None,
+            // the loader reads DT_RUNPATH alone when both are there; both go
+            (_, false) if !rpath.is_empty() => {
+                Some(format!("RPATH `{}` and RUNPATH `{}`", rpath.join(":"), runpath.join(":")))
+            }
+            (_, false) => Some(format!("RUNPATH `{}`", runpath.join(":"))),
+            (false, true) => Some(format!("RPATH `{}`", rpath.join(":"))),
+        };
+        let new = match self {
+            RpathEdit::Remove => None,
+            RpathEdit::SetRpath(v) => Some((format!("RPATH `{v}`"), runpath.is_empty() && rpath.join(":") == *v)),
+            RpathEdit::SetRunpath(v) => Some((format!("RUNPATH `{v}`"), rpath.is_empty() && runpath.join(":") == *v)),
+        };
+        match (old, new) {
+            (None, None) | (_, Some((_, true))) => None,
+            (Some(old), None) => Some(format!("{old} removed")),
+            (None, Some((new, _))) => Some(format!("{new} added")),
+            (Some(old), Some((new, _))) => Some(format!("{old} → {new}")),
+        }
+    }
 }
 
 /// All edits to one ELF file, applied together, in field order.

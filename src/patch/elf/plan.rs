@@ -142,14 +142,15 @@ pub(super) fn plan_writes(
     let grew = !strings.tail.is_empty();
     let fits = (entries.len() as u64) < dynamic.slots; // room for the entries and a DT_NULL
     let mut w = Writer::new(log, f.is64, f.big);
-    for &(off, name) in &vn_files {
-        w.u32(off + 4, name)?;
-    }
     let pt_dyn = f.phdrs.get(dynamic.phdr_index).copied().unwrap_or_default();
     if !grew && fits {
+        for &(off, name) in &vn_files {
+            w.u32(off + 4, name)?;
+        }
         w.dynamic(pt_dyn.p_offset, &entries, dynamic.slots)?;
     } else {
-        grow(f, dynamic, &mut w, &mut entries, &strings, fits, stroff)?;
+        // `.gnu.version_r` may move with the sections after the program headers
+        grow(f, dynamic, &mut w, (&mut entries, &mut vn_files), &strings, fits, stroff)?;
     }
     Ok(())
 }

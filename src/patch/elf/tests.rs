@@ -100,3 +100,69 @@ fn corrupted_inputs_never_panic() {
         }
     }
 }
+
+#[test]
+fn search_path_edits_in_words() {
+    let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let set = RpathEdit::SetRpath("$ORIGIN".into());
+    let run = RpathEdit::SetRunpath("$ORIGIN".into());
+    assert_eq!(set.describe(&[], &[]).as_deref(), Some("RPATH `$ORIGIN` added"));
+    assert_eq!(set.describe(&v(&["$ORIGIN"]), &[]), None, "already so");
+    assert_eq!(run.describe(&[], &v(&["$ORIGIN"])), None, "already so");
+    assert_eq!(run.describe(&v(&["$ORIGIN"]), &[]).as_deref(), Some("RPATH `$ORIGIN` → RUNPATH `$ORIGIN`"));
+    assert_eq!(set.describe(&[], &v(&["/a", "/b"])).as_deref(), Some("RUNPATH `/a:/b` → RPATH `$ORIGIN`"));
+    assert_eq!(RpathEdit::Remove.describe(&[], &[]), None);
+    assert_eq!(RpathEdit::Remove.describe(&v(&["/a"]), &[]).as_deref(), Some("RPATH `/a` removed"));
+    assert_eq!(
+        RpathEdit::Remove.describe(&v(&["/a"]), &v(&["/b"])).as_deref(),
+        Some("RPATH `/a` and RUNPATH `/b` removed")
+    );
+    assert_eq!(
+        set.describe(&v(&["$ORIGIN"]), &v(&["/b"])).as_deref(),
+        Some("RPATH `$ORIGIN` and RUNPATH `/b` → RPATH `$ORIGIN`")
+    );
+}
+
+/// The names of the sections a shift of `data` moves, or `None`.
+fn shifted_sections(data: &[u8]) -> Option<Vec<String>> {
+    let f = ElfFile::parse(data).unwrap();
+    let dynamic = f.dynamic().unwrap().unwrap();
+    let shift = super::shift::plan_shift(&f, &dynamic)?;
+    let names = f
+        .shdrs
+        .iter()
+        .filter(|s| s.sh_size > 0 && s.sh_offset >= shift.start && s.sh_offset + s.sh_size <= shift.end)
+        .map(|s| String::from_utf8_lossy(f.section_name(s)).into_owned())
+        .collect();
+    Some(names)
+}
+
+#[test]
+fn only_the_sections_the_new_header_needs_move() {
+    let [s390x, i686, lld, patchelf] = FIXTURES;
+    // one entry of 56 (32) bytes: the first sections after the table, as many as cover it
+    assert_eq!(shifted_sections(lld), Some(vec![".dynsym".to_string()]));
+    assert_eq!(shifted_sections(i686), Some(vec![".gnu.hash".to_string()]));
+    let s390x_moved = shifted_sections(s390x).unwrap();
+    assert_eq!(s390x_moved.first().map(String::as_str), Some(".note.gnu.build-id"), "{s390x_moved:?}");
+    // bytes left behind by patchelf that nothing claims: nothing moves
+    assert_eq!(shifted_sections(patchelf), Some(vec![]));
+    let f = ElfFile::parse(lld).unwrap();
+    let at = |i: usize| (f.e_phoff + i as u64 * f.phdr_size()) as usize;
+    // an executable (PT_INTERP): its table keeps its neighbours
+    let stack = f.phdrs.iter().position(|p| p.p_type == 0x6474_e551).unwrap();
+    let mut d = lld.to_vec();
+    d[at(stack)..at(stack) + 4].copy_from_slice(&3u32.to_le_bytes());
+    assert_eq!(shifted_sections(&d), None);
+    // a segment that reaches from the block into sections that cannot move stops it
+    let frame = f.phdrs.iter().position(|p| p.p_type == 0x6474_e550).unwrap();
+    let mut d = lld.to_vec();
+    let dynsym = f.shdrs.iter().find(|s| f.section_name(s) == b".dynsym").unwrap();
+    d[at(frame) + 8..at(frame) + 16].copy_from_slice(&dynsym.sh_offset.to_le_bytes());
+    // wholly inside `.dynsym`, it moves with it
+    assert_eq!(shifted_sections(&d), Some(vec![".dynsym".to_string()]));
+    for field in [32, 40] {
+        d[at(frame) + field..at(frame) + field + 8].copy_from_slice(&0x300u64.to_le_bytes());
+    }
+    assert_eq!(shifted_sections(&d), None);
+}
