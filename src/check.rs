@@ -167,10 +167,10 @@ pub fn check(dir: &Path, options: &CheckOptions) -> Result<CheckReport> {
     Ok(report)
 }
 
-/// `cp312` for a version-specific wheel, `cp312+` for abi3 (covers later
-/// versions), `py3` as it is.
+/// `cp312` for a version-specific wheel, `cp312+` for abi3 or abi3t (covers
+/// later versions), `py3` as it is.
 fn coverage_python(py: &str, abi: &str) -> String {
-    if abi == "abi3" {
+    if abi == "abi3" || abi == "abi3t" {
         format!("{py}+")
     } else {
         py.to_string()
@@ -301,6 +301,8 @@ fn compliance(a: &Analysis) -> Vec<String> {
             }
         }
     }
+    out.extend(a.audit.iter().map(ToString::to_string));
+    out.extend(a.link_lint.iter().map(ToString::to_string));
     for name in missing {
         if a.family() != Family::Linux {
             out.push(format!("needs {name}, which is neither in the wheel nor provided by the platform"));

@@ -8,6 +8,7 @@
 //! auditwheel's for Linux ([`LinuxVerdict`]), delocate's for macOS
 //! ([`MacVerdict`]), delvewheel's for Windows ([`WindowsVerdict`]).
 
+mod audit;
 mod contents;
 mod graph;
 mod kept;
@@ -121,6 +122,8 @@ fn analyze_inner(archive: &WheelArchive, options: &AnalyzeOptions, keep: Option<
         verdict: Verdict::Pure,
         warnings: Vec::new(),
         index_findings: archive.index_findings().to_vec(),
+        audit: Vec::new(),
+        link_lint: Vec::new(),
     };
     analysis.verdict = match family {
         Family::Pure => Verdict::Pure,
@@ -138,7 +141,25 @@ fn analyze_inner(archive: &WheelArchive, options: &AnalyzeOptions, keep: Option<
             Verdict::Windows(windows::verdict(&analysis))
         }
     };
+    run_audits(&mut analysis);
     Ok(analysis)
+}
+
+/// The audits that hold whatever the tag ([`audit`]), into `a`.
+fn run_audits(a: &mut Analysis) {
+    let mut blockers = Vec::new();
+    if let Some(claim) = crate::policy::abi3::claim(&a.filename.python, &a.filename.abi) {
+        blockers.extend(audit::abi3_blockers(a, &claim, &Default::default()));
+    }
+    if a.family() == Family::Linux {
+        blockers.extend(audit::exec_stack_blockers(a));
+    }
+    blockers.sort();
+    blockers.dedup();
+    a.audit = blockers;
+    a.link_lint = audit::link_lint(a);
+    let singletons = audit::singleton_warnings(a);
+    a.warnings.extend(singletons);
 }
 
 fn family_of(filename: &WheelFilename, binaries: &[WheelBinary]) -> Family {

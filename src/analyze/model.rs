@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::binary::BinaryInfo;
 use crate::error::Error;
 use crate::policy::blocker::Blocker;
+use crate::policy::link::LinkFinding;
 use crate::policy::linux::{Libc, LinuxPolicies, LinuxPolicy};
 use crate::wheel::WheelFilename;
 
@@ -254,6 +255,13 @@ pub struct Analysis {
     pub verdict: Verdict,
     /// Warnings to show the user.
     pub warnings: Vec<String>,
+    /// What no repair fixes, whatever the platform tag: Python symbols
+    /// outside the Stable ABI an `abi3`/`abi3t` tag promises, version-specific
+    /// suffixes in such a wheel, executable stacks. Sorted.
+    pub audit: Vec<Blocker>,
+    /// Link information of the wheel's binaries that does not hold together
+    /// or leads out of the wheel. Sorted.
+    pub link_lint: Vec<LinkFinding>,
     /// What the package index refuses in an upload although every reader of
     /// the archive agrees on it (data descriptors, entry comments, control
     /// characters in names), one line each.

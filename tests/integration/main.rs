@@ -54,3 +54,5 @@ mod hostile;
 mod atomic;
 // Patched large entries re-compressed by copying the input's deflate blocks.
 mod splice;
+// Audits whatever the tag: abi3/abi3t, executable stacks, link lint, OpenMP runtimes.
+mod audit;
