@@ -16,20 +16,34 @@ use crate::policy::runtimes;
 /// `PF_X` of a program header.
 const PF_X: u32 = 1;
 
+/// What a Mach-O or PE extension imports, read from its bytes.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Imports {
+    /// Every imported symbol name (Mach-O: without the `_` prefix).
+    pub symbols: Vec<String>,
+    /// PE: the DLLs of one CPython version it imports from.
+    pub versioned_dlls: Vec<String>,
+}
+
 /// The blockers of the Stable ABI claim: every extension with a
 /// version-specific suffix, and every Python symbol an extension uses
-/// outside what the claimed version offers. `symbols` holds, by entry name,
-/// the Python symbols of Mach-O and PE extensions (ELF ones come from the parse).
-pub(super) fn abi3_blockers(a: &Analysis, claim: &Abi3Claim, symbols: &BTreeMap<String, Vec<String>>) -> Vec<Blocker> {
+/// outside what the claimed version offers. `imports` holds, by entry name,
+/// what Mach-O and PE extensions import (ELF ones come from the parse).
+pub(super) fn abi3_blockers(a: &Analysis, claim: &Abi3Claim, imports: &BTreeMap<String, Imports>) -> Vec<Blocker> {
     let claimed = format!("{}.{}", claim.version.0, claim.version.1);
     let mut out = Vec::new();
     for b in a.binaries.iter().filter(|b| b.is_extension) {
         if abi3::wrong_suffix(&b.path, &claim.abi) {
             out.push(Blocker::Abi3Suffix { file: b.path.clone(), abi: claim.abi.clone() });
         }
+        let none = Imports::default();
+        let own = imports.get(&b.path).unwrap_or(&none);
+        for dll in &own.versioned_dlls {
+            out.push(Blocker::Abi3Dll { file: b.path.clone(), dll: dll.clone() });
+        }
         let used: Vec<&str> = match b.info.as_ref() {
             BinaryInfo::Elf(e) => e.imported_symbols.iter().map(String::as_str).collect(),
-            _ => symbols.get(&b.path).map_or_else(Vec::new, |s| s.iter().map(String::as_str).collect()),
+            _ => own.symbols.iter().map(String::as_str).collect(),
         };
         for v in abi3::audit(used, claim.version) {
             let (symbol, added) = match v {

@@ -16,6 +16,7 @@ mod linux;
 mod macos;
 mod model;
 mod read;
+mod symbols;
 mod windows;
 
 pub use crate::policy::blocker::Blocker;
@@ -141,15 +142,50 @@ fn analyze_inner(archive: &WheelArchive, options: &AnalyzeOptions, keep: Option<
             Verdict::Windows(windows::verdict(&analysis))
         }
     };
-    run_audits(&mut analysis);
+    run_audits(archive, &mut analysis)?;
     Ok(analysis)
 }
 
-/// The audits that hold whatever the tag ([`audit`]), into `a`.
-fn run_audits(a: &mut Analysis) {
+/// The audits that hold whatever the tag ([`audit`]), into `a`. For a
+/// stable-ABI wheel, Mach-O and PE extensions are read again for their
+/// imported symbols (the ELF parse has them already).
+fn run_audits(archive: &WheelArchive, a: &mut Analysis) -> Result<()> {
+    use rayon::prelude::*;
     let mut blockers = Vec::new();
     if let Some(claim) = crate::policy::abi3::claim(&a.filename.python, &a.filename.abi) {
-        blockers.extend(audit::abi3_blockers(a, &claim, &Default::default()));
+        let wheel = archive.path().display().to_string();
+        let imports = a
+            .binaries
+            .par_iter()
+            .filter(|b| b.is_extension && b.info.format() != Format::Elf)
+            .map(|b| {
+                let data =
+                    archive.read(b.index).map_err(|source| Error::Wheel { path: archive.path().into(), source })?;
+                let binary_err = |source| Error::Binary { file: format!("{wheel}!{}", b.path), source };
+                let imports = match b.info.format() {
+                    Format::MachO => audit::Imports {
+                        symbols: symbols::macho_imports(&data).map_err(binary_err)?,
+                        ..Default::default()
+                    },
+                    _ => {
+                        let pairs = symbols::pe_imports(&data).map_err(binary_err)?;
+                        let mut versioned: Vec<String> = pairs
+                            .iter()
+                            .filter(|(d, _)| symbols::is_versioned_python_dll(d))
+                            .map(|(d, _)| d.clone())
+                            .collect();
+                        versioned.sort();
+                        versioned.dedup();
+                        audit::Imports {
+                            symbols: pairs.into_iter().map(|(_, s)| s).collect(),
+                            versioned_dlls: versioned,
+                        }
+                    }
+                };
+                Ok((b.path.clone(), imports))
+            })
+            .collect::<Result<std::collections::BTreeMap<_, _>>>()?;
+        blockers.extend(audit::abi3_blockers(a, &claim, &imports));
     }
     if a.family() == Family::Linux {
         blockers.extend(audit::exec_stack_blockers(a));
@@ -160,6 +196,7 @@ fn run_audits(a: &mut Analysis) {
     a.link_lint = audit::link_lint(a);
     let singletons = audit::singleton_warnings(a);
     a.warnings.extend(singletons);
+    Ok(())
 }
 
 fn family_of(filename: &WheelFilename, binaries: &[WheelBinary]) -> Family {

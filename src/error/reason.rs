@@ -236,7 +236,9 @@ impl fmt::Display for Reason {
 /// What to do about audit blockers: `wheelfix show` lists them all; the
 /// flags that write the wheel anyway.
 fn audit_hint(blockers: &[Blocker]) -> String {
-    let abi3 = blockers.iter().any(|b| matches!(b, Blocker::Abi3 { .. } | Blocker::Abi3Suffix { .. }));
+    let abi3 = blockers
+        .iter()
+        .any(|b| matches!(b, Blocker::Abi3 { .. } | Blocker::Abi3Suffix { .. } | Blocker::Abi3Dll { .. }));
     let stack = blockers.iter().any(|b| matches!(b, Blocker::ExecStack { .. }));
     let mut fixes = Vec::new();
     if abi3 {

@@ -173,7 +173,9 @@ pub fn refused(analysis: &Analysis, options: &PlanOptions) -> Vec<Blocker> {
         .audit
         .iter()
         .filter(|b| match b {
-            Blocker::Abi3 { .. } | Blocker::Abi3Suffix { .. } => !options.allow_abi3_violations,
+            Blocker::Abi3 { .. } | Blocker::Abi3Suffix { .. } | Blocker::Abi3Dll { .. } => {
+                !options.allow_abi3_violations
+            }
             Blocker::ExecStack { .. } => !options.allow_exec_stack,
             _ => true,
         })

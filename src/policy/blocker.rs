@@ -81,6 +81,14 @@ pub enum Blocker {
         /// The wheel's ABI tag (`abi3`, `abi3t`).
         abi: String,
     },
+    /// A PE extension of an `abi3`/`abi3t` wheel imports from one CPython
+    /// version's DLL (`python312.dll`) instead of `python3.dll`.
+    Abi3Dll {
+        /// The extension.
+        file: String,
+        /// The DLL.
+        dll: String,
+    },
     /// A shared library asks for an executable stack: glibc 2.41 and later
     /// refuse to `dlopen` it.
     ExecStack {
@@ -113,6 +121,9 @@ impl fmt::Display for Blocker {
             }
             Blocker::Abi3Suffix { file, abi } => {
                 write!(f, "`{file}` has a file name suffix that not every Python of an {abi} wheel imports")
+            }
+            Blocker::Abi3Dll { file, dll } => {
+                write!(f, "`{file}` imports from {dll}, which one CPython version provides, not from python3.dll")
             }
             Blocker::ExecStack { file, missing } => {
                 let why = if *missing { "has no PT_GNU_STACK header" } else { "marks its stack executable" };
