@@ -5,13 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use super::model::{Analysis, NodeKind, Status};
+use super::model::{Analysis, NodeKind};
 use crate::binary::elf::ET_DYN;
 use crate::binary::BinaryInfo;
 use crate::policy::abi3::{self, Abi3Claim, Abi3Violation};
 use crate::policy::blocker::Blocker;
 use crate::policy::link::{self, LinkFinding};
-use crate::policy::runtimes;
 
 /// `PF_X` of a program header.
 const PF_X: u32 = 1;
@@ -111,25 +110,6 @@ pub(super) fn link_lint(a: &Analysis) -> Vec<LinkFinding> {
                 }
             }
             BinaryInfo::Pe(_) => {}
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
-}
-
-/// One warning per runtime a repair would bundle that a process must load
-/// only once (OpenMP).
-pub(super) fn singleton_warnings(a: &Analysis) -> Vec<String> {
-    let mut out = Vec::new();
-    for n in a.to_bundle() {
-        if a.status(n) != Status::Bundle {
-            continue;
-        }
-        let name = &a.graph.nodes[n].name;
-        if let Some(runtime) = runtimes::singleton_runtime(name) {
-            let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
-            out.push(runtimes::singleton_warning(base, runtime));
         }
     }
     out.sort();

@@ -194,7 +194,7 @@ fn run_audits(archive: &WheelArchive, a: &mut Analysis) -> Result<()> {
     blockers.dedup();
     a.audit = blockers;
     a.link_lint = audit::link_lint(a);
-    let singletons = audit::singleton_warnings(a);
+    let singletons = a.singleton_warnings();
     a.warnings.extend(singletons);
     Ok(())
 }

@@ -397,6 +397,25 @@ impl Analysis {
         self.graph.nodes.iter().enumerate().filter(|(_, n)| n.kind == NodeKind::Missing).map(|(i, _)| i).collect()
     }
 
+    /// One warning per runtime a repair bundles that a process must load
+    /// only once (OpenMP): why, and what to do instead.
+    pub fn singleton_warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for n in self.to_bundle() {
+            if self.status(n) != Status::Bundle {
+                continue;
+            }
+            let name = &self.graph.nodes[n].name;
+            if let Some(runtime) = crate::policy::runtimes::singleton_runtime(name) {
+                let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+                out.push(crate::policy::runtimes::singleton_warning(base, runtime));
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// True when the wheel has no binaries.
     pub fn is_pure(&self) -> bool {
         matches!(self.verdict, Verdict::Pure)

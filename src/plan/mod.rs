@@ -189,6 +189,13 @@ pub fn plan(analysis: &Analysis, contents: &Contents, options: &PlanOptions) -> 
     if !blockers.is_empty() {
         return Err(Error::cannot_repair(analysis.wheel.display().to_string(), Reason::Audit { blockers }));
     }
+    let mut plan = plan_platform(analysis, contents, options)?;
+    // what `show` warns of and a repair does: bundling a once-per-process runtime
+    plan.messages.extend(analysis.singleton_warnings().into_iter().map(|w| format!("warning: {w}")));
+    Ok(plan)
+}
+
+fn plan_platform(analysis: &Analysis, contents: &Contents, options: &PlanOptions) -> Result<Plan> {
     match &analysis.verdict {
         Verdict::Pure => {
             if !options.allow_pure {

@@ -239,3 +239,254 @@ fn abi3_audit_reads_pe_import_tables() {
         text(&out.stdout)
     );
 }
+
+const PT_LOAD: u32 = 1;
+const PT_DYNAMIC: u32 = 2;
+const PT_GNU_STACK: u32 = 0x6474_e551;
+
+fn u16_at(d: &[u8], at: usize) -> usize {
+    usize::from(u16::from_le_bytes(d[at..at + 2].try_into().unwrap()))
+}
+fn u32_at(d: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(d[at..at + 4].try_into().unwrap())
+}
+fn u64_at(d: &[u8], at: usize) -> usize {
+    u64::from_le_bytes(d[at..at + 8].try_into().unwrap()) as usize
+}
+
+/// The program headers of a little-endian ELF64 file: (offset of the
+/// header, p_type, p_offset, p_vaddr, p_filesz).
+fn phdrs(elf: &[u8]) -> Vec<(usize, u32, usize, usize, usize)> {
+    assert_eq!(&elf[..6], b"\x7fELF\x02\x01");
+    let (phoff, phentsize, phnum) = (u64_at(elf, 0x20), u16_at(elf, 0x36), u16_at(elf, 0x38));
+    (0..phnum)
+        .map(|i| {
+            let h = phoff + i * phentsize;
+            (h, u32_at(elf, h), u64_at(elf, h + 8), u64_at(elf, h + 16), u64_at(elf, h + 32))
+        })
+        .collect()
+}
+
+/// The file offset of the first program header of type `p_type`.
+fn phdr_offset(elf: &[u8], p_type: u32) -> Option<usize> {
+    phdrs(elf).into_iter().find(|p| p.1 == p_type).map(|p| p.0)
+}
+
+#[test]
+fn executable_stacks_are_blockers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let plain = py_ext(d, "_ok", &[], &[]);
+    let exec = py_ext(d, "_xs", &[], &["-Wl,-z,execstack"]);
+    // the same file without its PT_GNU_STACK header (made PT_NULL)
+    let off = phdr_offset(&plain, PT_GNU_STACK).unwrap();
+    let mut missing = plain.clone();
+    missing[off..off + 4].copy_from_slice(&0u32.to_le_bytes());
+    // an executable with an executable stack is started, not dlopened: fine
+    let tool = d.join("tool");
+    util::cc(d, "int main(void) { return 0; }\n", &tool, &["-Wl,-z,execstack"]);
+    let files = vec![
+        ("pkg/_ok.so".to_string(), plain),
+        ("pkg/_xs.so".to_string(), exec),
+        ("pkg/_nostack.so".to_string(), missing),
+        ("pkg-1.0.data/scripts/tool".to_string(), std::fs::read(&tool).unwrap()),
+    ];
+    let wheel = tagged_wheel(d, "pkg", "cp311-cp311-linux_x86_64", files);
+    let doc = show_json(&wheel, &[]);
+    schema_ok(&doc);
+    assert_eq!(
+        doc["audit"],
+        json!([
+            {"kind": "exec_stack", "file": "pkg/_nostack.so", "missing": true},
+            {"kind": "exec_stack", "file": "pkg/_xs.so", "missing": false},
+        ])
+    );
+    let out = wheelfix(&["show", wheel.to_str().unwrap()]);
+    assert!(
+        text(&out.stdout).contains(
+            "  problem: `pkg/_xs.so` marks its stack executable, so it needs an executable stack: glibc 2.41 and later refuse to dlopen it\n"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+    let w = d.join("w");
+    let out = wheelfix(&["repair", wheel.to_str().unwrap(), "-w", w.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.lines().next().unwrap().contains("`pkg/_nostack.so` has no PT_GNU_STACK header"), "{err}");
+    assert!(
+        err.contains("(and 1 more)") && err.contains("-z,noexecstack") && err.contains("--allow-exec-stack"),
+        "{err}"
+    );
+    // --allow-abi3-violations does not let it through; --allow-exec-stack does
+    let out = wheelfix(&["repair", wheel.to_str().unwrap(), "-w", w.to_str().unwrap(), "--allow-abi3-violations"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = wheelfix(&["repair", wheel.to_str().unwrap(), "-w", w.to_str().unwrap(), "--allow-exec-stack"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // a library a repair would bundle is audited too, by its path
+    let lib = d.join("lib");
+    std::fs::create_dir(&lib).unwrap();
+    util::cc(
+        d,
+        "int xs(void) { return 1; }\n",
+        &lib.join("libxs.so.1"),
+        &["-shared", "-Wl,-soname,libxs.so.1", "-Wl,-z,execstack"],
+    );
+    let ext = py_ext(d, "_uses", &["xs"], &["-L", lib.to_str().unwrap(), "-l:libxs.so.1"]);
+    let d2 = d.join("d2");
+    std::fs::create_dir(&d2).unwrap();
+    let wheel = tagged_wheel(&d2, "pkg", "cp311-cp311-linux_x86_64", vec![("pkg/_uses.so".into(), ext)]);
+    let audit = &show_json(&wheel, &["--lib-path", lib.to_str().unwrap()])["audit"];
+    assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
+    assert!(audit[0]["file"].as_str().unwrap().ends_with("/lib/libxs.so.1"), "{audit}");
+}
+
+/// The file offset of the DT_NEEDED entry that names `lib`.
+fn needed_entry_offset(elf: &[u8], lib: &str) -> usize {
+    let headers = phdrs(elf);
+    let dynamic = headers.iter().find(|p| p.1 == PT_DYNAMIC).unwrap().2;
+    let to_offset = |vaddr: usize| {
+        let load = headers.iter().find(|p| p.1 == PT_LOAD && p.3 <= vaddr && vaddr < p.3 + p.4).unwrap();
+        vaddr - load.3 + load.2
+    };
+    let entries: Vec<(usize, usize, usize)> = (0..)
+        .map(|i| (dynamic + i * 16, u64_at(elf, dynamic + i * 16), u64_at(elf, dynamic + i * 16 + 8)))
+        .take_while(|e| e.1 != 0)
+        .collect();
+    let strtab = to_offset(entries.iter().find(|e| e.1 == 5).unwrap().2);
+    let name = |off: usize| elf[strtab + off..].split(|b| *b == 0).next().unwrap().to_vec();
+    entries.iter().find(|e| e.1 == 1 && name(e.2) == lib.as_bytes()).unwrap().0
+}
+
+#[test]
+fn link_lint_names_each_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let ext = |name: &str, args: &[&str]| py_ext(d, name, &[], args);
+    // exp@GLIBC_2.29 from libm: a .gnu.version_r entry for libm.so.6; then its
+    // DT_NEEDED entry is made DT_DEBUG, as a rewrite that lost it would
+    let versioned = py_ext(d, "_ver", &["exp"], &["-lm"]);
+    let off = needed_entry_offset(&versioned, "libm.so.6");
+    let mut lost = versioned.clone();
+    lost[off..off + 8].copy_from_slice(&21u64.to_le_bytes());
+    let files = vec![
+        ("pkg/_abs.so".to_string(), ext("_abs", &["-Wl,-rpath,/home/builder/lib"])),
+        ("pkg/_cwd.so".to_string(), ext("_cwd", &["-Wl,-rpath,build/lib"])),
+        ("pkg/_up.so".to_string(), ext("_up", &["-Wl,-rpath,$ORIGIN/../../../lib", "-Wl,--enable-new-dtags"])),
+        ("pkg/_sib.so".to_string(), ext("_sib", &["-Wl,-rpath,$ORIGIN/../../torch/lib:$ORIGIN/../pkg.libs"])),
+        ("pkg/_ver.so".to_string(), versioned),
+        ("pkg/_lost.so".to_string(), lost),
+    ];
+    let wheel = tagged_wheel(d, "pkg", "cp311-cp311-linux_x86_64", files);
+    let doc = show_json(&wheel, &[]);
+    schema_ok(&doc);
+    assert_eq!(
+        doc["link_lint"],
+        json!([
+            {"kind": "versions_without_needed", "file": "pkg/_lost.so", "lib": "libm.so.6"},
+            {"kind": "absolute_search_path", "file": "pkg/_abs.so", "path": "/home/builder/lib"},
+            {"kind": "cwd_search_path", "file": "pkg/_cwd.so", "path": "build/lib"},
+            {"kind": "outside_search_path", "file": "pkg/_up.so", "path": "$ORIGIN/../../../lib"},
+        ])
+    );
+    let out = wheelfix(&["show", wheel.to_str().unwrap()]);
+    assert!(
+        text(&out.stdout)
+            .contains("  link: `pkg/_lost.so` needs symbol versions from libm.so.6, which no DT_NEEDED entry names\n"),
+        "{}",
+        text(&out.stdout)
+    );
+    let house = d.join("house");
+    std::fs::create_dir(&house).unwrap();
+    std::fs::copy(&wheel, house.join(wheel.file_name().unwrap())).unwrap();
+    let out = wheelfix(&["check", house.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let rows = text(&out.stdout) + &text(&out.stderr);
+    assert!(
+        rows.contains("`pkg/_abs.so` searches the absolute path /home/builder/lib, which is not in the wheel"),
+        "{rows}"
+    );
+
+    // what a repair writes passes the lint: search paths outside the wheel are gone
+    let clean: Vec<(String, Vec<u8>)> = vec![
+        ("pkg/_abs.so".into(), ext("_abs2", &["-Wl,-rpath,/home/builder/lib"])),
+        ("pkg/_cwd.so".into(), ext("_cwd2", &["-Wl,-rpath,build/lib"])),
+    ];
+    let d2 = d.join("d2");
+    std::fs::create_dir(&d2).unwrap();
+    let wheel = tagged_wheel(&d2, "pkg", "cp311-cp311-linux_x86_64", clean);
+    assert_eq!(show_json(&wheel, &[])["link_lint"].as_array().unwrap().len(), 2);
+    let repaired = util::repair_ok(&wheel, &d2.join("w"), &[]);
+    assert_eq!(show_json(&repaired, &[])["link_lint"], json!([]));
+}
+
+#[test]
+fn bundling_an_openmp_runtime_is_a_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let lib = d.join("lib");
+    std::fs::create_dir(&lib).unwrap();
+    util::cc(
+        d,
+        "int omp_get_max_threads(void) { return 4; }\n",
+        &lib.join("libgomp.so.1"),
+        &["-shared", "-Wl,-soname,libgomp.so.1"],
+    );
+    let ext = py_ext(d, "_omp", &["omp_get_max_threads"], &["-L", lib.to_str().unwrap(), "-l:libgomp.so.1"]);
+    let wheel = tagged_wheel(d, "pkg", "cp311-cp311-linux_x86_64", vec![("pkg/_omp.so".into(), ext)]);
+    let lp = lib.to_str().unwrap();
+    let warning = "libgomp.so.1 (GNU OpenMP) is bundled: a process must load this runtime once, and two copies \
+                   (this one and another package's) crash or hang it; exclude it (`--exclude libgomp.so.1`) and \
+                   depend on the wheel that provides it, or link the system's";
+    assert_eq!(show_json(&wheel, &["--lib-path", lp])["warnings"], json!([warning]));
+    let w = d.join("w");
+    let out = wheelfix(&["repair", wheel.to_str().unwrap(), "-w", w.to_str().unwrap(), "--lib-path", lp]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(&format!("warning: {warning}")), "{}", text(&out.stderr));
+    // excluded, it is not bundled and there is nothing to warn of
+    let out = wheelfix(&["show", "--json", wheel.to_str().unwrap(), "--lib-path", lp, "--exclude", "libgomp.so.1"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["warnings"], json!([]));
+}
+
+#[test]
+fn free_threaded_libpython_is_removed_like_a_plain_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let lib = d.join("lib");
+    std::fs::create_dir(&lib).unwrap();
+    let mut stderrs = Vec::new();
+    for (soname, abi) in [("libpython3.13.so.1.0", "cp313"), ("libpython3.13t.so.1.0", "cp313t")] {
+        util::cc(
+            d,
+            "int Py_IsInitialized(void) { return 1; }\n",
+            &lib.join(soname),
+            &["-shared", &format!("-Wl,-soname,{soname}")],
+        );
+        let ext = py_ext(d, "_ft", &["Py_IsInitialized"], &["-L", lib.to_str().unwrap(), &format!("-l:{soname}")]);
+        let dir = d.join(abi);
+        std::fs::create_dir(&dir).unwrap();
+        let wheel = tagged_wheel(&dir, "pkg", &format!("cp313-{abi}-linux_x86_64"), vec![("pkg/_ft.so".into(), ext)]);
+        let doc = show_json(&wheel, &[]);
+        let libpython = doc["libraries"].as_array().unwrap().iter().find(|l| l["name"] == soname).unwrap().clone();
+        assert_eq!((libpython["status"].as_str(), libpython["reason"].as_str()), (Some("system"), Some("libpython")));
+        let w = dir.join("w");
+        let out = wheelfix(&["repair", wheel.to_str().unwrap(), "-w", w.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let written = PathBuf::from(text(&out.stdout).trim());
+        assert_eq!(
+            written.file_name().unwrap().to_str().unwrap(),
+            format!("pkg-1.0-cp313-{abi}-manylinux1_x86_64.manylinux_2_5_x86_64.whl")
+        );
+        let archive = wheelfix::wheel::WheelArchive::open(&written).unwrap();
+        let i = archive.entries().iter().position(|e| e.name == "pkg/_ft.so").unwrap();
+        let repaired = dir.join("_ft.so");
+        std::fs::write(&repaired, archive.read(i).unwrap()).unwrap();
+        assert!(!util::readelf_dynamic(&repaired).contains("libpython"));
+        let said = text(&out.stderr).replace(soname, "LIBPYTHON").replace(&dir.display().to_string(), "DIR");
+        stderrs.push(said.replace(&format!("-cp313-{abi}-"), "-cp313-ABI-"));
+    }
+    assert!(stderrs[0].contains("removing LIBPYTHON from `pkg/_ft.so`"), "{}", stderrs[0]);
+    assert_eq!(stderrs[0], stderrs[1]);
+}
