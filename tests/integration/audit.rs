@@ -110,7 +110,11 @@ fn abi3_violations_are_shown_checked_and_refused() {
     assert!(!w.exists() || std::fs::read_dir(&w).unwrap().next().is_none());
     let out = wheelfix(&["repair", wheel.to_str().unwrap(), "-w", w.to_str().unwrap(), "--allow-abi3-violations"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(w.join("pkg-1.0-cp38-abi3-manylinux1_x86_64.manylinux_2_5_x86_64.whl").exists());
+    let written = w.join("pkg-1.0-cp38-abi3-manylinux1_x86_64.manylinux_2_5_x86_64.whl");
+    assert!(written.exists());
+    // the written wheel needs no repair, but show still exits 1 for its problems
+    assert_eq!(show_json(&written, &[])["needs_repair"], json!(false));
+    assert_eq!(wheelfix(&["show", written.to_str().unwrap()]).status.code(), Some(1));
 }
 
 #[test]
@@ -125,6 +129,8 @@ fn clean_abi3_wheels_and_version_specific_suffixes() {
     let w = tmp.path().join("w");
     let out = wheelfix(&["repair", clean.to_str().unwrap(), "-w", w.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    let written = PathBuf::from(text(&out.stdout).trim());
+    assert_eq!(wheelfix(&["show", written.to_str().unwrap()]).status.code(), Some(0));
     // the same symbols, but a suffix only CPython 3.12 imports
     let d2 = tmp.path().join("d2");
     std::fs::create_dir(&d2).unwrap();
