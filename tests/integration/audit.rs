@@ -496,3 +496,23 @@ fn free_threaded_libpython_is_removed_like_a_plain_one() {
     assert!(stderrs[0].contains("removing LIBPYTHON from `pkg/_ft.so`"), "{}", stderrs[0]);
     assert_eq!(stderrs[0], stderrs[1]);
 }
+
+#[test]
+fn check_covers_free_threaded_pythons_with_abi3t_and_cp3xt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let house = tmp.path().join("house");
+    std::fs::create_dir(&house).unwrap();
+    let ext = py_ext(tmp.path(), "_ext", &["PyList_New"], &[]);
+    tagged_wheel(&house, "pkg", "cp315-abi3t-manylinux_2_17_x86_64", vec![("pkg/_ext.abi3t.so".into(), ext.clone())]);
+    let name = "pkg/_ext.cpython-313t-x86_64-linux-gnu.so";
+    tagged_wheel(&house, "pkg", "cp313-cp313t-manylinux_2_17_x86_64", vec![(name.into(), ext)]);
+    let h = house.to_str().unwrap();
+    let out = wheelfix(&["check", h, "--expect-python", "cp313t,cp315t,cp316t,cp313,cp315"]);
+    assert_eq!(out.status.code(), Some(1));
+    let rows = text(&out.stdout);
+    let missing: Vec<&str> = rows.lines().filter(|l| l.contains("no wheel for")).collect();
+    assert_eq!(missing.len(), 2, "{rows}");
+    assert!(missing[0].ends_with("no wheel for cp313") && missing[1].ends_with("no wheel for cp315"), "{rows}");
+    let out = wheelfix(&["check", h, "--expect-python", "cp313t,cp315t,cp316t"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}
