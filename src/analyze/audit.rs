@@ -83,7 +83,14 @@ pub(super) fn exec_stack_blockers(a: &Analysis) -> Vec<Blocker> {
 /// The link lint of every binary of the wheel, sorted.
 pub(super) fn link_lint(a: &Analysis) -> Vec<LinkFinding> {
     let mut out = Vec::new();
+    let data = a.filename.data_dir();
     for b in &a.binaries {
+        // where the file lands: `<dist>.data/platlib/x` installs as `x`
+        let installed =
+            ["platlib", "purelib"].iter().find_map(|d| b.path.strip_prefix(&format!("{data}/{d}/"))).unwrap_or(&b.path);
+        let search_path = |path: &str, origins: &[&str]| {
+            link::search_path(installed, path, origins).err().map(|f| f.in_file(&b.path))
+        };
         match b.info.as_ref() {
             BinaryInfo::Elf(e) => {
                 for vn in &e.version_needs {
@@ -92,14 +99,14 @@ pub(super) fn link_lint(a: &Analysis) -> Vec<LinkFinding> {
                     }
                 }
                 for p in e.rpath.iter().chain(&e.runpath).filter(|p| !p.is_empty()) {
-                    out.extend(link::search_path(&b.path, p, &["$ORIGIN"]).err());
+                    out.extend(search_path(p, &["$ORIGIN"]));
                 }
             }
             BinaryInfo::MachO(m) => {
                 for s in &m.slices {
                     for p in &s.rpaths {
                         if !link::is_macos_system_path(p) {
-                            out.extend(link::search_path(&b.path, p, &["@loader_path", "@executable_path"]).err());
+                            out.extend(search_path(p, &["@loader_path", "@executable_path"]));
                         }
                     }
                     for d in &s.deps {

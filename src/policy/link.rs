@@ -71,10 +71,26 @@ impl fmt::Display for LinkFinding {
     }
 }
 
-/// Where a search path of the file at entry `entry` leads: `Ok(())` when
+impl LinkFinding {
+    /// The same finding, naming `file` (the wheel entry, when the search
+    /// path was judged from where the file installs).
+    pub fn in_file(self, file: &str) -> LinkFinding {
+        let file = file.to_string();
+        match self {
+            LinkFinding::VersionsWithoutNeeded { lib, .. } => LinkFinding::VersionsWithoutNeeded { file, lib },
+            LinkFinding::AbsoluteSearchPath { path, .. } => LinkFinding::AbsoluteSearchPath { file, path },
+            LinkFinding::CwdSearchPath { path, .. } => LinkFinding::CwdSearchPath { file, path },
+            LinkFinding::OutsideSearchPath { path, .. } => LinkFinding::OutsideSearchPath { file, path },
+            LinkFinding::AbsoluteInstallName { name, .. } => LinkFinding::AbsoluteInstallName { file, name },
+        }
+    }
+}
+
+/// Where a search path of the file `file` (its path once installed,
+/// relative to site-packages) leads: `Ok(())` when
 /// inside the wheel or into a sibling package (one level above the wheel's
-/// root, `site-packages/<other>`), else the finding. `origin` is the token
-/// that stands for the file's directory (`$ORIGIN`, `@loader_path`).
+/// root, `site-packages/<other>`), else the finding. `origins` are the
+/// tokens that stand for the file's directory (`$ORIGIN`, `@loader_path`).
 pub fn search_path(file: &str, path: &str, origins: &[&str]) -> Result<(), LinkFinding> {
     let finding = |make: fn(String, String) -> LinkFinding| Err(make(file.to_string(), path.to_string()));
     let rest = origins.iter().find_map(|o| {
@@ -139,5 +155,10 @@ mod tests {
         assert!(matches!(f("$ORIGIN/../../../lib"), LinkFinding::OutsideSearchPath { .. }));
         assert!(matches!(search_path("ext.so", "$ORIGIN/../../lib", ELF), Err(LinkFinding::OutsideSearchPath { .. })));
         assert_eq!(search_path("ext.so", "$ORIGIN/../sibling", ELF), Ok(()));
+        let moved = search_path("ext.so", "/opt/x", ELF).unwrap_err().in_file("d-1.data/platlib/ext.so");
+        assert_eq!(
+            moved,
+            LinkFinding::AbsoluteSearchPath { file: "d-1.data/platlib/ext.so".into(), path: "/opt/x".into() }
+        );
     }
 }

@@ -381,6 +381,8 @@ fn link_lint_names_each_file() {
         ("pkg/_cwd.so".to_string(), ext("_cwd", &["-Wl,-rpath,build/lib"])),
         ("pkg/_up.so".to_string(), ext("_up", &["-Wl,-rpath,$ORIGIN/../../../lib", "-Wl,--enable-new-dtags"])),
         ("pkg/_sib.so".to_string(), ext("_sib", &["-Wl,-rpath,$ORIGIN/../../torch/lib:$ORIGIN/../pkg.libs"])),
+        // installed at the root of site-packages: two levels up leave it
+        ("pkg-1.0.data/platlib/_deep.so".to_string(), ext("_deep", &["-Wl,-rpath,$ORIGIN/../../lib"])),
         ("pkg/_ver.so".to_string(), versioned),
         ("pkg/_lost.so".to_string(), lost),
     ];
@@ -393,6 +395,7 @@ fn link_lint_names_each_file() {
             {"kind": "versions_without_needed", "file": "pkg/_lost.so", "lib": "libm.so.6"},
             {"kind": "absolute_search_path", "file": "pkg/_abs.so", "path": "/home/builder/lib"},
             {"kind": "cwd_search_path", "file": "pkg/_cwd.so", "path": "build/lib"},
+            {"kind": "outside_search_path", "file": "pkg-1.0.data/platlib/_deep.so", "path": "$ORIGIN/../../lib"},
             {"kind": "outside_search_path", "file": "pkg/_up.so", "path": "$ORIGIN/../../../lib"},
         ])
     );
