@@ -143,6 +143,23 @@ mod tests {
         }
     }
 
+    fn fixture(path: &str) -> Vec<u8> {
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(path)).unwrap()
+    }
+
+    #[test]
+    fn imports_of_the_fixtures() {
+        // both slices of the universal2 extension; names lose the `_` every C symbol has on macOS
+        let macho = macho_imports(&fixture("macho/universal2/ext.cpython-312-darwin.so")).unwrap();
+        assert!(macho.contains(&"PyLong_FromLong".to_string()), "{macho:?}");
+        assert!(macho.iter().all(|s| !s.starts_with('_') || s.starts_with("__")), "{macho:?}");
+        let pe = pe_imports(&fixture("pe/msvc-x64/ext.pyd")).unwrap();
+        assert!(pe.contains(&("kernel32.dll".to_string(), "GetCurrentThreadId".to_string())), "{pe:?}");
+        // a 32-bit image: 4-byte thunks
+        let pe32 = pe_imports(&fixture("pe/msvc-x86/ext.pyd")).unwrap();
+        assert!(pe32.iter().any(|(d, _)| d.eq_ignore_ascii_case("kernel32.dll")), "{pe32:?}");
+    }
+
     #[test]
     fn hostile_bytes_are_errors() {
         assert!(macho_imports(b"\xcf\xfa\xed\xfe").is_err());
