@@ -18,9 +18,10 @@ use crate::wheel::filename::normalize_name;
 pub struct CheckOptions {
     /// How binaries' dependencies are looked up.
     pub analyze: AnalyzeOptions,
-    /// Python tags that must each be covered (`cp310`, `cp311`, …). A wheel
-    /// tagged `abi3` for `cp3X` covers every version from `cp3X` on, and
-    /// `py3` covers them all.
+    /// Python tags that must each be covered (`cp310`, `cp311`, `cp313t`, …).
+    /// A wheel tagged `abi3` for `cp3X` covers every version from `cp3X` on,
+    /// `abi3t` every free-threaded one (`cp3Xt`), a `cp313t` ABI tag covers
+    /// `cp313t` (not `cp313`), and `py3` covers them all.
     pub expect_python: Vec<String>,
     /// Platforms that must each be covered, as `<family>_<arch>`:
     /// `manylinux_x86_64` (any manylinux tag of that arch), `musllinux_aarch64`,
@@ -167,11 +168,16 @@ pub fn check(dir: &Path, options: &CheckOptions) -> Result<CheckReport> {
     Ok(report)
 }
 
-/// `cp312` for a version-specific wheel, `cp312+` for abi3 (covers later
-/// versions), `py3` as it is.
+/// `cp312` for a version-specific wheel, `cp313t` for a free-threaded one
+/// (ABI tag `cp313t`), `cp312+` for abi3 and `cp315t+` for abi3t (they
+/// cover later versions of the same kind), `py3` as it is.
 fn coverage_python(py: &str, abi: &str) -> String {
     if abi == "abi3" {
         format!("{py}+")
+    } else if abi == "abi3t" {
+        format!("{py}t+")
+    } else if abi.strip_suffix('t').is_some_and(|a| a == py) {
+        abi.to_string()
     } else {
         py.to_string()
     }
@@ -182,14 +188,18 @@ fn python_covers(covered: &str, wanted: &str) -> bool {
         return true;
     }
     let version = |s: &str| -> Option<(u32, u32)> {
-        let d = s.trim_start_matches(|c: char| c.is_ascii_alphabetic()).trim_end_matches('+');
+        let d = s.trim_start_matches(|c: char| c.is_ascii_alphabetic()).trim_end_matches('+').trim_end_matches('t');
         Some((d.get(..1)?.parse().ok()?, d.get(1..).filter(|x| !x.is_empty()).map_or(Some(0), |x| x.parse().ok())?))
     };
     if let Some(base) = covered.strip_suffix('+') {
-        // abi3: that version and every later one of the same implementation
+        // abi3 (abi3t): that version and every later one of the same
+        // implementation, with the GIL (free-threaded)
         let same_impl =
             base.chars().take_while(char::is_ascii_alphabetic).eq(wanted.chars().take_while(char::is_ascii_alphabetic));
-        return same_impl && matches!((version(base), version(wanted)), (Some(a), Some(b)) if a.0 == b.0 && b.1 >= a.1);
+        let same_kind = base.ends_with('t') == wanted.ends_with('t');
+        return same_impl
+            && same_kind
+            && matches!((version(base), version(wanted)), (Some(a), Some(b)) if a.0 == b.0 && b.1 >= a.1);
     }
     // `py3` / `py2.py3` style: any implementation of that major version
     if let Some(major) = covered.strip_prefix("py") {
@@ -301,6 +311,8 @@ fn compliance(a: &Analysis) -> Vec<String> {
             }
         }
     }
+    out.extend(a.audit.iter().map(ToString::to_string));
+    out.extend(a.link_lint.iter().map(ToString::to_string));
     for name in missing {
         if a.family() != Family::Linux {
             out.push(format!("needs {name}, which is neither in the wheel nor provided by the platform"));
@@ -326,6 +338,16 @@ mod tests {
         assert!(!python_covers("cp311+", "cp310"));
         assert!(python_covers("py3", "cp312"));
         assert!(!python_covers("cp311", "cp312"));
+        // free-threaded builds: abi3t covers them, abi3 does not
+        assert!(python_covers("cp315t+", "cp316t"));
+        assert!(!python_covers("cp315t+", "cp316"));
+        assert!(!python_covers("cp39+", "cp313t"));
+        assert!(!python_covers("cp315t+", "cp314t"));
+        assert_eq!(coverage_python("cp315", "abi3t"), "cp315t+");
+        assert_eq!(coverage_python("cp313", "cp313t"), "cp313t");
+        assert_eq!(coverage_python("cp313", "cp313"), "cp313");
+        assert!(python_covers(&coverage_python("cp313", "cp313t"), "cp313t"));
+        assert!(!python_covers(&coverage_python("cp313", "cp313t"), "cp313"));
         assert!(platform_covers("manylinux_2_17_x86_64", "manylinux_x86_64"));
         assert!(platform_covers("manylinux2014_x86_64", "manylinux_x86_64"));
         assert!(!platform_covers("manylinux_2_17_aarch64", "manylinux_x86_64"));

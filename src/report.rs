@@ -139,6 +139,8 @@ pub fn to_json(a: &Analysis) -> Value {
     if let Some(w) = a.windows() {
         doc.insert("windows".into(), json!({ "machine": w.machine, "blockers": w.blockers }));
     }
+    doc.insert("audit".into(), json!(a.audit));
+    doc.insert("link_lint".into(), json!(a.link_lint));
     doc.insert("warnings".into(), json!(a.warnings));
     Value::Object(doc)
 }
@@ -321,6 +323,12 @@ pub fn write_text(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
         for b in &w.blockers {
             writeln!(out, "  problem: {}", blocker_text(b))?;
         }
+    }
+    for b in &a.audit {
+        writeln!(out, "  problem: {}", blocker_text(b))?;
+    }
+    for l in &a.link_lint {
+        writeln!(out, "  link: {l}")?;
     }
     for w in &a.warnings {
         writeln!(out, "  warning: {w}")?;

@@ -8,6 +8,7 @@
 //! auditwheel's for Linux ([`LinuxVerdict`]), delocate's for macOS
 //! ([`MacVerdict`]), delvewheel's for Windows ([`WindowsVerdict`]).
 
+mod audit;
 mod contents;
 mod graph;
 mod kept;
@@ -15,6 +16,7 @@ mod linux;
 mod macos;
 mod model;
 mod read;
+mod symbols;
 mod windows;
 
 pub use crate::policy::blocker::Blocker;
@@ -134,6 +136,8 @@ fn analyze_inner(archive: &WheelArchive, options: &AnalyzeOptions, keep: Option<
         warnings: Vec::new(),
         index_findings: archive.index_findings().to_vec(),
         unused_excludes: Vec::new(),
+        audit: Vec::new(),
+        link_lint: Vec::new(),
     };
     analysis.verdict = match family {
         Family::Pure => Verdict::Pure,
@@ -165,7 +169,61 @@ fn analyze_inner(archive: &WheelArchive, options: &AnalyzeOptions, keep: Option<
             analysis.warnings.push(unused_exclude_warning(p));
         }
     }
+    run_audits(archive, &mut analysis)?;
     Ok(analysis)
+}
+
+/// The audits that hold whatever the tag ([`audit`]), into `a`. For a
+/// stable-ABI wheel, Mach-O and PE extensions are read again for their
+/// imported symbols (the ELF parse has them already).
+fn run_audits(archive: &WheelArchive, a: &mut Analysis) -> Result<()> {
+    use rayon::prelude::*;
+    let mut blockers = Vec::new();
+    if let Some(claim) = crate::policy::abi3::claim(&a.filename.python, &a.filename.abi) {
+        let wheel = archive.path().display().to_string();
+        let imports = a
+            .binaries
+            .par_iter()
+            .filter(|b| b.is_extension && b.info.format() != Format::Elf)
+            .map(|b| {
+                let data =
+                    archive.read(b.index).map_err(|source| Error::Wheel { path: archive.path().into(), source })?;
+                let binary_err = |source| Error::Binary { file: format!("{wheel}!{}", b.path), source };
+                let imports = match b.info.format() {
+                    Format::MachO => audit::Imports {
+                        symbols: symbols::macho_imports(&data).map_err(binary_err)?,
+                        ..Default::default()
+                    },
+                    _ => {
+                        let pairs = symbols::pe_imports(&data).map_err(binary_err)?;
+                        let mut versioned: Vec<String> = pairs
+                            .iter()
+                            .filter(|(d, _)| symbols::is_versioned_python_dll(d))
+                            .map(|(d, _)| d.clone())
+                            .collect();
+                        versioned.sort();
+                        versioned.dedup();
+                        audit::Imports {
+                            symbols: pairs.into_iter().map(|(_, s)| s).collect(),
+                            versioned_dlls: versioned,
+                        }
+                    }
+                };
+                Ok((b.path.clone(), imports))
+            })
+            .collect::<Result<std::collections::BTreeMap<_, _>>>()?;
+        blockers.extend(audit::abi3_blockers(a, &claim, &imports));
+    }
+    if a.family() == Family::Linux {
+        blockers.extend(audit::exec_stack_blockers(a));
+    }
+    blockers.sort();
+    blockers.dedup();
+    a.audit = blockers;
+    a.link_lint = audit::link_lint(a);
+    let singletons = a.singleton_warnings();
+    a.warnings.extend(singletons);
+    Ok(())
 }
 
 fn family_of(filename: &WheelFilename, binaries: &[WheelBinary]) -> Family {

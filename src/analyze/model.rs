@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::binary::BinaryInfo;
 use crate::error::Error;
 use crate::policy::blocker::Blocker;
+use crate::policy::link::LinkFinding;
 use crate::policy::linux::{Libc, LinuxPolicies, LinuxPolicy};
 pub use crate::resolve::providers::ProvidedLib;
 use crate::wheel::WheelFilename;
@@ -264,6 +265,13 @@ pub struct Analysis {
     pub verdict: Verdict,
     /// Warnings to show the user.
     pub warnings: Vec<String>,
+    /// What no repair fixes, whatever the platform tag: Python symbols
+    /// outside the Stable ABI an `abi3`/`abi3t` tag promises, version-specific
+    /// suffixes in such a wheel, executable stacks. Sorted.
+    pub audit: Vec<Blocker>,
+    /// Link information of the wheel's binaries that does not hold together
+    /// or leads out of the wheel. Sorted.
+    pub link_lint: Vec<LinkFinding>,
     /// What the package index refuses in an upload although every reader of
     /// the archive agrees on it (data descriptors, entry comments, control
     /// characters in names), one line each.
@@ -430,6 +438,25 @@ impl Analysis {
             }
         }
         entry
+    }
+
+    /// One warning per runtime a repair bundles that a process must load
+    /// only once (OpenMP): why, and what to do instead.
+    pub fn singleton_warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for n in self.to_bundle() {
+            if self.status(n) != Status::Bundle {
+                continue;
+            }
+            let name = &self.graph.nodes[n].name;
+            if let Some(runtime) = crate::policy::runtimes::singleton_runtime(name) {
+                let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+                out.push(crate::policy::runtimes::singleton_warning(base, runtime));
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// True when the wheel has no binaries.

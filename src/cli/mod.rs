@@ -112,8 +112,17 @@ pub enum ColorChoice {
 pub enum Command {
     /// Show the dependency tree of every binary, what must be bundled, and the best tag.
     ///
-    /// Exit code: 0 when the wheel is fine as it is, 1 when it needs repair or
-    /// cannot get a portable tag, 2 on error.
+    /// Also what no repair fixes, whatever the tag (`problem:`): in an `abi3`/`abi3t` wheel,
+    /// each Python symbol an extension uses outside the Stable ABI of the version its tag names
+    /// (or added later), a version-specific suffix, an import from `python3X.dll`; a Linux
+    /// shared library that needs an executable stack (glibc 2.41+ refuses to dlopen it). Link
+    /// lint (`link:`): a `.gnu.version_r` entry no DT_NEEDED names, an RPATH/RUNPATH/LC_RPATH
+    /// that is absolute, relative to the working directory or climbs above site-packages, a
+    /// Mach-O install name outside the wheel and the system. A bundled OpenMP runtime is a
+    /// `warning:` (two in one process crash it).
+    ///
+    /// Exit code: 0 when the wheel is fine as it is, 1 when it needs repair, cannot get
+    /// a portable tag or has a `problem:`, 2 on error.
     #[command(after_help = "Examples:\n  wheelfix show dist/*.whl\n  wheelfix show --json demo.whl | jq .linux")]
     Show(show::ShowArgs),
     /// Bundle external libraries into the wheel and rewrite its tag.
@@ -121,6 +130,9 @@ pub enum Command {
     Repair(Box<repair::RepairArgs>),
     /// Check a wheelhouse before upload: every wheel compliant with its tags, RECORDs verify,
     /// one project version, no tag claimed twice, the expected matrix complete.
+    ///
+    /// Every `problem:` and `link:` finding of `show` (Stable ABI violations, executable
+    /// stacks, link lint) is a problem, one row naming the file.
     ///
     /// Exit code: 0 ready to upload, 1 problems (listed as a table on stdout), 2 error.
     Check(check::CheckArgs),

@@ -48,6 +48,16 @@ pub struct RepairArgs {
     /// (`--site-packages`): a missing requirement is then an error that prints the line to add.
     #[arg(long)]
     pub no_add_requires: bool,
+    /// Write the wheel although an extension of an `abi3`/`abi3t` wheel uses Python symbols
+    /// outside the Stable ABI of the version its tag names (or has a version-specific suffix);
+    /// refused by default.
+    #[arg(long)]
+    pub allow_abi3_violations: bool,
+    /// Linux: write the wheel although a shared library needs an executable stack (no
+    /// PT_GNU_STACK, or PF_X on it), which glibc 2.41 and later refuse to dlopen; refused by
+    /// default.
+    #[arg(long)]
+    pub allow_exec_stack: bool,
     /// macOS: architectures every binary must have: `intel`, `universal2`, `x86_64`, `arm64`,
     /// or a comma-separated list (delocate).
     #[arg(long, value_name = "ARCHS")]
@@ -173,6 +183,8 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> u8 {
             update_tags: !args.no_update_tags,
             allow_pure: args.search.allow_pure_python_wheel,
             add_requires: !args.no_add_requires,
+            allow_abi3_violations: args.allow_abi3_violations,
+            allow_exec_stack: args.allow_exec_stack,
             linux: crate::plan::LinuxOptions {
                 plat: Some(args.plat.clone()),
                 only_plat: args.only_plat,

@@ -37,7 +37,7 @@ pub fn run(args: &ShowArgs, printer: &Printer) -> u8 {
                     ));
                     code = code.max(1);
                 }
-                if crate::report::needs_repair(&a) {
+                if crate::report::needs_repair(&a) || !a.audit.is_empty() {
                     code = code.max(1);
                 }
                 if args.json {

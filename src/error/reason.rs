@@ -123,6 +123,12 @@ pub enum Reason {
         /// Why not.
         reason: String,
     },
+    /// What no repair fixes whatever the tag, and no `--allow-…` flag let
+    /// through: Stable ABI violations, executable stacks.
+    Audit {
+        /// Every such blocker, sorted.
+        blockers: Vec<Blocker>,
+    },
     /// merge: the wheels are of different releases.
     DifferentReleases {
         /// Name and version of the first wheel.
@@ -213,6 +219,12 @@ impl fmt::Display for Reason {
             Reason::InitPatch { reason } => {
                 write!(f, "cannot find where to insert the DLL directory patch: {reason}")
             }
+            Reason::Audit { blockers } => {
+                let first = blockers.first().map(ToString::to_string).unwrap_or_default();
+                let more =
+                    if blockers.len() > 1 { format!(" (and {} more)", blockers.len() - 1) } else { String::new() };
+                write!(f, "{first}{more}")
+            }
             Reason::DifferentReleases { first, second } => write!(
                 f,
                 "the wheels are of different releases: `{} {}` and `{} {}`",
@@ -229,6 +241,23 @@ impl fmt::Display for Reason {
             ),
         }
     }
+}
+
+/// What to do about audit blockers: `wheelfix show` lists them all; the
+/// flags that write the wheel anyway.
+fn audit_hint(blockers: &[Blocker]) -> String {
+    let abi3 = blockers
+        .iter()
+        .any(|b| matches!(b, Blocker::Abi3 { .. } | Blocker::Abi3Suffix { .. } | Blocker::Abi3Dll { .. }));
+    let stack = blockers.iter().any(|b| matches!(b, Blocker::ExecStack { .. }));
+    let mut fixes = Vec::new();
+    if abi3 {
+        fixes.push("build the extension with the Limited API of the version the tag names (`Py_LIMITED_API`), or write the wheel anyway with `--allow-abi3-violations`");
+    }
+    if stack {
+        fixes.push("link with `-Wl,-z,noexecstack`, or write the wheel anyway with `--allow-exec-stack`");
+    }
+    format!("`wheelfix show` lists every one; {}", fixes.join("; "))
 }
 
 impl Reason {
@@ -249,6 +278,7 @@ impl Reason {
             Reason::NoMacosTag { .. } => {
                 "set MACOSX_DEPLOYMENT_TARGET to the version the libraries need, or rebuild them".into()
             }
+            Reason::Audit { blockers } => audit_hint(blockers),
             Reason::ManyWindowsTags { .. } => "build one wheel per architecture".into(),
             Reason::UnknownWindowsTag { .. } => "expected win32, win_amd64 or win_arm64".into(),
             Reason::WrongMachine { .. } => {

@@ -16,7 +16,7 @@ pub mod windows;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::analyze::{Analysis, Contents, Listing, Verdict, Wanted};
+use crate::analyze::{Analysis, Blocker, Contents, Listing, Verdict, Wanted};
 use crate::error::Reason;
 use crate::error::{Error, Result};
 use crate::patch::elf::ElfEdits;
@@ -43,6 +43,11 @@ pub struct PlanOptions {
     /// Add `Requires-Dist` for each distribution that provides a linked
     /// library and is not required yet (default); otherwise that is an error.
     pub add_requires: bool,
+    /// Write the wheel although an extension breaks the Stable ABI its
+    /// `abi3`/`abi3t` tag claims (or has a version-specific suffix).
+    pub allow_abi3_violations: bool,
+    /// Write the wheel although a shared library needs an executable stack.
+    pub allow_exec_stack: bool,
     /// Linux (auditwheel's options).
     pub linux: LinuxOptions,
     /// macOS (delocate's options).
@@ -59,6 +64,8 @@ impl Default for PlanOptions {
             update_tags: true,
             allow_pure: false,
             add_requires: true,
+            allow_abi3_violations: false,
+            allow_exec_stack: false,
             linux: LinuxOptions::default(),
             macos: MacosOptions::default(),
             windows: WindowsOptions::default(),
@@ -172,8 +179,36 @@ fn platform_wanted(analysis: &Analysis, listing: &Listing, options: &PlanOptions
     }
 }
 
+/// The audit blockers ([`Analysis::audit`]) a repair refuses with these
+/// options: all but those an `--allow-…` flag lets through.
+pub fn refused(analysis: &Analysis, options: &PlanOptions) -> Vec<Blocker> {
+    analysis
+        .audit
+        .iter()
+        .filter(|b| match b {
+            Blocker::Abi3 { .. } | Blocker::Abi3Suffix { .. } | Blocker::Abi3Dll { .. } => {
+                !options.allow_abi3_violations
+            }
+            Blocker::ExecStack { .. } => !options.allow_exec_stack,
+            _ => true,
+        })
+        .cloned()
+        .collect()
+}
+
 /// Plans the repair of the wheel `analysis` describes, from `contents`.
 pub fn plan(analysis: &Analysis, contents: &Contents, options: &PlanOptions) -> Result<Plan> {
+    let blockers = refused(analysis, options);
+    if !blockers.is_empty() {
+        return Err(Error::cannot_repair(analysis.wheel.display().to_string(), Reason::Audit { blockers }));
+    }
+    let mut plan = plan_platform(analysis, contents, options)?;
+    // what `show` warns of and a repair does: bundling a once-per-process runtime
+    plan.messages.extend(analysis.singleton_warnings().into_iter().map(|w| format!("warning: {w}")));
+    Ok(plan)
+}
+
+fn plan_platform(analysis: &Analysis, contents: &Contents, options: &PlanOptions) -> Result<Plan> {
     match &analysis.verdict {
         Verdict::Pure => {
             if !options.allow_pure {

@@ -107,6 +107,56 @@ pub fn audit<'a>(symbols: impl IntoIterator<Item = &'a str>, claimed: PyVersion)
     out
 }
 
+/// What a wheel's tags claim of the Stable ABI: `abi3` (or PEP 803's
+/// free-threaded `abi3t`) from the oldest CPython its Python tags name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Abi3Claim {
+    /// The ABI tag: `abi3` or `abi3t`.
+    pub abi: String,
+    /// The oldest version the wheel says it loads on (`cp38` → 3.8; 3.2,
+    /// the first Stable ABI, when no `cp3X` tag names one).
+    pub version: PyVersion,
+}
+
+/// The Stable ABI claim of a wheel with these Python and ABI tags; `None`
+/// when no ABI tag is `abi3` or `abi3t`.
+pub fn claim(python: &[String], abi: &[String]) -> Option<Abi3Claim> {
+    // abi3t is the stricter promise: a wheel tagged both is checked as abi3t
+    let abi = ["abi3t", "abi3"].into_iter().find(|a| abi.iter().any(|t| t == a))?;
+    let version = python
+        .iter()
+        .filter_map(|p| {
+            let digits = p.strip_prefix("cp")?;
+            let (major, minor) = digits.split_at_checked(1)?;
+            Some((major.parse().ok()?, minor.trim_end_matches('t').parse().ok()?))
+        })
+        .min()
+        .unwrap_or((3, 2));
+    Some(Abi3Claim { abi: abi.to_string(), version })
+}
+
+/// True when an extension's file name ends in a suffix that not every
+/// Python the `abi` tag (`abi3`, `abi3t`) promises imports: one Python
+/// version's (`.cpython-312-x86_64-linux-gnu.so`, `.cpython-313t-darwin.so`,
+/// `.cp312-win_amd64.pyd`), or, in an `abi3t` wheel, `.abi3.so`, which
+/// free-threaded builds do not import (they import `.abi3t.so` and a bare
+/// `.so`).
+pub fn wrong_suffix(name: &str, abi: &str) -> bool {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    version_specific_suffix(base) || (abi == "abi3t" && base.ends_with(".abi3.so"))
+}
+
+fn version_specific_suffix(name: &str) -> bool {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    let Some((_, tail)) = base.split_once('.') else { return false };
+    let tag_at = |rest: &str| {
+        let n = rest.bytes().take_while(u8::is_ascii_digit).count();
+        n >= 2 && rest[n..].trim_start_matches(['t', 'd', 'm']).starts_with('-')
+    };
+    tail.split('.')
+        .any(|part| part.strip_prefix("cpython-").is_some_and(tag_at) || part.strip_prefix("cp").is_some_and(tag_at))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +193,35 @@ mod tests {
         );
         assert_eq!(audit(used, (3, 10)), vec![Abi3Violation::NotStable { symbol: "PyUnicode_AsUTF8".into() }]);
         assert!(audit(["PyList_New", "PyInit_x", "free"], (3, 2)).is_empty());
+    }
+
+    #[test]
+    fn claims_from_tags() {
+        let v = |s: &str| s.split('.').map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(claim(&v("cp38"), &v("abi3")), Some(Abi3Claim { abi: "abi3".into(), version: (3, 8) }));
+        assert_eq!(claim(&v("cp311.cp39"), &v("abi3")).map(|c| c.version), Some((3, 9)));
+        assert_eq!(claim(&v("cp315"), &v("abi3t")), Some(Abi3Claim { abi: "abi3t".into(), version: (3, 15) }));
+        assert_eq!(claim(&v("py3"), &v("abi3")).map(|c| c.version), Some((3, 2)));
+        assert_eq!(claim(&v("cp312"), &v("cp312")), None);
+        assert_eq!(claim(&v("cp313"), &v("cp313t")), None);
+    }
+
+    #[test]
+    fn version_specific_suffixes() {
+        for n in [
+            "pkg/_ext.cpython-312-x86_64-linux-gnu.so",
+            "_ext.cpython-313t-darwin.so",
+            "pkg/_ext.cp312-win_amd64.pyd",
+            "_ext.cpython-37m-x86_64-linux-gnu.so",
+        ] {
+            assert!(version_specific_suffix(n), "{n}");
+        }
+        for n in ["pkg/_ext.abi3.so", "_ext.abi3t.so", "_ext.so", "_ext.pyd", "pkg/cpython-312/_ext.so", "cp3.so"] {
+            assert!(!version_specific_suffix(n), "{n}");
+            assert!(!wrong_suffix(n, "abi3"), "{n}");
+        }
+        assert!(wrong_suffix("pkg/_ext.abi3.so", "abi3t"));
+        assert!(!wrong_suffix("pkg/_ext.abi3t.so", "abi3t"));
+        assert!(wrong_suffix("pkg/_ext.cpython-315t-x86_64-linux-gnu.so", "abi3t"));
     }
 }

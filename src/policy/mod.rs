@@ -4,8 +4,10 @@
 
 pub mod abi3;
 pub mod blocker;
+pub mod link;
 pub mod linux;
 pub mod macos;
+pub mod runtimes;
 pub mod windows;
 
 /// A policy file is malformed, or a tag is unknown.

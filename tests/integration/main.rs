@@ -63,3 +63,5 @@ mod cdx_schema;
 mod json_schema;
 mod licenses;
 mod splice;
+// Audits whatever the tag: abi3/abi3t, executable stacks, link lint, OpenMP runtimes.
+mod audit;

@@ -93,6 +93,9 @@ pub struct ElfInfo {
     /// GNU_PROPERTY_X86_ISA_1_NEEDED bits from the GNU property note (x86
     /// only): 0x1 baseline, 0x2 v2, 0x4 v3, 0x8 v4.
     pub x86_isa_needed: Option<u32>,
+    /// `p_flags` of PT_GNU_STACK (`None`: the file has no such header, and
+    /// the loader gives it an executable stack).
+    pub stack_flags: Option<u32>,
 }
 
 impl ElfInfo {
@@ -171,6 +174,8 @@ pub const PT_NOTE: u32 = 4;
 pub const PT_PHDR: u32 = 6;
 /// PT_GNU_PROPERTY.
 pub const PT_GNU_PROPERTY: u32 = 0x6474_e553;
+/// PT_GNU_STACK.
+pub const PT_GNU_STACK: u32 = 0x6474_e551;
 
 /// DT_NULL.
 pub const DT_NULL: i64 = 0;
@@ -240,6 +245,7 @@ fn parse_file(f: ElfFile<'_>) -> Result<ElfInfo, ParseError> {
         let s = bytes.split(|b| *b == 0).next().unwrap_or(b"");
         info.interp = Some(lossy(s));
     }
+    info.stack_flags = f.phdrs.iter().find(|p| p.p_type == PT_GNU_STACK).map(|p| p.p_flags);
     notes::read_property_notes(&f, &mut info);
     let Some(dynamic) = f.dynamic()? else {
         return Ok(info);
