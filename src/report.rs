@@ -11,8 +11,20 @@ use crate::analyze::{Analysis, NodeKind, Status, Verdict};
 use crate::binary::BinaryInfo;
 use crate::policy::blocker::Blocker;
 
-/// Version of the `show --json` document.
-pub const JSON_VERSION: u32 = 1;
+/// Version of the `show --json` document (its `schema_version`): 2 is
+/// `{schema_version, wheels: [...]}` for one wheel or many; 1 printed a bare
+/// per-wheel object for one wheel and an array for several.
+pub const JSON_VERSION: u32 = 2;
+
+/// The `show --json` document around per-wheel objects ([`to_json`], [`error_json`]).
+pub fn show_document(wheels: Vec<Value>) -> Value {
+    json!({ "schema_version": JSON_VERSION, "wheels": wheels })
+}
+
+/// The per-wheel object of `show --json` for a wheel that could not be analysed.
+pub fn error_json(wheel: &std::path::Path, err: &crate::error::Error) -> Value {
+    json!({ "wheel": wheel.display().to_string(), "error": err.to_string() })
+}
 
 /// Does the wheel need repair, as far as `show` can tell?
 pub fn needs_repair(a: &Analysis) -> bool {
@@ -28,11 +40,10 @@ pub fn needs_repair(a: &Analysis) -> bool {
     }
 }
 
-/// The `show --json` document.
+/// The per-wheel object of the `show --json` document ([`show_document`]).
 pub fn to_json(a: &Analysis) -> Value {
     let wheel = a.wheel.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
     let mut doc = Map::new();
-    doc.insert("version".into(), json!(JSON_VERSION));
     doc.insert("wheel".into(), json!(wheel));
     doc.insert("family".into(), json!(a.family()));
     doc.insert("pure".into(), json!(a.is_pure()));

@@ -118,7 +118,7 @@ fn check(
         expect_python,
         expect_platform,
     };
-    let report = py.allow_threads(|| wheelfix::check::check(&directory, &options)).map_err(to_py_err)?;
+    let report = py.allow_threads(|| wheelfix::check::check(&[&directory], &options)).map_err(to_py_err)?;
     let d = PyDict::new(py);
     d.set_item("ok", report.ok())?;
     d.set_item("wheels", report.wheels.clone())?;

@@ -33,7 +33,7 @@
 //!
 //! // `wheelfix check DIR --expect-python cp311`: the repaired wheel is ready to upload
 //! let gate = wheelfix::check::check(
-//!     dir.path(),
+//!     &[dir.path()],
 //!     &wheelfix::check::CheckOptions { analyze, expect_python: vec!["cp311".into()], ..Default::default() },
 //! )?;
 //! assert!(gate.ok(), "{:?}", gate.problems);
@@ -46,6 +46,7 @@
 
 mod check;
 mod merge;
+pub mod paths;
 mod repair;
 mod show;
 
@@ -114,7 +115,9 @@ pub enum Command {
     ///
     /// Exit code: 0 when the wheel is fine as it is, 1 when it needs repair or
     /// cannot get a portable tag, 2 on error.
-    #[command(after_help = "Examples:\n  wheelfix show dist/*.whl\n  wheelfix show --json demo.whl | jq .linux")]
+    #[command(
+        after_help = "Examples:\n  wheelfix show dist/*.whl\n  wheelfix show --json demo.whl | jq .wheels[0].linux"
+    )]
     Show(show::ShowArgs),
     /// Bundle external libraries into the wheel and rewrite its tag.
     #[command(after_help = REPAIR_EXAMPLES)]
@@ -364,6 +367,14 @@ impl Printer {
         let mut s = String::new();
         let _ = crate::error::render(err, Some(hint), &mut s);
         self.emit(&self.paint_prefixes(&s));
+    }
+
+    /// A problem with a path given on the command line (see [`paths`]).
+    pub fn path_problem(&self, (err, hint): &paths::PathProblem) {
+        match hint {
+            Some(h) => self.error_with_hint(err, h),
+            None => self.error(err),
+        }
     }
 
     /// Colours the `error:`, `caused by:` and `hint:` prefixes of rendered text.

@@ -151,6 +151,10 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> u8 {
         );
         return 2;
     }
+    if let Some(problem) = super::paths::unusable_output_dir(&args.wheel_dir) {
+        printer.path_problem(&problem);
+        return 2;
+    }
     if args.patcher.is_some() {
         printer.debug("`--patcher`: wheelfix rewrites ELF files itself; patchelf is not run");
     }
@@ -215,18 +219,18 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> u8 {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(wheel) = args.wheels.get(i) else { break };
                 printer.debug(&format!("repairing `{}`", wheel.display()));
-                let result = if total > 1 {
-                    crate::repair::repair_sharing(wheel, &options, &shared)
-                } else {
-                    crate::repair(wheel, &options)
+                let result = match super::paths::unreadable_input(wheel, false) {
+                    Some((err, hint)) => (Err(err), hint),
+                    None if total > 1 => (crate::repair::repair_sharing(wheel, &options, &shared), None),
+                    None => (crate::repair(wheel, &options), None),
                 };
                 let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
                 st.results[i] = Some(result);
                 let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 loop {
                     let at = st.printed;
-                    let Some(r) = st.results.get_mut(at).and_then(Option::take) else { break };
-                    let c = report_outcome(printer, &args.wheels[at], r);
+                    let Some((r, hint)) = st.results.get_mut(at).and_then(Option::take) else { break };
+                    let c = report_outcome(printer, &args.wheels[at], r, hint.as_deref());
                     st.code = st.code.max(c);
                     st.printed += 1;
                 }
@@ -246,16 +250,19 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> u8 {
 
 /// Results of concurrent repairs, printed in input order.
 struct Ordered {
-    results: Vec<Option<crate::error::Result<crate::RepairOutcome>>>,
+    /// Each wheel's result, and a hint of the command's for its error.
+    results: Vec<Option<(crate::error::Result<crate::RepairOutcome>, Option<String>)>>,
     printed: usize,
     code: u8,
 }
 
-/// Prints what the repair of `wheel` gave; returns its exit code.
+/// Prints what the repair of `wheel` gave (an error with `hint` when given,
+/// else its own); returns its exit code.
 fn report_outcome(
     printer: &Printer,
     wheel: &std::path::Path,
     result: crate::error::Result<crate::RepairOutcome>,
+    hint: Option<&str>,
 ) -> u8 {
     match result {
         Ok(outcome) => {
@@ -276,7 +283,10 @@ fn report_outcome(
             0
         }
         Err(e) => {
-            printer.error(&e);
+            match hint {
+                Some(h) => printer.error_with_hint(&e, h),
+                None => printer.error(&e),
+            }
             match e {
                 crate::error::Error::CannotRepair { .. } | crate::error::Error::MissingLibrary { .. } => 1,
                 _ => 2,

@@ -101,6 +101,7 @@ fn check_refused(wheel: &Path, reason: &str) -> Result<String, String> {
         }
         if args[1] == "--json" {
             let doc: serde_json::Value = serde_json::from_str(&r.stdout).map_err(|e| format!("{what}: {e}"))?;
+            let doc = crate::util::one_wheel(doc);
             if !doc["error"].as_str().unwrap_or("").contains(reason) {
                 return Err(format!("{what}: JSON error: {doc}"));
             }
@@ -521,7 +522,7 @@ fn dependency_cycles_and_self_references_terminate_and_repair() {
     }
     let json = run(root, &["show", "--json", w]);
     assert_eq!(json.code, Some(1), "{}", json.stderr);
-    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let doc = crate::util::one_wheel(serde_json::from_str(&json.stdout).unwrap());
     let ext_libs = doc["linux"]["external_libs"].as_object().unwrap();
     let mut names: Vec<&str> = ext_libs.keys().map(String::as_str).collect();
     names.sort_unstable();
