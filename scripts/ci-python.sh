@@ -46,6 +46,12 @@ fixed=$(cat "$W/scratch/self-repair.out")
 echo "repaired: $(basename "$fixed")"
 check "self-repair gives a manylinux tag" grep -q manylinux <<<"$fixed"
 check "the repaired wheel passes wheelfix check" "$W/boot/bin/wheelfix" -q check "$W/wheelhouse"
+check "wheelfix check takes the wheel file itself" "$W/boot/bin/wheelfix" -q check "$fixed"
+# and auditwheel, independently, agrees it is a manylinux wheel
+"$W/boot/bin/pip" install -q "auditwheel>=6"
+"$W/boot/bin/auditwheel" show "$fixed" >"$W/scratch/auditwheel-show.log" 2>&1 || true
+cat "$W/scratch/auditwheel-show.log"
+check "auditwheel show: consistent with a manylinux tag" grep -q 'is consistent with the following platform tag: "manylinux' "$W/scratch/auditwheel-show.log"
 
 # 3. a fresh venv with the repaired wheel
 python3 -m venv "$W/venv-test"
@@ -100,6 +106,19 @@ assert len(results) == 2
 assert wheelfix.main(["--version"]) == 0
 print("python API:", res["output"].name, res["platform_tags"])
 EOF
+
+# the Python test suite (python/tests), run against the installed package
+check "python tests (API, docs/python.md examples, closed pipe)" \
+    env WHEELFIX_ROOT="$ROOT" "$PY" -m unittest discover -s "$ROOT/python/tests" -p 'test_*.py' -v
+
+# types: the stub and py.typed are shipped; a good script passes mypy --strict, a bad one fails
+"$W/venv-test/bin/pip" install -q "mypy>=1.8"
+check "mypy --strict passes python/tests/typing_ok.py" \
+    "$W/venv-test/bin/mypy" --strict --no-incremental "$ROOT/python/tests/typing_ok.py"
+"$W/venv-test/bin/mypy" --strict --no-incremental "$ROOT/python/tests/typing_bad.py" >"$W/scratch/mypy-bad.log" 2>&1 || true
+check "mypy --strict rejects plat=5" grep -q 'typing_bad.py:6: error: .*"plat".*\[arg-type\]' "$W/scratch/mypy-bad.log"
+check "mypy --strict rejects bogus_option=True" grep -q 'typing_bad.py:7: error: .*"bogus_option".*\[call-arg\]' "$W/scratch/mypy-bad.log"
+cat "$W/scratch/mypy-bad.log"
 
 # progress on a terminal only (script(1) gives the command a pty)
 if command -v script >/dev/null; then

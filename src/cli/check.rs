@@ -37,13 +37,20 @@ pub fn expand_platforms(values: &[String]) -> Vec<String> {
         .collect()
 }
 
+impl CheckArgs {
+    /// The library options these flags mean (ranges and comma-separated lists expanded).
+    pub fn options(&self) -> crate::check::CheckOptions {
+        crate::check::CheckOptions {
+            analyze: self.search.analyze_options(),
+            expect_python: self.expect_python.iter().flat_map(|s| crate::check::expand_python_range(s)).collect(),
+            expect_platform: expand_platforms(&self.expect_platform),
+        }
+    }
+}
+
 /// Runs `check`; returns the exit code (0 ready to upload, 1 problems, 2 error).
 pub fn run(args: &CheckArgs, printer: &Printer) -> u8 {
-    let options = crate::check::CheckOptions {
-        analyze: args.search.analyze_options(),
-        expect_python: args.expect_python.iter().flat_map(|s| crate::check::expand_python_range(s)).collect(),
-        expect_platform: expand_platforms(&args.expect_platform),
-    };
+    let options = args.options();
     for input in &args.inputs {
         if let Some(problem) = super::paths::unreadable_input(input, true) {
             printer.path_problem(&problem);

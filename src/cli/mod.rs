@@ -257,9 +257,10 @@ pub fn run(cli: Cli) -> u8 {
         Command::Merge(args) => merge::run(&args, &printer),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
-            let mut out = std::io::stdout().lock();
-            clap_complete::generate(shell, &mut cmd, "wheelfix", &mut out);
-            0
+            // written whole, so that a closed pipe (`| head`) ends it quietly
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "wheelfix", &mut script);
+            write_stdout(&script, &printer)
         }
         Command::Man => {
             let mut out = std::io::stdout().lock();
@@ -271,6 +272,19 @@ pub fn run(cli: Cli) -> u8 {
                     2
                 }
             }
+        }
+    }
+}
+
+/// Writes `bytes` to stdout: 0, also when the reader went away (`| head`), 2 on another error.
+fn write_stdout(bytes: &[u8], printer: &Printer) -> u8 {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            printer.error(&crate::error::Error::io("<stdout>", e));
+            2
         }
     }
 }

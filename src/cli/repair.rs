@@ -1,5 +1,6 @@
 //! `wheelfix repair`.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -98,7 +99,7 @@ pub struct RepairArgs {
 }
 
 /// delvewheel flags that wheelfix accepts only to refuse them by name.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct UnsupportedArgs {
     /// Not supported (delvewheel): do not vendor DLLs already in the wheel.
     #[arg(long, visible_alias = "ignore-in-wheel", hide = true)]
@@ -123,7 +124,21 @@ pub struct UnsupportedArgs {
     pub include_imports: bool,
 }
 
+/// The architecture names `--require-archs` takes (delocate's).
+pub const REQUIRE_ARCHS: [&str; 5] = ["intel", "universal2", "x86_64", "arm64", "i386"];
+
 impl RepairArgs {
+    /// A value no flag can take (an unknown `--require-archs` name), as an error.
+    pub fn invalid(&self) -> Option<crate::error::Error> {
+        let spec = self.require_archs.as_deref()?;
+        let parts: Vec<&str> = spec.split(',').map(str::trim).collect();
+        let bad = parts.iter().find(|p| !REQUIRE_ARCHS.contains(p))?;
+        Some(crate::error::Error::Usage(format!(
+            "`--require-archs {spec}`: unknown architecture `{bad}`; expected {} or a comma-separated list of them",
+            REQUIRE_ARCHS.join(", ")
+        )))
+    }
+
     /// The first flag given that wheelfix accepts only to refuse.
     pub fn unsupported_flag(&self) -> Option<&'static str> {
         let u = &self.unsupported;
@@ -142,6 +157,55 @@ impl RepairArgs {
     }
 }
 
+impl RepairArgs {
+    /// The library options these flags mean (the Python package builds the
+    /// same struct, so a keyword argument means what its flag means).
+    pub fn options(&self) -> crate::RepairOptions {
+        let args = self;
+        let mut options = crate::RepairOptions {
+            analyze: args.search.analyze_options(),
+            plan: crate::plan::PlanOptions {
+                lib_sdir: args.lib_sdir.clone(),
+                strip: args.strip,
+                update_tags: !args.no_update_tags,
+                allow_pure: args.search.allow_pure_python_wheel,
+                linux: crate::plan::LinuxOptions {
+                    plat: Some(args.plat.clone()),
+                    only_plat: args.only_plat,
+                    keep_rpaths: args.keep_rpaths,
+                },
+                macos: crate::plan::MacosOptions {
+                    require_archs: match (&args.require_archs, args.check_archs) {
+                        (Some(r), _) => Some(r.clone()),
+                        // no required arch, but delocate's library-vs-loader check
+                        (None, true) => Some(String::new()),
+                        (None, false) => None,
+                    },
+                    ignore_missing: args.ignore_missing_dependencies,
+                    sanitize_rpaths: !args.no_sanitize_rpaths,
+                },
+                windows: crate::plan::WindowsOptions {
+                    no_mangle: args.no_mangle.iter().flat_map(|s| split_list(s)).collect(),
+                    no_mangle_all: args.no_mangle_all,
+                    include: args
+                        .include
+                        .iter()
+                        .flat_map(|p| split_paths(&p.to_string_lossy()))
+                        .map(PathBuf::from)
+                        .collect(),
+                    namespace_pkgs: args.namespace_pkg.iter().flat_map(|s| split_list(s)).collect(),
+                },
+            },
+            apply: crate::apply::ApplyOptions { wheel_dir: args.wheel_dir.clone(), compression_level: args.zip_level },
+        };
+        options.analyze.verify_record = true;
+        if let Some(v) = &args.require_target_macos_version {
+            options.analyze.macos_target = Some(v.clone());
+        }
+        options
+    }
+}
+
 /// Runs `repair`; returns the exit code.
 pub fn run(args: &RepairArgs, printer: &Printer) -> u8 {
     if let Some(flag) = args.unsupported_flag() {
@@ -149,6 +213,10 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> u8 {
             &crate::error::Error::Usage(format!("`{flag}` is not supported by wheelfix")),
             "docs/ci.md lists the flags of auditwheel, delocate and delvewheel and their wheelfix equivalents",
         );
+        return 2;
+    }
+    if let Some(e) = args.invalid() {
+        printer.error(&e);
         return 2;
     }
     if let Some(problem) = super::paths::unusable_output_dir(&args.wheel_dir) {
@@ -161,46 +229,7 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> u8 {
     if let Some(j) = args.jobs {
         let _ = rayon::ThreadPoolBuilder::new().num_threads(j.max(1)).build_global();
     }
-    let mut options = crate::RepairOptions {
-        analyze: args.search.analyze_options(),
-        plan: crate::plan::PlanOptions {
-            lib_sdir: args.lib_sdir.clone(),
-            strip: args.strip,
-            update_tags: !args.no_update_tags,
-            allow_pure: args.search.allow_pure_python_wheel,
-            linux: crate::plan::LinuxOptions {
-                plat: Some(args.plat.clone()),
-                only_plat: args.only_plat,
-                keep_rpaths: args.keep_rpaths,
-            },
-            macos: crate::plan::MacosOptions {
-                require_archs: match (&args.require_archs, args.check_archs) {
-                    (Some(r), _) => Some(r.clone()),
-                    // no required arch, but delocate's library-vs-loader check
-                    (None, true) => Some(String::new()),
-                    (None, false) => None,
-                },
-                ignore_missing: args.ignore_missing_dependencies,
-                sanitize_rpaths: !args.no_sanitize_rpaths,
-            },
-            windows: crate::plan::WindowsOptions {
-                no_mangle: args.no_mangle.iter().flat_map(|s| split_list(s)).collect(),
-                no_mangle_all: args.no_mangle_all,
-                include: args
-                    .include
-                    .iter()
-                    .flat_map(|p| split_paths(&p.to_string_lossy()))
-                    .map(PathBuf::from)
-                    .collect(),
-                namespace_pkgs: args.namespace_pkg.iter().flat_map(|s| split_list(s)).collect(),
-            },
-        },
-        apply: crate::apply::ApplyOptions { wheel_dir: args.wheel_dir.clone(), compression_level: args.zip_level },
-    };
-    options.analyze.verify_record = true;
-    if let Some(v) = &args.require_target_macos_version {
-        options.analyze.macos_target = Some(v.clone());
-    }
+    let options = args.options();
     // Wheels are repaired concurrently, `-j` (default: one per core) at a
     // time, each also using the shared thread pool inside; results are
     // printed in the order the wheels were given, as soon as all earlier
@@ -279,7 +308,7 @@ fn report_outcome(
                 printer.info(&format!("`{}`: nothing to change, copied as it is", wheel.display()));
             }
             printer.info(&format!("fixed wheel written to `{}`", outcome.output.display()));
-            println!("{}", outcome.output.display());
+            let _ = writeln!(std::io::stdout(), "{}", outcome.output.display());
             0
         }
         Err(e) => {
