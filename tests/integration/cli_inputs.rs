@@ -172,3 +172,38 @@ fn permission_denied_is_told_in_words() {
     };
     told(&out, "permission denied", "may read the file");
 }
+
+#[test]
+fn show_promises_no_tag_a_repair_cannot_give() {
+    let demo = root().join(DEMO);
+    let d = demo.to_str().unwrap();
+    // without --lib-path the demo's library is not found: no tag, the reason, the hint
+    let out = wheelfix(&["show", d]);
+    assert_eq!(out.status.code(), Some(1));
+    let t = text(&out.stdout);
+    assert!(t.contains("  tag after repair: none, the repair would fail (see below)\n"), "{t}");
+    assert!(!t.contains("manylinux"), "no tag may be promised:\n{t}");
+    let repair = wheelfix(&["repair", d, "-w", tempfile::tempdir().unwrap().path().to_str().unwrap()]);
+    let err = text(&repair.stderr);
+    let reason = "required library `libdemocore.so.1` (needed by `demo/_native.cpython-311-x86_64-linux-gnu.so`) could not be located";
+    assert!(err.contains(reason), "repair says: {err}");
+    assert!(t.contains(&format!("  repair would fail: {reason}\n")), "{t}");
+    let hint = err.lines().find(|l| l.starts_with("hint: ")).unwrap();
+    assert!(t.contains(&format!("  {hint}\n")), "{t}");
+
+    let doc = crate::util::one_wheel(schema_checked(&wheelfix(&["show", "--json", d]).stdout, "show"));
+    assert_eq!(doc["tags"]["best"], serde_json::json!([]));
+    assert_eq!(doc["repair_error"]["message"], reason);
+    assert_eq!(format!("hint: {}", doc["repair_error"]["hint"].as_str().unwrap()), hint);
+
+    // with it, the tag is there and nothing is said to fail
+    let lib = root().join(DEMO_LIB);
+    let out = wheelfix(&["show", d, "--lib-path", lib.to_str().unwrap()]);
+    let t = text(&out.stdout);
+    assert!(t.contains("  tag after repair: manylinux_"), "{t}");
+    assert!(!t.contains("would fail"), "{t}");
+    let doc = wheelfix(&["show", "--json", d, "--lib-path", lib.to_str().unwrap()]);
+    let doc = crate::util::one_wheel(schema_checked(&doc.stdout, "show"));
+    assert_eq!(doc["repair_error"], Value::Null);
+    assert!(doc["tags"]["best"][0].as_str().unwrap().starts_with("manylinux_"), "{doc}");
+}
