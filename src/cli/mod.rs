@@ -47,6 +47,7 @@
 mod check;
 mod merge;
 pub mod paths;
+pub mod platform_flags;
 mod repair;
 mod show;
 
@@ -67,7 +68,7 @@ pub use show::ShowArgs;
 #[derive(Debug, Parser)]
 #[command(name = "wheelfix", version, about, long_about = None, after_help = EXAMPLES)]
 pub struct Cli {
-    /// Print more (repeatable).
+    /// Print more: every library bundled, binary patched and entry re-compressed (`-vv` is `-v`).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Print only errors.
@@ -87,7 +88,8 @@ const EXAMPLES: &str = "Examples:
   wheelfix repair dist/*.whl -w wheelhouse --plat manylinux_2_28_x86_64 --exclude 'libcuda.so*'
   wheelfix repair dist/*.whl -w wheelhouse --add-path C:/deps/bin        (a Windows wheel)
   wheelfix check wheelhouse --expect-python cp310-cp313
-  wheelfix completions bash > /etc/bash_completion.d/wheelfix";
+  wheelfix completions bash > /etc/bash_completion.d/wheelfix
+  wheelfix man --all /usr/local/share/man/man1";
 
 const REPAIR_EXAMPLES: &str = "Examples:
   wheelfix repair dist/*.whl -w wheelhouse
@@ -130,15 +132,31 @@ pub enum Command {
     /// Fuse an x86_64 and an arm64 macOS wheel of one release into a `universal2` wheel.
     Merge(merge::MergeArgs),
     /// Print a shell completion script to stdout.
-    #[command(hide = true)]
+    #[command(
+        after_help = "Examples:\n  wheelfix completions bash > ~/.local/share/bash-completion/completions/wheelfix\n  \
+                            wheelfix completions zsh > ~/.zfunc/_wheelfix"
+    )]
     Completions {
         /// The shell.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to stdout.
-    #[command(hide = true)]
-    Man,
+    /// Print a man page (roff) to stdout: `wheelfix`'s, or a subcommand's (`wheelfix-repair`);
+    /// or write them all into a directory with `--all DIR`.
+    #[command(after_help = "Examples:\n  wheelfix man | man -l -\n  wheelfix man repair | man -l -\n  \
+                            wheelfix man --all ~/.local/share/man/man1")]
+    Man(ManArgs),
+}
+
+/// Arguments of `man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The subcommand whose page to print (default: the page of `wheelfix` itself).
+    #[arg(value_name = "SUBCOMMAND", conflicts_with = "all")]
+    pub subcommand: Option<String>,
+    /// Write every page (`wheelfix.1`, `wheelfix-show.1`, …) into DIR instead.
+    #[arg(long, value_name = "DIR")]
+    pub all: Option<PathBuf>,
 }
 
 /// Search options shared by `show` and `repair`.
@@ -262,16 +280,52 @@ pub fn run(cli: Cli) -> u8 {
             clap_complete::generate(shell, &mut cmd, "wheelfix", &mut script);
             write_stdout(&script, &printer)
         }
-        Command::Man => {
-            let mut out = std::io::stdout().lock();
-            match clap_mangen::Man::new(Cli::command()).render(&mut out) {
-                Ok(()) => 0,
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
-                Err(e) => {
-                    printer.error(&crate::error::Error::io("<stdout>", e));
-                    2
-                }
+        Command::Man(args) => man(&args, &printer),
+    }
+}
+
+/// `wheelfix man`: one page to stdout, or every page into a directory.
+fn man(args: &ManArgs, printer: &Printer) -> u8 {
+    // built as the pages name each other: `wheelfix-repair`, no `help` subcommand
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    if let Some(dir) = &args.all {
+        if let Some(problem) = paths::unusable_output_dir(dir) {
+            printer.path_problem(&problem);
+            return 2;
+        }
+        let written = std::fs::create_dir_all(dir).and_then(|()| clap_mangen::generate_to(cmd, dir));
+        return match written {
+            Ok(()) => {
+                printer.info(&format!("man pages written to `{}`", dir.display()));
+                0
             }
+            Err(e) => {
+                printer.error(&crate::error::Error::io(dir, e));
+                2
+            }
+        };
+    }
+    let page = match &args.subcommand {
+        None => cmd,
+        Some(name) => match cmd.find_subcommand(name) {
+            Some(sub) => sub.clone(),
+            None => {
+                let names: Vec<&str> = cmd.get_subcommands().map(|s| s.get_name()).collect();
+                printer.error_with_hint(
+                    &crate::error::Error::Usage(format!("no subcommand `{name}`")),
+                    &format!("the subcommands are {}", names.join(", ")),
+                );
+                return 2;
+            }
+        },
+    };
+    let mut roff = Vec::new();
+    match clap_mangen::Man::new(page).render(&mut roff) {
+        Ok(()) => write_stdout(&roff, printer),
+        Err(e) => {
+            printer.error(&crate::error::Error::io("<stdout>", e));
+            2
         }
     }
 }

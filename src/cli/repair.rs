@@ -223,6 +223,12 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> u8 {
         printer.path_problem(&problem);
         return 2;
     }
+    let flags = super::platform_flags::platform_flags(args);
+    for wheel in &args.wheels {
+        if let Some(w) = super::platform_flags::foreign_flags_warning(wheel, &flags) {
+            printer.warn(&w);
+        }
+    }
     if args.patcher.is_some() {
         printer.debug("`--patcher`: wheelfix rewrites ELF files itself; patchelf is not run");
     }

@@ -30,6 +30,8 @@ mod pe_dump;
 mod cli;
 // What the command takes and prints as data: check's inputs, the JSON shapes, paths told in words.
 mod cli_inputs;
+// Flags checked before work: bad values, another platform's flags, -v.
+mod cli_flags;
 // Points of agreement with auditwheel found by the conformance scripts.
 mod conformance;
 // Snapshots of show, check and error output.
