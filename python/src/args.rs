@@ -66,6 +66,9 @@ pub struct Search<'py> {
     pub disable_isa_ext_check: bool,
     pub executable_path: Option<PathBuf>,
     pub allow_pure_python_wheel: bool,
+    pub ignore_existing: bool,
+    pub analyze_existing: bool,
+    pub analyze_existing_exes: bool,
 }
 
 impl Search<'_> {
@@ -84,6 +87,9 @@ impl Search<'_> {
             disable_isa_check: self.disable_isa_ext_check,
             executable_path: self.executable_path,
             allow_pure_python_wheel: self.allow_pure_python_wheel,
+            ignore_existing: self.ignore_existing,
+            analyze_existing: self.analyze_existing,
+            analyze_existing_exes: self.analyze_existing_exes,
         })
     }
 }

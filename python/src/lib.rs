@@ -32,7 +32,8 @@ fn unreadable(py: Python<'_>, wheel: &std::path::Path) -> PyResult<()> {
 /// Analyses one wheel; returns its object of the `show --json` document.
 #[pyfunction]
 #[pyo3(signature = (wheel, *, lib_path=None, sysroot=None, ldpaths=None, policy=None, exclude=None,
-                    disable_isa_ext_check=false, executable_path=None, allow_pure_python_wheel=false))]
+                    disable_isa_ext_check=false, executable_path=None, allow_pure_python_wheel=false,
+                    ignore_existing=false, analyze_existing=false, analyze_existing_exes=false))]
 #[allow(clippy::too_many_arguments)]
 fn analyze<'py>(
     py: Python<'py>,
@@ -45,6 +46,9 @@ fn analyze<'py>(
     disable_isa_ext_check: bool,
     executable_path: Option<PathBuf>,
     allow_pure_python_wheel: bool,
+    ignore_existing: bool,
+    analyze_existing: bool,
+    analyze_existing_exes: bool,
 ) -> PyResult<PyObject> {
     let search = Search {
         lib_path,
@@ -55,6 +59,9 @@ fn analyze<'py>(
         disable_isa_ext_check,
         executable_path,
         allow_pure_python_wheel,
+        ignore_existing,
+        analyze_existing,
+        analyze_existing_exes,
     };
     let options = search.args()?.analyze_options();
     unreadable(py, &wheel)?;
@@ -68,7 +75,8 @@ fn analyze<'py>(
 /// read is `{"wheel", "error"}` in it, as in the command).
 #[pyfunction]
 #[pyo3(signature = (wheels, *, lib_path=None, sysroot=None, ldpaths=None, policy=None, exclude=None,
-                    disable_isa_ext_check=false, executable_path=None, allow_pure_python_wheel=false))]
+                    disable_isa_ext_check=false, executable_path=None, allow_pure_python_wheel=false,
+                    ignore_existing=false, analyze_existing=false, analyze_existing_exes=false))]
 #[allow(clippy::too_many_arguments)]
 fn show<'py>(
     py: Python<'py>,
@@ -81,6 +89,9 @@ fn show<'py>(
     disable_isa_ext_check: bool,
     executable_path: Option<PathBuf>,
     allow_pure_python_wheel: bool,
+    ignore_existing: bool,
+    analyze_existing: bool,
+    analyze_existing_exes: bool,
 ) -> PyResult<PyObject> {
     let wheels = paths(Some(&wheels), "wheels")?;
     let search = Search {
@@ -92,6 +103,9 @@ fn show<'py>(
         disable_isa_ext_check,
         executable_path,
         allow_pure_python_wheel,
+        ignore_existing,
+        analyze_existing,
+        analyze_existing_exes,
     };
     let options = search.args()?.analyze_options();
     let doc = py.allow_threads(|| {
@@ -120,7 +134,8 @@ fn show<'py>(
                     check_archs=false, ignore_missing_dependencies=false, sanitize_rpaths=true,
                     require_target_macos_version=None, no_mangle=None, no_mangle_all=false, include=None,
                     namespace_pkg=None, lib_path=None, sysroot=None, ldpaths=None, policy=None, exclude=None,
-                    disable_isa_ext_check=false, executable_path=None, allow_pure_python_wheel=false))]
+                    disable_isa_ext_check=false, executable_path=None, allow_pure_python_wheel=false,
+                    ignore_existing=false, analyze_existing=false, analyze_existing_exes=false))]
 #[allow(clippy::too_many_arguments)]
 fn repair<'py>(
     py: Python<'py>,
@@ -150,6 +165,9 @@ fn repair<'py>(
     disable_isa_ext_check: bool,
     executable_path: Option<PathBuf>,
     allow_pure_python_wheel: bool,
+    ignore_existing: bool,
+    analyze_existing: bool,
+    analyze_existing_exes: bool,
 ) -> PyResult<PyObject> {
     if zip_compression_level.is_some_and(|z| z > 9) {
         return Err(pyo3::exceptions::PyValueError::new_err("`zip_compression_level` must be 0 to 9"));
@@ -163,6 +181,9 @@ fn repair<'py>(
         disable_isa_ext_check,
         executable_path,
         allow_pure_python_wheel,
+        ignore_existing,
+        analyze_existing,
+        analyze_existing_exes,
     };
     let require_archs = match require_archs.as_ref().filter(|o| !o.is_none()) {
         None => None,
@@ -221,7 +242,8 @@ fn repair<'py>(
 #[pyfunction]
 #[pyo3(signature = (inputs, *, expect_python=None, expect_platform=None, raise_on_problems=false, lib_path=None,
                     sysroot=None, ldpaths=None, policy=None, exclude=None, disable_isa_ext_check=false,
-                    executable_path=None, allow_pure_python_wheel=false))]
+                    executable_path=None, allow_pure_python_wheel=false, ignore_existing=false,
+                    analyze_existing=false, analyze_existing_exes=false))]
 #[allow(clippy::too_many_arguments)]
 fn check<'py>(
     py: Python<'py>,
@@ -237,6 +259,9 @@ fn check<'py>(
     disable_isa_ext_check: bool,
     executable_path: Option<PathBuf>,
     allow_pure_python_wheel: bool,
+    ignore_existing: bool,
+    analyze_existing: bool,
+    analyze_existing_exes: bool,
 ) -> PyResult<PyObject> {
     let search = Search {
         lib_path,
@@ -247,6 +272,9 @@ fn check<'py>(
         disable_isa_ext_check,
         executable_path,
         allow_pure_python_wheel,
+        ignore_existing,
+        analyze_existing,
+        analyze_existing_exes,
     };
     let args = wheelfix::cli::CheckArgs {
         inputs: paths(Some(&inputs), "inputs")?,

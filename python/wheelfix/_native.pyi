@@ -216,6 +216,9 @@ def analyze(
     disable_isa_ext_check: bool = False,
     executable_path: Optional[StrPath] = None,
     allow_pure_python_wheel: bool = False,
+    ignore_existing: bool = False,
+    analyze_existing: bool = False,
+    analyze_existing_exes: bool = False,
 ) -> WheelReport:
     """Analyse one wheel: its object of the ``show --json`` document."""
 
@@ -230,6 +233,9 @@ def show(
     disable_isa_ext_check: bool = False,
     executable_path: Optional[StrPath] = None,
     allow_pure_python_wheel: bool = False,
+    ignore_existing: bool = False,
+    analyze_existing: bool = False,
+    analyze_existing_exes: bool = False,
 ) -> ShowReport:
     """Analyse wheels: the ``show --json`` document."""
 
@@ -261,6 +267,9 @@ def repair(
     disable_isa_ext_check: bool = False,
     executable_path: Optional[StrPath] = None,
     allow_pure_python_wheel: bool = False,
+    ignore_existing: bool = False,
+    analyze_existing: bool = False,
+    analyze_existing_exes: bool = False,
 ) -> RepairResult:
     """Repair one wheel into ``wheel_dir``."""
 
@@ -278,6 +287,9 @@ def check(
     disable_isa_ext_check: bool = False,
     executable_path: Optional[StrPath] = None,
     allow_pure_python_wheel: bool = False,
+    ignore_existing: bool = False,
+    analyze_existing: bool = False,
+    analyze_existing_exes: bool = False,
 ) -> CheckReport:
     """Check the wheels of a release: the ``check --json`` document."""
 

@@ -236,18 +236,30 @@ fn excluded_substring(globs: &[glob::Pattern], name: &str) -> bool {
     globs.iter().any(|g| name.contains(g.as_str())) || excluded(globs, name, None)
 }
 
+/// Which PE files of the wheel are walked from: extensions and EXEs always,
+/// every DLL too with `dlls` (delvewheel's `--analyze-existing`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PeRoots {
+    /// Every `*.dll` of the wheel is a root.
+    pub dlls: bool,
+}
+
 pub(super) fn build_pe_graph(
     binaries: &[WheelBinary],
     filename: &WheelFilename,
     wheel: &WheelBinaries,
     resolver: &PeResolver,
     exclude: &[glob::Pattern],
+    roots: PeRoots,
 ) -> DepGraph {
     let mut g = GraphBuilder::new(binaries);
     let mut queue: VecDeque<usize> = binaries
         .iter()
         .enumerate()
-        .filter(|(_, b)| b.is_extension || b.path.to_ascii_lowercase().ends_with(".exe"))
+        .filter(|(_, b)| {
+            let lower = b.path.to_ascii_lowercase();
+            b.is_extension || lower.ends_with(".exe") || (roots.dlls && lower.ends_with(".dll"))
+        })
         .map(|(i, _)| i)
         .collect();
     let mut done: Vec<bool> = Vec::new();

@@ -58,6 +58,12 @@ pub struct AnalyzeOptions {
     pub macos_target: Option<String>,
     /// Check every entry against RECORD (on by default).
     pub verify_record: bool,
+    /// Windows: a DLL anywhere in the wheel satisfies an import of its name,
+    /// not only one beside the importing module (delvewheel's `--ignore-existing`).
+    pub pe_find_in_wheel: bool,
+    /// Windows: walk the imports of every DLL in the wheel, not only of
+    /// extensions and EXEs (delvewheel's `--analyze-existing`).
+    pub pe_analyze_dlls: bool,
 }
 
 impl Default for AnalyzeOptions {
@@ -72,6 +78,8 @@ impl Default for AnalyzeOptions {
             executable_path: None,
             macos_target: std::env::var("MACOSX_DEPLOYMENT_TARGET").ok().filter(|s| !s.is_empty()),
             verify_record: true,
+            pe_find_in_wheel: false,
+            pe_analyze_dlls: false,
         }
     }
 }
@@ -131,10 +139,11 @@ fn analyze_inner(archive: &WheelArchive, options: &AnalyzeOptions, keep: Option<
             Verdict::Macos(macos::verdict(&analysis, options))
         }
         Family::Windows => {
-            let dirs = windows::repaired_dll_dirs(archive);
+            let dirs = windows::repaired_dll_dirs(archive, options.pe_find_in_wheel);
             let resolver = PeResolver::new(options.lib_path.clone()).with_wheel_dirs(dirs);
+            let roots = graph::PeRoots { dlls: options.pe_analyze_dlls };
             analysis.graph =
-                graph::build_pe_graph(&analysis.binaries, &analysis.filename, &wheel_map, &resolver, &exclude);
+                graph::build_pe_graph(&analysis.binaries, &analysis.filename, &wheel_map, &resolver, &exclude, roots);
             Verdict::Windows(windows::verdict(&analysis))
         }
     };

@@ -66,7 +66,7 @@ pub use show::ShowArgs;
 /// Repair Python wheels: bundle external shared libraries and fix the platform tag,
 /// for Linux (manylinux/musllinux), macOS and Windows wheels, on any host.
 #[derive(Debug, Parser)]
-#[command(name = "wheelfix", version, about, long_about = None, after_help = EXAMPLES)]
+#[command(name = "wheelfix", version, propagate_version = true, about, long_about = None, after_help = EXAMPLES)]
 pub struct Cli {
     /// Print more: every library bundled, binary patched and entry re-compressed (`-vv` is `-v`).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -189,6 +189,18 @@ pub struct SearchArgs {
     /// A pure-Python wheel is not an error: `show` reports it, `repair` copies it.
     #[arg(long)]
     pub allow_pure_python_wheel: bool,
+    /// Windows: a DLL anywhere in the wheel satisfies an import of its name, and is neither
+    /// copied nor renamed (delvewheel); without it, only one beside the importing module does.
+    #[arg(long, visible_alias = "ignore-in-wheel")]
+    pub ignore_existing: bool,
+    /// Windows: also bundle what the wheel's own DLLs need, DLLs no extension loads
+    /// included (delvewheel).
+    #[arg(long)]
+    pub analyze_existing: bool,
+    /// Windows: accepted for delvewheel's sake; the dependencies of the wheel's EXEs are
+    /// always bundled.
+    #[arg(long)]
+    pub analyze_existing_exes: bool,
 }
 
 impl SearchArgs {
@@ -206,6 +218,8 @@ impl SearchArgs {
             exclude: self.exclude.iter().flat_map(|s| split_list(s)).collect(),
             disable_isa_check: self.disable_isa_check,
             executable_path: self.executable_path.clone(),
+            pe_find_in_wheel: self.ignore_existing,
+            pe_analyze_dlls: self.analyze_existing,
             ..crate::AnalyzeOptions::default()
         }
     }

@@ -43,6 +43,9 @@ pub fn platform_flags(args: &RepairArgs) -> Vec<(&'static str, &'static str)> {
         (args.no_mangle_all, "--no-mangle-all", "Windows"),
         (!args.include.is_empty(), "--include", "Windows"),
         (!args.namespace_pkg.is_empty(), "--namespace-pkg", "Windows"),
+        (s.ignore_existing, "--ignore-existing", "Windows"),
+        (s.analyze_existing, "--analyze-existing", "Windows"),
+        (s.analyze_existing_exes, "--analyze-existing-exes", "Windows"),
     ]
     .into_iter()
     .filter(|(given, ..)| *given)

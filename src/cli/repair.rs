@@ -86,7 +86,6 @@ pub struct RepairArgs {
     #[arg(short = 'd', long, hide_short_help = true)]
     pub dylibs_only: bool,
     /// delvewheel options wheelfix does not support (an error rather than ignored):
-    /// `--ignore-existing`/`--ignore-in-wheel`, `--analyze-existing`, `--analyze-existing-exes`,
     /// `--with-mangle`, `--custom-patch`, `--include-symbols`, `--include-imports`.
     #[command(flatten)]
     pub unsupported: UnsupportedArgs,
@@ -101,15 +100,6 @@ pub struct RepairArgs {
 /// delvewheel flags that wheelfix accepts only to refuse them by name.
 #[derive(Debug, Default, Args)]
 pub struct UnsupportedArgs {
-    /// Not supported (delvewheel): do not vendor DLLs already in the wheel.
-    #[arg(long, visible_alias = "ignore-in-wheel", hide = true)]
-    pub ignore_existing: bool,
-    /// Not supported (delvewheel): vendor dependencies of DLLs already in the wheel.
-    #[arg(long, hide = true)]
-    pub analyze_existing: bool,
-    /// Not supported (delvewheel): vendor dependencies of EXEs in the wheel.
-    #[arg(long, hide = true)]
-    pub analyze_existing_exes: bool,
     /// Not supported (delvewheel): mangle direct dependencies of DLLs already in the wheel.
     #[arg(long, hide = true)]
     pub with_mangle: bool,
@@ -144,9 +134,6 @@ impl RepairArgs {
         let u = &self.unsupported;
         [
             (self.dylibs_only, "--dylibs-only"),
-            (u.ignore_existing, "--ignore-existing"),
-            (u.analyze_existing, "--analyze-existing"),
-            (u.analyze_existing_exes, "--analyze-existing-exes"),
             (u.with_mangle, "--with-mangle"),
             (u.custom_patch, "--custom-patch"),
             (u.include_symbols, "--include-symbols"),

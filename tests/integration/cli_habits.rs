@@ -189,7 +189,7 @@ fn drop_in_flag_spellings() {
     // flags wheelfix does not implement are refused by name, never ignored
     let f = Filter::new().dir(t.path(), "[TMP]");
     let mut refused = String::new();
-    for flag in ["--dylibs-only", "-d", "--ignore-in-wheel", "--include-symbols", "--custom-patch", "--with-mangle"] {
+    for flag in ["--dylibs-only", "-d", "--include-imports", "--include-symbols", "--custom-patch", "--with-mangle"] {
         let o = wheelfix(&["repair", w, "-w", t.path().join("c").to_str().unwrap(), flag]);
         assert_eq!(o.status.code(), Some(2), "{flag}");
         refused.push_str(&format!("===== repair {flag}\n{}", f.run(&o)));

@@ -32,6 +32,8 @@ mod cli;
 mod cli_inputs;
 // Flags checked before work: bad values, another platform's flags, -v.
 mod cli_flags;
+// delvewheel's flags used in public CI configurations, with their meaning.
+mod cli_delvewheel;
 // Points of agreement with auditwheel found by the conformance scripts.
 mod conformance;
 // Snapshots of show, check and error output.
