@@ -64,6 +64,9 @@ pub struct AnalyzeOptions {
     /// Windows: walk the imports of every DLL in the wheel, not only of
     /// extensions and EXEs (delvewheel's `--analyze-existing`).
     pub pe_analyze_dlls: bool,
+    /// Windows: directories searched after `lib_path`; `None` takes them from
+    /// `PATH` ([`crate::resolve::pe::path_dirs`]).
+    pub pe_path: Option<Vec<PathBuf>>,
 }
 
 impl Default for AnalyzeOptions {
@@ -80,6 +83,7 @@ impl Default for AnalyzeOptions {
             verify_record: true,
             pe_find_in_wheel: false,
             pe_analyze_dlls: false,
+            pe_path: None,
         }
     }
 }
@@ -140,7 +144,9 @@ fn analyze_inner(archive: &WheelArchive, options: &AnalyzeOptions, keep: Option<
         }
         Family::Windows => {
             let dirs = windows::repaired_dll_dirs(archive, options.pe_find_in_wheel);
-            let resolver = PeResolver::new(options.lib_path.clone()).with_wheel_dirs(dirs);
+            let path = options.pe_path.clone().unwrap_or_else(crate::resolve::pe::path_dirs_from_env);
+            let search = options.lib_path.iter().cloned().chain(path).collect();
+            let resolver = PeResolver::new(search).with_wheel_dirs(dirs);
             let roots = graph::PeRoots { dlls: options.pe_analyze_dlls };
             analysis.graph =
                 graph::build_pe_graph(&analysis.binaries, &analysis.filename, &wheel_map, &resolver, &exclude, roots);

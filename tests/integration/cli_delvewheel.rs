@@ -1,8 +1,9 @@
 //! delvewheel's flags that public CI configurations use, accepted with the
 //! same meaning: `--ignore-existing` (a DLL anywhere in the wheel satisfies
 //! an import), `--analyze-existing` (the wheel's own DLLs are walked too),
-//! `--analyze-existing-exes` (what wheelfix always does). Built on the
-//! mingw fixtures: `ext.pyd` imports `foo.dll`, which imports `bar.dll`.
+//! `--analyze-existing-exes` (what wheelfix always does); and delvewheel's
+//! search order, `--add-path` then `PATH`. Built on the mingw fixtures:
+//! `ext.pyd` imports `foo.dll`, which imports `bar.dll`.
 
 use std::path::{Path, PathBuf};
 
@@ -128,4 +129,78 @@ fn version_is_answered_by_every_subcommand() {
         let out = text(&o.stdout);
         assert!(out.starts_with("wheelfix") && out.ends_with(&want[8..]), "{args:?}: {out}");
     }
+}
+
+/// `repair` of a mingw wheel (`ext.pyd` → `foo.dll` → `bar.dll`) with `PATH`
+/// set to `path` (then the usual `PATH`), and `extra` flags.
+fn repair_with_path(tmp: &Path, path: &std::ffi::OsStr, name: &str, extra: &[&str]) -> std::process::Output {
+    let files = vec![
+        ("fakepkg/__init__.py".to_string(), b"".to_vec()),
+        ("fakepkg/ext.cp311-win_amd64.pyd".to_string(), fixture("ext.pyd")),
+    ];
+    let wheel = make_wheel(tmp, "fakepkg", "win_amd64", files);
+    std::process::Command::new(env!("CARGO_BIN_EXE_wheelfix"))
+        .args(["repair", "-w", tmp.join(name).to_str().unwrap(), wheel.to_str().unwrap()])
+        .args(extra)
+        .env("PATH", path)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn path_is_searched_after_add_path_like_delvewheel() {
+    let tmp = tempfile::tempdir().unwrap();
+    // PATH: a directory without DLLs, then one with foo.dll and bar.dll
+    let (empty, dlls) = (tmp.path().join("empty"), tmp.path().join("dlls"));
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::create_dir_all(&dlls).unwrap();
+    for n in ["foo.dll", "bar.dll"] {
+        std::fs::write(dlls.join(n), fixture(n)).unwrap();
+    }
+    let system = std::env::var_os("PATH").unwrap_or_default();
+    let path =
+        std::env::join_paths([empty.clone(), dlls.clone()].into_iter().chain(std::env::split_paths(&system))).unwrap();
+    // without --add-path, both DLLs are found on PATH and bundled
+    let o = repair_with_path(tmp.path(), &path, "from-path", &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let e = zip_entries(Path::new(text(&o.stdout).trim()));
+    let libs: Vec<&String> = e.keys().filter(|k| k.starts_with("fakepkg.libs/")).collect();
+    assert_eq!(libs.len(), 2, "{libs:?}");
+    assert!(
+        libs.iter().any(|l| l.starts_with("fakepkg.libs/foo-"))
+            && libs.iter().any(|l| l.starts_with("fakepkg.libs/bar-"))
+    );
+
+    // --add-path comes first: its foo.dll (foo-debug.dll's bytes) is the one bundled
+    let first = tmp.path().join("first");
+    std::fs::create_dir_all(&first).unwrap();
+    std::fs::write(first.join("foo.dll"), fixture("foo-debug.dll")).unwrap();
+    let o = repair_with_path(tmp.path(), &path, "add-path-first", &["--add-path", first.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let e = zip_entries(Path::new(text(&o.stdout).trim()));
+    // the mangled name hashes the bundled bytes (delvewheel's scheme): foo-debug's, not foo's
+    let hash = |parts: &[&[u8]]| -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        for p in parts {
+            h.update(p);
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>()[..32].to_string()
+    };
+    let bar = hash(&[&fixture("bar.dll")]);
+    let want = format!("fakepkg.libs/foo-{}.dll", hash(&[bar.as_bytes(), &[0], &fixture("foo-debug.dll")]));
+    let other = format!("fakepkg.libs/foo-{}.dll", hash(&[bar.as_bytes(), &[0], &fixture("foo.dll")]));
+    assert!(e.contains_key(&want), "{want} not in {:?}", e.keys());
+    assert!(!e.contains_key(&other));
+
+    // the same without the DLL directory on PATH: foo.dll is missing
+    let o = repair_with_path(
+        tmp.path(),
+        &std::env::join_paths([empty].into_iter().chain(std::env::split_paths(&system))).unwrap(),
+        "none",
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("required library `foo.dll`"), "{}", text(&o.stderr));
 }
