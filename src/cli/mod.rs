@@ -45,6 +45,7 @@
 //! ```
 
 mod check;
+mod lddtree;
 mod merge;
 pub mod paths;
 pub mod platform_flags;
@@ -131,6 +132,12 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Fuse an x86_64 and an arm64 macOS wheel of one release into a `universal2` wheel.
     Merge(merge::MergeArgs),
+    /// Show the libraries one ELF file needs, as a tree (auditwheel's `lddtree`).
+    ///
+    /// Exit code: 0 every library found, 1 one is missing, 2 error.
+    #[command(after_help = "Examples:\n  wheelfix lddtree build/lib/demo/_native.so\n  \
+                            wheelfix lddtree --json --lib-path build/lib demo/_native.so")]
+    Lddtree(lddtree::LddtreeArgs),
     /// Print a shell completion script to stdout.
     #[command(
         after_help = "Examples:\n  wheelfix completions bash > ~/.local/share/bash-completion/completions/wheelfix\n  \
@@ -287,6 +294,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Repair(args) => repair::run(&args, &printer),
         Command::Check(args) => check::run(&args, &printer),
         Command::Merge(args) => merge::run(&args, &printer),
+        Command::Lddtree(args) => lddtree::run(&args, &printer),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             // written whole, so that a closed pipe (`| head`) ends it quietly

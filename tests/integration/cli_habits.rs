@@ -464,7 +464,7 @@ fn completions_man_page_and_help() {
     let mut pages: Vec<String> =
         std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     pages.sort();
-    let want = ["check", "completions", "man", "merge", "repair", "show"];
+    let want = ["check", "completions", "lddtree", "man", "merge", "repair", "show"];
     let mut expected: Vec<String> = want.iter().map(|s| format!("wheelfix-{s}.1")).collect();
     expected.push("wheelfix.1".into());
     assert_eq!(pages, expected);

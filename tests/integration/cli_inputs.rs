@@ -207,3 +207,49 @@ fn show_promises_no_tag_a_repair_cannot_give() {
     assert_eq!(doc["repair_error"], Value::Null);
     assert!(doc["tags"]["best"][0].as_str().unwrap().starts_with("manylinux_"), "{doc}");
 }
+
+#[test]
+fn lddtree_finds_what_the_loader_finds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let entries = crate::util::zip_entries(&root().join(DEMO));
+    let ext = tmp.path().join("_native.so");
+    std::fs::write(&ext, &entries["demo/_native.cpython-311-x86_64-linux-gnu.so"]).unwrap();
+    let lib = std::fs::canonicalize(root().join(DEMO_LIB)).unwrap();
+    let e = ext.to_str().unwrap();
+
+    // not found without the library directory: said, exit 1
+    let o = wheelfix(&["lddtree", e]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(text(&o.stdout), format!("{e}\n    libdemocore.so.1 => not found\n"));
+
+    let o = wheelfix(&["lddtree", e, "--lib-path", lib.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let core = lib.join("libdemocore.so.1");
+    let util = lib.join("libdemoutil.so.1");
+    assert_eq!(
+        text(&o.stdout),
+        format!("{e}\n    libdemocore.so.1 => {}\n        libdemoutil.so.1 => {}\n", core.display(), util.display())
+    );
+    // ldd (glibc's loader) agrees, with the directory on LD_LIBRARY_PATH
+    let ldd = std::process::Command::new("ldd").arg(&ext).env("LD_LIBRARY_PATH", &lib).output().unwrap();
+    let ldd = text(&ldd.stdout);
+    for p in [&core, &util] {
+        assert!(ldd.contains(&p.display().to_string()), "ldd: {ldd}");
+    }
+
+    let o = wheelfix(&["lddtree", "--json", e, "--lib-path", lib.to_str().unwrap()]);
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["needed"], serde_json::json!(["libdemocore.so.1"]));
+    assert_eq!(doc["libraries"]["libdemocore.so.1"]["needed"], serde_json::json!(["libdemoutil.so.1"]));
+    assert_eq!(doc["libraries"]["libdemoutil.so.1"]["path"], util.to_str().unwrap());
+    assert_eq!(doc["runpath"], serde_json::json!(["/opt/build/demo/lib"]));
+
+    // a file that is not ELF, and a directory: errors in words
+    let o = wheelfix(&["lddtree", root().join(DEMO).to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).starts_with("error: "), "{}", text(&o.stderr));
+    let o = wheelfix(&["lddtree", tmp.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(text(&o.stderr), format!("error: `{}`: is a directory, not a file\n", tmp.path().display()));
+}
