@@ -36,9 +36,8 @@ pub fn strings(obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Vec<Strin
     if obj.extract::<PathBuf>().is_ok() {
         return Ok(paths(Some(obj), what)?.into_iter().map(lossy).collect());
     }
-    let iter = obj
-        .try_iter()
-        .map_err(|_| PyTypeError::new_err(format!("`{what}`: expected a str or a sequence of str")))?;
+    let iter =
+        obj.try_iter().map_err(|_| PyTypeError::new_err(format!("`{what}`: expected a str or a sequence of str")))?;
     iter.map(|item| {
         let item = item?;
         if item.is_instance_of::<PyString>() {

@@ -19,7 +19,12 @@ create_exception!(
 );
 create_exception!(_native, CannotRepair, WheelfixError, "The wheel cannot be repaired to what was asked (`wheel`).");
 create_exception!(_native, UsageError, WheelfixError, "An option is unknown, refused or contradicts another.");
-create_exception!(_native, CheckFailed, WheelfixError, "`check(..., raise_on_problems=True)` found problems (`report`).");
+create_exception!(
+    _native,
+    CheckFailed,
+    WheelfixError,
+    "`check(..., raise_on_problems=True)` found problems (`report`)."
+);
 
 /// The Python exception for `e`: its class by kind, `str()` the command's
 /// error line (and `hint: …`), attributes `hint` and the kind's own.
