@@ -160,7 +160,7 @@ for c in $CASES; do
   "$WF" show --json --lib-path "$R/lib/$c" "$whl" >"$R/$c.show.json" || true
   python3 -c '
 import json, sys
-d = json.load(open(sys.argv[1]))
+d = json.load(open(sys.argv[1]))["wheels"][0]
 for lib in d["libraries"]:
     print(lib["realpath"] or lib["name"])' "$R/$c.show.json" | sort >"$R/$c.show"
   if diff -u "$R/$c.listdeps" "$R/$c.show" >/dev/null; then

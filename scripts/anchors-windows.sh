@@ -116,7 +116,7 @@ def compare(dv_whl, wf_whl):
 
 def show(dv_text, wf_json):
     copied = set(re.findall(r"^\s+(\S+\.dll) \(", dv_text, re.M))
-    doc = json.load(open(wf_json))
+    doc = json.load(open(wf_json))["wheels"][0]
     ours = {l["name"].lower() for l in doc["libraries"] if l["status"] == "bundle"}
     ok = {c.lower() for c in copied} == ours
     print(("ok: " if ok else "FAIL: ") + f"show: delvewheel copies {sorted(copied)}, wheelfix bundles {sorted(ours)}")

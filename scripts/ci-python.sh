@@ -46,6 +46,16 @@ fixed=$(cat "$W/scratch/self-repair.out")
 echo "repaired: $(basename "$fixed")"
 check "self-repair gives a manylinux tag" grep -q manylinux <<<"$fixed"
 check "the repaired wheel passes wheelfix check" "$W/boot/bin/wheelfix" -q check "$W/wheelhouse"
+check "wheelfix check takes the wheel file itself" "$W/boot/bin/wheelfix" -q check "$fixed"
+# and auditwheel, independently, agrees it is a manylinux wheel
+"$W/boot/bin/pip" install -q "auditwheel>=6"
+"$W/boot/bin/auditwheel" show "$fixed" >"$W/scratch/auditwheel-show.log" 2>&1 || true
+cat "$W/scratch/auditwheel-show.log"
+# (auditwheel wraps its lines: join them before reading the tag)
+aw_tag=$(tr -s '\n ' '  ' <"$W/scratch/auditwheel-show.log" |
+    sed -n 's/.*consistent with the following platform tag: "\([^"]*\)".*/\1/p')
+check "auditwheel show agrees with wheelfix's tag (${aw_tag:-none})" \
+    bash -c '[[ "$1" == manylinux_* && "$2" == *"$1"* ]]' _ "$aw_tag" "$(basename "$fixed")"
 
 # 3. a fresh venv with the repaired wheel
 python3 -m venv "$W/venv-test"
@@ -100,6 +110,19 @@ assert len(results) == 2
 assert wheelfix.main(["--version"]) == 0
 print("python API:", res["output"].name, res["platform_tags"])
 EOF
+
+# the Python test suite (python/tests), run against the installed package
+check "python tests (API, docs/python.md examples, closed pipe)" \
+    env WHEELFIX_ROOT="$ROOT" "$PY" -m unittest discover -s "$ROOT/python/tests" -p 'test_*.py' -v
+
+# types: the stub and py.typed are shipped; a good script passes mypy --strict, a bad one fails
+"$W/venv-test/bin/pip" install -q "mypy>=1.8"
+check "mypy --strict passes python/tests/typing_ok.py" \
+    "$W/venv-test/bin/mypy" --strict --no-incremental "$ROOT/python/tests/typing_ok.py"
+"$W/venv-test/bin/mypy" --strict --no-incremental "$ROOT/python/tests/typing_bad.py" >"$W/scratch/mypy-bad.log" 2>&1 || true
+check "mypy --strict rejects plat=5" grep -q 'typing_bad.py:6: error: .*"plat".*\[arg-type\]' "$W/scratch/mypy-bad.log"
+check "mypy --strict rejects bogus_option=True" grep -q 'typing_bad.py:7: error: .*"bogus_option".*\[call-arg\]' "$W/scratch/mypy-bad.log"
+cat "$W/scratch/mypy-bad.log"
 
 # progress on a terminal only (script(1) gives the command a pty)
 if command -v script >/dev/null; then

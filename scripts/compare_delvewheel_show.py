@@ -108,7 +108,7 @@ def main():
             check("show", "both show", False, f"wheelfix exit {wf.returncode} ({wf.stderr.strip()[-200:]}), "
                   f"delvewheel exit {dv.returncode} ({dv.stderr.strip()[-300:]})")
         else:
-            doc, theirs = json.loads(wf.stdout), parse_show(dv.stdout)
+            doc, theirs = json.loads(wf.stdout)["wheels"][0], parse_show(dv.stdout)
 
             def ours(*status):
                 return {lib["name"].lower() for lib in doc["libraries"] if lib["status"] in status}

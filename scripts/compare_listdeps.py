@@ -150,7 +150,7 @@ def main():
         check.failures += 1
         doc = None
     else:
-        doc = json.loads(wf.stdout)
+        doc = json.loads(wf.stdout)["wheels"][0]
         theirs, ours = parse_listdeps(ld.stdout), ours_relation(doc)
         libs = len({k for k, _ in ours})
         detail = (f"{libs} libraries, {len(ours)} (library, dependent) pairs"

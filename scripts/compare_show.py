@@ -82,7 +82,7 @@ def main():
         print(f"FAIL auditwheel exited {aw.returncode}: {aw.stderr.strip()[-300:]}")
         result("FAIL", t_wf)
         return 1
-    ours = json.loads(wf.stdout)["linux"]
+    ours = json.loads(wf.stdout)["wheels"][0]["linux"]
     theirs = json.loads(aw.stdout)
     failures = documented = 0
 

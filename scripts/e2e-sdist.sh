@@ -55,7 +55,7 @@ for l in libgmp.so.10 libmpfr.so.6 libmpc.so.3; do needs "$gmpy2_whl" 'gmpy2/gmp
 # the system files that must not be used: the realpaths of what the wheel needs from outside
 system_libs() {
   "$wf" show --json "$1" | python3 -c 'import json, sys
-for p in json.load(sys.stdin)["linux"]["external_libs"].values(): print(p)'
+for p in json.load(sys.stdin)["wheels"][0]["linux"]["external_libs"].values(): print(p)'
 }
 
 # install WHEEL into a fresh venv, then run CODE with the system copies in HIDE hidden;

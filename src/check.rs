@@ -47,10 +47,23 @@ pub struct CheckReport {
     pub problems: Vec<Problem>,
 }
 
+/// Version of the `check --json` document (`schema/check.schema.json`).
+pub const JSON_SCHEMA_VERSION: u32 = 1;
+
 impl CheckReport {
     /// True when the wheelhouse can be uploaded.
     pub fn ok(&self) -> bool {
         self.problems.is_empty()
+    }
+
+    /// The `check --json` document: `{schema_version, ok, wheels, problems: [{wheel, what}]}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "schema_version": JSON_SCHEMA_VERSION,
+            "ok": self.ok(),
+            "wheels": self.wheels,
+            "problems": self.problems.iter().map(|p| serde_json::json!({"wheel": p.wheel, "what": p.what})).collect::<Vec<_>>(),
+        })
     }
 }
 
@@ -81,15 +94,35 @@ pub fn expand_python_range(spec: &str) -> Vec<String> {
     out
 }
 
-/// Checks every `*.whl` directly inside `dir`.
-pub fn check(dir: &Path, options: &CheckOptions) -> Result<CheckReport> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, e))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "whl") && p.is_file())
-        .collect();
-    paths.sort();
+/// The wheels `inputs` name: a wheel file as it is, a directory as every
+/// `*.whl` directly inside it (sorted); each file once, in the order given.
+pub fn wheels_of<P: AsRef<Path>>(inputs: &[P]) -> Result<Vec<PathBuf>> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    for input in inputs {
+        let input = input.as_ref();
+        let meta = std::fs::metadata(input).map_err(|e| Error::io(input, e))?;
+        if meta.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(input)
+                .map_err(|e| Error::io(input, e))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "whl") && p.is_file())
+                .collect();
+            found.sort();
+            out.extend(found);
+        } else {
+            out.push(input.to_path_buf());
+        }
+    }
+    let mut seen = BTreeSet::new();
+    out.retain(|p| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
+    Ok(out)
+}
+
+/// Checks the wheels `inputs` name, wheel files and directories in any mix
+/// (a directory stands for every `*.whl` directly inside it), as one release.
+pub fn check<P: AsRef<Path>>(inputs: &[P], options: &CheckOptions) -> Result<CheckReport> {
+    let paths = wheels_of(inputs)?;
     let results: Vec<(String, Result<Analysis>)> = paths
         .par_iter()
         .map(|p| {
@@ -100,7 +133,8 @@ pub fn check(dir: &Path, options: &CheckOptions) -> Result<CheckReport> {
     let mut report = CheckReport { wheels: results.iter().map(|(n, _)| n.clone()).collect(), ..Default::default() };
     let mut problem = |wheel: &str, what: String| report.problems.push(Problem { wheel: wheel.to_string(), what });
     if paths.is_empty() {
-        problem("-", format!("no wheels in `{}`", dir.display()));
+        let given: Vec<String> = inputs.iter().map(|p| format!("`{}`", p.as_ref().display())).collect();
+        problem("-", format!("no wheels in {}", given.join(", ")));
     }
     let mut projects: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     let mut claims: BTreeMap<String, Vec<String>> = BTreeMap::new();

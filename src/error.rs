@@ -24,7 +24,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// Reading or writing a file on disk failed.
-    #[error("`{}`: {source}", path.display())]
+    #[error("`{}`: {}", path.display(), io_words(source))]
     Io {
         /// The file that could not be read or written.
         path: PathBuf,
@@ -133,9 +133,54 @@ impl Error {
             ),
             Error::CannotRepair { reason, .. } => reason.hint(),
             Error::Wheel { source, .. } => source.hint(),
+            Error::Io { source, .. } => io_hint(source).map(str::to_string),
             _ => None,
         }
     }
+}
+
+/// An operating-system error in words, without the bare `(os error N)` code.
+pub fn io_words(e: &io::Error) -> String {
+    use io::ErrorKind as K;
+    let words = match e.kind() {
+        K::NotFound => "no such file or directory",
+        K::PermissionDenied => "permission denied",
+        K::AlreadyExists => "already exists",
+        K::IsADirectory => "is a directory, not a file",
+        K::NotADirectory => "a component of the path is not a directory",
+        K::StorageFull => "no space left on the device",
+        K::ReadOnlyFilesystem => "the file system is read-only",
+        K::UnexpectedEof => "the file ends early (truncated?)",
+        // mmap of something that is not a regular file (a directory, a device)
+        _ if e.raw_os_error() == Some(19) => "not a regular file",
+        _ => return strip_os_error(&e.to_string()),
+    };
+    words.to_string()
+}
+
+/// `Text (os error 5)` without the code, first letter lowered.
+fn strip_os_error(text: &str) -> String {
+    let t = match text.rfind(" (os error ") {
+        Some(i) if text.ends_with(')') => &text[..i],
+        _ => text,
+    };
+    let mut c = t.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// What to do about an operating-system error, when there is something to say.
+fn io_hint(e: &io::Error) -> Option<&'static str> {
+    use io::ErrorKind as K;
+    Some(match e.kind() {
+        K::NotFound => "check the path (a wheel is a `.whl` file, a directory of libraries goes to `--lib-path`)",
+        K::PermissionDenied => "check that the user running wheelfix may read the file and write the output directory",
+        K::StorageFull => "free some space, or write the wheels elsewhere with `-w DIR`",
+        _ if e.raw_os_error() == Some(19) => "give a wheel file; for a directory of wheels, give `DIR/*.whl`",
+        _ => return None,
+    })
 }
 
 /// Writes `error: …`, then one `caused by: …` line per source that adds
@@ -146,7 +191,9 @@ pub fn render(err: &(dyn std::error::Error + 'static), hint: Option<&str>, out: 
     let mut source = err.source();
     while let Some(s) = source {
         let text = s.to_string();
-        if !top.contains(&text) {
+        // an OS error already given in words on the first line is not repeated
+        let said = s.downcast_ref::<io::Error>().is_some_and(|e| top.contains(&io_words(e)));
+        if !top.contains(&text) && !said {
             writeln!(out, "caused by: {text}")?;
         }
         source = s.source();

@@ -11,8 +11,20 @@ use crate::analyze::{Analysis, NodeKind, Status, Verdict};
 use crate::binary::BinaryInfo;
 use crate::policy::blocker::Blocker;
 
-/// Version of the `show --json` document.
-pub const JSON_VERSION: u32 = 1;
+/// Version of the `show --json` document (its `schema_version`): 2 is
+/// `{schema_version, wheels: [...]}` for one wheel or many; 1 printed a bare
+/// per-wheel object for one wheel and an array for several.
+pub const JSON_VERSION: u32 = 2;
+
+/// The `show --json` document around per-wheel objects ([`to_json`], [`error_json`]).
+pub fn show_document(wheels: Vec<Value>) -> Value {
+    json!({ "schema_version": JSON_VERSION, "wheels": wheels })
+}
+
+/// The per-wheel object of `show --json` for a wheel that could not be analysed.
+pub fn error_json(wheel: &std::path::Path, err: &crate::error::Error) -> Value {
+    json!({ "wheel": wheel.display().to_string(), "error": err.to_string() })
+}
 
 /// Does the wheel need repair, as far as `show` can tell?
 pub fn needs_repair(a: &Analysis) -> bool {
@@ -52,16 +64,39 @@ fn platform_needs_repair(a: &Analysis) -> bool {
     }
 }
 
-/// The `show --json` document.
+/// Why `repair` with the same options would fail, when it would: the first
+/// library to bundle that was not found (the error `repair` gives).
+pub fn repair_blocker(a: &Analysis) -> Option<crate::error::Error> {
+    let n = a.to_bundle().into_iter().find(|&n| a.graph.nodes[n].kind == NodeKind::Missing)?;
+    Some(a.missing_library_error(n))
+}
+
+/// The error line of `e` without its leading `` `wheel`: ``.
+fn without_wheel(e: &crate::error::Error) -> String {
+    match e {
+        crate::error::Error::MissingLibrary { name, needed_by, .. } => {
+            format!("required library `{name}` (needed by `{needed_by}`) could not be located")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The per-wheel object of the `show --json` document ([`show_document`]).
 pub fn to_json(a: &Analysis) -> Value {
     let wheel = a.wheel.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
     let mut doc = Map::new();
-    doc.insert("version".into(), json!(JSON_VERSION));
     doc.insert("wheel".into(), json!(wheel));
     doc.insert("family".into(), json!(a.family()));
     doc.insert("pure".into(), json!(a.is_pure()));
     doc.insert("needs_repair".into(), json!(needs_repair(a)));
-    doc.insert("tags".into(), json!({ "input": a.filename.platform, "best": a.best_platform_tags() }));
+    let blocker = repair_blocker(a);
+    // no tag is promised that a repair cannot give
+    let best = if blocker.is_some() { Vec::new() } else { a.best_platform_tags() };
+    doc.insert("tags".into(), json!({ "input": a.filename.platform, "best": best }));
+    doc.insert(
+        "repair_error".into(),
+        blocker.map_or(Value::Null, |e| json!({ "message": without_wheel(&e), "hint": e.hint() })),
+    );
     let siblings = crate::analyze::sibling_rpaths(a);
     doc.insert(
         "binaries".into(),
@@ -252,7 +287,10 @@ pub fn write_text(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
             let linux = format!("linux_{}", v.arch);
             let cur = v.current.clone().unwrap_or(linux.clone());
             writeln!(out, "  tag as it is:     {cur}")?;
-            writeln!(out, "  tag after repair: {}", a.best_platform_tags().join("."))?;
+            match repair_blocker(a) {
+                Some(_) => writeln!(out, "  tag after repair: none, the repair would fail (see below)")?,
+                None => writeln!(out, "  tag after repair: {}", a.best_platform_tags().join("."))?,
+            }
         }
         Verdict::Macos(m) => {
             writeln!(out, "  platform: macOS")?;
@@ -260,6 +298,9 @@ pub fn write_text(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
                 writeln!(out, "  {arch}: needs macOS {v} (highest: `{f}`)")?;
             }
             match &m.best {
+                Ok(_) if repair_blocker(a).is_some() => {
+                    writeln!(out, "  tag after repair: none, the repair would fail (see below)")?
+                }
                 Ok(t) => writeln!(out, "  tag after repair: {}", t.join("."))?,
                 Err(e) => writeln!(out, "  tag after repair: none: {e}")?,
             }
@@ -332,6 +373,13 @@ pub fn write_text(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
     }
     for w in &a.warnings {
         writeln!(out, "  warning: {w}")?;
+    }
+    if let Some(e) = repair_blocker(a) {
+        writeln!(out)?;
+        writeln!(out, "  repair would fail: {}", without_wheel(&e))?;
+        if let Some(h) = e.hint() {
+            writeln!(out, "  hint: {h}")?;
+        }
     }
     Ok(())
 }

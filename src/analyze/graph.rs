@@ -293,6 +293,14 @@ pub(super) fn build_macho_graph(
     g.finish()
 }
 
+/// Which PE files of the wheel are walked from: extensions and EXEs always,
+/// every DLL too with `dlls` (delvewheel's `--analyze-existing`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PeRoots {
+    /// Every `*.dll` of the wheel is a root.
+    pub dlls: bool,
+}
+
 pub(super) fn build_pe_graph(
     binaries: &[WheelBinary],
     filename: &WheelFilename,
@@ -300,12 +308,16 @@ pub(super) fn build_pe_graph(
     resolver: &PeResolver,
     exclude: &Exclude,
     providers: &Providers,
+    roots: PeRoots,
 ) -> DepGraph {
     let mut g = GraphBuilder::new(binaries);
     let mut queue: VecDeque<usize> = binaries
         .iter()
         .enumerate()
-        .filter(|(_, b)| b.is_extension || b.path.to_ascii_lowercase().ends_with(".exe"))
+        .filter(|(_, b)| {
+            let lower = b.path.to_ascii_lowercase();
+            b.is_extension || lower.ends_with(".exe") || (roots.dlls && lower.ends_with(".dll"))
+        })
         .map(|(i, _)| i)
         .collect();
     let mut done: Vec<bool> = Vec::new();

@@ -66,6 +66,15 @@ pub struct AnalyzeOptions {
     /// libraries: a library one of them ships is linked there, not bundled
     /// (`--site-packages`).
     pub site_packages: Vec<PathBuf>,
+    /// Windows: a DLL anywhere in the wheel satisfies an import of its name,
+    /// not only one beside the importing module (delvewheel's `--ignore-existing`).
+    pub pe_find_in_wheel: bool,
+    /// Windows: walk the imports of every DLL in the wheel, not only of
+    /// extensions and EXEs (delvewheel's `--analyze-existing`).
+    pub pe_analyze_dlls: bool,
+    /// Windows: directories searched after `lib_path`; `None` takes them from
+    /// `PATH` ([`crate::resolve::pe::path_dirs`]).
+    pub pe_path: Option<Vec<PathBuf>>,
 }
 
 impl Default for AnalyzeOptions {
@@ -81,6 +90,9 @@ impl Default for AnalyzeOptions {
             macos_target: std::env::var("MACOSX_DEPLOYMENT_TARGET").ok().filter(|s| !s.is_empty()),
             verify_record: true,
             site_packages: Vec::new(),
+            pe_find_in_wheel: false,
+            pe_analyze_dlls: false,
+            pe_path: None,
         }
     }
 }
@@ -150,8 +162,11 @@ fn analyze_inner(archive: &WheelArchive, options: &AnalyzeOptions, keep: Option<
             Verdict::Macos(macos::verdict(&analysis, options))
         }
         Family::Windows => {
-            let dirs = windows::repaired_dll_dirs(archive);
-            let resolver = PeResolver::new(options.lib_path.clone()).with_wheel_dirs(dirs);
+            let dirs = windows::repaired_dll_dirs(archive, options.pe_find_in_wheel);
+            let path = options.pe_path.clone().unwrap_or_else(crate::resolve::pe::path_dirs_from_env);
+            let search = options.lib_path.iter().cloned().chain(path).collect();
+            let resolver = PeResolver::new(search).with_wheel_dirs(dirs);
+            let roots = graph::PeRoots { dlls: options.pe_analyze_dlls };
             analysis.graph = graph::build_pe_graph(
                 &analysis.binaries,
                 &analysis.filename,
@@ -159,6 +174,7 @@ fn analyze_inner(archive: &WheelArchive, options: &AnalyzeOptions, keep: Option<
                 &resolver,
                 &exclude,
                 &providers,
+                roots,
             );
             Verdict::Windows(windows::verdict(&analysis))
         }

@@ -13,12 +13,13 @@ use crate::wheel::WheelArchive;
 /// DLLs: the runtime patch adds the libs directory to the DLL search path, so its
 /// DLLs are found from every module (delvewheel's `--ignore-existing` view).
 /// Empty for any other wheel.
-pub(super) fn repaired_dll_dirs(archive: &WheelArchive) -> Vec<String> {
+/// With `always` (`--ignore-existing`), every wheel's DLL directories.
+pub(super) fn repaired_dll_dirs(archive: &WheelArchive, always: bool) -> Vec<String> {
     let dist_info = archive.dist_info_dir();
     let marked = ["DELVEWHEEL", crate::policy::windows::MARKER]
         .iter()
         .any(|m| archive.entry_by_name(&format!("{dist_info}/{m}")).is_some());
-    if !marked {
+    if !marked && !always {
         return Vec::new();
     }
     let dirs: BTreeSet<String> = archive

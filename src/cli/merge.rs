@@ -1,5 +1,6 @@
 //! `wheelfix merge`: fuse an x86_64 and an arm64 macOS wheel into one `universal2` wheel.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -37,7 +38,7 @@ pub fn run(args: &MergeArgs, printer: &Printer) -> u8 {
                 printer.debug(&format!("fused `{f}`"));
             }
             printer.info(&format!("fused wheel written to `{}`", outcome.output.display()));
-            println!("{}", outcome.output.display());
+            let _ = writeln!(std::io::stdout(), "{}", outcome.output.display());
             0
         }
         Err(e) => {

@@ -33,7 +33,7 @@
 //!
 //! // `wheelfix check DIR --expect-python cp311`: the repaired wheel is ready to upload
 //! let gate = wheelfix::check::check(
-//!     dir.path(),
+//!     &[dir.path()],
 //!     &wheelfix::check::CheckOptions { analyze, expect_python: vec!["cp311".into()], ..Default::default() },
 //! )?;
 //! assert!(gate.ok(), "{:?}", gate.problems);
@@ -45,7 +45,10 @@
 //! ```
 
 mod check;
+mod lddtree;
 mod merge;
+pub mod paths;
+pub mod platform_flags;
 mod repair;
 mod show;
 
@@ -64,9 +67,9 @@ pub use show::ShowArgs;
 /// Repair Python wheels: bundle external shared libraries and fix the platform tag,
 /// for Linux (manylinux/musllinux), macOS and Windows wheels, on any host.
 #[derive(Debug, Parser)]
-#[command(name = "wheelfix", version, about, long_about = None, after_help = EXAMPLES)]
+#[command(name = "wheelfix", version, propagate_version = true, about, long_about = None, after_help = EXAMPLES)]
 pub struct Cli {
-    /// Print more (repeatable).
+    /// Print more: every library bundled, binary patched and entry re-compressed (`-vv` is `-v`).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Print only errors.
@@ -86,7 +89,8 @@ const EXAMPLES: &str = "Examples:
   wheelfix repair dist/*.whl -w wheelhouse --plat manylinux_2_28_x86_64 --exclude 'libcuda.so*'
   wheelfix repair dist/*.whl -w wheelhouse --add-path C:/deps/bin        (a Windows wheel)
   wheelfix check wheelhouse --expect-python cp310-cp313
-  wheelfix completions bash > /etc/bash_completion.d/wheelfix";
+  wheelfix completions bash > /etc/bash_completion.d/wheelfix
+  wheelfix man --all /usr/local/share/man/man1";
 
 const REPAIR_EXAMPLES: &str = "Examples:
   wheelfix repair dist/*.whl -w wheelhouse
@@ -123,7 +127,9 @@ pub enum Command {
     ///
     /// Exit code: 0 when the wheel is fine as it is, 1 when it needs repair, cannot get
     /// a portable tag or has a `problem:`, 2 on error.
-    #[command(after_help = "Examples:\n  wheelfix show dist/*.whl\n  wheelfix show --json demo.whl | jq .linux")]
+    #[command(
+        after_help = "Examples:\n  wheelfix show dist/*.whl\n  wheelfix show --json demo.whl | jq .wheels[0].linux"
+    )]
     Show(show::ShowArgs),
     /// Bundle external libraries into the wheel and rewrite its tag.
     #[command(after_help = REPAIR_EXAMPLES)]
@@ -138,16 +144,38 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Fuse an x86_64 and an arm64 macOS wheel of one release into a `universal2` wheel.
     Merge(merge::MergeArgs),
+    /// Show the libraries one ELF file needs, as a tree (auditwheel's `lddtree`).
+    ///
+    /// Exit code: 0 every library found, 1 one is missing, 2 error.
+    #[command(after_help = "Examples:\n  wheelfix lddtree build/lib/demo/_native.so\n  \
+                            wheelfix lddtree --json --lib-path build/lib demo/_native.so")]
+    Lddtree(lddtree::LddtreeArgs),
     /// Print a shell completion script to stdout.
-    #[command(hide = true)]
+    #[command(
+        after_help = "Examples:\n  wheelfix completions bash > ~/.local/share/bash-completion/completions/wheelfix\n  \
+                            wheelfix completions zsh > ~/.zfunc/_wheelfix"
+    )]
     Completions {
         /// The shell.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to stdout.
-    #[command(hide = true)]
-    Man,
+    /// Print a man page (roff) to stdout: `wheelfix`'s, or a subcommand's (`wheelfix-repair`);
+    /// or write them all into a directory with `--all DIR`.
+    #[command(after_help = "Examples:\n  wheelfix man | man -l -\n  wheelfix man repair | man -l -\n  \
+                            wheelfix man --all ~/.local/share/man/man1")]
+    Man(ManArgs),
+}
+
+/// Arguments of `man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The subcommand whose page to print (default: the page of `wheelfix` itself).
+    #[arg(value_name = "SUBCOMMAND", conflicts_with = "all")]
+    pub subcommand: Option<String>,
+    /// Write every page (`wheelfix.1`, `wheelfix-show.1`, …) into DIR instead.
+    #[arg(long, value_name = "DIR")]
+    pub all: Option<PathBuf>,
 }
 
 /// Search options shared by `show` and `repair`.
@@ -185,6 +213,18 @@ pub struct SearchArgs {
     /// (repeatable; `:` or `;` separated lists are split).
     #[arg(long, env = "WHEELFIX_SITE_PACKAGES", value_name = "DIR")]
     pub site_packages: Vec<String>,
+    /// Windows: a DLL anywhere in the wheel satisfies an import of its name, and is neither
+    /// copied nor renamed (delvewheel); without it, only one beside the importing module does.
+    #[arg(long, visible_alias = "ignore-in-wheel")]
+    pub ignore_existing: bool,
+    /// Windows: also bundle what the wheel's own DLLs need, DLLs no extension loads
+    /// included (delvewheel).
+    #[arg(long)]
+    pub analyze_existing: bool,
+    /// Windows: accepted for delvewheel's sake; the dependencies of the wheel's EXEs are
+    /// always bundled.
+    #[arg(long)]
+    pub analyze_existing_exes: bool,
 }
 
 impl SearchArgs {
@@ -203,6 +243,8 @@ impl SearchArgs {
             disable_isa_check: self.disable_isa_check,
             executable_path: self.executable_path.clone(),
             site_packages: self.site_packages.iter().flat_map(|s| split_paths(s)).map(PathBuf::from).collect(),
+            pe_find_in_wheel: self.ignore_existing,
+            pe_analyze_dlls: self.analyze_existing,
             ..crate::AnalyzeOptions::default()
         }
     }
@@ -270,22 +312,73 @@ pub fn run(cli: Cli) -> u8 {
         Command::Repair(args) => repair::run(&args, &printer),
         Command::Check(args) => check::run(&args, &printer),
         Command::Merge(args) => merge::run(&args, &printer),
+        Command::Lddtree(args) => lddtree::run(&args, &printer),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
-            let mut out = std::io::stdout().lock();
-            clap_complete::generate(shell, &mut cmd, "wheelfix", &mut out);
-            0
+            // written whole, so that a closed pipe (`| head`) ends it quietly
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "wheelfix", &mut script);
+            write_stdout(&script, &printer)
         }
-        Command::Man => {
-            let mut out = std::io::stdout().lock();
-            match clap_mangen::Man::new(Cli::command()).render(&mut out) {
-                Ok(()) => 0,
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
-                Err(e) => {
-                    printer.error(&crate::error::Error::io("<stdout>", e));
-                    2
-                }
+        Command::Man(args) => man(&args, &printer),
+    }
+}
+
+/// `wheelfix man`: one page to stdout, or every page into a directory.
+fn man(args: &ManArgs, printer: &Printer) -> u8 {
+    // built as the pages name each other: `wheelfix-repair`, no `help` subcommand
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    if let Some(dir) = &args.all {
+        if let Some(problem) = paths::unusable_output_dir(dir) {
+            printer.path_problem(&problem);
+            return 2;
+        }
+        let written = std::fs::create_dir_all(dir).and_then(|()| clap_mangen::generate_to(cmd, dir));
+        return match written {
+            Ok(()) => {
+                printer.info(&format!("man pages written to `{}`", dir.display()));
+                0
             }
+            Err(e) => {
+                printer.error(&crate::error::Error::io(dir, e));
+                2
+            }
+        };
+    }
+    let page = match &args.subcommand {
+        None => cmd,
+        Some(name) => match cmd.find_subcommand(name) {
+            Some(sub) => sub.clone(),
+            None => {
+                let names: Vec<&str> = cmd.get_subcommands().map(|s| s.get_name()).collect();
+                printer.error_with_hint(
+                    &crate::error::Error::Usage(format!("no subcommand `{name}`")),
+                    &format!("the subcommands are {}", names.join(", ")),
+                );
+                return 2;
+            }
+        },
+    };
+    let mut roff = Vec::new();
+    match clap_mangen::Man::new(page).render(&mut roff) {
+        Ok(()) => write_stdout(&roff, printer),
+        Err(e) => {
+            printer.error(&crate::error::Error::io("<stdout>", e));
+            2
+        }
+    }
+}
+
+/// Writes `bytes` to stdout: 0, also when the reader went away (`| head`), 2 on another error.
+fn write_stdout(bytes: &[u8], printer: &Printer) -> u8 {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            printer.error(&crate::error::Error::io("<stdout>", e));
+            2
         }
     }
 }
@@ -382,6 +475,14 @@ impl Printer {
         let mut s = String::new();
         let _ = crate::error::render(err, Some(hint), &mut s);
         self.emit(&self.paint_prefixes(&s));
+    }
+
+    /// A problem with a path given on the command line (see [`paths`]).
+    pub fn path_problem(&self, (err, hint): &paths::PathProblem) {
+        match hint {
+            Some(h) => self.error_with_hint(err, h),
+            None => self.error(err),
+        }
     }
 
     /// Colours the `error:`, `caused by:` and `hint:` prefixes of rendered text.

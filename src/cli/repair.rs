@@ -1,5 +1,6 @@
 //! `wheelfix repair`.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -103,7 +104,6 @@ pub struct RepairArgs {
     #[arg(short = 'd', long, hide_short_help = true)]
     pub dylibs_only: bool,
     /// delvewheel options wheelfix does not support (an error rather than ignored):
-    /// `--ignore-existing`/`--ignore-in-wheel`, `--analyze-existing`, `--analyze-existing-exes`,
     /// `--with-mangle`, `--custom-patch`, `--include-symbols`, `--include-imports`.
     #[command(flatten)]
     pub unsupported: UnsupportedArgs,
@@ -116,17 +116,8 @@ pub struct RepairArgs {
 }
 
 /// delvewheel flags that wheelfix accepts only to refuse them by name.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct UnsupportedArgs {
-    /// Not supported (delvewheel): do not vendor DLLs already in the wheel.
-    #[arg(long, visible_alias = "ignore-in-wheel", hide = true)]
-    pub ignore_existing: bool,
-    /// Not supported (delvewheel): vendor dependencies of DLLs already in the wheel.
-    #[arg(long, hide = true)]
-    pub analyze_existing: bool,
-    /// Not supported (delvewheel): vendor dependencies of EXEs in the wheel.
-    #[arg(long, hide = true)]
-    pub analyze_existing_exes: bool,
     /// Not supported (delvewheel): mangle direct dependencies of DLLs already in the wheel.
     #[arg(long, hide = true)]
     pub with_mangle: bool,
@@ -141,15 +132,26 @@ pub struct UnsupportedArgs {
     pub include_imports: bool,
 }
 
+/// The architecture names `--require-archs` takes (delocate's).
+pub const REQUIRE_ARCHS: [&str; 5] = ["intel", "universal2", "x86_64", "arm64", "i386"];
+
 impl RepairArgs {
+    /// A value no flag can take (an unknown `--require-archs` name), as an error.
+    pub fn invalid(&self) -> Option<crate::error::Error> {
+        let spec = self.require_archs.as_deref()?;
+        let parts: Vec<&str> = spec.split(',').map(str::trim).collect();
+        let bad = parts.iter().find(|p| !REQUIRE_ARCHS.contains(p))?;
+        Some(crate::error::Error::Usage(format!(
+            "`--require-archs {spec}`: unknown architecture `{bad}`; expected {} or a comma-separated list of them",
+            REQUIRE_ARCHS.join(", ")
+        )))
+    }
+
     /// The first flag given that wheelfix accepts only to refuse.
     pub fn unsupported_flag(&self) -> Option<&'static str> {
         let u = &self.unsupported;
         [
             (self.dylibs_only, "--dylibs-only"),
-            (u.ignore_existing, "--ignore-existing"),
-            (u.analyze_existing, "--analyze-existing"),
-            (u.analyze_existing_exes, "--analyze-existing-exes"),
             (u.with_mangle, "--with-mangle"),
             (u.custom_patch, "--custom-patch"),
             (u.include_symbols, "--include-symbols"),
@@ -157,6 +159,62 @@ impl RepairArgs {
         ]
         .into_iter()
         .find_map(|(on, name)| on.then_some(name))
+    }
+}
+
+impl RepairArgs {
+    /// The library options these flags mean (the Python package builds the
+    /// same struct, so a keyword argument means what its flag means).
+    pub fn options(&self) -> crate::RepairOptions {
+        let args = self;
+        let mut options = crate::RepairOptions {
+            analyze: args.search.analyze_options(),
+            plan: crate::plan::PlanOptions {
+                lib_sdir: args.lib_sdir.clone(),
+                strip: args.strip,
+                update_tags: !args.no_update_tags,
+                allow_pure: args.search.allow_pure_python_wheel,
+                add_requires: !args.no_add_requires,
+                allow_abi3_violations: args.allow_abi3_violations,
+                allow_exec_stack: args.allow_exec_stack,
+                linux: crate::plan::LinuxOptions {
+                    plat: Some(args.plat.clone()),
+                    only_plat: args.only_plat,
+                    keep_rpaths: args.keep_rpaths,
+                },
+                macos: crate::plan::MacosOptions {
+                    require_archs: match (&args.require_archs, args.check_archs) {
+                        (Some(r), _) => Some(r.clone()),
+                        // no required arch, but delocate's library-vs-loader check
+                        (None, true) => Some(String::new()),
+                        (None, false) => None,
+                    },
+                    ignore_missing: args.ignore_missing_dependencies,
+                    sanitize_rpaths: !args.no_sanitize_rpaths,
+                },
+                windows: crate::plan::WindowsOptions {
+                    no_mangle: args.no_mangle.iter().flat_map(|s| split_list(s)).collect(),
+                    no_mangle_all: args.no_mangle_all,
+                    include: args
+                        .include
+                        .iter()
+                        .flat_map(|p| split_paths(&p.to_string_lossy()))
+                        .map(PathBuf::from)
+                        .collect(),
+                    namespace_pkgs: args.namespace_pkg.iter().flat_map(|s| split_list(s)).collect(),
+                },
+            },
+            apply: crate::apply::ApplyOptions {
+                wheel_dir: args.wheel_dir.clone(),
+                compression_level: args.zip_level,
+                licenses: !args.no_licenses,
+            },
+        };
+        options.analyze.verify_record = true;
+        if let Some(v) = &args.require_target_macos_version {
+            options.analyze.macos_target = Some(v.clone());
+        }
+        options
     }
 }
 
@@ -169,59 +227,27 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> u8 {
         );
         return 2;
     }
+    if let Some(e) = args.invalid() {
+        printer.error(&e);
+        return 2;
+    }
+    if let Some(problem) = super::paths::unusable_output_dir(&args.wheel_dir) {
+        printer.path_problem(&problem);
+        return 2;
+    }
+    let flags = super::platform_flags::platform_flags(args);
+    for wheel in &args.wheels {
+        if let Some(w) = super::platform_flags::foreign_flags_warning(wheel, &flags) {
+            printer.warn(&w);
+        }
+    }
     if args.patcher.is_some() {
         printer.debug("`--patcher`: wheelfix rewrites ELF files itself; patchelf is not run");
     }
     if let Some(j) = args.jobs {
         let _ = rayon::ThreadPoolBuilder::new().num_threads(j.max(1)).build_global();
     }
-    let mut options = crate::RepairOptions {
-        analyze: args.search.analyze_options(),
-        plan: crate::plan::PlanOptions {
-            lib_sdir: args.lib_sdir.clone(),
-            strip: args.strip,
-            update_tags: !args.no_update_tags,
-            allow_pure: args.search.allow_pure_python_wheel,
-            add_requires: !args.no_add_requires,
-            allow_abi3_violations: args.allow_abi3_violations,
-            allow_exec_stack: args.allow_exec_stack,
-            linux: crate::plan::LinuxOptions {
-                plat: Some(args.plat.clone()),
-                only_plat: args.only_plat,
-                keep_rpaths: args.keep_rpaths,
-            },
-            macos: crate::plan::MacosOptions {
-                require_archs: match (&args.require_archs, args.check_archs) {
-                    (Some(r), _) => Some(r.clone()),
-                    // no required arch, but delocate's library-vs-loader check
-                    (None, true) => Some(String::new()),
-                    (None, false) => None,
-                },
-                ignore_missing: args.ignore_missing_dependencies,
-                sanitize_rpaths: !args.no_sanitize_rpaths,
-            },
-            windows: crate::plan::WindowsOptions {
-                no_mangle: args.no_mangle.iter().flat_map(|s| split_list(s)).collect(),
-                no_mangle_all: args.no_mangle_all,
-                include: args
-                    .include
-                    .iter()
-                    .flat_map(|p| split_paths(&p.to_string_lossy()))
-                    .map(PathBuf::from)
-                    .collect(),
-                namespace_pkgs: args.namespace_pkg.iter().flat_map(|s| split_list(s)).collect(),
-            },
-        },
-        apply: crate::apply::ApplyOptions {
-            wheel_dir: args.wheel_dir.clone(),
-            compression_level: args.zip_level,
-            licenses: !args.no_licenses,
-        },
-    };
-    options.analyze.verify_record = true;
-    if let Some(v) = &args.require_target_macos_version {
-        options.analyze.macos_target = Some(v.clone());
-    }
+    let options = args.options();
     // Wheels are repaired concurrently, `-j` (default: one per core) at a
     // time, each also using the shared thread pool inside; results are
     // printed in the order the wheels were given, as soon as all earlier
@@ -240,18 +266,18 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> u8 {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(wheel) = args.wheels.get(i) else { break };
                 printer.debug(&format!("repairing `{}`", wheel.display()));
-                let result = if total > 1 {
-                    crate::repair::repair_sharing(wheel, &options, &shared)
-                } else {
-                    crate::repair(wheel, &options)
+                let result = match super::paths::unreadable_input(wheel, false) {
+                    Some((err, hint)) => (Err(err), hint),
+                    None if total > 1 => (crate::repair::repair_sharing(wheel, &options, &shared), None),
+                    None => (crate::repair(wheel, &options), None),
                 };
                 let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
                 st.results[i] = Some(result);
                 let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 loop {
                     let at = st.printed;
-                    let Some(r) = st.results.get_mut(at).and_then(Option::take) else { break };
-                    let c = report_outcome(printer, &args.wheels[at], r);
+                    let Some((r, hint)) = st.results.get_mut(at).and_then(Option::take) else { break };
+                    let c = report_outcome(printer, &args.wheels[at], r, hint.as_deref());
                     st.code = st.code.max(c);
                     st.printed += 1;
                 }
@@ -271,16 +297,19 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> u8 {
 
 /// Results of concurrent repairs, printed in input order.
 struct Ordered {
-    results: Vec<Option<crate::error::Result<crate::RepairOutcome>>>,
+    /// Each wheel's result, and a hint of the command's for its error.
+    results: Vec<Option<(crate::error::Result<crate::RepairOutcome>, Option<String>)>>,
     printed: usize,
     code: u8,
 }
 
-/// Prints what the repair of `wheel` gave; returns its exit code.
+/// Prints what the repair of `wheel` gave (an error with `hint` when given,
+/// else its own); returns its exit code.
 fn report_outcome(
     printer: &Printer,
     wheel: &std::path::Path,
     result: crate::error::Result<crate::RepairOutcome>,
+    hint: Option<&str>,
 ) -> u8 {
     match result {
         Ok(outcome) => {
@@ -297,11 +326,14 @@ fn report_outcome(
                 printer.info(&format!("`{}`: nothing to change, copied as it is", wheel.display()));
             }
             printer.info(&format!("fixed wheel written to `{}`", outcome.output.display()));
-            println!("{}", outcome.output.display());
+            let _ = writeln!(std::io::stdout(), "{}", outcome.output.display());
             0
         }
         Err(e) => {
-            printer.error(&e);
+            match hint {
+                Some(h) => printer.error_with_hint(&e, h),
+                None => printer.error(&e),
+            }
             match e {
                 crate::error::Error::CannotRepair { .. } | crate::error::Error::MissingLibrary { .. } => 1,
                 _ => 2,

@@ -28,6 +28,14 @@ pub fn run(args: &ShowArgs, printer: &Printer) -> u8 {
     let mut docs = Vec::new();
     let stdout = std::io::stdout();
     for path in &args.wheels {
+        if let Some(problem) = super::paths::unreadable_input(path, false) {
+            printer.path_problem(&problem);
+            if args.json {
+                docs.push(crate::report::error_json(path, &problem.0));
+            }
+            code = 2;
+            continue;
+        }
         match crate::analyze(path, &options) {
             Ok(a) => {
                 if a.is_pure() && !args.search.allow_pure_python_wheel {
@@ -54,14 +62,14 @@ pub fn run(args: &ShowArgs, printer: &Printer) -> u8 {
             Err(e) => {
                 printer.error(&e);
                 if args.json {
-                    docs.push(serde_json::json!({"version": crate::report::JSON_VERSION, "wheel": path.display().to_string(), "error": e.to_string()}));
+                    docs.push(crate::report::error_json(path, &e));
                 }
                 code = 2;
             }
         }
     }
     if args.json {
-        let value = if docs.len() == 1 { docs.remove(0) } else { serde_json::Value::Array(docs) };
+        let value = crate::report::show_document(docs);
         let mut out = stdout.lock();
         let _ = serde_json::to_writer_pretty(&mut out, &value);
         let _ = writeln!(out);

@@ -189,7 +189,7 @@ fn drop_in_flag_spellings() {
     // flags wheelfix does not implement are refused by name, never ignored
     let f = Filter::new().dir(t.path(), "[TMP]");
     let mut refused = String::new();
-    for flag in ["--dylibs-only", "-d", "--ignore-in-wheel", "--include-symbols", "--custom-patch", "--with-mangle"] {
+    for flag in ["--dylibs-only", "-d", "--include-imports", "--include-symbols", "--custom-patch", "--with-mangle"] {
         let o = wheelfix(&["repair", w, "-w", t.path().join("c").to_str().unwrap(), flag]);
         assert_eq!(o.status.code(), Some(2), "{flag}");
         refused.push_str(&format!("===== repair {flag}\n{}", f.run(&o)));
@@ -448,11 +448,41 @@ fn completions_man_page_and_help() {
     let man = text(&o.stdout);
     assert!(man.contains(".TH wheelfix 1"), "{}", &man[..man.len().min(200)]);
     assert!(man.contains("repair") && man.contains(".SH"), "sections and subcommands");
-    // hidden from the help, which has examples
+    // one page per subcommand, and every page a page refers to exists
+    let o = wheelfix(&["man", "repair"]);
+    assert!(o.status.success());
+    let page = text(&o.stdout);
+    assert!(page.contains(".TH wheelfix-repair 1"), "{}", &page[..page.len().min(200)]);
+    assert!(page.contains("no\\-mangle"), "the page lists repair's flags");
+    let o = wheelfix(&["man", "nosuch"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("no subcommand `nosuch`"), "{}", text(&o.stderr));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("man1");
+    let o = wheelfix(&["man", "--all", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let mut pages: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    pages.sort();
+    let want = ["check", "completions", "lddtree", "man", "merge", "repair", "show"];
+    let mut expected: Vec<String> = want.iter().map(|s| format!("wheelfix-{s}.1")).collect();
+    expected.push("wheelfix.1".into());
+    assert_eq!(pages, expected);
+    for p in &pages {
+        let roff = std::fs::read_to_string(dir.join(p)).unwrap();
+        for (i, _) in roff.match_indices("(1)") {
+            let start = roff[..i].rfind(|c: char| c.is_whitespace() || c == 'B').map_or(0, |s| s + 1);
+            let name = roff[start..i].replace("\\-", "-");
+            assert!(pages.contains(&format!("{name}.1")), "{p} refers to {name}(1), which is not written");
+        }
+    }
+    // listed in the help, which has examples
     let o = wheelfix(&["--help"]);
     crate::snapshot!("help", Filter::new().run(&o));
     let help = text(&o.stdout);
-    assert!(!help.lines().any(|l| l.trim_start().starts_with("completions") || l.trim_start().starts_with("man ")));
+    for sub in ["completions", "man"] {
+        assert!(help.lines().any(|l| l.trim_start().starts_with(&format!("{sub} "))), "{sub} is listed: {help}");
+    }
     crate::snapshot!("repair-help", Filter::new().run(&wheelfix(&["repair", "--help"])));
     assert_eq!(wheelfix(&["--version"]).status.code(), Some(0));
     assert_eq!(wheelfix(&["--no-such-flag"]).status.code(), Some(2));

@@ -59,7 +59,7 @@ fn versioned_symbols_include_the_libraries_to_bundle() {
     assert_ne!(own, all, "the library must need versions the extension does not: {all:?}");
     let out = wheelfix(&["show", "--json", "--lib-path", libdir, wheel.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = crate::util::one_wheel(serde_json::from_slice(&out.stdout).unwrap());
     let got: BTreeMap<String, BTreeSet<String>> =
         serde_json::from_value(doc["linux"]["versioned_symbols"].clone()).unwrap();
     assert_eq!(got, all);

@@ -104,6 +104,7 @@ fn check_refused(wheel: &Path, reason: &str) -> Result<String, String> {
         }
         if args[1] == "--json" {
             let doc: serde_json::Value = serde_json::from_str(&r.stdout).map_err(|e| format!("{what}: {e}"))?;
+            let doc = crate::util::one_wheel(doc);
             if !doc["error"].as_str().unwrap_or("").contains(reason) {
                 return Err(format!("{what}: JSON error: {doc}"));
             }

@@ -28,6 +28,12 @@ mod pe_dump;
 
 // The command end to end on Linux wheels: show, repair, load, errors.
 mod cli;
+// What the command takes and prints as data: check's inputs, the JSON shapes, paths told in words.
+mod cli_inputs;
+// Flags checked before work: bad values, another platform's flags, -v.
+mod cli_flags;
+// delvewheel's flags used in public CI configurations, with their meaning.
+mod cli_delvewheel;
 // Points of agreement with auditwheel found by the conformance scripts.
 mod conformance;
 // Snapshots of show, check and error output.

@@ -45,7 +45,7 @@ fn show_json(wheel: &Path) -> (Value, Option<i32>) {
     )
     .unwrap();
     check_schema(&schema, &schema, &doc, "$").unwrap();
-    (doc, o.status.code())
+    (crate::util::one_wheel(doc), o.status.code())
 }
 
 /// (library, status) → set of files that need it, from `libraries[]`.
@@ -128,7 +128,7 @@ fn show_lists_the_libraries_of_a_delocated_wheel() {
 
 fn show_json_with_lib_path(wheel: &Path, libs: &Path) -> (Value, Option<i32>) {
     let o = wheelfix(&["show", "--json", "--lib-path", libs.to_str().unwrap(), wheel.to_str().unwrap()]);
-    (serde_json::from_slice(&o.stdout).unwrap(), o.status.code())
+    (crate::util::one_wheel(serde_json::from_slice(&o.stdout).unwrap()), o.status.code())
 }
 
 /// The imports of a PE file, read with goblin.

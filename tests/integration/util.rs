@@ -109,6 +109,15 @@ pub fn readelf_dynamic(path: &Path) -> String {
     text(&out.stdout)
 }
 
+/// The per-wheel object of a `show --json` document of one wheel
+/// (`{"schema_version": 2, "wheels": [one]}`).
+pub fn one_wheel(doc: Value) -> Value {
+    assert_eq!(doc["schema_version"], 2, "{doc}");
+    let wheels = doc["wheels"].as_array().unwrap_or_else(|| panic!("no `wheels` array: {doc}"));
+    assert_eq!(wheels.len(), 1, "{doc}");
+    wheels[0].clone()
+}
+
 /// Checks `value` against a JSON Schema (the subset our schemas use: type,
 /// const, enum, required, properties, additionalProperties, items, $ref to
 /// `#/$defs/…`). Returns the first problem.
