@@ -109,7 +109,7 @@ def ours(wheelfix, wheel):
     elapsed = time.perf_counter() - t
     if p.returncode not in (0, 1):
         raise SystemExit(f"wheelfix failed on {wheel}: {p.stderr}")
-    doc = json.loads(p.stdout)
+    doc = json.loads(p.stdout)["wheels"][0]
     found = {(a["file"].rsplit("/", 1)[-1], a["symbol"]) for a in doc["audit"] if a["kind"] == "abi3"}
     return found, elapsed
 

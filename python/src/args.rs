@@ -68,6 +68,7 @@ pub struct Search<'py> {
     pub ignore_existing: bool,
     pub analyze_existing: bool,
     pub analyze_existing_exes: bool,
+    pub site_packages: Option<Bound<'py, PyAny>>,
 }
 
 impl Search<'_> {
@@ -89,6 +90,7 @@ impl Search<'_> {
             ignore_existing: self.ignore_existing,
             analyze_existing: self.analyze_existing,
             analyze_existing_exes: self.analyze_existing_exes,
+            site_packages: paths(self.site_packages.as_ref(), "site_packages")?.into_iter().map(lossy).collect(),
         })
     }
 }

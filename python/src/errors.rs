@@ -45,7 +45,7 @@ pub fn to_py_err(py: Python<'_>, e: wheelfix::Error, hint: Option<String>) -> Py
         wheelfix::Error::Binary { .. } => BinaryError::new_err(msg),
         wheelfix::Error::Patch { .. } => PatchError::new_err(msg),
         wheelfix::Error::Policy(_) => PolicyError::new_err(msg),
-        wheelfix::Error::MissingLibrary { wheel, name, needed_by } => {
+        wheelfix::Error::MissingLibrary { wheel, name, needed_by, .. } => {
             for (k, v) in [("library", name), ("needed_by", needed_by), ("wheel", wheel)] {
                 attrs.push((k, string(py, v)));
             }

@@ -33,7 +33,7 @@ fn unreadable(py: Python<'_>, wheel: &std::path::Path) -> PyResult<()> {
 #[pyfunction]
 #[pyo3(signature = (wheel, *, lib_path=None, sysroot=None, ldpaths=None, policy=None, exclude=None,
                     disable_isa_ext_check=false, executable_path=None, allow_pure_python_wheel=false,
-                    ignore_existing=false, analyze_existing=false, analyze_existing_exes=false))]
+                    ignore_existing=false, analyze_existing=false, analyze_existing_exes=false, site_packages=None))]
 #[allow(clippy::too_many_arguments)]
 fn analyze<'py>(
     py: Python<'py>,
@@ -49,6 +49,7 @@ fn analyze<'py>(
     ignore_existing: bool,
     analyze_existing: bool,
     analyze_existing_exes: bool,
+    site_packages: Option<Bound<'py, PyAny>>,
 ) -> PyResult<PyObject> {
     let search = Search {
         lib_path,
@@ -62,6 +63,7 @@ fn analyze<'py>(
         ignore_existing,
         analyze_existing,
         analyze_existing_exes,
+        site_packages,
     };
     let options = search.args()?.analyze_options();
     unreadable(py, &wheel)?;
@@ -76,7 +78,7 @@ fn analyze<'py>(
 #[pyfunction]
 #[pyo3(signature = (wheels, *, lib_path=None, sysroot=None, ldpaths=None, policy=None, exclude=None,
                     disable_isa_ext_check=false, executable_path=None, allow_pure_python_wheel=false,
-                    ignore_existing=false, analyze_existing=false, analyze_existing_exes=false))]
+                    ignore_existing=false, analyze_existing=false, analyze_existing_exes=false, site_packages=None))]
 #[allow(clippy::too_many_arguments)]
 fn show<'py>(
     py: Python<'py>,
@@ -92,6 +94,7 @@ fn show<'py>(
     ignore_existing: bool,
     analyze_existing: bool,
     analyze_existing_exes: bool,
+    site_packages: Option<Bound<'py, PyAny>>,
 ) -> PyResult<PyObject> {
     let wheels = paths(Some(&wheels), "wheels")?;
     let search = Search {
@@ -106,6 +109,7 @@ fn show<'py>(
         ignore_existing,
         analyze_existing,
         analyze_existing_exes,
+        site_packages,
     };
     let options = search.args()?.analyze_options();
     let doc = py.allow_threads(|| {
@@ -135,7 +139,8 @@ fn show<'py>(
                     require_target_macos_version=None, no_mangle=None, no_mangle_all=false, include=None,
                     namespace_pkg=None, lib_path=None, sysroot=None, ldpaths=None, policy=None, exclude=None,
                     disable_isa_ext_check=false, executable_path=None, allow_pure_python_wheel=false,
-                    ignore_existing=false, analyze_existing=false, analyze_existing_exes=false))]
+                    ignore_existing=false, analyze_existing=false, analyze_existing_exes=false, site_packages=None, allow_abi3_violations=false,
+                    allow_exec_stack=false, no_add_requires=false, no_licenses=false))]
 #[allow(clippy::too_many_arguments)]
 fn repair<'py>(
     py: Python<'py>,
@@ -168,6 +173,11 @@ fn repair<'py>(
     ignore_existing: bool,
     analyze_existing: bool,
     analyze_existing_exes: bool,
+    site_packages: Option<Bound<'py, PyAny>>,
+    allow_abi3_violations: bool,
+    allow_exec_stack: bool,
+    no_add_requires: bool,
+    no_licenses: bool,
 ) -> PyResult<PyObject> {
     if zip_compression_level.is_some_and(|z| z > 9) {
         return Err(pyo3::exceptions::PyValueError::new_err("`zip_compression_level` must be 0 to 9"));
@@ -184,6 +194,7 @@ fn repair<'py>(
         ignore_existing,
         analyze_existing,
         analyze_existing_exes,
+        site_packages,
     };
     let require_archs = match require_archs.as_ref().filter(|o| !o.is_none()) {
         None => None,
@@ -199,6 +210,10 @@ fn repair<'py>(
         zip_level: zip_compression_level,
         keep_rpaths,
         no_update_tags,
+        no_licenses,
+        no_add_requires,
+        allow_abi3_violations,
+        allow_exec_stack,
         require_archs,
         ignore_missing_dependencies,
         no_sanitize_rpaths: !sanitize_rpaths,
@@ -243,7 +258,7 @@ fn repair<'py>(
 #[pyo3(signature = (inputs, *, expect_python=None, expect_platform=None, raise_on_problems=false, lib_path=None,
                     sysroot=None, ldpaths=None, policy=None, exclude=None, disable_isa_ext_check=false,
                     executable_path=None, allow_pure_python_wheel=false, ignore_existing=false,
-                    analyze_existing=false, analyze_existing_exes=false))]
+                    analyze_existing=false, analyze_existing_exes=false, site_packages=None))]
 #[allow(clippy::too_many_arguments)]
 fn check<'py>(
     py: Python<'py>,
@@ -262,6 +277,7 @@ fn check<'py>(
     ignore_existing: bool,
     analyze_existing: bool,
     analyze_existing_exes: bool,
+    site_packages: Option<Bound<'py, PyAny>>,
 ) -> PyResult<PyObject> {
     let search = Search {
         lib_path,
@@ -275,6 +291,7 @@ fn check<'py>(
         ignore_existing,
         analyze_existing,
         analyze_existing_exes,
+        site_packages,
     };
     let args = wheelfix::cli::CheckArgs {
         inputs: paths(Some(&inputs), "inputs")?,

@@ -219,6 +219,7 @@ def analyze(
     ignore_existing: bool = False,
     analyze_existing: bool = False,
     analyze_existing_exes: bool = False,
+    site_packages: Optional[Paths] = None,
 ) -> WheelReport:
     """Analyse one wheel: its object of the ``show --json`` document."""
 
@@ -236,6 +237,7 @@ def show(
     ignore_existing: bool = False,
     analyze_existing: bool = False,
     analyze_existing_exes: bool = False,
+    site_packages: Optional[Paths] = None,
 ) -> ShowReport:
     """Analyse wheels: the ``show --json`` document."""
 
@@ -270,6 +272,11 @@ def repair(
     ignore_existing: bool = False,
     analyze_existing: bool = False,
     analyze_existing_exes: bool = False,
+    site_packages: Optional[Paths] = None,
+    allow_abi3_violations: bool = False,
+    allow_exec_stack: bool = False,
+    no_add_requires: bool = False,
+    no_licenses: bool = False,
 ) -> RepairResult:
     """Repair one wheel into ``wheel_dir``."""
 
@@ -290,6 +297,7 @@ def check(
     ignore_existing: bool = False,
     analyze_existing: bool = False,
     analyze_existing_exes: bool = False,
+    site_packages: Optional[Paths] = None,
 ) -> CheckReport:
     """Check the wheels of a release: the ``check --json`` document."""
 
