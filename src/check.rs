@@ -123,6 +123,9 @@ pub fn check(dir: &Path, options: &CheckOptions) -> Result<CheckReport> {
         for what in &a.index_findings {
             problem(name, format!("the package index refuses it: {what}"));
         }
+        for what in &a.repair_findings {
+            problem(name, what.clone());
+        }
         for py in &f.python {
             for abi in &f.abi {
                 for plat in &f.platform {

@@ -121,6 +121,7 @@ fn analyze_inner(archive: &WheelArchive, options: &AnalyzeOptions, keep: Option<
         verdict: Verdict::Pure,
         warnings: Vec::new(),
         index_findings: archive.index_findings().to_vec(),
+        repair_findings: archive.repair_findings(),
     };
     analysis.verdict = match family {
         Family::Pure => Verdict::Pure,

@@ -258,6 +258,9 @@ pub struct Analysis {
     /// the archive agrees on it (data descriptors, entry comments, control
     /// characters in names), one line each.
     pub index_findings: Vec<String>,
+    /// What would stop a repair although the wheel installs (a file named
+    /// like the libraries' directory), one line each.
+    pub repair_findings: Vec<String>,
 }
 
 impl Analysis {

@@ -161,7 +161,7 @@ pub fn wanted(analysis: &Analysis, listing: &Listing, options: &PlanOptions) -> 
 
 /// Plans the repair of the wheel `analysis` describes, from `contents`.
 pub fn plan(analysis: &Analysis, contents: &Contents, options: &PlanOptions) -> Result<Plan> {
-    match &analysis.verdict {
+    let plan = match &analysis.verdict {
         Verdict::Pure => {
             if !options.allow_pure {
                 return Err(Error::cannot_repair(analysis.wheel.display().to_string(), Reason::Pure));
@@ -176,7 +176,25 @@ pub fn plan(analysis: &Analysis, contents: &Contents, options: &PlanOptions) -> 
         Verdict::Linux(v) => linux::plan(analysis, v, contents, options),
         Verdict::Macos(v) => macos::plan(analysis, v, contents, options),
         Verdict::Windows(v) => windows::plan(analysis, v, contents, options),
+    }?;
+    refuse_files_in_the_way(analysis, contents, &plan)?;
+    Ok(plan)
+}
+
+/// Refuses a plan that adds an entry under a file the output keeps (a file
+/// named like the libraries' directory): the output could not be installed.
+fn refuse_files_in_the_way(analysis: &Analysis, contents: &Contents, plan: &Plan) -> Result<()> {
+    let listing = &contents.listing;
+    let kept_file =
+        |name: &str| listing.entry_by_name(name).is_some_and(|e| !e.is_dir && !plan.dropped.contains(&e.index));
+    let new = plan.binaries.iter().map(|b| &b.name).chain(plan.added.iter().map(|a| &a.name));
+    for entry in new {
+        if let Some(file) = crate::wheel::archive::ancestors(entry).find(|a| kept_file(a)) {
+            let reason = Reason::FileInTheWay { entry: entry.clone(), file: file.to_string() };
+            return Err(Error::cannot_repair(analysis.wheel.display().to_string(), reason));
+        }
     }
+    Ok(())
 }
 
 #[cfg(test)]
