@@ -16,7 +16,11 @@
 //!   last entry and the directory; no byte claimed twice;
 //! - every local header agrees with its directory record on the name bytes,
 //!   the method, the flags, the CRC and both sizes; when the header defers
-//!   its CRC and sizes to a data descriptor, the descriptor agrees instead.
+//!   its CRC and sizes to a data descriptor, the descriptor agrees instead;
+//! - such an entry ends where a reader that has only its local header finds
+//!   its end: a deflated one exactly where its stream ends, and a stored one
+//!   only when the header gives its size anyway (else its end is a guess,
+//!   and bytes inside its data can pose as a descriptor and more entries).
 //!
 //! Beyond those, [`Layout::index_findings`] lists the features the package
 //! index refuses in an upload although every reader agrees on them (data
@@ -324,6 +328,60 @@ fn read_descriptor(data: &[u8], data_end: usize, wide: bool) -> Option<(u64, u32
     Some((len + if signed { 4 } else { 0 }, crc, compressed, size))
 }
 
+/// Where a raw deflate stream at the start of `raw` ends (the bytes it
+/// takes), inflating at most `limit` bytes; `None` when it is corrupt, does
+/// not end within `raw`, or inflates to more.
+fn deflate_end(raw: &[u8], limit: u64) -> Option<u64> {
+    let mut d = flate2::Decompress::new(false);
+    let mut scratch = vec![0u8; 32 << 10];
+    loop {
+        let (in0, out0) = (d.total_in(), d.total_out());
+        let input = raw.get(at(in0)..)?;
+        let status = d.decompress(input, &mut scratch, flate2::FlushDecompress::None).ok()?;
+        if status == flate2::Status::StreamEnd {
+            return (d.total_out() <= limit).then_some(d.total_in());
+        }
+        if d.total_out() > limit || (d.total_in() == in0 && d.total_out() == out0) {
+            return None;
+        }
+    }
+}
+
+/// An entry whose local header defers its sizes to a data descriptor must
+/// still end where a streaming reader, which has only the local header,
+/// finds its end: a stored entry cannot (only a guess at the descriptor
+/// finds it), unless the header gives the compressed size anyway; a
+/// deflated entry's stream must end exactly at the end of its compressed
+/// bytes, or what follows inside them reads as a descriptor and more
+/// entries to such a reader.
+fn check_streamable(
+    data: &[u8],
+    c: &Central,
+    bytes: std::ops::Range<u64>,
+    wide_local: bool,
+    compressed: u64,
+    extra: &[u8],
+) -> Result<(), String> {
+    let local = if wide_local { zip64_values(extra, &[true, true]).ok().map(|v| v[1]) } else { Some(compressed) };
+    if local == Some(c.compressed) || c.compressed == 0 {
+        return Ok(());
+    }
+    match c.method {
+        0 => Err("stored with its size in a data descriptor only: a streaming reader cannot tell where its \
+                  data ends"
+            .into()),
+        8 => match deflate_end(data.get(at(bytes.start)..at(bytes.end)).unwrap_or_default(), c.size) {
+            Some(n) if n == c.compressed => Ok(()),
+            _ => Err(format!(
+                "its deflate stream does not end at its {} compressed bytes: a streaming reader would read \
+                 the rest as a data descriptor and more entries",
+                c.compressed
+            )),
+        },
+        _ => Ok(()),
+    }
+}
+
 /// Checks the local header of `c` at its offset against the record, and
 /// returns the entry it describes.
 fn check_local(data: &[u8], c: Central) -> Result<LaidEntry, LayoutError> {
@@ -379,6 +437,7 @@ fn check_local(data: &[u8], c: Central) -> Result<LaidEntry, LayoutError> {
         {
             return Err(err("the local header's CRC or sizes disagree with the central directory".into()));
         }
+        check_streamable(data, &c, start..end, wide_local, compressed, extra).map_err(err)?;
         let wide = wide_local || zip64_fields(extra) > 0 || c.size >= 0xffff_ffff || c.compressed >= 0xffff_ffff;
         let (len, d_crc, d_compressed, d_size) = read_descriptor(data, at(end), wide)
             .ok_or_else(|| err(format!("truncated data descriptor at offset {end}")))?;
