@@ -11,6 +11,8 @@
 //! - the end record is the last thing in the file (nothing after its
 //!   comment), there is one of it, and its counts, size and offset agree
 //!   with the records present (the zip64 end record and its locator too);
+//! - no directory record needs a version of the format above 6.3 to be
+//!   extracted (Python's `zipfile`, and so pip, refuses those);
 //! - the entries and the central directory tile the file from its first byte:
 //!   no bytes before the first entry, between two entries, or between the
 //!   last entry and the directory; no byte claimed twice;
@@ -41,6 +43,10 @@ const CENTRAL_LEN: usize = 46;
 const END_LEN: usize = 22;
 const END64_LEN: usize = 56;
 const LOCATOR64_LEN: usize = 20;
+
+/// The highest "version needed to extract" of a central directory record
+/// that Python's `zipfile` reads (6.3, the last version of the format).
+const MAX_VERSION_NEEDED: u16 = 63;
 
 /// General purpose flag: CRC and sizes follow the data in a descriptor.
 const FLAG_DESCRIPTOR: u16 = 1 << 3;
@@ -293,6 +299,15 @@ fn read_central(data: &[u8], pos: usize) -> Result<(Central, usize), LayoutError
     if f16(34)? != 0 {
         return fail(format!("entry `{}` starts on another disk", shown(&name)));
     }
+    let needed = f16(6)?;
+    if needed > MAX_VERSION_NEEDED {
+        return fail(format!(
+            "entry `{}` needs zip version {}.{} to be extracted; Python's zipfile (pip) reads up to 6.3",
+            shown(&name),
+            needed / 10,
+            needed % 10
+        ));
+    }
     let wanted = [size == 0xffff_ffff, compressed == 0xffff_ffff, header == 0xffff_ffff];
     let values = zip64_values(extra, &wanted).map_err(|e| LayoutError(format!("entry `{}`: {e}", shown(&name))))?;
     let mut values = values.into_iter();
@@ -351,9 +366,9 @@ fn deflate_end(raw: &[u8], limit: u64) -> Option<u64> {
 /// still end where a streaming reader, which has only the local header,
 /// finds its end: a stored entry cannot (only a guess at the descriptor
 /// finds it), unless the header gives the compressed size anyway; a
-/// deflated entry's stream must end exactly at the end of its compressed
-/// bytes, or what follows inside them reads as a descriptor and more
-/// entries to such a reader.
+/// deflated entry's stream, which such readers follow even when the header
+/// gives a size, must end exactly at the end of its compressed bytes, or
+/// what follows inside them reads as a descriptor and more entries.
 fn check_streamable(
     data: &[u8],
     c: &Central,
@@ -363,7 +378,8 @@ fn check_streamable(
     extra: &[u8],
 ) -> Result<(), String> {
     let local = if wide_local { zip64_values(extra, &[true, true]).ok().map(|v| v[1]) } else { Some(compressed) };
-    if local == Some(c.compressed) || c.compressed == 0 {
+    // a deflated entry's stream is where such readers look whatever the header says
+    if (local == Some(c.compressed) && c.method != 8) || c.compressed == 0 {
         return Ok(());
     }
     match c.method {

@@ -322,3 +322,15 @@ fn entries_a_streaming_reader_cannot_delimit_are_refused() {
     refused(&deferred(8, &smuggled, &data), "its deflate stream does not end at its");
     refused(&deferred(8, &deflated[..deflated.len() - 1], &data), "its deflate stream does not end at its");
 }
+
+/// Python's zipfile refuses a directory record that needs a version of the
+/// format above 6.3; so does the layout, and 6.3 itself is read.
+#[test]
+fn a_version_needed_above_6_3_is_refused() {
+    let mut z = plain();
+    let c = central_record(&z, 1);
+    put16(&mut z, c + 6, 63);
+    read(&z, 10).unwrap();
+    put16(&mut z, c + 6, 64);
+    refused(&z, "entry `pkg/b.bin` needs zip version 6.4 to be extracted");
+}
