@@ -169,7 +169,7 @@ def record_row(name, data):
     return f"{name},sha256={digest},{len(data)}\n"
 
 
-def wheel_files(rng=None):
+def wheel_files():
     """(name, data) of a small pure wheel, RECORD last and correct."""
     blob = bytes(random.Random(7).randrange(256) for _ in range(3000))
     files = [
@@ -381,9 +381,7 @@ def same_len(name, old, new):
 
 def hostile_cases():
     """(label, bytes, expectation) for every class of disagreement."""
-    c = []
-    ok = build(entries())
-    c.append(("valid", ok, "accept"))
+    c = [("valid", build(entries()), "accept")]
     c.append(("valid-stored", build(entries(method=0)), "accept"))
     c.append(("valid-zip64-extras", build(entries(zip64=True)), "accept"))
     c.append(("valid-zip64-end", build(entries(), zip64_end=True), "accept"))
