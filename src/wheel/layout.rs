@@ -344,20 +344,24 @@ fn read_descriptor(data: &[u8], data_end: usize, wide: bool) -> Option<(u64, u32
 }
 
 /// Where a raw deflate stream at the start of `raw` ends (the bytes it
-/// takes), inflating at most `limit` bytes; `None` when it is corrupt, does
-/// not end within `raw`, or inflates to more.
-fn deflate_end(raw: &[u8], limit: u64) -> Option<u64> {
+/// takes), inflating at most `limit` bytes; why not when it is corrupt,
+/// inflates to more, or does not end within `raw`.
+fn deflate_end(raw: &[u8], limit: u64) -> Result<u64, &'static str> {
     let mut d = flate2::Decompress::new(false);
     let mut scratch = vec![0u8; 32 << 10];
     loop {
         let (in0, out0) = (d.total_in(), d.total_out());
-        let input = raw.get(at(in0)..)?;
-        let status = d.decompress(input, &mut scratch, flate2::FlushDecompress::None).ok()?;
-        if status == flate2::Status::StreamEnd {
-            return (d.total_out() <= limit).then_some(d.total_in());
+        let input = raw.get(at(in0)..).unwrap_or_default();
+        let status =
+            d.decompress(input, &mut scratch, flate2::FlushDecompress::None).map_err(|_| "corrupt deflate data")?;
+        if d.total_out() > limit {
+            return Err("its deflate data inflates past its declared size");
         }
-        if d.total_out() > limit || (d.total_in() == in0 && d.total_out() == out0) {
-            return None;
+        if status == flate2::Status::StreamEnd {
+            return Ok(d.total_in());
+        }
+        if d.total_in() == in0 && d.total_out() == out0 {
+            return Err("its deflate stream does not end within its compressed bytes");
         }
     }
 }
@@ -386,11 +390,12 @@ fn check_streamable(
         0 => Err("stored with its size in a data descriptor only: a streaming reader cannot tell where its \
                   data ends"
             .into()),
-        8 => match deflate_end(data.get(at(bytes.start)..at(bytes.end)).unwrap_or_default(), c.size) {
-            Some(n) if n == c.compressed => Ok(()),
-            _ => Err(format!(
-                "its deflate stream does not end at its {} compressed bytes: a streaming reader would read \
-                 the rest as a data descriptor and more entries",
+        8 => match deflate_end(data.get(at(bytes.start)..at(bytes.end)).unwrap_or_default(), c.size)? {
+            n if n == c.compressed => Ok(()),
+            n => Err(format!(
+                "its deflate stream ends {} bytes before the end of its {} compressed bytes: a streaming \
+                 reader would read the rest as a data descriptor and more entries",
+                c.compressed - n,
                 c.compressed
             )),
         },

@@ -319,8 +319,12 @@ fn entries_a_streaming_reader_cannot_delimit_are_refused() {
     refused(&deferred(0, &data, &data), "stored with its size in a data descriptor only");
     let mut smuggled = deflated.clone();
     smuggled.extend_from_slice(b"PK\x07\x08 then a hidden local header");
-    refused(&deferred(8, &smuggled, &data), "its deflate stream does not end at its");
-    refused(&deferred(8, &deflated[..deflated.len() - 1], &data), "its deflate stream does not end at its");
+    let n = smuggled.len() - deflated.len();
+    refused(&deferred(8, &smuggled, &data), &format!("its deflate stream ends {n} bytes before the end of its"));
+    refused(&deferred(8, &deflated[..deflated.len() - 1], &data), "its deflate stream does not end within");
+    let mut corrupt = deflated.clone();
+    corrupt[0] |= 0x06; // block type 3 does not exist
+    refused(&deferred(8, &corrupt, &data), "corrupt deflate data");
 }
 
 /// Python's zipfile refuses a directory record that needs a version of the
