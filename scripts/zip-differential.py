@@ -576,8 +576,8 @@ def main():
     args = ap.parse_args()
     binary = os.path.abspath(args.wheelfix)
     rng = random.Random(args.seed)
-    bases = [build(entries()), build(entries(method=0)), build(entries(descriptor="signed")),
-             build(entries(zip64=True), zip64_end=True)]
+    bases = [build(entries()), build(entries(method=0)), build(entries(descriptor="signed", method=8)),
+             build(entries(descriptor="unsigned", method=8)), build(entries(zip64=True), zip64_end=True)]
     cases = [(label, data, expect) for label, data, expect in hostile_cases()]
     for i in range(args.random):
         kind, data = mutate(rng, rng.choice(bases))
