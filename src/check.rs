@@ -158,6 +158,9 @@ pub fn check<P: AsRef<Path>>(inputs: &[P], options: &CheckOptions) -> Result<Che
         for what in &a.index_findings {
             problem(name, format!("the package index refuses it: {what}"));
         }
+        for what in &a.repair_findings {
+            problem(name, what.clone());
+        }
         for py in &f.python {
             for abi in &f.abi {
                 for plat in &f.platform {

@@ -150,6 +150,7 @@ fn analyze_inner(archive: &WheelArchive, options: &AnalyzeOptions, keep: Option<
         unused_excludes: Vec::new(),
         audit: Vec::new(),
         link_lint: Vec::new(),
+        repair_findings: archive.repair_findings(),
     };
     analysis.verdict = match family {
         Family::Pure => Verdict::Pure,

@@ -278,6 +278,9 @@ pub struct Analysis {
     pub index_findings: Vec<String>,
     /// `--exclude` patterns that matched no library.
     pub unused_excludes: Vec<String>,
+    /// What would stop a repair although the wheel installs (a file named
+    /// like the libraries' directory), one line each.
+    pub repair_findings: Vec<String>,
 }
 
 impl Analysis {

@@ -136,6 +136,9 @@ pub(super) fn read_binaries(
         }
         out.push(b);
     }
+    if verify {
+        archive.verify_record_rows().map_err(|source| Error::Wheel { path: archive.path().to_path_buf(), source })?;
+    }
     if let (Some(keep), Some(budget)) = (keep, budget) {
         keep.settle(budget);
     }

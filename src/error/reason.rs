@@ -59,6 +59,14 @@ pub enum Reason {
         /// macOS: the library that must go there.
         source: Option<PathBuf>,
     },
+    /// A new entry of the repair needs a directory where the wheel holds a
+    /// file (a file named like the libraries' directory).
+    FileInTheWay {
+        /// The entry the repair must write.
+        entry: String,
+        /// The file of the wheel in its way.
+        file: String,
+    },
     /// macOS: binaries lack architectures that `--require-archs` or what loads them need.
     MissingArchs {
         /// One line per problem, as delocate words them.
@@ -186,6 +194,9 @@ impl fmt::Display for Reason {
                 write!(f, "`{entry}` is already in the wheel but `{}` must go there", source.display())
             }
             Reason::EntryTaken { entry, source: None } => write!(f, "`{entry}` is already in the wheel"),
+            Reason::FileInTheWay { entry, file } => {
+                write!(f, "`{entry}` cannot be added: the wheel holds a file `{file}` where it needs a directory")
+            }
             Reason::MissingArchs { problems } => {
                 write!(f, "Some missing architectures in wheel\n{}", problems.join("\n"))
             }
@@ -284,6 +295,7 @@ impl Reason {
             Reason::WrongMachine { .. } => {
                 "build the extension for the wheel's architecture, or fix the platform tag".into()
             }
+            Reason::FileInTheWay { .. } => "rename that file, or put the libraries elsewhere with `--lib-sdir`".into(),
             Reason::MangleCycle { .. } => "pass the DLLs of the cycle to `--no-mangle`".into(),
             Reason::NoRoom { file, renamed, .. } => format!(
                 "use --strip (or run `strip -s {file}` before building the wheel), or keep the names with \

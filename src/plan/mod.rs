@@ -205,6 +205,7 @@ pub fn plan(analysis: &Analysis, contents: &Contents, options: &PlanOptions) -> 
     let mut plan = plan_platform(analysis, contents, options)?;
     // what `show` warns of and a repair does: bundling a once-per-process runtime
     plan.messages.extend(analysis.singleton_warnings().into_iter().map(|w| format!("warning: {w}")));
+    refuse_files_in_the_way(analysis, contents, &plan)?;
     Ok(plan)
 }
 
@@ -232,6 +233,22 @@ fn plan_platform(analysis: &Analysis, contents: &Contents, options: &PlanOptions
         );
         Ok(plan)
     })
+}
+
+/// Refuses a plan that adds an entry under a file the output keeps (a file
+/// named like the libraries' directory): the output could not be installed.
+fn refuse_files_in_the_way(analysis: &Analysis, contents: &Contents, plan: &Plan) -> Result<()> {
+    let listing = &contents.listing;
+    let kept_file =
+        |name: &str| listing.entry_by_name(name).is_some_and(|e| !e.is_dir && !plan.dropped.contains(&e.index));
+    let new = plan.binaries.iter().map(|b| &b.name).chain(plan.added.iter().map(|a| &a.name));
+    for entry in new {
+        if let Some(file) = crate::wheel::archive::ancestors(entry).find(|a| kept_file(a)) {
+            let reason = Reason::FileInTheWay { entry: entry.clone(), file: file.to_string() };
+            return Err(Error::cannot_repair(analysis.wheel.display().to_string(), reason));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

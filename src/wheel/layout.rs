@@ -11,12 +11,18 @@
 //! - the end record is the last thing in the file (nothing after its
 //!   comment), there is one of it, and its counts, size and offset agree
 //!   with the records present (the zip64 end record and its locator too);
+//! - no directory record needs a version of the format above 6.3 to be
+//!   extracted (Python's `zipfile`, and so pip, refuses those);
 //! - the entries and the central directory tile the file from its first byte:
 //!   no bytes before the first entry, between two entries, or between the
 //!   last entry and the directory; no byte claimed twice;
 //! - every local header agrees with its directory record on the name bytes,
 //!   the method, the flags, the CRC and both sizes; when the header defers
-//!   its CRC and sizes to a data descriptor, the descriptor agrees instead.
+//!   its CRC and sizes to a data descriptor, the descriptor agrees instead;
+//! - such an entry ends where a reader that has only its local header finds
+//!   its end: a deflated one exactly where its stream ends, and a stored one
+//!   only when the header gives its size anyway (else its end is a guess,
+//!   and bytes inside its data can pose as a descriptor and more entries).
 //!
 //! Beyond those, [`Layout::index_findings`] lists the features the package
 //! index refuses in an upload although every reader agrees on them (data
@@ -37,6 +43,10 @@ const CENTRAL_LEN: usize = 46;
 const END_LEN: usize = 22;
 const END64_LEN: usize = 56;
 const LOCATOR64_LEN: usize = 20;
+
+/// The highest "version needed to extract" of a central directory record
+/// that Python's `zipfile` reads (6.3, the last version of the format).
+const MAX_VERSION_NEEDED: u16 = 63;
 
 /// General purpose flag: CRC and sizes follow the data in a descriptor.
 const FLAG_DESCRIPTOR: u16 = 1 << 3;
@@ -289,6 +299,15 @@ fn read_central(data: &[u8], pos: usize) -> Result<(Central, usize), LayoutError
     if f16(34)? != 0 {
         return fail(format!("entry `{}` starts on another disk", shown(&name)));
     }
+    let needed = f16(6)?;
+    if needed > MAX_VERSION_NEEDED {
+        return fail(format!(
+            "entry `{}` needs zip version {}.{} to be extracted; Python's zipfile (pip) reads up to 6.3",
+            shown(&name),
+            needed / 10,
+            needed % 10
+        ));
+    }
     let wanted = [size == 0xffff_ffff, compressed == 0xffff_ffff, header == 0xffff_ffff];
     let values = zip64_values(extra, &wanted).map_err(|e| LayoutError(format!("entry `{}`: {e}", shown(&name))))?;
     let mut values = values.into_iter();
@@ -322,6 +341,66 @@ fn read_descriptor(data: &[u8], data_end: usize, wide: bool) -> Option<(u64, u32
         (u64::from(le32(data, p + 4)?), u64::from(le32(data, p + 8)?), 12)
     };
     Some((len + if signed { 4 } else { 0 }, crc, compressed, size))
+}
+
+/// Where a raw deflate stream at the start of `raw` ends (the bytes it
+/// takes), inflating at most `limit` bytes; why not when it is corrupt,
+/// inflates to more, or does not end within `raw`.
+fn deflate_end(raw: &[u8], limit: u64) -> Result<u64, &'static str> {
+    let mut d = flate2::Decompress::new(false);
+    let mut scratch = vec![0u8; 32 << 10];
+    loop {
+        let (in0, out0) = (d.total_in(), d.total_out());
+        let input = raw.get(at(in0)..).unwrap_or_default();
+        let status =
+            d.decompress(input, &mut scratch, flate2::FlushDecompress::None).map_err(|_| "corrupt deflate data")?;
+        if d.total_out() > limit {
+            return Err("its deflate data inflates past its declared size");
+        }
+        if status == flate2::Status::StreamEnd {
+            return Ok(d.total_in());
+        }
+        if d.total_in() == in0 && d.total_out() == out0 {
+            return Err("its deflate stream does not end within its compressed bytes");
+        }
+    }
+}
+
+/// An entry whose local header defers its sizes to a data descriptor must
+/// still end where a streaming reader, which has only the local header,
+/// finds its end: a stored entry cannot (only a guess at the descriptor
+/// finds it), unless the header gives the compressed size anyway; a
+/// deflated entry's stream, which such readers follow even when the header
+/// gives a size, must end exactly at the end of its compressed bytes, or
+/// what follows inside them reads as a descriptor and more entries.
+fn check_streamable(
+    data: &[u8],
+    c: &Central,
+    bytes: std::ops::Range<u64>,
+    wide_local: bool,
+    compressed: u64,
+    extra: &[u8],
+) -> Result<(), String> {
+    let local = if wide_local { zip64_values(extra, &[true, true]).ok().map(|v| v[1]) } else { Some(compressed) };
+    // a deflated entry's stream is where such readers look whatever the header says
+    if (local == Some(c.compressed) && c.method != 8) || c.compressed == 0 {
+        return Ok(());
+    }
+    match c.method {
+        0 => Err("stored with its size in a data descriptor only: a streaming reader cannot tell where its \
+                  data ends"
+            .into()),
+        8 => match deflate_end(data.get(at(bytes.start)..at(bytes.end)).unwrap_or_default(), c.size)? {
+            n if n == c.compressed => Ok(()),
+            n => Err(format!(
+                "its deflate stream ends {} bytes before the end of its {} compressed bytes: a streaming \
+                 reader would read the rest as a data descriptor and more entries",
+                c.compressed - n,
+                c.compressed
+            )),
+        },
+        _ => Ok(()),
+    }
 }
 
 /// Checks the local header of `c` at its offset against the record, and
@@ -379,6 +458,7 @@ fn check_local(data: &[u8], c: Central) -> Result<LaidEntry, LayoutError> {
         {
             return Err(err("the local header's CRC or sizes disagree with the central directory".into()));
         }
+        check_streamable(data, &c, start..end, wide_local, compressed, extra).map_err(err)?;
         let wide = wide_local || zip64_fields(extra) > 0 || c.size >= 0xffff_ffff || c.compressed >= 0xffff_ffff;
         let (len, d_crc, d_compressed, d_size) = read_descriptor(data, at(end), wide)
             .ok_or_else(|| err(format!("truncated data descriptor at offset {end}")))?;

@@ -82,6 +82,15 @@ pub enum WheelError {
     /// Two entries have the same name.
     #[error("duplicate entry `{0}`")]
     Duplicate(String),
+    /// An entry needs a directory where the wheel holds a file (`a/b` and
+    /// `a/b/c`): both cannot be installed.
+    #[error("entry `{entry}` needs `{file}` to be a directory, but the wheel holds a file `{file}`")]
+    FileIsADirectory {
+        /// The entry under the file.
+        entry: String,
+        /// The file.
+        file: String,
+    },
     /// An entry is a symbolic link (wheels cannot hold links).
     #[error("entry `{0}` is a symbolic link")]
     Symlink(String),
@@ -129,6 +138,9 @@ impl WheelError {
                 "installers and scanners would not agree on what this wheel holds: rebuild it with a standard zip writer"
                     .to_string(),
             ),
+            WheelError::FileIsADirectory { .. } => {
+                Some("installers would write one and fail on, or replace, the other: rebuild the wheel".to_string())
+            }
             WheelError::Changed => {
                 Some("another process wrote the wheel during the run: run again once it is complete".to_string())
             }

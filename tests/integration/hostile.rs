@@ -20,23 +20,23 @@ use crate::util::{cc, make_wheel, text};
 // Dependency cycles, and libraries on the search path the loader cannot use.
 mod search;
 
-const NAME: &str = "demo-0.1-cp311-cp311-linux_x86_64.whl";
-const WHEEL_TXT: &str = "Wheel-Version: 1.0\nGenerator: wheelfix-tests\nRoot-Is-Purelib: false\n\
+pub(crate) const NAME: &str = "demo-0.1-cp311-cp311-linux_x86_64.whl";
+pub(crate) const WHEEL_TXT: &str = "Wheel-Version: 1.0\nGenerator: wheelfix-tests\nRoot-Is-Purelib: false\n\
                          Tag: cp311-cp311-linux_x86_64\n";
 /// Longest any hostile case may take (the real figure is well under a second).
 const LIMIT: Duration = Duration::from_secs(60);
 
 /// What a run of the command left behind.
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
+pub(crate) struct Run {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+    pub(crate) elapsed: Duration,
 }
 
 /// Runs `wheelfix args`, killing it if it takes longer than [`LIMIT`]
 /// (output goes to files, so a chatty child cannot block on a full pipe).
-fn run(dir: &Path, args: &[&str]) -> Run {
+pub(crate) fn run(dir: &Path, args: &[&str]) -> Run {
     let out = dir.join(".stdout");
     let err = dir.join(".stderr");
     let start = Instant::now();
@@ -72,7 +72,7 @@ fn run(dir: &Path, args: &[&str]) -> Run {
     r
 }
 
-fn sha(path: &Path) -> Vec<u8> {
+pub(crate) fn sha(path: &Path) -> Vec<u8> {
     sha2::Sha256::digest(std::fs::read(path).unwrap()).to_vec()
 }
 
@@ -126,7 +126,7 @@ fn check_refused(wheel: &Path, reason: &str) -> Result<String, String> {
 
 /// Checks every case and fails with the list of those that broke a promise;
 /// returns, case by case, the directory the case is in and what `show` said.
-fn assert_all_refused<R: AsRef<str>>(cases: &[(PathBuf, R)]) -> Vec<(String, String)> {
+pub(crate) fn assert_all_refused<R: AsRef<str>>(cases: &[(PathBuf, R)]) -> Vec<(String, String)> {
     let results: Vec<_> = cases.iter().map(|(w, reason)| (w, check_refused(w, reason.as_ref()))).collect();
     let failures: Vec<&String> = results.iter().filter_map(|(_, r)| r.as_ref().err()).collect();
     let failed: Vec<&str> = failures.iter().map(|s| s.as_str()).collect();
@@ -141,13 +141,13 @@ fn assert_all_refused<R: AsRef<str>>(cases: &[(PathBuf, R)]) -> Vec<(String, Str
 }
 
 /// The messages of `cases` (label and `show`'s stderr), temporary paths filtered, as one text.
-fn messages(root: &Path, said: &[(String, String)]) -> String {
+pub(crate) fn messages(root: &Path, said: &[(String, String)]) -> String {
     let f = Filter::new().dir(root, "[TMP]");
     said.iter().map(|(label, err)| format!("{label}:\n{}", f.apply(err))).collect()
 }
 
 /// A fresh directory `name` under `root` holding the wheel path `NAME`.
-fn slot(root: &Path, name: &str) -> PathBuf {
+pub(crate) fn slot(root: &Path, name: &str) -> PathBuf {
     let d = root.join(name);
     std::fs::create_dir_all(&d).unwrap();
     d.join(NAME)
@@ -155,7 +155,7 @@ fn slot(root: &Path, name: &str) -> PathBuf {
 
 /// Zip bytes for `files` (deflated), plus WHEEL and, when `record`, a
 /// correct RECORD.
-fn zip_bytes(files: &[(&str, &[u8])], record: bool) -> Vec<u8> {
+pub(crate) fn zip_bytes(files: &[(&str, &[u8])], record: bool) -> Vec<u8> {
     let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
     let o = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated).unix_permissions(0o644);
     let mut rows = String::new();

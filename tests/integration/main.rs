@@ -62,6 +62,8 @@ mod providers;
 mod providers_macos_windows;
 // Hostile wheels and binaries through the command line; dependency cycles.
 mod hostile;
+// Wheels that cannot be installed or repaired as they are; RECORD rows without a file.
+mod hostile_install;
 // Atomic output: repair killed at random points, failed writes.
 mod atomic;
 // Patched large entries re-compressed by copying the input's deflate blocks.

@@ -233,6 +233,7 @@ impl WheelArchive {
         let layout = crate::wheel::layout::read(bytes.as_ref(), limits.max_entries)
             .map_err(|e| WheelError::Inconsistent(e.to_string()))?;
         agree(&layout, &entries, &locations)?;
+        super::install::check_installable(&entries)?;
         let index_findings = layout.index_findings();
         let dist_info = Self::find_dist_info(&filename, &entries)?;
         let mut archive = WheelArchive {

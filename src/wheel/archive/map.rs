@@ -193,7 +193,7 @@ impl WheelArchive {
 
     /// Releases, while an entry is being read, the part of its raw bytes
     /// already consumed (`raw[..upto]`), in steps of 8 MiB.
-    pub(super) fn release_consumed(&self, raw: &[u8], from: &mut usize, upto: usize) {
+    pub(crate) fn release_consumed(&self, raw: &[u8], from: &mut usize, upto: usize) {
         const STRETCH: u64 = 8 << 20;
         let map: &Mmap = &self.bytes.0.map;
         let base = (raw.as_ptr() as usize - map.as_ptr() as usize) as u64;

@@ -14,12 +14,14 @@
 //!
 //! The parts: `map` keeps the mapping (and releases the pages read),
 //! `central` reads and checks the central directory, `inflate` inflates
-//! entries, `verify` checks them against RECORD (`hash` computes the sha256
+//! entries, `install` refuses entries that cannot all be installed,
+//! `verify` checks them against RECORD (`hash` computes the sha256
 //! alongside), `partial` reads an entry in part.
 
 mod central;
 mod hash;
 mod inflate;
+mod install;
 mod map;
 mod partial;
 mod verify;
@@ -34,6 +36,7 @@ use std::path::{Path, PathBuf};
 
 pub use central::check_entry_name;
 pub(crate) use hash::read_hashed;
+pub(crate) use install::ancestors;
 use map::{MappedBytes, MappedZip};
 pub use partial::{keep_step, PartialPlan};
 

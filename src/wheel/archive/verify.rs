@@ -130,15 +130,20 @@ impl WheelArchive {
         let results: Vec<Result<(), WheelError>> =
             (0..self.entries.len()).into_par_iter().map(|i| self.read_verified(i).map(drop)).collect();
         results.into_iter().collect::<Result<(), WheelError>>()?;
-        for row in &self.record.rows {
-            if !self.by_name.contains_key(&row.path) {
-                return Err(WheelError::RecordMismatch {
-                    entry: row.path.clone(),
-                    reason: "listed in RECORD but not in the archive".to_string(),
-                });
-            }
+        self.verify_record_rows()
+    }
+
+    /// Checks that every RECORD row names an entry of the archive: a row
+    /// without its file is refused as a file without its row is. The first
+    /// such row, in RECORD order.
+    pub fn verify_record_rows(&self) -> Result<(), WheelError> {
+        match self.record.rows.iter().find(|row| !self.by_name.contains_key(&row.path)) {
+            Some(row) => Err(WheelError::RecordMismatch {
+                entry: row.path.clone(),
+                reason: "listed in RECORD but not in the archive".to_string(),
+            }),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 

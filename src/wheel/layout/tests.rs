@@ -259,3 +259,82 @@ fn a_second_zip64_field_is_read_when_it_agrees() {
     assert_eq!(zip64_values(&disagree, &[true, true]).unwrap_err(), "two zip64 extra fields that disagree");
     assert_eq!(zip64_values(&[], &[true]).unwrap_err(), "zip64 sizes announced but no zip64 extra field");
 }
+
+/// One entry whose local header defers CRC and sizes to a signed data
+/// descriptor: `raw` as its compressed bytes (method `method`), `data` as
+/// what they hold.
+fn deferred(method: u16, raw: &[u8], data: &[u8]) -> Vec<u8> {
+    let crc = crc32fast::hash(data);
+    let name = b"pkg/a.py";
+    let mut z = Vec::new();
+    z.extend_from_slice(&LOCAL.to_le_bytes());
+    for v in [20u16, FLAG_DESCRIPTOR, method, 0, 0] {
+        z.extend_from_slice(&v.to_le_bytes());
+    }
+    z.extend_from_slice(&[0; 12]); // CRC and sizes: in the descriptor
+    z.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    z.extend_from_slice(&0u16.to_le_bytes());
+    z.extend_from_slice(name);
+    z.extend_from_slice(raw);
+    for v in [DESCRIPTOR, crc, raw.len() as u32, data.len() as u32] {
+        z.extend_from_slice(&v.to_le_bytes());
+    }
+    let cd = z.len() as u32;
+    z.extend_from_slice(&CENTRAL.to_le_bytes());
+    for v in [20u16, 20, FLAG_DESCRIPTOR, method, 0, 0] {
+        z.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [crc, raw.len() as u32, data.len() as u32] {
+        z.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [name.len() as u16, 0, 0, 0, 0] {
+        z.extend_from_slice(&v.to_le_bytes());
+    }
+    z.extend_from_slice(&[0; 8]); // external attributes, local header offset
+    z.extend_from_slice(name);
+    let cd_len = z.len() as u32 - cd;
+    z.extend_from_slice(&END.to_le_bytes());
+    for v in [0u16, 0, 1, 1] {
+        z.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [cd_len, cd] {
+        z.extend_from_slice(&v.to_le_bytes());
+    }
+    z.extend_from_slice(&0u16.to_le_bytes());
+    z
+}
+
+/// A streaming reader has only the local header: when it defers the sizes,
+/// a stored entry's end is a guess, and a deflated entry ends where its
+/// stream does. Bytes after the stream (a fake descriptor and a hidden
+/// local header, say) are refused; a stream that fills its bytes is read.
+#[test]
+fn entries_a_streaming_reader_cannot_delimit_are_refused() {
+    let data = b"print('hello')\n".repeat(20);
+    let mut c = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    c.write_all(&data).unwrap();
+    let deflated = c.finish().unwrap();
+    let layout = read(&deferred(8, &deflated, &data), 10).unwrap();
+    assert_eq!(layout.entries[0].data.end - layout.entries[0].data.start, deflated.len() as u64);
+    refused(&deferred(0, &data, &data), "stored with its size in a data descriptor only");
+    let mut smuggled = deflated.clone();
+    smuggled.extend_from_slice(b"PK\x07\x08 then a hidden local header");
+    let n = smuggled.len() - deflated.len();
+    refused(&deferred(8, &smuggled, &data), &format!("its deflate stream ends {n} bytes before the end of its"));
+    refused(&deferred(8, &deflated[..deflated.len() - 1], &data), "its deflate stream does not end within");
+    let mut corrupt = deflated.clone();
+    corrupt[0] |= 0x06; // block type 3 does not exist
+    refused(&deferred(8, &corrupt, &data), "corrupt deflate data");
+}
+
+/// Python's zipfile refuses a directory record that needs a version of the
+/// format above 6.3; so does the layout, and 6.3 itself is read.
+#[test]
+fn a_version_needed_above_6_3_is_refused() {
+    let mut z = plain();
+    let c = central_record(&z, 1);
+    put16(&mut z, c + 6, 63);
+    read(&z, 10).unwrap();
+    put16(&mut z, c + 6, 64);
+    refused(&z, "entry `pkg/b.bin` needs zip version 6.4 to be extracted");
+}

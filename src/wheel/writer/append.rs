@@ -7,7 +7,7 @@ use std::io::{BufWriter, Write};
 use zip::write::SimpleFileOptions;
 use zip::{ZipArchive, ZipWriter};
 
-use super::one_entry::{single_entry_zip, single_entry_zip_raw};
+use super::one_entry::{single_entry_zip, single_entry_zip_raw, OneEntryZip};
 use super::prepare::{file_options, prepare_new, prepare_one, zip_err, Prepared, Ready};
 use super::OutputEntry;
 use crate::wheel::record::{Record, RecordRow};
@@ -113,13 +113,10 @@ pub(super) fn append_all(
                 zip.add_prepared_file(file).map_err(|e| AppendError::Wheel(zip_err(&name, e)))?;
             }
             Ready::Chunked { name, deflated, size, mode, time, .. } => {
-                let err = |e: zip::result::ZipError| AppendError::Wheel(zip_err(&name, e));
-                let Some(bytes) = single_entry_zip(&name, &deflated, size, mode, time) else {
-                    return Err(AppendError::Wheel(zip_err(&name, "too large for a one-entry zip")));
+                let Some(one) = single_entry_zip(&name, &deflated, size, mode, time) else {
+                    return Err(AppendError::Wheel(zip_err(&name, "the name is too long")));
                 };
-                let mut one = ZipArchive::new(bytes).map_err(err)?;
-                let f = one.by_index_raw(0).map_err(err)?;
-                zip.raw_copy_file(f).map_err(err)?;
+                append_one(&mut zip, one, &name)?;
             }
             Ready::Raw { index, name, rename, mode, .. } => {
                 append_raw(&mut zip, input, source.as_mut(), index, &name, rename, mode)?;
@@ -136,6 +133,25 @@ pub(super) fn append_all(
     file.sync_all().map_err(AppendError::Io)?;
     crate::timing::mark("synced");
     Ok(())
+}
+
+/// Appends the entry of the one-entry archive `one` as it is stored. An
+/// entry that needs zip64 is merged (its local header copied as it is, its
+/// directory record written anew with one zip64 field); any other is
+/// raw-copied, which writes its headers anew.
+fn append_one<W: Write + std::io::Seek>(
+    zip: &mut ZipWriter<W>,
+    one: OneEntryZip<'_>,
+    name: &str,
+) -> Result<(), AppendError> {
+    let err = |e: zip::result::ZipError| AppendError::Wheel(zip_err(name, e));
+    let zip64 = one.zip64;
+    let mut archive = ZipArchive::new(one).map_err(err)?;
+    if zip64 {
+        return zip.merge_archive(archive).map_err(err);
+    }
+    let f = archive.by_index_raw(0).map_err(err)?;
+    zip.raw_copy_file(f).map_err(err)
 }
 
 /// Appends entry `index` of the input, read raw through `source` (the
@@ -155,22 +171,12 @@ fn append_raw<W: Write + std::io::Seek, R: std::io::Read + std::io::Seek>(
         return Err(AppendError::Wheel(zip_err(name, "no input archive")));
     };
     let f = src.by_index_raw(index).map_err(err)?;
-    // zip 9.4.1 copies the source's zip64 extra field next to the
-    // one it writes itself: two fields, the old one with a stale
-    // offset, which readers resolve differently. Such entries are
-    // re-wrapped in a clean one-entry archive first.
+    // zip 9.4.1 copies the source's zip64 extra field next to the one it
+    // writes itself: two fields, the old one with a stale offset, which
+    // readers resolve differently. Such entries are re-wrapped in a clean
+    // one-entry archive (their bytes read where they are mapped) first.
     let zip64 = f.extra_data_fields().any(|x| matches!(x, zip::ExtraField::Zip64ExtendedInformation(_)));
-    // An entry of 4 GiB or more cannot be re-wrapped in memory; its
-    // copied field holds only the sizes (the same values) as long as
-    // the input put it below 4 GiB, which is checked.
-    let huge = f.size() >= u64::from(u32::MAX) || f.compressed_size() >= u64::from(u32::MAX);
-    if zip64 && huge && f.header_start() > u64::from(u32::MAX) {
-        return Err(AppendError::Wheel(zip_err(
-            name,
-            "an entry of 4 GiB or more placed past 4 GiB in the input cannot be copied yet",
-        )));
-    }
-    if zip64 && !huge {
+    if zip64 {
         let method = match f.compression() {
             zip::CompressionMethod::Stored => 0u16,
             zip::CompressionMethod::Deflated => 8,
@@ -181,15 +187,11 @@ fn append_raw<W: Write + std::io::Seek, R: std::io::Read + std::io::Seek>(
         drop(f);
         let Some(w) = input else { return Err(AppendError::Wheel(zip_err(name, "no input archive"))) };
         let raw = w.raw_data(index).map_err(AppendError::Wheel)?;
-        let Some(bytes) = single_entry_zip_raw(name, method, raw, crc, size, unix, t) else {
-            return Err(AppendError::Wheel(zip_err(
-                name,
-                "entries of 4 GiB or more with zip64 fields cannot be copied yet",
-            )));
+        let Some(one) = single_entry_zip_raw(name, method, raw, crc, size, unix, t) else {
+            return Err(AppendError::Wheel(zip_err(name, "the name is too long")));
         };
-        let mut one = ZipArchive::new(bytes).map_err(err)?;
-        let f = one.by_index_raw(0).map_err(err)?;
-        zip.raw_copy_file(f).map_err(err)?;
+        append_one(zip, one.releasing(w), name)?;
+        w.release(index);
         return Ok(());
     }
     match (rename, mode) {

@@ -4,12 +4,12 @@
 use zip::DateTime;
 
 use crate::wheel::deflate::Deflated;
+use crate::wheel::WheelArchive;
 
 /// A one-entry zip archive holding `deflated` under `name` (deflate method,
 /// Unix mode `mode`, time `time`), for [`ZipWriter::raw_copy_file`]: the zip
 /// crate has no public way to add bytes compressed elsewhere. The compressed
-/// bytes are not copied: the archive reads them where they are. `None` when
-/// the entry would need zip64.
+/// bytes are not copied: the archive reads them where they are.
 pub(super) fn single_entry_zip<'a>(
     name: &str,
     deflated: &'a Deflated,
@@ -20,7 +20,12 @@ pub(super) fn single_entry_zip<'a>(
     single_entry_zip_raw(name, 8, &deflated.data, deflated.crc32, size as u64, mode, time)
 }
 
-/// [`single_entry_zip`] for bytes compressed with `method` (0 stored, 8 deflate).
+/// [`single_entry_zip`] for bytes compressed with `method` (0 stored, 8
+/// deflate). An entry of 4 GiB or more (either size) gets one zip64 extra
+/// field with both sizes in each header, and zip64 end records; such an
+/// archive is appended with [`ZipWriter::merge_archive`], which keeps its
+/// one field, never with a raw copy, which would add a second. `None` when
+/// the name is too long.
 pub(super) fn single_entry_zip_raw<'a>(
     name: &str,
     method: u16,
@@ -30,9 +35,19 @@ pub(super) fn single_entry_zip_raw<'a>(
     mode: u32,
     time: DateTime,
 ) -> Option<OneEntryZip<'a>> {
-    let csize = u32::try_from(data.len()).ok().filter(|&c| c < u32::MAX)?;
-    let usize32 = u32::try_from(size).ok().filter(|&c| c < u32::MAX)?;
+    let csize = data.len() as u64;
+    let zip64 = csize >= u64::from(u32::MAX) || size >= u64::from(u32::MAX);
     let name_len = u16::try_from(name.len()).ok()?;
+    // sizes in the headers: the sentinel when the zip64 field holds them
+    let field = |v: u64| if zip64 { u32::MAX } else { v as u32 };
+    let mut extra = Vec::new();
+    if zip64 {
+        extra.extend_from_slice(&1u16.to_le_bytes());
+        extra.extend_from_slice(&16u16.to_le_bytes());
+        extra.extend_from_slice(&size.to_le_bytes());
+        extra.extend_from_slice(&csize.to_le_bytes());
+    }
+    let version: u16 = if zip64 { 45 } else { 20 };
     // general purpose flags: bit 11 (UTF-8 name) when the name is not ASCII
     let flags: u16 = if name.is_ascii() { 0 } else { 1 << 11 };
     let common = |z: &mut Vec<u8>| {
@@ -41,21 +56,22 @@ pub(super) fn single_entry_zip_raw<'a>(
         z.extend_from_slice(&time.timepart().to_le_bytes());
         z.extend_from_slice(&time.datepart().to_le_bytes());
         z.extend_from_slice(&crc32.to_le_bytes());
-        z.extend_from_slice(&csize.to_le_bytes());
-        z.extend_from_slice(&usize32.to_le_bytes());
+        z.extend_from_slice(&field(csize).to_le_bytes());
+        z.extend_from_slice(&field(size).to_le_bytes());
         z.extend_from_slice(&name_len.to_le_bytes());
-        z.extend_from_slice(&0u16.to_le_bytes()); // extra field length
+        z.extend_from_slice(&(extra.len() as u16).to_le_bytes());
     };
-    let mut head = Vec::with_capacity(name.len() + 30);
+    let mut head = Vec::with_capacity(name.len() + extra.len() + 30);
     head.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
-    head.extend_from_slice(&20u16.to_le_bytes()); // version needed: 2.0
+    head.extend_from_slice(&version.to_le_bytes()); // version needed: 2.0, or 4.5 for zip64
     common(&mut head);
     head.extend_from_slice(name.as_bytes());
-    let cd_start = u32::try_from(head.len() + data.len()).ok()?;
-    let mut z = Vec::with_capacity(name.len() + 68);
+    head.extend_from_slice(&extra);
+    let cd_start = head.len() as u64 + csize;
+    let mut z = Vec::with_capacity(name.len() + extra.len() + 46 + 98);
     z.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
-    z.extend_from_slice(&((3u16 << 8) | 20).to_le_bytes()); // made by: Unix, 2.0
-    z.extend_from_slice(&20u16.to_le_bytes());
+    z.extend_from_slice(&((3u16 << 8) | version).to_le_bytes()); // made by: Unix
+    z.extend_from_slice(&version.to_le_bytes());
     common(&mut z);
     z.extend_from_slice(&0u16.to_le_bytes()); // comment length
     z.extend_from_slice(&0u16.to_le_bytes()); // disk number
@@ -63,15 +79,32 @@ pub(super) fn single_entry_zip_raw<'a>(
     z.extend_from_slice(&((0o100_000 | (mode & 0o7777)) << 16).to_le_bytes());
     z.extend_from_slice(&0u32.to_le_bytes()); // local header offset
     z.extend_from_slice(name.as_bytes());
-    let cd_len = u32::try_from(z.len()).ok()?;
+    z.extend_from_slice(&extra);
+    let cd_len = z.len() as u64;
+    if zip64 {
+        let end64_at = cd_start + cd_len;
+        z.extend_from_slice(&0x0606_4b50u32.to_le_bytes());
+        z.extend_from_slice(&44u64.to_le_bytes()); // size of what follows
+        z.extend_from_slice(&((3u16 << 8) | 45).to_le_bytes());
+        z.extend_from_slice(&45u16.to_le_bytes());
+        z.extend_from_slice(&[0; 8]); // disk numbers
+        z.extend_from_slice(&1u64.to_le_bytes());
+        z.extend_from_slice(&1u64.to_le_bytes());
+        z.extend_from_slice(&cd_len.to_le_bytes());
+        z.extend_from_slice(&cd_start.to_le_bytes());
+        z.extend_from_slice(&0x0706_4b50u32.to_le_bytes());
+        z.extend_from_slice(&0u32.to_le_bytes()); // disk of the zip64 end record
+        z.extend_from_slice(&end64_at.to_le_bytes());
+        z.extend_from_slice(&1u32.to_le_bytes()); // disks
+    }
     z.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
     z.extend_from_slice(&[0, 0, 0, 0]); // disk numbers
     z.extend_from_slice(&1u16.to_le_bytes());
     z.extend_from_slice(&1u16.to_le_bytes());
-    z.extend_from_slice(&cd_len.to_le_bytes());
-    z.extend_from_slice(&cd_start.to_le_bytes());
+    z.extend_from_slice(&u32::try_from(cd_len).ok()?.to_le_bytes());
+    z.extend_from_slice(&u32::try_from(cd_start).unwrap_or(u32::MAX).to_le_bytes());
     z.extend_from_slice(&0u16.to_le_bytes()); // comment length
-    Some(OneEntryZip { head, data, tail: z, pos: 0 })
+    Some(OneEntryZip { head, data, tail: z, pos: 0, zip64, input: None, released: 0 })
 }
 
 /// The bytes of a one-entry zip: its local header, the compressed data
@@ -81,24 +114,40 @@ pub(super) struct OneEntryZip<'a> {
     data: &'a [u8],
     tail: Vec<u8>,
     pos: u64,
+    /// The entry needs zip64 (see [`single_entry_zip_raw`]).
+    pub(super) zip64: bool,
+    /// The wheel `data` is mapped from, whose pages are released as `data`
+    /// is read (a multi-GiB entry stays out of the resident set).
+    input: Option<&'a WheelArchive>,
+    /// How much of `data` was released.
+    released: usize,
 }
 
-impl OneEntryZip<'_> {
+impl<'a> OneEntryZip<'a> {
     fn len(&self) -> u64 {
         (self.head.len() + self.data.len() + self.tail.len()) as u64
+    }
+
+    /// Releases the pages of `data` (mapped from `input`) once read.
+    pub(super) fn releasing(mut self, input: &'a WheelArchive) -> Self {
+        self.input = Some(input);
+        self
     }
 }
 
 impl std::io::Read for OneEntryZip<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let mut at = self.pos;
-        for part in [&self.head[..], self.data, &self.tail[..]] {
+        for (k, part) in [&self.head[..], self.data, &self.tail[..]].into_iter().enumerate() {
             let len = part.len() as u64;
             if at < len {
                 let from = &part[at as usize..];
                 let n = from.len().min(buf.len());
                 buf[..n].copy_from_slice(&from[..n]);
                 self.pos += n as u64;
+                if let (1, Some(input)) = (k, self.input) {
+                    input.release_consumed(self.data, &mut self.released, at as usize + n);
+                }
                 return Ok(n);
             }
             at -= len;

@@ -226,3 +226,79 @@ fn raw_entries(archive: &WheelArchive) -> Vec<OutputEntry> {
 fn write_wheel_for_test(entries: Vec<OutputEntry>, out: &Path, options: &WriteOptions) {
     write_entries(None, "pkg-1.0.dist-info", entries, out, options).unwrap();
 }
+
+/// An entry of 4 GiB or more copied unchanged from a zip64 input comes out
+/// with one zip64 extra field in each header, at its new offset: the zip
+/// crate's raw copy would keep the input's field beside the one it writes.
+/// The entry declares 5 GiB for a few bytes (nothing inflates it here).
+#[test]
+fn huge_raw_copies_carry_one_zip64_field() {
+    use std::io::{Cursor, Write};
+    use zip::write::SimpleFileOptions;
+    use zip::{DateTime, ZipWriter};
+
+    use super::one_entry::single_entry_zip_raw;
+    use crate::wheel::layout;
+
+    let dir = tempfile::tempdir().unwrap();
+    let huge: u64 = 5 << 30;
+    let (name, crc) = ("pkg/huge.bin", 0x1234_5678);
+    let one = || single_entry_zip_raw(name, 8, b"\x03\x00", crc, huge, 0o644, DateTime::default()).unwrap();
+    assert!(one().zip64);
+    let wheel_txt = b"Wheel-Version: 1.0\n";
+    let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+    zip.start_file("pkg/a.py", SimpleFileOptions::default()).unwrap();
+    zip.write_all(b"a = 1\n").unwrap();
+    zip.merge_archive(ZipArchive::new(one()).unwrap()).unwrap();
+    zip.start_file("pkg-1.0.dist-info/WHEEL", SimpleFileOptions::default()).unwrap();
+    zip.write_all(wheel_txt).unwrap();
+    let record = format!(
+        "{}\n{}\n{name},sha256=unchecked,{huge}\npkg-1.0.dist-info/RECORD,,\n",
+        RecordRow::for_data("pkg/a.py", b"a = 1\n"),
+        RecordRow::for_data("pkg-1.0.dist-info/WHEEL", wheel_txt),
+    );
+    zip.start_file("pkg-1.0.dist-info/RECORD", SimpleFileOptions::default()).unwrap();
+    zip.write_all(record.as_bytes()).unwrap();
+    let input_path = dir.path().join("pkg-1.0-py3-none-any.whl");
+    std::fs::write(&input_path, zip.finish().unwrap().into_inner()).unwrap();
+
+    let limits = crate::wheel::Limits {
+        max_entry_size: u64::MAX,
+        max_total_size: u64::MAX,
+        max_ratio: u64::MAX,
+        ..Default::default()
+    };
+    let input = WheelArchive::open_with_limits(&input_path, &limits).unwrap();
+    let fields = |bytes: &[u8]| {
+        let laid = layout::read(bytes, 16).unwrap();
+        let e = laid.entries.iter().find(|e| e.name == name.as_bytes()).unwrap();
+        assert_eq!((e.size, e.crc32), (huge, crc));
+        (e.zip64_fields, laid.index_findings())
+    };
+    assert_eq!(fields(input.as_bytes()), (1, vec![]));
+
+    // copied behind a new entry (another offset), then under a new name
+    let out = dir.path().join("out").join("pkg-1.0-py3-none-any.whl");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let mut entries = vec![OutputEntry::bytes("pkg/new.py", b"new = 1\n".repeat(40), None)];
+    entries.extend((0..input.entries().len()).filter_map(|i| OutputEntry::raw(&input, i)));
+    write_wheel(&input, entries.clone(), &out, &WriteOptions::default()).unwrap();
+    let written = std::fs::read(&out).unwrap();
+    assert_eq!(fields(&written), (1, vec![]));
+    let mut z = ZipArchive::new(Cursor::new(&written)).unwrap();
+    assert_eq!(z.by_name(name).unwrap().size(), huge);
+    let renamed = entries.iter_mut().find(|e| e.name == name).unwrap();
+    renamed.name = "pkg/moved.bin".into();
+    write_wheel(&input, entries, &out, &WriteOptions::default()).unwrap();
+    let laid = layout::read(&std::fs::read(&out).unwrap(), 16).unwrap();
+    let moved = laid.entries.iter().find(|e| e.name == b"pkg/moved.bin").unwrap();
+    assert_eq!((moved.zip64_fields, moved.size), (1, huge));
+    assert_eq!(laid.index_findings(), Vec::<String>::new());
+
+    // what the zip crate's raw copy alone gives, which the writer avoids
+    let mut source = ZipArchive::new(one()).unwrap();
+    let mut copy = ZipWriter::new(Cursor::new(Vec::new()));
+    copy.raw_copy_file(source.by_index_raw(0).unwrap()).unwrap();
+    let copied = copy.finish().unwrap().into_inner();
+    assert_eq!(fields(&copied).0, 2);
+}
