@@ -257,6 +257,14 @@ fn libraries_json(a: &Analysis) -> Vec<Value> {
             if expected.contains(&n) {
                 o["expected_in_sibling_package"] = json!(true);
             }
+            let rejected = a.graph.rejected.get(&n).filter(|r| !r.is_empty() && node.kind == NodeKind::Missing);
+            if let Some(rejected) = rejected {
+                let v: Vec<Value> = rejected
+                    .iter()
+                    .map(|r| json!({"path": r.path.display().to_string(), "reason": r.reason, "corrupt": r.corrupt}))
+                    .collect();
+                o["rejected"] = Value::Array(v);
+            }
             o
         })
         .collect()
@@ -328,6 +336,11 @@ pub fn write_text(a: &Analysis, out: &mut dyn Write) -> io::Result<()> {
             match &node.kind {
                 NodeKind::Disk { realpath, .. } => writeln!(out, "    {} ({})", node.name, realpath.display())?,
                 _ => writeln!(out, "    {} (NOT FOUND)", node.name)?,
+            }
+            let missing = node.kind == NodeKind::Missing;
+            for r in a.graph.rejected.get(n).into_iter().flatten().filter(|_| missing) {
+                let what = if r.corrupt { "corrupt" } else { "unusable" };
+                writeln!(out, "      found `{}`, {what}: {}", r.path.display(), r.reason)?;
             }
         }
     }
@@ -459,6 +472,7 @@ fn write_tree(a: &Analysis, n: usize, indent: &str, stack: &mut Vec<usize>, out:
             _ => String::new(),
         };
         let note = match &status {
+            Status::Missing if a.graph.rejected.contains_key(&e.node) => rejected_note(a, e.node),
             Status::System(r) => format!("system: {r}"),
             Status::Linked(p) => format!("provided by {} {}", p.dist.name, p.dist.version),
             s => s.word().to_string(),
@@ -473,6 +487,17 @@ fn write_tree(a: &Analysis, n: usize, indent: &str, stack: &mut Vec<usize>, out:
         }
     }
     Ok(())
+}
+
+/// What the search found of a missing library but could not use: the
+/// first corrupt file, or else every file skipped (another machine's).
+fn rejected_note(a: &Analysis, n: usize) -> String {
+    let rejected = a.graph.rejected.get(&n).map_or(&[][..], Vec::as_slice);
+    if let Some(bad) = rejected.iter().find(|r| r.corrupt) {
+        return format!("corrupt: `{}`: {}", bad.path.display(), bad.reason);
+    }
+    let skipped: String = rejected.iter().map(|r| format!("; skipped `{}`: {}", r.path.display(), r.reason)).collect();
+    format!("missing{skipped}")
 }
 
 /// One line explaining a blocker (its `Display`).

@@ -82,43 +82,9 @@ pub(super) fn exec_stack_blockers(a: &Analysis) -> Vec<Blocker> {
 
 /// The link lint of every binary of the wheel, sorted.
 pub(super) fn link_lint(a: &Analysis) -> Vec<LinkFinding> {
-    let mut out = Vec::new();
     let data = a.filename.data_dir();
-    for b in &a.binaries {
-        // where the file lands: `<dist>.data/platlib/x` installs as `x`
-        let installed =
-            ["platlib", "purelib"].iter().find_map(|d| b.path.strip_prefix(&format!("{data}/{d}/"))).unwrap_or(&b.path);
-        let search_path = |path: &str, origins: &[&str]| {
-            link::search_path(installed, path, origins).err().map(|f| f.in_file(&b.path))
-        };
-        match b.info.as_ref() {
-            BinaryInfo::Elf(e) => {
-                for vn in &e.version_needs {
-                    if !e.needed.contains(&vn.file) {
-                        out.push(LinkFinding::VersionsWithoutNeeded { file: b.path.clone(), lib: vn.file.clone() });
-                    }
-                }
-                for p in e.rpath.iter().chain(&e.runpath).filter(|p| !p.is_empty()) {
-                    out.extend(search_path(p, &["$ORIGIN"]));
-                }
-            }
-            BinaryInfo::MachO(m) => {
-                for s in &m.slices {
-                    for p in &s.rpaths {
-                        if !link::is_macos_system_path(p) {
-                            out.extend(search_path(p, &["@loader_path", "@executable_path"]));
-                        }
-                    }
-                    for d in &s.deps {
-                        if d.name.starts_with('/') && !link::is_macos_system_path(&d.name) {
-                            out.push(LinkFinding::AbsoluteInstallName { file: b.path.clone(), name: d.name.clone() });
-                        }
-                    }
-                }
-            }
-            BinaryInfo::Pe(_) => {}
-        }
-    }
+    let mut out: Vec<LinkFinding> =
+        a.binaries.iter().flat_map(|b| link::lint(&b.path, link::installed_path(&b.path, &data), &b.info)).collect();
     out.sort();
     out.dedup();
     out

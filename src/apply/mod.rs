@@ -1,12 +1,13 @@
 //! Plan → new wheel: the bytes of every planned binary are got (kept from
 //! the analysis, inflated, or read from disk), patched in parallel (each
-//! rewritten binary re-parsed and checked by the patcher), compressed on a
-//! schedule that keeps every core busy, and written atomically by a writer
-//! thread that writes the entries before them meanwhile. The input is never
-//! modified.
+//! rewritten binary re-parsed and checked by the patcher, then linted by
+//! `lint`), compressed on a schedule that keeps every core busy, and
+//! written atomically by a writer thread that writes the entries before
+//! them meanwhile. The input is never modified.
 
 mod compress;
 pub mod licenses;
+mod lint;
 mod output;
 mod patch;
 pub mod sbom;

@@ -149,8 +149,18 @@ impl<'a> Patcher<'a> {
         };
         let (data, blocks) = self.read(b, kept)?;
         crate::timing::mark(format_args!("read {}", b.name));
+        // the link lint of the input, to compare with the output's (PE files have none)
+        let data_dir = self.archive.filename().data_dir();
+        let installed = crate::policy::link::installed_path(&b.name, &data_dir);
+        let linted = !matches!(b.edits, BinaryEdits::Pe(_));
+        let before = if linted { super::lint::findings(&b.name, installed, &data) } else { Vec::new() };
         let (out, unchanged) = edit(b, data, blocks.is_some(), &label)?;
         crate::timing::mark(format_args!("patched {}", b.name));
+        if linted {
+            super::lint::check(&b.name, installed, &before, &out)
+                .map_err(|source| Error::Patch { file: label.clone(), source })?;
+            crate::timing::mark(format_args!("linted {}", b.name));
+        }
         let len = out.len();
         let route = match blocks.zip(unchanged) {
             Some(((index, blocks), unchanged)) => {

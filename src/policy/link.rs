@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use crate::binary::BinaryInfo;
+
 /// One link problem of one file.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -120,6 +122,44 @@ pub fn search_path(file: &str, path: &str, origins: &[&str]) -> Result<(), LinkF
         }
     }
     Ok(())
+}
+
+/// Where the wheel entry `entry` installs, relative to site-packages: an
+/// entry of `<data_dir>/platlib/` or `<data_dir>/purelib/` lands at the
+/// root; any other where it is.
+pub fn installed_path<'a>(entry: &'a str, data_dir: &str) -> &'a str {
+    ["platlib", "purelib"].iter().find_map(|d| entry.strip_prefix(&format!("{data_dir}/{d}/"))).unwrap_or(entry)
+}
+
+/// The link lint of one binary, parsed as `info`: `file` is its entry name
+/// (what the findings name) and `installed` where it installs
+/// ([`installed_path`]). In file order, not deduplicated.
+pub fn lint(file: &str, installed: &str, info: &BinaryInfo) -> Vec<LinkFinding> {
+    let mut out = Vec::new();
+    let search_path =
+        |path: &str, origins: &[&str]| self::search_path(installed, path, origins).err().map(|f| f.in_file(file));
+    match info {
+        BinaryInfo::Elf(e) => {
+            for vn in e.version_needs.iter().filter(|vn| !e.needed.contains(&vn.file)) {
+                out.push(LinkFinding::VersionsWithoutNeeded { file: file.to_string(), lib: vn.file.clone() });
+            }
+            for p in e.rpath.iter().chain(&e.runpath).filter(|p| !p.is_empty()) {
+                out.extend(search_path(p, &["$ORIGIN"]));
+            }
+        }
+        BinaryInfo::MachO(m) => {
+            for s in &m.slices {
+                for p in s.rpaths.iter().filter(|p| !is_macos_system_path(p)) {
+                    out.extend(search_path(p, &["@loader_path", "@executable_path"]));
+                }
+                for d in s.deps.iter().filter(|d| d.name.starts_with('/') && !is_macos_system_path(&d.name)) {
+                    out.push(LinkFinding::AbsoluteInstallName { file: file.to_string(), name: d.name.clone() });
+                }
+            }
+        }
+        BinaryInfo::Pe(_) => {}
+    }
+    out
 }
 
 /// True for the directories macOS provides (never bundled, never in a wheel).

@@ -73,3 +73,5 @@ mod licenses;
 mod splice;
 // Audits whatever the tag: abi3/abi3t, executable stacks, link lint, OpenMP runtimes.
 mod audit;
+// The link lint after every rewrite: repaired wheels are lint-clean.
+mod lint_after;

@@ -154,6 +154,26 @@ fn unusable_libraries_on_the_search_path_are_named() {
         let show = run(root, &["show", w]);
         assert_eq!(show.code, Some(1), "{label}: {}", show.stderr);
         assert!(show.stdout.contains("libfoo.so.1 (NOT FOUND)"), "{label}: {}", show.stdout);
+        // and names the file it found, with the reason, in the tree and under the list
+        let (word, note) = if code == 2 { ("corrupt", "corrupt: ") } else { ("unusable", "missing; skipped ") };
+        let tree = format!("libfoo.so.1 [{note}`{foo_path}`: {reason}");
+        assert!(show.stdout.contains(&tree), "{label}: {tree}\nin: {}", show.stdout);
+        let found = format!("\n      found `{foo_path}`, {word}: {reason}");
+        assert!(show.stdout.contains(&found), "{label}: {found}\nin: {}", show.stdout);
+        let json = run(root, &["show", "--json", w]);
+        let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+        let schema: serde_json::Value = serde_json::from_str(include_str!("../../../schema/show.schema.json")).unwrap();
+        crate::util::check_schema(&schema, &schema, &doc, "$").unwrap();
+        let libs = doc["libraries"].as_array().unwrap();
+        let foo_json = libs.iter().find(|l| l["name"] == "libfoo.so.1").unwrap();
+        assert_eq!(foo_json["status"], "missing", "{label}");
+        let rejected = foo_json["rejected"].as_array().unwrap();
+        assert_eq!(rejected.len(), 1, "{label}: {rejected:?}");
+        assert_eq!(rejected[0]["path"], foo_path.as_str(), "{label}");
+        assert!(rejected[0]["reason"].as_str().unwrap().contains(reason), "{label}: {rejected:?}");
+        assert_eq!(rejected[0]["corrupt"], code == 2, "{label}");
+        // a library found and usable has no such field
+        assert!(libs.iter().filter(|l| l["name"] != "libfoo.so.1").all(|l| l.get("rejected").is_none()), "{libs:?}");
         // the same file first on the search path, a good copy after it: the good one is bundled
         std::fs::write(first.join("libfoo.so.1"), &bytes).unwrap();
         let house = root.join(format!("house-{label}-found"));
