@@ -278,7 +278,8 @@ fn own_elf(
     }
     let links = links_of(a, i, a.install_path(&out_name));
     let libs_dir = grafts.then_some(graft.libs_dir.as_str());
-    let rpath = rpath_edit(elf, &b.path, &out_name, libs_dir, &links, options.linux.keep_rpaths);
+    let installed = a.install_path(&out_name);
+    let rpath = rpath_edit(elf, &b.path, installed, libs_dir, &links, options.linux.keep_rpaths);
     let edits = ElfEdits { replace_needed: graft.renames(i), remove_needed: remove, rpath, ..ElfEdits::default() };
     if edits.is_empty() && !options.strip && out_name == b.path {
         return;
@@ -322,8 +323,10 @@ fn graft_rpath(neighbour: bool, links: &[String]) -> RpathEdit {
 /// The new RPATH of a wheel ELF at `path` (written as `out_name`): the
 /// entries that resolve inside the wheel or are relative to `$ORIGIN` (all
 /// with `keep`), then the `links` to other distributions' libraries, plus
-/// `$ORIGIN/<rel>` to the libraries' directory when it grafts (`libs_dir`). An `$ORIGIN`-relative entry that leaves the wheel's own tree
-/// points into a sibling package of site-packages (another distribution's
+/// `$ORIGIN/<rel>` to the libraries' directory when it grafts (`libs_dir`),
+/// counted from `out_name`, where the file installs (relative to
+/// site-packages). An `$ORIGIN`-relative entry that leaves the wheel's own
+/// tree points into a sibling package of site-packages (another distribution's
 /// libraries, such as `$ORIGIN/../../nvidia/cudnn/lib`), not into the build
 /// machine: it is kept. Absolute entries are the build machine's and go.
 fn rpath_edit(
