@@ -132,20 +132,7 @@ pub fn merge(first: &Path, second: &Path, options: &MergeOptions) -> Result<Merg
         }
     }
 
-    // tags from the fused content
-    let mut wheel_tags: Vec<String> = fa.platform.iter().chain(&fb.platform).cloned().collect();
-    wheel_tags.sort();
-    wheel_tags.dedup();
-    let target = match options.macos_target.as_deref() {
-        Some(t) => Some(
-            crate::policy::macos::parse_deployment_target(t)
-                .map_err(|e| fail(Reason::MergedTag { reason: e.to_string() }))?,
-        ),
-        None => None,
-    };
-    let tags = crate::policy::macos::macos_platform_tags(&slices, &wheel_tags, target)
-        .map_err(|e| fail(Reason::MergedTag { reason: e.to_string() }))?
-        .tags;
+    let tags = merged_tags(fa, fb, &slices, options).map_err(fail)?;
     let filename = fa.with_platforms(&tags);
     let mut meta = a.metadata().clone();
     meta.set_tags(&filename.tags());
@@ -171,6 +158,25 @@ pub fn merge(first: &Path, second: &Path, options: &MergeOptions) -> Result<Merg
     let write_options = WriteOptions { compression_level: options.compression_level, ..WriteOptions::default() };
     crate::wheel::writer::write_wheel(&a, out, &output, &write_options)?;
     Ok(MergeOutcome { output, platform_tags: tags, fused })
+}
+
+/// The platform tags of the merged wheel: what the minimum macOS of its
+/// Mach-O slices allows, given the tags both wheels had (and the target).
+fn merged_tags(
+    fa: &crate::wheel::WheelFilename,
+    fb: &crate::wheel::WheelFilename,
+    slices: &[(String, String, crate::binary::macho::MacVersion)],
+    options: &MergeOptions,
+) -> std::result::Result<Vec<String>, Reason> {
+    let mut wheel_tags: Vec<String> = fa.platform.iter().chain(&fb.platform).cloned().collect();
+    wheel_tags.sort();
+    wheel_tags.dedup();
+    let tag_error = |e: &dyn std::fmt::Display| Reason::MergedTag { reason: e.to_string() };
+    let target = match options.macos_target.as_deref() {
+        Some(t) => Some(crate::policy::macos::parse_deployment_target(t).map_err(|e| tag_error(&e))?),
+        None => None,
+    };
+    Ok(crate::policy::macos::macos_platform_tags(slices, &wheel_tags, target).map_err(|e| tag_error(&e))?.tags)
 }
 
 /// The thin slices of a Mach-O file (itself when thin).
