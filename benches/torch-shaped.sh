@@ -31,7 +31,7 @@ runs=2 out=$root/target/gb wheel= libpath=
 while [ $# -gt 0 ]; do
   case $1 in
     --runs) runs=$2; shift 2 ;;
-    --out) out=$2; shift 2 ;;
+    --out) out=$(realpath -m "$2"); shift 2 ;;
     --wheel) wheel=$(realpath "$2"); shift 2 ;;
     --lib-path) libpath=$(realpath "$2"); shift 2 ;;
     --) shift; break ;;
@@ -225,7 +225,7 @@ print("\n| command | runs | median | min-max | peak RSS (max) | auditwheel / whe
 print("| --- | --- | --- | --- | --- | --- |")
 for n, v in runs.items():
     tool, what = n.split("-")
-    ratio = f"{med['auditwheel-' + what] / med['wheelfix-' + what]:.1f}x" if tool == "auditwheel" else ""
+    ratio = f"{med['auditwheel-' + what] / max(med['wheelfix-' + what], 0.01):.1f}x" if tool == "auditwheel" else ""
     secs = [s for s, _ in v]
     print(f"| {tool} {what} | {len(v)} | {med[n]:.2f} s | {min(secs):.2f}-{max(secs):.2f} s | "
           f"{max(k for _, k in v) / 1024:.0f} MiB | {ratio} |")
