@@ -101,17 +101,7 @@ pub fn document(name: &str, version: &str, wheel_file: &str, grafted: &[Grafted]
     }
     let mut dependencies = vec![json!({"ref": wheel_purl, "dependsOn": refs})];
     dependencies.extend(deps);
-    json!({
-        "bomFormat": "CycloneDX",
-        "specVersion": "1.4",
-        "version": 1,
-        "metadata": {
-            "component": root,
-            "tools": [{"name": "wheelfix", "version": env!("CARGO_PKG_VERSION")}],
-        },
-        "components": components,
-        "dependencies": dependencies,
-    })
+    cyclonedx(root, components, dependencies)
 }
 
 /// The entry name of the SBOM in a wheel whose dist-info directory is `dist_info`.
@@ -163,17 +153,7 @@ pub fn merge_documents(docs: &[&[u8]], wheel_file: &str) -> Option<Vec<u8>> {
     dependencies.extend(refs.iter().map(|r| json!({"ref": r})));
     let mut components = vec![root.clone()];
     components.extend(comps);
-    let doc = json!({
-        "bomFormat": "CycloneDX",
-        "specVersion": "1.4",
-        "version": 1,
-        "metadata": {
-            "component": root,
-            "tools": [{"name": "wheelfix", "version": env!("CARGO_PKG_VERSION")}],
-        },
-        "components": components,
-        "dependencies": dependencies,
-    });
+    let doc = cyclonedx(root, components, dependencies);
     let mut text = serde_json::to_vec_pretty(&doc).ok()?;
     text.push(b'\n');
     Some(text)
@@ -256,6 +236,22 @@ pub fn grafted(
         });
     }
     Ok((grafted, notes))
+}
+
+/// The CycloneDX document of a wheel: its `root` component, the
+/// `components` it holds and their `dependencies`.
+fn cyclonedx(root: Value, components: Vec<Value>, dependencies: Vec<Value>) -> Value {
+    json!({
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.4",
+        "version": 1,
+        "metadata": {
+            "component": root,
+            "tools": [{"name": "wheelfix", "version": env!("CARGO_PKG_VERSION")}],
+        },
+        "components": components,
+        "dependencies": dependencies,
+    })
 }
 
 #[cfg(test)]
