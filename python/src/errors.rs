@@ -17,6 +17,12 @@ create_exception!(
     WheelfixError,
     "A library that must be bundled was not found (`library`, `needed_by`, `wheel`)."
 );
+create_exception!(
+    _native,
+    CorruptLibrary,
+    MissingLibrary,
+    "A library that must be bundled was found only as a file that does not parse (`path`)."
+);
 create_exception!(_native, CannotRepair, WheelfixError, "The wheel cannot be repaired to what was asked (`wheel`).");
 create_exception!(_native, UsageError, WheelfixError, "An option is unknown, refused or contradicts another.");
 create_exception!(
@@ -51,6 +57,12 @@ pub fn to_py_err(py: Python<'_>, e: wheelfix::Error, hint: Option<String>) -> Py
             }
             MissingLibrary::new_err(msg)
         }
+        wheelfix::Error::CorruptLibrary { wheel, name, needed_by, path, .. } => {
+            for (k, v) in [("library", name), ("needed_by", needed_by), ("wheel", wheel), ("path", path)] {
+                attrs.push((k, string(py, v)));
+            }
+            CorruptLibrary::new_err(msg)
+        }
         wheelfix::Error::CannotRepair { wheel, .. } => {
             attrs.push(("wheel", string(py, wheel)));
             CannotRepair::new_err(msg)
@@ -80,6 +92,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("PatchError", py.get_type::<PatchError>())?;
     m.add("PolicyError", py.get_type::<PolicyError>())?;
     m.add("MissingLibrary", py.get_type::<MissingLibrary>())?;
+    m.add("CorruptLibrary", py.get_type::<CorruptLibrary>())?;
     m.add("CannotRepair", py.get_type::<CannotRepair>())?;
     m.add("UsageError", py.get_type::<UsageError>())?;
     m.add("CheckFailed", py.get_type::<CheckFailed>())?;

@@ -94,6 +94,18 @@ class Api(unittest.TestCase):
         self.assertEqual(e.exception.library, "libdemocore.so.1")
         self.assertIn("--lib-path", e.exception.hint or "")
         self.assertIn("hint: ", str(e.exception))
+        # a library found on the search path but cut short is named as corrupt
+        broken = self.tmp / "broken-lib"
+        broken.mkdir()
+        for lib in DEMO_LIB.iterdir():
+            data = lib.read_bytes()
+            (broken / lib.name).write_bytes(data[:100] if lib.name == "libdemocore.so.1" else data)
+        with self.assertRaises(wheelfix.CorruptLibrary) as c:
+            wheelfix.repair(DEMO, self.tmp / "out", lib_path=broken)
+        self.assertIsInstance(c.exception, wheelfix.MissingLibrary)
+        self.assertEqual(c.exception.library, "libdemocore.so.1")
+        self.assertEqual(c.exception.path, str(broken / "libdemocore.so.1"))
+        self.assertIn("is corrupt", str(c.exception))
         with self.assertRaises(wheelfix.FileError) as f:
             wheelfix.analyze(self.tmp / "nope-1.0-py3-none-any.whl")
         self.assertIn("no such file or directory", str(f.exception))

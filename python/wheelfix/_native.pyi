@@ -192,6 +192,11 @@ class MissingLibrary(WheelfixError):
     needed_by: str
     wheel: str
 
+class CorruptLibrary(MissingLibrary):
+    """A library that must be bundled was found only as a file that does not parse."""
+
+    path: str
+
 class CannotRepair(WheelfixError):
     """The wheel cannot be repaired to what was asked."""
 
