@@ -106,7 +106,8 @@ pub(super) fn plan_shift(f: &ElfFile<'_>, dynamic: &Dynamic) -> Option<Shift> {
             .phdrs
             .iter()
             .any(|p| p.p_type != PT_LOAD && p.p_type != PT_PHDR && overlaps(p.p_offset, p.p_filesz, lo, hi));
-        let (vlo, vhi) = (load.p_vaddr + (lo - load.p_offset), load.p_vaddr + (hi - load.p_offset));
+        let (vlo, vhi) =
+            (load.p_vaddr.saturating_add(lo - load.p_offset), load.p_vaddr.saturating_add(hi - load.p_offset));
         seg || dynamic.entries.iter().any(|(t, v)| ADDRESS_TAGS.contains(t) && (vlo..vhi).contains(v))
     };
     if sections.is_empty() && claimed(table_end, need_end) {
@@ -125,13 +126,16 @@ pub(super) fn plan_shift(f: &ElfFile<'_>, dynamic: &Dynamic) -> Option<Shift> {
     if !sections.iter().all(|&i| movable(i)) {
         return None;
     }
-    // segments inside the block move with it; one that reaches out of it cannot
+    // segments inside the block move with it; one that reaches out of it,
+    // or whose address does not follow its offset as the PT_LOAD maps it,
+    // cannot
     let mut segments = Vec::new();
     for (i, p) in f.phdrs.iter().enumerate() {
         if p.p_type == PT_LOAD || p.p_type == PT_PHDR || !overlaps(p.p_offset, p.p_filesz, start, end) {
             continue;
         }
-        if p.p_offset < start || p.p_offset.saturating_add(p.p_filesz) > end || p.p_filesz != p.p_memsz {
+        let mapped = p.p_vaddr.checked_sub(load.p_vaddr) == p.p_offset.checked_sub(load.p_offset);
+        if p.p_offset < start || p.p_offset.saturating_add(p.p_filesz) > end || p.p_filesz != p.p_memsz || !mapped {
             return None;
         }
         segments.push(i);
@@ -180,7 +184,7 @@ impl Shift {
             )?;
         }
         for e in entries.iter_mut() {
-            if ADDRESS_TAGS.contains(&e.0) && (self.vaddr..self.vaddr + len).contains(&e.1) {
+            if ADDRESS_TAGS.contains(&e.0) && (self.vaddr..self.vaddr.saturating_add(len)).contains(&e.1) {
                 e.1 = moved_addr(e.1);
             }
         }

@@ -159,6 +159,16 @@ fn only_the_sections_the_new_header_needs_move() {
     let mut d = lld.to_vec();
     let dynsym = f.shdrs.iter().find(|s| f.section_name(s) == b".dynsym").unwrap();
     d[at(frame) + 8..at(frame) + 16].copy_from_slice(&dynsym.sh_offset.to_le_bytes());
+    // its address must follow its offset as the PT_LOAD maps them: one that
+    // does not (below the block, here) stops the shift, and a rewrite that
+    // needs the room then takes another way or fails, never panics
+    for vaddr in [0xffff_ffff_ffff_fffc_u64, 0] {
+        d[at(frame) + 16..at(frame) + 32].copy_from_slice(&[vaddr.to_le_bytes(), vaddr.to_le_bytes()].concat());
+        assert_eq!(shifted_sections(&d), None, "{vaddr:#x}");
+        let _ = apply(&d, &all_edits());
+    }
+    let addr = dynsym.sh_addr.to_le_bytes();
+    d[at(frame) + 16..at(frame) + 32].copy_from_slice(&[addr, addr].concat());
     // wholly inside `.dynsym`, it moves with it
     assert_eq!(shifted_sections(&d), Some(vec![".dynsym".to_string()]));
     for field in [32, 40] {
