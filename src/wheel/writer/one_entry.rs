@@ -146,6 +146,9 @@ impl std::io::Read for OneEntryZip<'_> {
                 buf[..n].copy_from_slice(&from[..n]);
                 self.pos += n as u64;
                 if let (1, Some(input)) = (k, self.input) {
+                    // the zip reader looks at the end first, then copies from
+                    // the start: a read behind the mark starts a new stretch
+                    self.released = self.released.min(at as usize);
                     input.release_consumed(self.data, &mut self.released, at as usize + n);
                 }
                 return Ok(n);
