@@ -5,7 +5,7 @@
 
 use std::io::Read;
 
-use super::hash::{sha256_alongside, HASH_ALONGSIDE_MIN};
+use super::hash::{sha256_alongside, sha256_relayed, HASH_ALONGSIDE_MIN};
 use super::{Compression, Entry, WheelArchive};
 use crate::wheel::deflate::{inflate_indexed_into, BlockIndex};
 use crate::wheel::WheelError;
@@ -186,6 +186,28 @@ impl WheelArchive {
                     digest = sha;
                     out.truncate(pos);
                     (out, pos, ended)
+                } else if sha256 && cap >= HASH_ALONGSIDE_MIN {
+                    // not kept, and large: hashed on a thread of its own
+                    // while the next steps inflate
+                    let (made, sha_) = sha256_relayed(cap.min(STEP), |relay| -> Result<(usize, bool), String> {
+                        let (mut pos, mut ended, mut released) = (0usize, false, 0usize);
+                        while pos < cap && !ended {
+                            let want = (cap - pos).min(STEP);
+                            let step = &mut relay.buffer()[..want];
+                            let (filled, end) = inflate_step(&mut d, raw, step)?;
+                            crc.update(&step[..filled]);
+                            seen(pos as u64, &step[..filled]);
+                            relay.hand_on(filled);
+                            pos += filled;
+                            ended = end;
+                            let consumed = usize::try_from(d.total_in()).unwrap_or(0).min(raw.len());
+                            self.release_consumed(raw, &mut released, consumed);
+                        }
+                        Ok((pos, ended))
+                    });
+                    let (pos, ended) = made.map_err(zerr)?;
+                    (sha, digest) = (None, Some(sha_));
+                    (Vec::new(), pos, ended)
                 } else {
                     // the bytes are not kept: one step is reused
                     let mut step = vec![0u8; cap.min(STEP)];
