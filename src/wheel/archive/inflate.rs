@@ -264,9 +264,12 @@ impl WheelArchive {
         let mut crc = crc32fast::Hasher::new();
         let mut out = vec![0u8; size];
         let (blocks, digest) = sha256_alongside(sha256, size >= HASH_ALONGSIDE_MIN, |sink| {
-            inflate_indexed_into(raw, &mut out, |piece| {
+            // the input consumed is released as it goes: only the output stays
+            let mut released = 0usize;
+            inflate_indexed_into(raw, &mut out, |piece, consumed| {
                 crc.update(piece);
                 sink(piece);
+                self.release_consumed(raw, &mut released, consumed);
             })
         });
         let Some(blocks) = blocks.map_err(zerr)? else {

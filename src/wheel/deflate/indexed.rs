@@ -87,7 +87,7 @@ impl Drop for Inflater {
 /// the entry the ordinary way.
 pub fn inflate_indexed(raw: &[u8], size: usize) -> Result<Option<(Vec<u8>, BlockIndex)>, String> {
     let mut out = vec![0u8; size];
-    Ok(inflate_indexed_into(raw, &mut out, |_| {})?.map(|blocks| (out, blocks)))
+    Ok(inflate_indexed_into(raw, &mut out, |_, _| {})?.map(|blocks| (out, blocks)))
 }
 
 /// Output is handed on in pieces of this size (256 KiB: fits in L2).
@@ -96,11 +96,13 @@ const PIECE: usize = 256 << 10;
 /// [`inflate_indexed`] into `out`, whose length is the size the stream must
 /// produce, handing every finished piece of `out` to `seen` in order, as
 /// soon as it is made: for checksums, which may then run on another thread
-/// while later pieces are inflated (a piece is never written again).
+/// while later pieces are inflated (a piece is never written again). `seen`
+/// also gets how many bytes of `raw` are consumed so far: they are not read
+/// again, so the caller may release them.
 pub fn inflate_indexed_into<'a>(
     raw: &[u8],
     out: &'a mut [u8],
-    mut seen: impl FnMut(&'a [u8]),
+    mut seen: impl FnMut(&'a [u8], usize),
 ) -> Result<Option<BlockIndex>, String> {
     let size = out.len();
     let (Ok(avail_in), Ok(_)) = (u32::try_from(raw.len()), u32::try_from(size)) else {
@@ -111,6 +113,9 @@ pub fn inflate_indexed_into<'a>(
     strm.next_in = raw.as_ptr();
     strm.avail_in = avail_in;
     let mut blocks = vec![Block { out: 0, bit: 0, kind: (bit(raw, 1) | (bit(raw, 2) << 1)) }];
+    // the CRC-32 of the raw bytes, taken as they are consumed
+    let mut raw_crc = crc32fast::Hasher::new();
+    let mut crc_at = 0usize;
     // bytes made in the pieces before the current one
     let mut before_piece = 0usize;
     let mut pieces = out.chunks_mut(PIECE);
@@ -144,7 +149,10 @@ pub fn inflate_indexed_into<'a>(
         if strm.avail_out == 0 {
             if let Some(next) = pieces.next() {
                 let full: &'a mut [u8] = std::mem::replace(&mut piece, next);
-                seen(full);
+                let consumed = (avail_in - strm.avail_in) as usize;
+                raw_crc.update(&raw[crc_at..consumed]);
+                crc_at = consumed;
+                seen(full, consumed);
                 before_piece += piece_len;
                 piece_len = piece.len();
                 strm.next_out = piece.as_mut_ptr();
@@ -166,8 +174,9 @@ pub fn inflate_indexed_into<'a>(
     if !ended || produced != size {
         return Err(format!("the deflate stream holds {produced} bytes, not the declared {size}"));
     }
-    seen(piece);
-    Ok(Some(BlockIndex { blocks, raw_crc32: crc32fast::hash(raw) }))
+    raw_crc.update(&raw[crc_at..]);
+    seen(piece, raw.len());
+    Ok(Some(BlockIndex { blocks, raw_crc32: raw_crc.finalize() }))
 }
 
 #[cfg(test)]
@@ -184,7 +193,7 @@ mod tests {
         let raw = deflate(&data, 6);
         let mut out = vec![0u8; data.len()];
         let mut pieces: Vec<Vec<u8>> = Vec::new();
-        let index = inflate_indexed_into(&raw, &mut out, |p| pieces.push(p.to_vec())).unwrap().unwrap();
+        let index = inflate_indexed_into(&raw, &mut out, |p, _| pieces.push(p.to_vec())).unwrap().unwrap();
         assert!(index.len() > 20);
         assert!(out == data);
         assert_eq!(pieces.len(), data.len().div_ceil(PIECE));
@@ -192,11 +201,11 @@ mod tests {
         assert!(pieces.concat() == data);
         for size in [data.len() - 1, data.len() + 1, PIECE, 0] {
             let mut out = vec![0u8; size];
-            let got = inflate_indexed_into(&raw, &mut out, |_| {});
+            let got = inflate_indexed_into(&raw, &mut out, |_, _| {});
             assert!(got.is_err(), "declared {size} of {}", data.len());
         }
         let mut out = vec![0u8; data.len()];
-        assert!(inflate_indexed_into(&raw[..raw.len() / 2], &mut out, |_| {}).is_err(), "truncated stream");
+        assert!(inflate_indexed_into(&raw[..raw.len() / 2], &mut out, |_, _| {}).is_err(), "truncated stream");
     }
 
     #[test]
