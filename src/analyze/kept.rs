@@ -11,6 +11,18 @@ use crate::wheel::splice::BlockIndex;
 /// it, repair inflates or reads what it patches again.
 pub const KEEP_BUDGET: u64 = 256 << 20;
 
+/// ELF entries of this many bytes or more (64 MiB) are never kept whole: a
+/// repair patches them in part, reading their stream twice rather than
+/// holding them (below it, holding the file costs less than the second pass).
+const PARTIAL_PATCH_ABOVE: u64 = 64 << 20;
+
+/// The size from which an ELF entry is read and patched in part:
+/// [`PARTIAL_PATCH_ABOVE`], or `WHEELFIX_PARTIAL_PATCH_ABOVE` (bytes; for
+/// tests of small files).
+pub(crate) fn partial_patch_above() -> u64 {
+    std::env::var("WHEELFIX_PARTIAL_PATCH_ABOVE").ok().and_then(|v| v.parse().ok()).unwrap_or(PARTIAL_PATCH_ABOVE)
+}
+
 /// One kept binary of the wheel: its inflated bytes and, for a large
 /// deflated entry, its deflate block index (for the splice).
 #[derive(Debug)]

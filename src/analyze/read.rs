@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::kept::{Kept, KeptEntry};
+use super::kept::{partial_patch_above, Kept, KeptEntry};
 use super::model::WheelBinary;
 use crate::binary::{self, BinaryInfo, ElfInfo, Format};
 use crate::error::{Error, Result};
@@ -87,10 +87,11 @@ pub(super) fn read_binaries(
         // keeps only the parts its parse needs. In a repair, that is a library
         // some earlier repair bundled (in a `.libs` directory), or one too
         // large for what is left of the budget (it could not be kept: a
-        // repair that patches it inflates it again); the rest may be patched,
-        // and are kept whole.
+        // repair that patches it inflates it again), or so large that a
+        // repair patches it in part; the rest may be patched, and are kept
+        // whole.
         let bundled = entry.name.split('/').rev().skip(1).any(|d| d.ends_with(".libs"));
-        let unkeepable = budget.as_ref().is_some_and(|b| entry.size > b.left());
+        let unkeepable = budget.as_ref().is_some_and(|b| entry.size > b.left() || entry.size >= partial_patch_above());
         let in_part =
             entry.size >= PARTIAL_MIN && prefix.starts_with(b"\x7fELF") && (budget.is_none() || bundled || unkeepable);
         let parsed_in_part = match in_part {

@@ -228,6 +228,10 @@ impl<'a> Compressor<'a> {
         // the first half of a splice: the patched bytes are freed once the new pieces are made
         let first_half = || {
             let s = splice();
+            // made already by a patch in part
+            if let Some(made) = locked(&s.halfway).take() {
+                return Ok(made);
+            }
             let unchanged: &Unchanged = &s.unchanged;
             crate::wheel::splice::splice_new_pieces(unchanged, &s.blocks, self.bytes_of(k, true), level, CHUNK)
                 .map_err(io_err)

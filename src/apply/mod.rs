@@ -9,6 +9,7 @@ mod compress;
 pub mod licenses;
 mod lint;
 mod output;
+mod partial;
 mod patch;
 pub mod sbom;
 mod schedule;

@@ -101,7 +101,7 @@ pub(super) struct Patcher<'a> {
 }
 
 impl<'a> Patcher<'a> {
-    fn wheel_err(&self, source: crate::wheel::WheelError) -> Error {
+    pub(super) fn wheel_err(&self, source: crate::wheel::WheelError) -> Error {
         Error::Wheel { path: self.archive.path().to_path_buf(), source }
     }
 
@@ -147,6 +147,14 @@ impl<'a> Patcher<'a> {
             PlanSource::Entry(_) => format!("{}!{}", self.archive.path().display(), b.name),
             PlanSource::File(p) => p.display().to_string(),
         };
+        // a huge ELF entry the analysis did not keep is patched without holding it whole
+        if let (PlanSource::Entry(i), None, BinaryEdits::Elf(edits)) = (&b.source, &kept, &b.edits) {
+            if self.level > 0 && !b.strip && super::partial::wanted(self, *i, edits) {
+                if let Some(p) = self.patch_partial(b, *i, edits, &label)? {
+                    return Ok(p);
+                }
+            }
+        }
         let (data, blocks) = self.read(b, kept)?;
         crate::timing::mark(format_args!("read {}", b.name));
         // the link lint of the input, to compare with the output's (PE files have none)

@@ -253,6 +253,34 @@ pub fn splice_join(made: NewPieces, old_raw: &[u8], index: &BlockIndex) -> std::
     join_spliced(made, old_raw, index, new.as_deref().map(Vec::as_slice))
 }
 
+/// The byte ranges of the new file (of `unchanged.new_len` bytes) that the
+/// first half of a splice reads: each new stretch and the 32 KiB before it.
+pub fn splice_reads(unchanged: &Unchanged, index: &BlockIndex, chunk: usize) -> Vec<(u64, u64)> {
+    let chunk = chunk.max(WINDOW as usize);
+    let segments = plan_segments(index, unchanged.old_len, unchanged.new_len, &unchanged.pages, chunk);
+    segments
+        .iter()
+        .filter_map(|s| match *s {
+            Segment::Fresh { start, end } => Some(((start as u64).saturating_sub(WINDOW), end as u64)),
+            Segment::Copy { .. } => None,
+        })
+        .collect()
+}
+
+/// [`splice_new_pieces`] of a new file of which `new` holds only the ranges
+/// [`splice_reads`] names (the rest is never read), with its sha256 and
+/// CRC-32 worked out elsewhere: for a file too large to hold whole.
+pub fn splice_new_pieces_partial(
+    unchanged: &Unchanged,
+    index: &BlockIndex,
+    new: &[u8],
+    (sha256, crc32): ([u8; 32], u32),
+    level: u32,
+    chunk: usize,
+) -> std::io::Result<NewPieces> {
+    make_pieces(unchanged, index, new, Some((sha256, crc32)), level, chunk)
+}
+
 /// What a splice needs of the new file, made before the old stream is read:
 /// the segments, each with the CRC-32 of its bytes and, for a new stretch,
 /// its deflated bytes (already checked); the sha256 of the whole.
@@ -260,6 +288,8 @@ pub struct NewPieces {
     segments: Vec<Segment>,
     pieces: Vec<(Option<Vec<u8>>, crc32fast::Hasher)>,
     sha256: [u8; 32],
+    /// The CRC-32 of the whole, when given rather than combined from the pieces'.
+    crc32: Option<u32>,
     /// The new bytes, kept in debug builds only.
     new: Option<std::sync::Arc<Vec<u8>>>,
 }
@@ -281,6 +311,20 @@ fn make_new_pieces(
     level: u32,
     chunk: usize,
 ) -> std::io::Result<NewPieces> {
+    make_pieces(unchanged, index, new, None, level, chunk)
+}
+
+/// [`make_new_pieces`]; with `given` (the sha256 and CRC-32 of the new file,
+/// worked out elsewhere), `new` need only hold the bytes of the new
+/// stretches and the 32 KiB before each.
+fn make_pieces(
+    unchanged: &Unchanged,
+    index: &BlockIndex,
+    new: &[u8],
+    given: Option<([u8; 32], u32)>,
+    level: u32,
+    chunk: usize,
+) -> std::io::Result<NewPieces> {
     if unchanged.new_len != new.len() {
         return Err(std::io::Error::other("the comparison was made for another file"));
     }
@@ -289,7 +333,7 @@ fn make_new_pieces(
     let segments = plan_segments(index, unchanged.old_len, new.len(), &unchanged.pages, chunk);
     let last = segments.len() - 1;
     let (sha256, pieces) = rayon::join(
-        || <[u8; 32]>::from(sha2::Sha256::digest(new)),
+        || given.map_or_else(|| <[u8; 32]>::from(sha2::Sha256::digest(new)), |(sha256, _)| sha256),
         || {
             segments
                 .par_iter()
@@ -297,7 +341,9 @@ fn make_new_pieces(
                 .map(|(k, s)| {
                     let (start, end) = s.range();
                     let mut crc = crc32fast::Hasher::new();
-                    crc.update(&new[start..end]);
+                    if given.is_none() {
+                        crc.update(&new[start..end]);
+                    }
                     match s {
                         Segment::Fresh { .. } => {
                             let d = deflate_piece(new, start, end, level, k == last)?;
@@ -311,7 +357,7 @@ fn make_new_pieces(
                 .collect::<std::io::Result<Vec<_>>>()
         },
     );
-    Ok(NewPieces { segments, pieces: pieces?, sha256, new: None })
+    Ok(NewPieces { segments, pieces: pieces?, sha256, crc32: given.map(|(_, crc)| crc), new: None })
 }
 
 /// The second half of a splice: puts the new stream together from the new
@@ -328,7 +374,7 @@ fn join_spliced(
             "the input's compressed bytes changed after they were read; nothing was written",
         ));
     }
-    let NewPieces { segments, pieces, sha256, .. } = made;
+    let NewPieces { segments, pieces, sha256, crc32, .. } = made;
     let last = segments.len() - 1;
     let mut bits = Bits { out: Vec::with_capacity(old_raw.len() + 1024), acc: 0, n: 0 };
     let mut crc = crc32fast::Hasher::new();
@@ -385,5 +431,5 @@ fn join_spliced(
             Segment::Fresh { .. } => Ok(()),
         }
     })?;
-    Ok((Deflated { data, crc32: crc.finalize(), sha256 }, stats))
+    Ok((Deflated { data, crc32: crc32.unwrap_or_else(|| crc.finalize()), sha256 }, stats))
 }
