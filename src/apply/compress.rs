@@ -241,7 +241,10 @@ impl<'a> Compressor<'a> {
             let archive = self.patcher.archive;
             let wheel_err = |source| Error::Wheel { path: archive.path().to_path_buf(), source };
             let raw = archive.raw_data(s.index).map_err(wheel_err)?;
-            let spliced = crate::wheel::splice::splice_join(made, raw, &s.blocks).map_err(io_err)?;
+            let mut released = 0usize;
+            let mut release = |upto: usize| archive.release_consumed(raw, &mut released, upto);
+            let spliced =
+                crate::wheel::splice::splice_join_releasing(made, raw, &s.blocks, &mut release).map_err(io_err)?;
             archive.release(s.index);
             crate::timing::mark(format_args!("compressed {}", p.name));
             Ok(Done::Spliced(spliced))

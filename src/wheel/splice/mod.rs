@@ -225,7 +225,7 @@ pub fn deflate_spliced_with(
     chunk: usize,
 ) -> std::io::Result<(Deflated, SpliceStats)> {
     let made = make_new_pieces(unchanged, index, new, level, chunk)?;
-    join_spliced(made, old_raw, index, Some(new))
+    join_spliced(made, old_raw, index, Some(new), &mut |_| {})
 }
 
 /// The first half of a splice that takes the new bytes ([`deflate_spliced_with`]
@@ -249,8 +249,20 @@ pub fn splice_new_pieces(
 /// The second half of a splice begun by [`splice_new_pieces`]: the new stream, from the
 /// new pieces and the blocks of `old_raw`, the old stream `index` describes.
 pub fn splice_join(made: NewPieces, old_raw: &[u8], index: &BlockIndex) -> std::io::Result<(Deflated, SpliceStats)> {
+    splice_join_releasing(made, old_raw, index, &mut |_| {})
+}
+
+/// [`splice_join`] that tells `release` how far (in bytes) it is done with
+/// `old_raw` as it goes, so that the pages of a huge input stream need not
+/// all stay resident until the end.
+pub fn splice_join_releasing(
+    made: NewPieces,
+    old_raw: &[u8],
+    index: &BlockIndex,
+    release: &mut dyn FnMut(usize),
+) -> std::io::Result<(Deflated, SpliceStats)> {
     let new = made.new.clone();
-    join_spliced(made, old_raw, index, new.as_deref().map(Vec::as_slice))
+    join_spliced(made, old_raw, index, new.as_deref().map(Vec::as_slice), release)
 }
 
 /// The byte ranges of the new file (of `unchanged.new_len` bytes) that the
@@ -368,12 +380,19 @@ fn join_spliced(
     old_raw: &[u8],
     index: &BlockIndex,
     new: Option<&[u8]>,
+    release: &mut dyn FnMut(usize),
 ) -> std::io::Result<(Deflated, SpliceStats)> {
-    if crc32fast::hash(old_raw) != index.raw_crc32 {
-        return Err(std::io::Error::other(
-            "the input's compressed bytes changed after they were read; nothing was written",
-        ));
-    }
+    // the input's CRC-32 is taken as the copy goes on, and must match before
+    // the result is used
+    let mut raw_crc = crc32fast::Hasher::new();
+    let mut hashed = 0usize;
+    let mut hash_to = |upto: usize| {
+        let upto = upto.min(old_raw.len());
+        if upto > hashed {
+            raw_crc.update(&old_raw[hashed..upto]);
+            hashed = upto;
+        }
+    };
     let NewPieces { segments, pieces, sha256, crc32, .. } = made;
     let last = segments.len() - 1;
     let mut bits = Bits { out: Vec::with_capacity(old_raw.len() + 1024), acc: 0, n: 0 };
@@ -395,8 +414,12 @@ fn join_spliced(
                 // copied blocks are never final ones; an empty stored block
                 // ends the run at a byte boundary (and ends the stream when
                 // nothing follows)
+                hash_to(usize::try_from(to.div_ceil(8)).unwrap_or(usize::MAX));
                 bits.copy(old_raw, from, to);
                 bits.empty_stored(k == last);
+                bits.flush_bytes();
+                check_copied(&bits.out[offsets[k]..], old_raw, from, to, k == last)?;
+                release(usize::try_from(from / 8).unwrap_or(0));
                 stats.copied += (end - start) as u64;
             }
             _ => unreachable!("pieces follow the segments"),
@@ -404,15 +427,22 @@ fn join_spliced(
     }
     let data = bits.finish();
     offsets.push(data.len());
+    hash_to(old_raw.len());
+    release(old_raw.len());
+    if raw_crc.finalize() != index.raw_crc32 {
+        return Err(std::io::Error::other(
+            "the input's compressed bytes changed after they were read; nothing was written",
+        ));
+    }
     // Every segment, inflated on its own from its byte offset with the 32 KiB
     // before it as dictionary, must give exactly its bytes of `new` and end at
     // a block boundary (the last one: the end of the stream); by induction
     // the whole stream inflates to `new`.
     //
     // New pieces were inflated to show that before they were put in (they
-    // sit at byte boundaries, unchanged). A copied run is shown bit for bit
-    // instead: its bits are the input's bits of whole, non-final blocks (as
-    // zlib reported their bounds while inflating the input, whose CRC-32
+    // sit at byte boundaries, unchanged). A copied run was shown bit for
+    // bit as it was put in: its bits are the input's bits of whole,
+    // non-final blocks (as zlib reported their bounds while inflating the input, whose CRC-32
     // matched), and those blocks, with the same 32 KiB before them (compared
     // page by page), decode to the same bytes wherever they sit. Given the
     // new bytes (debug builds: tests, fuzzing), copied runs are inflated too.
@@ -420,8 +450,7 @@ fn join_spliced(
         let (start, end) = s.range();
         let bytes = &data[offsets[k]..offsets[k + 1]];
         match *s {
-            Segment::Copy { bits: (from, to), .. } => {
-                check_copied(bytes, old_raw, from, to, k == last)?;
+            Segment::Copy { .. } => {
                 if let Some(new) = new.filter(|_| cfg!(debug_assertions)) {
                     let dict = &new[start.saturating_sub(WINDOW as usize)..start];
                     check_segment(bytes, dict, &new[start..end], k == last)?;
