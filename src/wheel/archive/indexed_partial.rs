@@ -150,3 +150,44 @@ impl WheelArchive {
         Ok(Some((out, read, blocks)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wheel::deflate::inflate_indexed;
+    use crate::wheel::deflate::testdata::{deflate, sample};
+
+    /// The streaming pass records the same block index as the whole indexed
+    /// inflate (the splice's copies rest on it), and shows every byte once,
+    /// in order; wrong sizes are errors.
+    #[test]
+    fn the_streaming_index_is_the_whole_one() {
+        for (len, level) in [((3 << 20) + 12_345, 6), (PIECE, 1), (1000, 9)] {
+            let data = sample(len, 7);
+            let raw = deflate(&data, level);
+            let (whole, index) = inflate_indexed(&raw, data.len()).unwrap().unwrap();
+            assert!(whole == data);
+            let mut seen = Vec::new();
+            let mut released = 0;
+            let streamed = inflate_indexed_streaming(
+                &raw,
+                data.len(),
+                &mut |at, piece| {
+                    assert_eq!(at as usize, seen.len());
+                    seen.extend_from_slice(piece);
+                },
+                &mut |upto| {
+                    assert!(upto >= released && upto <= raw.len());
+                    released = upto;
+                },
+            )
+            .unwrap()
+            .unwrap();
+            assert_eq!(streamed, index, "{len} bytes at level {level}");
+            assert!(seen == data);
+            for size in [data.len() - 1, data.len() + 1] {
+                assert!(inflate_indexed_streaming(&raw, size, &mut |_, _| {}, &mut |_| {}).is_err(), "{size}");
+            }
+        }
+    }
+}
