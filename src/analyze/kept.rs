@@ -33,6 +33,18 @@ pub struct KeptEntry {
     pub blocks: Option<BlockIndex>,
 }
 
+/// The parts of a huge ELF entry read for its parse ([`partial_patch_above`]),
+/// kept for the repair that patches it in part: a buffer of the entry's full
+/// length, of which only the ranges `read` (sorted, not overlapping) hold
+/// its bytes.
+#[derive(Debug)]
+pub(crate) struct KeptPart {
+    /// The buffer (anonymous pages: only those read are resident).
+    pub(crate) data: memmap2::MmapMut,
+    /// The ranges of it that hold the entry's bytes.
+    pub(crate) read: Vec<(u64, u64)>,
+}
+
 /// Bytes kept for the repair that follows, so that what it patches is read
 /// once: the wheel's binaries the analysis inflated and a repair will likely
 /// patch (entry index → bytes), and the files on disk read to hash them
@@ -41,6 +53,7 @@ pub struct KeptEntry {
 #[derive(Debug)]
 pub struct Kept {
     entries: HashMap<usize, KeptEntry>,
+    parts: HashMap<usize, KeptPart>,
     files: HashMap<PathBuf, Vec<u8>>,
     left: u64,
 }
@@ -60,7 +73,7 @@ impl Kept {
 
     /// Nothing kept yet, with room for `budget` bytes.
     pub fn with_budget(budget: u64) -> Self {
-        Kept { entries: HashMap::new(), files: HashMap::new(), left: budget }
+        Kept { entries: HashMap::new(), parts: HashMap::new(), files: HashMap::new(), left: budget }
     }
 
     /// The budget left, to be shared by work running in parallel.
@@ -76,6 +89,16 @@ impl Kept {
     /// Adds the bytes of entry `index`, whose room was reserved.
     pub(crate) fn insert_entry(&mut self, index: usize, entry: KeptEntry) {
         self.entries.insert(index, entry);
+    }
+
+    /// Adds the parts read of entry `index`, whose room was reserved.
+    pub(crate) fn insert_part(&mut self, index: usize, part: KeptPart) {
+        self.parts.insert(index, part);
+    }
+
+    /// Takes the parts kept of entry `index`, if there are any.
+    pub(crate) fn take_part(&mut self, index: usize) -> Option<KeptPart> {
+        self.parts.remove(&index)
     }
 
     /// Adds the bytes of the file at `path`, whose room was reserved.
@@ -116,6 +139,7 @@ impl Kept {
     /// Frees every entry but those `wanted` says yes to.
     pub fn retain_entries(&mut self, wanted: impl Fn(usize) -> bool) {
         self.entries.retain(|&i, _| wanted(i));
+        self.parts.retain(|&i, _| wanted(i));
     }
 }
 

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use sha2::Digest;
 
 use super::patch::{Patched, Patcher, Route, Splice};
-use crate::analyze::{partial_patch_above, SPLICE_MIN};
+use crate::analyze::{partial_patch_above, KeptPart, SPLICE_MIN};
 use crate::binary::elf::{parse_partial, partial_wanted};
 use crate::binary::BinaryInfo;
 use crate::bytes::ranges_cover;
@@ -79,19 +79,27 @@ fn feed(overlay: &[(u64, Vec<u8>)], start: u64, piece: &[u8], hash: &mut dyn FnM
 
 impl<'a> Patcher<'a> {
     /// Patches entry `index` (binary `b`, with ELF `edits`) in part, for
-    /// the splice. `None` when it cannot be done so: patch it whole.
+    /// the splice, starting from the parts the analysis read (`first`) when
+    /// it kept them. `None` when it cannot be done so: patch it whole.
     pub(super) fn patch_partial(
         &self,
         b: &PlannedBinary,
         index: usize,
         edits: &ElfEdits,
         label: &str,
+        first: Option<KeptPart>,
     ) -> Result<Option<Patched<'a>>> {
         let patch_err = |source| Error::Patch { file: label.to_string(), source };
-        let mut plan = |buf: &[u8], read: &[(u64, u64)]| partial_wanted(buf, read);
-        let first = self.archive.read_partial(index, false, &mut plan).map_err(|e| self.wheel_err(e))?;
+        let first = match first {
+            Some(KeptPart { data, read }) => Some((data, read)),
+            None => {
+                let mut plan = |buf: &[u8], read: &[(u64, u64)]| partial_wanted(buf, read);
+                let first = self.archive.read_partial(index, false, &mut plan).map_err(|e| self.wheel_err(e))?;
+                crate::timing::mark(format_args!("read {} in part", b.name));
+                first
+            }
+        };
         let Some((buf, read)) = first else { return Ok(None) };
-        crate::timing::mark(format_args!("read {} in part", b.name));
         let Some(Some(info)) = parse_partial(&buf, &read).map(Result::ok) else { return Ok(None) };
         let data_dir = self.archive.filename().data_dir();
         let installed = crate::policy::link::installed_path(&b.name, &data_dir);

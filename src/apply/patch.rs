@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use super::shared::{self, SharedLibraries};
-use crate::analyze::{KeptEntry, SPLICE_MIN};
+use crate::analyze::{KeptEntry, KeptPart, SPLICE_MIN};
 use crate::error::{Error, Result};
 use crate::plan::{BinaryEdits, PlanSource, PlannedBinary};
 use crate::wheel::splice::{BlockIndex, NewPieces, PagesBefore, Unchanged};
@@ -20,6 +20,8 @@ pub(super) enum Kept {
     Entry(KeptEntry),
     /// A file on disk read for the plan.
     File(Vec<u8>),
+    /// The parts of a huge ELF entry the analysis read for its parse.
+    Part(KeptPart),
 }
 
 /// How a patched binary is re-compressed.
@@ -148,9 +150,16 @@ impl<'a> Patcher<'a> {
             PlanSource::File(p) => p.display().to_string(),
         };
         // a huge ELF entry the analysis did not keep is patched without holding it whole
-        if let (PlanSource::Entry(i), None, BinaryEdits::Elf(edits)) = (&b.source, &kept, &b.edits) {
+        let mut kept = kept;
+        if let (PlanSource::Entry(i), None | Some(Kept::Part(_)), BinaryEdits::Elf(edits)) =
+            (&b.source, &kept, &b.edits)
+        {
             if self.level > 0 && !b.strip && super::partial::wanted(self, *i, edits) {
-                if let Some(p) = self.patch_partial(b, *i, edits, &label)? {
+                let part = match kept.take() {
+                    Some(Kept::Part(part)) => Some(part),
+                    _ => None,
+                };
+                if let Some(p) = self.patch_partial(b, *i, edits, &label, part)? {
                     return Ok(p);
                 }
             }
