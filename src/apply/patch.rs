@@ -149,7 +149,8 @@ impl<'a> Patcher<'a> {
             PlanSource::Entry(_) => format!("{}!{}", self.archive.path().display(), b.name),
             PlanSource::File(p) => p.display().to_string(),
         };
-        // a huge ELF entry the analysis did not keep is patched without holding it whole
+        // a huge ELF entry (never kept whole by the analysis) is patched
+        // without holding it whole, from the parts the analysis read if kept
         let mut kept = kept;
         if let (PlanSource::Entry(i), None | Some(Kept::Part(_)), BinaryEdits::Elf(edits)) =
             (&b.source, &kept, &b.edits)
