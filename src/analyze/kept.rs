@@ -11,6 +11,18 @@ use crate::wheel::splice::BlockIndex;
 /// it, repair inflates or reads what it patches again.
 pub const KEEP_BUDGET: u64 = 256 << 20;
 
+/// ELF entries of this many bytes or more (64 MiB) are never kept whole: a
+/// repair patches them in part, reading their stream twice rather than
+/// holding them (below it, holding the file costs less than the second pass).
+const PARTIAL_PATCH_ABOVE: u64 = 64 << 20;
+
+/// The size from which an ELF entry is read and patched in part:
+/// [`PARTIAL_PATCH_ABOVE`], or `WHEELFIX_PARTIAL_PATCH_ABOVE` (bytes; for
+/// tests of small files).
+pub(crate) fn partial_patch_above() -> u64 {
+    std::env::var("WHEELFIX_PARTIAL_PATCH_ABOVE").ok().and_then(|v| v.parse().ok()).unwrap_or(PARTIAL_PATCH_ABOVE)
+}
+
 /// One kept binary of the wheel: its inflated bytes and, for a large
 /// deflated entry, its deflate block index (for the splice).
 #[derive(Debug)]
@@ -21,6 +33,18 @@ pub struct KeptEntry {
     pub blocks: Option<BlockIndex>,
 }
 
+/// The parts of a huge ELF entry read for its parse ([`partial_patch_above`]),
+/// kept for the repair that patches it in part: a buffer of the entry's full
+/// length, of which only the ranges `read` (sorted, not overlapping) hold
+/// its bytes.
+#[derive(Debug)]
+pub(crate) struct KeptPart {
+    /// The buffer (anonymous pages: only those read are resident).
+    pub(crate) data: memmap2::MmapMut,
+    /// The ranges of it that hold the entry's bytes.
+    pub(crate) read: Vec<(u64, u64)>,
+}
+
 /// Bytes kept for the repair that follows, so that what it patches is read
 /// once: the wheel's binaries the analysis inflated and a repair will likely
 /// patch (entry index → bytes), and the files on disk read to hash them
@@ -29,6 +53,7 @@ pub struct KeptEntry {
 #[derive(Debug)]
 pub struct Kept {
     entries: HashMap<usize, KeptEntry>,
+    parts: HashMap<usize, KeptPart>,
     files: HashMap<PathBuf, Vec<u8>>,
     left: u64,
 }
@@ -48,7 +73,7 @@ impl Kept {
 
     /// Nothing kept yet, with room for `budget` bytes.
     pub fn with_budget(budget: u64) -> Self {
-        Kept { entries: HashMap::new(), files: HashMap::new(), left: budget }
+        Kept { entries: HashMap::new(), parts: HashMap::new(), files: HashMap::new(), left: budget }
     }
 
     /// The budget left, to be shared by work running in parallel.
@@ -64,6 +89,16 @@ impl Kept {
     /// Adds the bytes of entry `index`, whose room was reserved.
     pub(crate) fn insert_entry(&mut self, index: usize, entry: KeptEntry) {
         self.entries.insert(index, entry);
+    }
+
+    /// Adds the parts read of entry `index`, whose room was reserved.
+    pub(crate) fn insert_part(&mut self, index: usize, part: KeptPart) {
+        self.parts.insert(index, part);
+    }
+
+    /// Takes the parts kept of entry `index`, if there are any.
+    pub(crate) fn take_part(&mut self, index: usize) -> Option<KeptPart> {
+        self.parts.remove(&index)
     }
 
     /// Adds the bytes of the file at `path`, whose room was reserved.
@@ -104,6 +139,7 @@ impl Kept {
     /// Frees every entry but those `wanted` says yes to.
     pub fn retain_entries(&mut self, wanted: impl Fn(usize) -> bool) {
         self.entries.retain(|&i, _| wanted(i));
+        self.parts.retain(|&i, _| wanted(i));
     }
 }
 

@@ -22,6 +22,7 @@ mod windows;
 pub use crate::policy::blocker::Blocker;
 pub use contents::{Contents, Listing, Wanted};
 pub use graph::{expected_in_siblings, sibling_rpaths, SiblingRpath};
+pub(crate) use kept::{partial_patch_above, KeptPart};
 pub use kept::{Kept, KeptEntry, KEEP_BUDGET};
 pub use model::{
     tag_with_aliases, Analysis, DepGraph, Edge, Family, LinuxVerdict, MacVerdict, Node, NodeKind, Status, Verdict,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::kept::{Kept, KeptEntry};
+use super::kept::{partial_patch_above, Kept, KeptEntry, KeptPart};
 use super::model::WheelBinary;
 use crate::binary::{self, BinaryInfo, ElfInfo, Format};
 use crate::error::{Error, Result};
@@ -87,10 +87,11 @@ pub(super) fn read_binaries(
         // keeps only the parts its parse needs. In a repair, that is a library
         // some earlier repair bundled (in a `.libs` directory), or one too
         // large for what is left of the budget (it could not be kept: a
-        // repair that patches it inflates it again); the rest may be patched,
-        // and are kept whole.
+        // repair that patches it inflates it again), or so large that a
+        // repair patches it in part; the rest may be patched, and are kept
+        // whole.
         let bundled = entry.name.split('/').rev().skip(1).any(|d| d.ends_with(".libs"));
-        let unkeepable = budget.as_ref().is_some_and(|b| entry.size > b.left());
+        let unkeepable = budget.as_ref().is_some_and(|b| entry.size > b.left() || entry.size >= partial_patch_above());
         let in_part =
             entry.size >= PARTIAL_MIN && prefix.starts_with(b"\x7fELF") && (budget.is_none() || bundled || unkeepable);
         let parsed_in_part = match in_part {
@@ -99,7 +100,19 @@ pub(super) fn read_binaries(
         };
         let mut kept = None;
         let parsed = match parsed_in_part {
-            Some(parsed) => parsed.map(|info| Some(BinaryInfo::Elf(info))).map_err(binary_err)?,
+            Some((parsed, part)) => {
+                let info = parsed.map(|info| Some(BinaryInfo::Elf(info))).map_err(binary_err)?;
+                // what was read of a huge one a repair will likely patch in part
+                // is kept: the patch starts from it
+                let huge = entry.size >= partial_patch_above();
+                if let (Some(budget), Some(found), true) = (&budget, &info, huge) {
+                    let size = part.read.iter().map(|(a, b)| b - a).sum();
+                    if likely_patched(found, &wheel_files, exclude) && budget.reserve(size) {
+                        kept = Some(Keep::Part(part));
+                    }
+                }
+                info
+            }
             None => {
                 let (data, blocks) = match (&budget, verify) {
                     (Some(_), true) => archive.read_verified_indexed(i, SPLICE_MIN),
@@ -113,7 +126,7 @@ pub(super) fn read_binaries(
                 }
                 if let (Some(budget), Some(info)) = (&budget, &parsed) {
                     if likely_patched(info, &wheel_files, exclude) && budget.reserve(data.len() as u64) {
-                        kept = Some(KeptEntry { data, blocks });
+                        kept = Some(Keep::Entry(KeptEntry { data, blocks }));
                     }
                 }
                 parsed
@@ -131,8 +144,10 @@ pub(super) fn read_binaries(
     let mut out = Vec::new();
     for (i, r) in results {
         let Some((b, kept)) = r? else { continue };
-        if let (Some(keep), Some(kept)) = (keep.as_deref_mut(), kept) {
-            keep.insert_entry(i, kept);
+        match (keep.as_deref_mut(), kept) {
+            (Some(keep), Some(Keep::Entry(kept))) => keep.insert_entry(i, kept),
+            (Some(keep), Some(Keep::Part(part))) => keep.insert_part(i, part),
+            _ => {}
         }
         out.push(b);
     }
@@ -146,18 +161,25 @@ pub(super) fn read_binaries(
     Ok(out)
 }
 
-/// A binary read: its parse, and its bytes when kept for repair.
-type Read = (WheelBinary, Option<KeptEntry>);
+/// What is kept of a binary for repair: its bytes, or the parts read of a
+/// huge one.
+enum Keep {
+    Entry(KeptEntry),
+    Part(KeptPart),
+}
+
+/// A binary read: its parse, and what is kept of it for repair.
+type Read = (WheelBinary, Option<Keep>);
 
 /// The parse of ELF entry `index`, read in part
 /// ([`WheelArchive::read_partial`] with [`binary::elf::partial_wanted`]);
-/// `None` when it must be read whole: it cannot be read in part, or its parse
-/// needed more than was kept.
+/// with the parts read; `None` when it must be read whole: it cannot be read
+/// in part, or its parse needed more than was kept.
 fn read_elf_in_part(
     archive: &WheelArchive,
     index: usize,
     verify: bool,
-) -> std::result::Result<Option<std::result::Result<ElfInfo, binary::ParseError>>, crate::wheel::WheelError> {
+) -> std::result::Result<Option<(ParsedElf, KeptPart)>, crate::wheel::WheelError> {
     let Some((data, read)) = archive.read_partial(index, verify, &mut binary::elf::partial_wanted)? else {
         return Ok(None);
     };
@@ -166,8 +188,11 @@ fn read_elf_in_part(
         let name = &archive.entries()[index].name;
         crate::timing::mark(format_args!("{name} read again whole: its parse needed more"));
     }
-    Ok(parsed)
+    Ok(parsed.map(|parsed| (parsed, KeptPart { data, read })))
 }
+
+/// The parse of an ELF file.
+type ParsedElf = std::result::Result<ElfInfo, binary::ParseError>;
 
 /// The binary format the name of entry `name` promises, in a wheel with
 /// these platform tags: `.pyd` a PE image, `.dylib` a Mach-O file, `.so` or

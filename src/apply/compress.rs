@@ -228,6 +228,10 @@ impl<'a> Compressor<'a> {
         // the first half of a splice: the patched bytes are freed once the new pieces are made
         let first_half = || {
             let s = splice();
+            // made already by a patch in part
+            if let Some(made) = locked(&s.halfway).take() {
+                return Ok(made);
+            }
             let unchanged: &Unchanged = &s.unchanged;
             crate::wheel::splice::splice_new_pieces(unchanged, &s.blocks, self.bytes_of(k, true), level, CHUNK)
                 .map_err(io_err)
@@ -237,7 +241,10 @@ impl<'a> Compressor<'a> {
             let archive = self.patcher.archive;
             let wheel_err = |source| Error::Wheel { path: archive.path().to_path_buf(), source };
             let raw = archive.raw_data(s.index).map_err(wheel_err)?;
-            let spliced = crate::wheel::splice::splice_join(made, raw, &s.blocks).map_err(io_err)?;
+            let mut released = 0usize;
+            let mut release = |upto: usize| archive.release_consumed(raw, &mut released, upto);
+            let spliced =
+                crate::wheel::splice::splice_join_releasing(made, raw, &s.blocks, &mut release).map_err(io_err)?;
             archive.release(s.index);
             crate::timing::mark(format_args!("compressed {}", p.name));
             Ok(Done::Spliced(spliced))

@@ -9,6 +9,7 @@ mod compress;
 pub mod licenses;
 mod lint;
 mod output;
+mod partial;
 mod patch;
 pub mod sbom;
 mod schedule;
@@ -102,7 +103,9 @@ pub fn apply(
         .binaries
         .iter()
         .map(|b| match &b.source {
-            PlanSource::Entry(i) => kept.take_entry(*i).map(patch::Kept::Entry),
+            PlanSource::Entry(i) => {
+                kept.take_entry(*i).map(patch::Kept::Entry).or_else(|| kept.take_part(*i).map(patch::Kept::Part))
+            }
             PlanSource::File(p) => kept.take_file(p).map(patch::Kept::File),
         })
         .collect();

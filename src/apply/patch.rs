@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use super::shared::{self, SharedLibraries};
-use crate::analyze::{KeptEntry, SPLICE_MIN};
+use crate::analyze::{KeptEntry, KeptPart, SPLICE_MIN};
 use crate::error::{Error, Result};
 use crate::plan::{BinaryEdits, PlanSource, PlannedBinary};
 use crate::wheel::splice::{BlockIndex, NewPieces, PagesBefore, Unchanged};
@@ -20,6 +20,8 @@ pub(super) enum Kept {
     Entry(KeptEntry),
     /// A file on disk read for the plan.
     File(Vec<u8>),
+    /// The parts of a huge ELF entry the analysis read for its parse.
+    Part(KeptPart),
 }
 
 /// How a patched binary is re-compressed.
@@ -101,7 +103,7 @@ pub(super) struct Patcher<'a> {
 }
 
 impl<'a> Patcher<'a> {
-    fn wheel_err(&self, source: crate::wheel::WheelError) -> Error {
+    pub(super) fn wheel_err(&self, source: crate::wheel::WheelError) -> Error {
         Error::Wheel { path: self.archive.path().to_path_buf(), source }
     }
 
@@ -147,6 +149,22 @@ impl<'a> Patcher<'a> {
             PlanSource::Entry(_) => format!("{}!{}", self.archive.path().display(), b.name),
             PlanSource::File(p) => p.display().to_string(),
         };
+        // a huge ELF entry (never kept whole by the analysis) is patched
+        // without holding it whole, from the parts the analysis read if kept
+        let mut kept = kept;
+        if let (PlanSource::Entry(i), None | Some(Kept::Part(_)), BinaryEdits::Elf(edits)) =
+            (&b.source, &kept, &b.edits)
+        {
+            if self.level > 0 && !b.strip && super::partial::wanted(self, *i, edits) {
+                let part = match kept.take() {
+                    Some(Kept::Part(part)) => Some(part),
+                    _ => None,
+                };
+                if let Some(p) = self.patch_partial(b, *i, edits, &label, part)? {
+                    return Ok(p);
+                }
+            }
+        }
         let (data, blocks) = self.read(b, kept)?;
         crate::timing::mark(format_args!("read {}", b.name));
         // the link lint of the input, to compare with the output's (PE files have none)

@@ -71,6 +71,7 @@ mod cdx_schema;
 mod json_schema;
 mod licenses;
 mod splice;
+mod splice_partial;
 // Audits whatever the tag: abi3/abi3t, executable stacks, link lint, OpenMP runtimes.
 mod audit;
 // The link lint after every rewrite: repaired wheels are lint-clean.

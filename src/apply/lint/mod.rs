@@ -25,7 +25,7 @@ pub(super) fn findings(name: &str, installed: &str, data: &[u8]) -> Vec<LinkFind
     }
 }
 
-fn findings_of(name: &str, installed: &str, info: &BinaryInfo) -> Vec<LinkFinding> {
+pub(super) fn findings_of(name: &str, installed: &str, info: &BinaryInfo) -> Vec<LinkFinding> {
     let mut out = link::lint(name, installed, info);
     out.sort();
     out.dedup();
@@ -36,7 +36,18 @@ fn findings_of(name: &str, installed: &str, info: &BinaryInfo) -> Vec<LinkFindin
 /// lint has a finding that `before` (the input's, from [`findings`]) does
 /// not: the first such finding, in one line.
 pub(super) fn check(name: &str, installed: &str, before: &[LinkFinding], after: &[u8]) -> Result<(), PatchError> {
-    let info = match crate::binary::parse(after) {
+    check_parsed(name, installed, before, crate::binary::parse(after))
+}
+
+/// [`check`] of rewritten bytes parsed already (in part, for a file too
+/// large to hold whole).
+pub(super) fn check_parsed(
+    name: &str,
+    installed: &str,
+    before: &[LinkFinding],
+    parsed: Result<Option<BinaryInfo>, crate::binary::ParseError>,
+) -> Result<(), PatchError> {
+    let info = match parsed {
         Ok(Some(info)) => info,
         Ok(None) => return Err(PatchError::Verify("the rewritten file is no longer a binary".to_string())),
         Err(e) => return Err(PatchError::Verify(format!("the rewritten file does not parse: {e}"))),

@@ -38,11 +38,11 @@ mod writer;
 use std::collections::BTreeSet;
 
 use super::PatchError;
-use crate::binary::elf::{parse, ElfFile, ElfInfo, EM_MIPS};
+use crate::binary::elf::{parse, parse_partial, ElfFile, ElfInfo, Partial, EM_MIPS};
 use plan::{check_edits, plan_writes, Intent};
 pub use strip::strip;
 pub use verify::layout_violations;
-use verify::{verify, violations_of};
+use verify::{verify, verify_partial, violations_of};
 pub(crate) use writer::{Log, Writer};
 
 /// What to do with the search path of an ELF file.
@@ -155,13 +155,43 @@ pub struct ElfPatch {
 impl ElfPatch {
     /// Works out the writes `edits` need in `data`, checking the edits.
     pub fn new(data: &[u8], edits: &ElfEdits) -> Result<ElfPatch, PatchError> {
+        Self::new_partial(data, None, edits)?.ok_or_else(|| unsupported("the file was not read whole"))
+    }
+
+    /// [`ElfPatch::new`] for a file of which only the ranges `read` (sorted,
+    /// not overlapping) hold its bytes (all of it when `None`); `data` has
+    /// the file's full length. `Ok(None)` when the work needed anything else:
+    /// the file must then be read whole. A patch worked out this way is
+    /// exactly the one worked out on the whole file, since no byte outside
+    /// `read` was looked at.
+    pub fn new_partial(
+        data: &[u8],
+        read: Option<&[(u64, u64)]>,
+        edits: &ElfEdits,
+    ) -> Result<Option<ElfPatch>, PatchError> {
+        let missing = std::cell::Cell::new(false);
+        let partial = read.map(|read| Partial { read, missing: &missing });
+        let result = Self::work_out(data, partial, edits);
+        Ok(if missing.get() { None } else { Some(result?) })
+    }
+
+    fn work_out(data: &[u8], partial: Option<Partial<'_>>, edits: &ElfEdits) -> Result<ElfPatch, PatchError> {
         let old_len = data.len() as u64;
-        let f = ElfFile::parse(data)?;
+        let f = ElfFile::parse_with(data, partial)?;
         if f.e_machine == EM_MIPS {
             return Err(unsupported("MIPS files are not rewritten (MIPS-specific dynamic tags)"));
         }
         let dynamic = f.dynamic()?.ok_or_else(|| unsupported("no PT_DYNAMIC (static executable or object file)"))?;
-        let before = parse(data)?;
+        let before = match partial {
+            None => parse(data)?,
+            Some(p) => match parse_partial(data, p.read) {
+                Some(info) => info?,
+                None => {
+                    p.missing.set(true);
+                    return Err(unsupported("the file was not read whole"));
+                }
+            },
+        };
         let intent = check_edits(&before, edits)?;
         let mut log = Log::new(old_len);
         if edits.is_empty() {
@@ -196,5 +226,27 @@ impl ElfPatch {
         };
         self.log.write_into(buf)?;
         verify(&old_violations, buf, &before, &intent)
+    }
+
+    /// The bytes the patch leaves where it writes, as sorted, disjoint
+    /// `(offset, bytes)` stretches (past the old length, bytes no stretch
+    /// holds are zero).
+    pub fn overlay(&self) -> Vec<(u64, Vec<u8>)> {
+        self.log.overlay()
+    }
+
+    /// [`ElfPatch::write_into`] of a buffer that has the new length already
+    /// and of which only the ranges `read` (sorted, not overlapping) hold the
+    /// file's bytes once written: the checks parse those alone. `Ok(false)`
+    /// when they needed anything else (the buffer is written, but unchecked).
+    pub fn write_partial(&self, buf: &mut [u8], read: &[(u64, u64)]) -> Result<bool, PatchError> {
+        if buf.len() as u64 != self.log.len() {
+            return Err(invalid("the patch was worked out for a file of another length"));
+        }
+        let Some((before, intent, old_violations)) = &self.check else {
+            return Ok(true);
+        };
+        self.log.write_slice(buf)?;
+        verify_partial(old_violations, buf, Some(read), before, intent)
     }
 }

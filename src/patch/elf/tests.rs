@@ -176,3 +176,66 @@ fn only_the_sections_the_new_header_needs_move() {
     }
     assert_eq!(shifted_sections(&d), None);
 }
+
+/// The overlay of a patch is what writing it gives at its stretches, and a
+/// partial patch worked out from the read-ahead plan's ranges is the whole
+/// one: same writes, same result once written and checked in part.
+#[test]
+fn a_patch_worked_out_in_part_is_the_whole_one() {
+    let data = crate::binary::elf::late_layout();
+    let edits = ElfEdits {
+        replace_needed: vec![("libdemoutil.so.1".into(), format!("libdemoutil-{}.so.1", "y".repeat(200)))],
+        rpath: Some(RpathEdit::SetRunpath("$ORIGIN/../x.libs".into())),
+        ..Default::default()
+    };
+    let whole = apply(&data, &edits).unwrap();
+    let mut read: Vec<(u64, u64)> = Vec::new();
+    loop {
+        let want = crate::binary::elf::partial_wanted(&data, &read);
+        let mut all = read.clone();
+        all.extend(want);
+        all.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::new();
+        for (a, b) in all {
+            match merged.last_mut() {
+                Some(l) if l.1 >= a => l.1 = l.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        if merged == read {
+            break;
+        }
+        read = merged;
+    }
+    assert!(read.iter().map(|(a, b)| b - a).sum::<u64>() < data.len() as u64, "not all of it is read");
+    // only the ranges read hold the file's bytes
+    let mut part = vec![0u8; data.len()];
+    for &(a, b) in &read {
+        part[a as usize..b as usize].copy_from_slice(&data[a as usize..b as usize]);
+    }
+    let patch = ElfPatch::new_partial(&part, Some(&read), &edits).unwrap().expect("the plan reads enough");
+    let mut buf = part.clone();
+    buf.resize(patch.new_len() as usize, 0);
+    let overlay = patch.overlay();
+    let mut holds = read.clone();
+    holds.extend(overlay.iter().map(|(o, b)| (*o, o + b.len() as u64)));
+    holds.push((data.len() as u64, patch.new_len()));
+    holds.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::new();
+    for (a, b) in holds {
+        match merged.last_mut() {
+            Some(l) if l.1 >= a => l.1 = l.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    assert!(patch.write_partial(&mut buf, &merged).unwrap(), "checked in part");
+    assert_eq!(buf.len(), whole.len());
+    for (o, bytes) in &overlay {
+        assert!(whole[*o as usize..*o as usize + bytes.len()] == bytes[..], "overlay at {o:#x}");
+    }
+    for &(a, b) in &merged {
+        assert!(buf[a as usize..b as usize] == whole[a as usize..b as usize], "{a:#x}..{b:#x}");
+    }
+    // nothing read: the work needs bytes it does not have
+    assert!(ElfPatch::new_partial(&part, Some(&[]), &edits).unwrap().is_none());
+}

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use super::plan::Intent;
 use super::{page_size, PatchError};
-use crate::binary::elf::{parse, ElfFile, ElfInfo, Phdr, PT_LOAD};
+use crate::binary::elf::{parse, parse_partial, ElfFile, ElfInfo, Partial, Phdr, PT_LOAD};
 
 /// PT_LOAD layout problems, described by address so that an input and its
 /// rewrite can be compared.
@@ -63,8 +63,25 @@ pub(super) fn verify(
     before: &ElfInfo,
     intent: &Intent,
 ) -> Result<(), PatchError> {
+    verify_partial(old_violations, output, None, before, intent).map(|_| ())
+}
+
+/// [`verify`] of an output of which only the ranges `read` hold its bytes
+/// (all of it when `None`); `Ok(false)` when the checks needed anything else.
+pub(super) fn verify_partial(
+    old_violations: &BTreeSet<String>,
+    output: &[u8],
+    read: Option<&[(u64, u64)]>,
+    before: &ElfInfo,
+    intent: &Intent,
+) -> Result<bool, PatchError> {
     let fail = |m: String| PatchError::Verify(m);
-    let after = parse(output).map_err(|e| fail(format!("output does not parse: {e}")))?;
+    let parsed = match read {
+        None => Some(parse(output)),
+        Some(read) => parse_partial(output, read),
+    };
+    let Some(parsed) = parsed else { return Ok(false) };
+    let after = parsed.map_err(|e| fail(format!("output does not parse: {e}")))?;
     if after.needed != intent.needed {
         return Err(fail(format!("DT_NEEDED is {:?}, expected {:?}", after.needed, intent.needed)));
     }
@@ -89,9 +106,15 @@ pub(super) fn verify(
     {
         return Err(fail("symbols, versions or notes changed".into()));
     }
-    let new = layout_violations(output).map_err(|e| fail(e.to_string()))?;
+    let missing = std::cell::Cell::new(false);
+    let partial = read.map(|read| Partial { read, missing: &missing });
+    let file = ElfFile::parse_with(output, partial);
+    if missing.get() {
+        return Ok(false);
+    }
+    let new = violations_of(&file.map_err(|e| fail(PatchError::from(e).to_string()))?, output.len() as u64);
     if let Some(v) = new.difference(old_violations).next() {
         return Err(fail(v.clone()));
     }
-    Ok(())
+    Ok(true)
 }

@@ -40,11 +40,42 @@ impl Log {
     pub(crate) fn write_into(&self, buf: &mut Vec<u8>) -> Result<(), PatchError> {
         let new_len = usize::try_from(self.len).map_err(|_| unsupported("file too large"))?;
         buf.resize(new_len.max(buf.len()), 0);
+        self.write_slice(buf)
+    }
+
+    /// Makes the writes into `buf`, which has the new length already.
+    pub(crate) fn write_slice(&self, buf: &mut [u8]) -> Result<(), PatchError> {
+        if buf.len() as u64 != self.len {
+            return Err(unsupported("the buffer does not have the new length"));
+        }
         for (off, bytes) in &self.writes {
             let s = *off as usize; // within the length, checked when logged
             buf[s..s + bytes.len()].copy_from_slice(bytes);
         }
         Ok(())
+    }
+
+    /// The bytes the writes leave, as sorted, disjoint `(offset, bytes)`
+    /// stretches: every byte of a stretch is written by some write, the
+    /// last one to write it deciding its value.
+    pub(crate) fn overlay(&self) -> Vec<(u64, Vec<u8>)> {
+        let mut spans: Vec<(u64, u64)> = self.written().filter(|(a, b)| a < b).collect();
+        spans.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(spans.len());
+        for (a, b) in spans {
+            match merged.last_mut() {
+                Some(last) if last.1 >= a => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        let mut out: Vec<(u64, Vec<u8>)> = merged.iter().map(|&(a, b)| (a, vec![0; (b - a) as usize])).collect();
+        for (off, bytes) in self.writes.iter().filter(|(_, b)| !b.is_empty()) {
+            let k = merged.partition_point(|&(a, _)| a <= *off) - 1;
+            let (start, buf) = &mut out[k];
+            let s = (off - *start) as usize;
+            buf[s..s + bytes.len()].copy_from_slice(bytes);
+        }
+        out
     }
 }
 

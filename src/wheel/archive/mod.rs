@@ -20,6 +20,7 @@
 
 mod central;
 mod hash;
+mod indexed_partial;
 mod inflate;
 mod install;
 mod map;

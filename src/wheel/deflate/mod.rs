@@ -27,8 +27,8 @@ pub use chunked::{
 };
 #[cfg(test)]
 pub(crate) use indexed::bit;
-pub(crate) use indexed::Inflater;
 pub use indexed::{inflate_indexed, inflate_indexed_into, BlockIndex};
+pub(crate) use indexed::{Block, Inflater};
 
 use flate2::{Compress, Compression, FlushCompress, Status};
 

@@ -225,7 +225,7 @@ pub fn deflate_spliced_with(
     chunk: usize,
 ) -> std::io::Result<(Deflated, SpliceStats)> {
     let made = make_new_pieces(unchanged, index, new, level, chunk)?;
-    join_spliced(made, old_raw, index, Some(new))
+    join_spliced(made, old_raw, index, Some(new), &mut |_| {})
 }
 
 /// The first half of a splice that takes the new bytes ([`deflate_spliced_with`]
@@ -249,8 +249,48 @@ pub fn splice_new_pieces(
 /// The second half of a splice begun by [`splice_new_pieces`]: the new stream, from the
 /// new pieces and the blocks of `old_raw`, the old stream `index` describes.
 pub fn splice_join(made: NewPieces, old_raw: &[u8], index: &BlockIndex) -> std::io::Result<(Deflated, SpliceStats)> {
+    splice_join_releasing(made, old_raw, index, &mut |_| {})
+}
+
+/// [`splice_join`] that tells `release` how far (in bytes) it is done with
+/// `old_raw` as it goes, so that the pages of a huge input stream need not
+/// all stay resident until the end.
+pub fn splice_join_releasing(
+    made: NewPieces,
+    old_raw: &[u8],
+    index: &BlockIndex,
+    release: &mut dyn FnMut(usize),
+) -> std::io::Result<(Deflated, SpliceStats)> {
     let new = made.new.clone();
-    join_spliced(made, old_raw, index, new.as_deref().map(Vec::as_slice))
+    join_spliced(made, old_raw, index, new.as_deref().map(Vec::as_slice), release)
+}
+
+/// The byte ranges of the new file (of `unchanged.new_len` bytes) that the
+/// first half of a splice reads: each new stretch and the 32 KiB before it.
+pub fn splice_reads(unchanged: &Unchanged, index: &BlockIndex, chunk: usize) -> Vec<(u64, u64)> {
+    let chunk = chunk.max(WINDOW as usize);
+    let segments = plan_segments(index, unchanged.old_len, unchanged.new_len, &unchanged.pages, chunk);
+    segments
+        .iter()
+        .filter_map(|s| match *s {
+            Segment::Fresh { start, end } => Some(((start as u64).saturating_sub(WINDOW), end as u64)),
+            Segment::Copy { .. } => None,
+        })
+        .collect()
+}
+
+/// [`splice_new_pieces`] of a new file of which `new` holds only the ranges
+/// [`splice_reads`] names (the rest is never read), with its sha256 and
+/// CRC-32 worked out elsewhere: for a file too large to hold whole.
+pub fn splice_new_pieces_partial(
+    unchanged: &Unchanged,
+    index: &BlockIndex,
+    new: &[u8],
+    (sha256, crc32): ([u8; 32], u32),
+    level: u32,
+    chunk: usize,
+) -> std::io::Result<NewPieces> {
+    make_pieces(unchanged, index, new, Some((sha256, crc32)), level, chunk)
 }
 
 /// What a splice needs of the new file, made before the old stream is read:
@@ -260,6 +300,8 @@ pub struct NewPieces {
     segments: Vec<Segment>,
     pieces: Vec<(Option<Vec<u8>>, crc32fast::Hasher)>,
     sha256: [u8; 32],
+    /// The CRC-32 of the whole, when given rather than combined from the pieces'.
+    crc32: Option<u32>,
     /// The new bytes, kept in debug builds only.
     new: Option<std::sync::Arc<Vec<u8>>>,
 }
@@ -281,6 +323,20 @@ fn make_new_pieces(
     level: u32,
     chunk: usize,
 ) -> std::io::Result<NewPieces> {
+    make_pieces(unchanged, index, new, None, level, chunk)
+}
+
+/// [`make_new_pieces`]; with `given` (the sha256 and CRC-32 of the new file,
+/// worked out elsewhere), `new` need only hold the bytes of the new
+/// stretches and the 32 KiB before each.
+fn make_pieces(
+    unchanged: &Unchanged,
+    index: &BlockIndex,
+    new: &[u8],
+    given: Option<([u8; 32], u32)>,
+    level: u32,
+    chunk: usize,
+) -> std::io::Result<NewPieces> {
     if unchanged.new_len != new.len() {
         return Err(std::io::Error::other("the comparison was made for another file"));
     }
@@ -289,7 +345,7 @@ fn make_new_pieces(
     let segments = plan_segments(index, unchanged.old_len, new.len(), &unchanged.pages, chunk);
     let last = segments.len() - 1;
     let (sha256, pieces) = rayon::join(
-        || <[u8; 32]>::from(sha2::Sha256::digest(new)),
+        || given.map_or_else(|| <[u8; 32]>::from(sha2::Sha256::digest(new)), |(sha256, _)| sha256),
         || {
             segments
                 .par_iter()
@@ -297,7 +353,9 @@ fn make_new_pieces(
                 .map(|(k, s)| {
                     let (start, end) = s.range();
                     let mut crc = crc32fast::Hasher::new();
-                    crc.update(&new[start..end]);
+                    if given.is_none() {
+                        crc.update(&new[start..end]);
+                    }
                     match s {
                         Segment::Fresh { .. } => {
                             let d = deflate_piece(new, start, end, level, k == last)?;
@@ -311,7 +369,7 @@ fn make_new_pieces(
                 .collect::<std::io::Result<Vec<_>>>()
         },
     );
-    Ok(NewPieces { segments, pieces: pieces?, sha256, new: None })
+    Ok(NewPieces { segments, pieces: pieces?, sha256, crc32: given.map(|(_, crc)| crc), new: None })
 }
 
 /// The second half of a splice: puts the new stream together from the new
@@ -322,13 +380,20 @@ fn join_spliced(
     old_raw: &[u8],
     index: &BlockIndex,
     new: Option<&[u8]>,
+    release: &mut dyn FnMut(usize),
 ) -> std::io::Result<(Deflated, SpliceStats)> {
-    if crc32fast::hash(old_raw) != index.raw_crc32 {
-        return Err(std::io::Error::other(
-            "the input's compressed bytes changed after they were read; nothing was written",
-        ));
-    }
-    let NewPieces { segments, pieces, sha256, .. } = made;
+    // the input's CRC-32 is taken as the copy goes on, and must match before
+    // the result is used
+    let mut raw_crc = crc32fast::Hasher::new();
+    let mut hashed = 0usize;
+    let mut hash_to = |upto: usize| {
+        let upto = upto.min(old_raw.len());
+        if upto > hashed {
+            raw_crc.update(&old_raw[hashed..upto]);
+            hashed = upto;
+        }
+    };
+    let NewPieces { segments, pieces, sha256, crc32, .. } = made;
     let last = segments.len() - 1;
     let mut bits = Bits { out: Vec::with_capacity(old_raw.len() + 1024), acc: 0, n: 0 };
     let mut crc = crc32fast::Hasher::new();
@@ -349,8 +414,12 @@ fn join_spliced(
                 // copied blocks are never final ones; an empty stored block
                 // ends the run at a byte boundary (and ends the stream when
                 // nothing follows)
+                hash_to(usize::try_from(to.div_ceil(8)).unwrap_or(usize::MAX));
                 bits.copy(old_raw, from, to);
                 bits.empty_stored(k == last);
+                bits.flush_bytes();
+                check_copied(&bits.out[offsets[k]..], old_raw, from, to, k == last)?;
+                release(usize::try_from(from / 8).unwrap_or(0));
                 stats.copied += (end - start) as u64;
             }
             _ => unreachable!("pieces follow the segments"),
@@ -358,15 +427,22 @@ fn join_spliced(
     }
     let data = bits.finish();
     offsets.push(data.len());
+    hash_to(old_raw.len());
+    release(old_raw.len());
+    if raw_crc.finalize() != index.raw_crc32 {
+        return Err(std::io::Error::other(
+            "the input's compressed bytes changed after they were read; nothing was written",
+        ));
+    }
     // Every segment, inflated on its own from its byte offset with the 32 KiB
     // before it as dictionary, must give exactly its bytes of `new` and end at
     // a block boundary (the last one: the end of the stream); by induction
     // the whole stream inflates to `new`.
     //
     // New pieces were inflated to show that before they were put in (they
-    // sit at byte boundaries, unchanged). A copied run is shown bit for bit
-    // instead: its bits are the input's bits of whole, non-final blocks (as
-    // zlib reported their bounds while inflating the input, whose CRC-32
+    // sit at byte boundaries, unchanged). A copied run was shown bit for
+    // bit as it was put in: its bits are the input's bits of whole,
+    // non-final blocks (as zlib reported their bounds while inflating the input, whose CRC-32
     // matched), and those blocks, with the same 32 KiB before them (compared
     // page by page), decode to the same bytes wherever they sit. Given the
     // new bytes (debug builds: tests, fuzzing), copied runs are inflated too.
@@ -374,8 +450,7 @@ fn join_spliced(
         let (start, end) = s.range();
         let bytes = &data[offsets[k]..offsets[k + 1]];
         match *s {
-            Segment::Copy { bits: (from, to), .. } => {
-                check_copied(bytes, old_raw, from, to, k == last)?;
+            Segment::Copy { .. } => {
                 if let Some(new) = new.filter(|_| cfg!(debug_assertions)) {
                     let dict = &new[start.saturating_sub(WINDOW as usize)..start];
                     check_segment(bytes, dict, &new[start..end], k == last)?;
@@ -385,5 +460,5 @@ fn join_spliced(
             Segment::Fresh { .. } => Ok(()),
         }
     })?;
-    Ok((Deflated { data, crc32: crc.finalize(), sha256 }, stats))
+    Ok((Deflated { data, crc32: crc32.unwrap_or_else(|| crc.finalize()), sha256 }, stats))
 }
