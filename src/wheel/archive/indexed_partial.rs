@@ -40,6 +40,9 @@ fn inflate_indexed_streaming(
     strm.next_in = raw.as_ptr();
     strm.avail_in = avail_in;
     let mut blocks = vec![Block { out: 0, bit: 0, kind: (bit(raw, 1) | (bit(raw, 2) << 1)) }];
+    // the CRC-32 of the raw bytes, taken before they are released
+    let mut raw_crc = crc32fast::Hasher::new();
+    let mut crc_at = 0usize;
     let mut piece = vec![0u8; PIECE.min(size.max(1))];
     // bytes made in the pieces before the current one
     let mut before_piece = 0usize;
@@ -70,7 +73,10 @@ fn inflate_indexed_streaming(
         // the piece is full: hand it on and go on with it again
         if strm.avail_out == 0 && before_piece + piece_len < size {
             seen(before_piece as u64, &piece[..piece_len]);
-            release((avail_in - strm.avail_in) as usize);
+            let consumed = (avail_in - strm.avail_in) as usize;
+            raw_crc.update(&raw[crc_at..consumed]);
+            crc_at = consumed;
+            release(consumed);
             before_piece += piece_len;
             piece_len = piece.len().min(size - before_piece);
             strm.next_out = piece.as_mut_ptr();
@@ -92,7 +98,8 @@ fn inflate_indexed_streaming(
         return Err(format!("the deflate stream holds {produced} bytes, not the declared {size}"));
     }
     seen(before_piece as u64, &piece[..piece_len]);
-    Ok(Some(BlockIndex { blocks, raw_crc32: crc32fast::hash(raw) }))
+    raw_crc.update(&raw[crc_at..]);
+    Ok(Some(BlockIndex { blocks, raw_crc32: raw_crc.finalize() }))
 }
 
 impl WheelArchive {
