@@ -243,8 +243,13 @@ impl<'a> Compressor<'a> {
             let raw = archive.raw_data(s.index).map_err(wheel_err)?;
             let mut released = 0usize;
             let mut release = |upto: usize| archive.release_consumed(raw, &mut released, upto);
-            let spliced =
-                crate::wheel::splice::splice_join_releasing(made, raw, &s.blocks, &mut release).map_err(io_err)?;
+            // a stream as large as a huge entry's is written out as it is made
+            let spill = (raw.len() as u64 >= crate::analyze::partial_patch_above()).then_some(self.patcher.spill_dir);
+            let spliced = crate::wheel::splice::splice_join_releasing(made, raw, &s.blocks, &mut release, spill)
+                .map_err(io_err)?;
+            if spill.is_some() {
+                crate::timing::mark(format_args!("spilled the new stream of {}", p.name));
+            }
             archive.release(s.index);
             crate::timing::mark(format_args!("compressed {}", p.name));
             Ok(Done::Spliced(spliced))

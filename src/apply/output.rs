@@ -116,7 +116,8 @@ pub(super) fn write(
         crate::timing::mark("written");
         Ok((entries.1, notes))
     };
-    let patcher = Patcher { archive, level, digests: &plan.digests, shared: extras.shared };
+    let patcher =
+        Patcher { archive, level, digests: &plan.digests, shared: extras.shared, spill_dir: &options.wheel_dir };
     let (patched, written) = beside_writer(&out, write, || patch_all(plan, patcher, promises, stages, kept));
     // a problem of the binaries first: the writer's is then only that it stopped
     let details: Vec<String> = plan.details.iter().cloned().map(Some).chain(patched?).flatten().collect();

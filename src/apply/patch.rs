@@ -100,6 +100,9 @@ pub(super) struct Patcher<'a> {
     /// The sha256 the plan computed of the files on disk.
     pub(super) digests: &'a BTreeMap<PathBuf, [u8; 32]>,
     pub(super) shared: Option<&'a SharedLibraries>,
+    /// Where the new stream of a huge spliced entry is spilled while it is
+    /// made (the output's directory: the same disk, not memory).
+    pub(super) spill_dir: &'a std::path::Path,
 }
 
 impl<'a> Patcher<'a> {

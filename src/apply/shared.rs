@@ -175,7 +175,7 @@ mod tests {
     }
 
     fn stream(n: usize) -> Arc<Deflated> {
-        Arc::new(Deflated { data: vec![0; n], crc32: 0, sha256: [0; 32] })
+        Arc::new(Deflated { data: vec![0; n].into(), crc32: 0, sha256: [0; 32] })
     }
 
     /// Returns once `n` repairs are blocked in [`SharedLibraries::wait`].

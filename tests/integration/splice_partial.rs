@@ -63,6 +63,9 @@ fn a_large_extension_patched_in_part_is_the_same_and_loads() {
     let (part, part_err) =
         repair(&wheel, &dir.join("part"), &[("WHEELFIX_TIMINGS", "1"), ("WHEELFIX_PARTIAL_PATCH_ABOVE", "1048576")]);
     assert!(part_err.contains("patched bigpkg/ext.so in part"), "{part_err}");
+    // its new stream, as large as a huge entry's, went through a spill file
+    assert!(part_err.contains("spilled the new stream of bigpkg/ext.so"), "{part_err}");
+    assert!(!whole_err.contains("spilled"), "{whole_err}");
     // it starts from the parts the analysis read and kept, with no pass of its own
     assert!(!part_err.contains("read bigpkg/ext.so in part"), "{part_err}");
     assert!(std::fs::read(&part).unwrap() == std::fs::read(&whole).unwrap(), "the two paths differ");

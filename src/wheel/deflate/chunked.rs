@@ -78,7 +78,7 @@ pub fn join_chunks(pieces: Vec<(Vec<u8>, crc32fast::Hasher)>, sha256: [u8; 32]) 
         out.extend_from_slice(&d);
         crc.combine(&c);
     }
-    Deflated { data: out, crc32: crc.finalize(), sha256 }
+    Deflated { data: out.into(), crc32: crc.finalize(), sha256 }
 }
 
 /// New content deflated in parallel chunks ([`deflate_chunked`]) whatever

@@ -18,6 +18,7 @@
 mod chunked;
 mod fresh;
 mod indexed;
+mod spill;
 #[cfg(test)]
 pub(crate) mod testdata;
 
@@ -29,6 +30,7 @@ pub use chunked::{
 pub(crate) use indexed::bit;
 pub use indexed::{inflate_indexed, inflate_indexed_into, BlockIndex};
 pub(crate) use indexed::{Block, Inflater};
+pub use spill::{Spill, StreamBytes};
 
 use flate2::{Compress, Compression, FlushCompress, Status};
 
@@ -36,10 +38,10 @@ use flate2::{Compress, Compression, FlushCompress, Status};
 pub(crate) const WINDOW: usize = 32 << 10;
 
 /// The result of [`deflate_chunked`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Deflated {
     /// One raw-deflate stream (no zlib header), ending with a final block.
-    pub data: Vec<u8>,
+    pub data: StreamBytes,
     /// CRC-32 of the input.
     pub crc32: u32,
     /// sha256 of the input.

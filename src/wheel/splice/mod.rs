@@ -36,7 +36,7 @@ mod tests;
 use rayon::prelude::*;
 use sha2::Digest;
 
-use super::deflate::{deflate_piece, Deflated};
+use super::deflate::{deflate_piece, Deflated, Spill};
 pub use super::deflate::{inflate_indexed, inflate_indexed_into, BlockIndex};
 use bits::Bits;
 use check::{check_copied, check_segment};
@@ -225,7 +225,7 @@ pub fn deflate_spliced_with(
     chunk: usize,
 ) -> std::io::Result<(Deflated, SpliceStats)> {
     let made = make_new_pieces(unchanged, index, new, level, chunk)?;
-    join_spliced(made, old_raw, index, Some(new), &mut |_| {})
+    join_spliced(made, old_raw, index, Some(new), &mut |_| {}, None)
 }
 
 /// The first half of a splice that takes the new bytes ([`deflate_spliced_with`]
@@ -249,20 +249,24 @@ pub fn splice_new_pieces(
 /// The second half of a splice begun by [`splice_new_pieces`]: the new stream, from the
 /// new pieces and the blocks of `old_raw`, the old stream `index` describes.
 pub fn splice_join(made: NewPieces, old_raw: &[u8], index: &BlockIndex) -> std::io::Result<(Deflated, SpliceStats)> {
-    splice_join_releasing(made, old_raw, index, &mut |_| {})
+    splice_join_releasing(made, old_raw, index, &mut |_| {}, None)
 }
 
 /// [`splice_join`] that tells `release` how far (in bytes) it is done with
 /// `old_raw` as it goes, so that the pages of a huge input stream need not
-/// all stay resident until the end.
+/// all stay resident until the end; and, with `spill`, writes the new stream
+/// out to an unlinked file in that directory as it is made, so that it is
+/// never held whole either (the result maps the file).
 pub fn splice_join_releasing(
     made: NewPieces,
     old_raw: &[u8],
     index: &BlockIndex,
     release: &mut dyn FnMut(usize),
+    spill: Option<&std::path::Path>,
 ) -> std::io::Result<(Deflated, SpliceStats)> {
     let new = made.new.clone();
-    join_spliced(made, old_raw, index, new.as_deref().map(Vec::as_slice), release)
+    let spill = spill.map(Spill::new).transpose()?;
+    join_spliced(made, old_raw, index, new.as_deref().map(Vec::as_slice), release, spill)
 }
 
 /// The byte ranges of the new file (of `unchanged.new_len` bytes) that the
@@ -381,6 +385,7 @@ fn join_spliced(
     index: &BlockIndex,
     new: Option<&[u8]>,
     release: &mut dyn FnMut(usize),
+    mut spill: Option<Spill>,
 ) -> std::io::Result<(Deflated, SpliceStats)> {
     // the input's CRC-32 is taken as the copy goes on, and must match before
     // the result is used
@@ -395,7 +400,11 @@ fn join_spliced(
     };
     let NewPieces { segments, pieces, sha256, crc32, .. } = made;
     let last = segments.len() - 1;
-    let mut bits = Bits { out: Vec::with_capacity(old_raw.len() + 1024), acc: 0, n: 0 };
+    let held = if spill.is_some() { 16 << 20 } else { old_raw.len() + 1024 };
+    let mut bits = Bits { out: Vec::with_capacity(held), acc: 0, n: 0 };
+    // bytes of the new stream written to the spill file: `bits.out` holds
+    // what follows them
+    let mut spilled = 0usize;
     let mut crc = crc32fast::Hasher::new();
     let mut stats = SpliceStats::default();
     // where each segment starts in the new stream: always at a byte boundary
@@ -403,7 +412,7 @@ fn join_spliced(
     for (k, (s, (fresh, c))) in segments.iter().zip(pieces).enumerate() {
         crc.combine(&c);
         bits.flush_bytes();
-        offsets.push(bits.out.len());
+        offsets.push(spilled + bits.out.len());
         let (start, end) = s.range();
         match (*s, fresh) {
             (Segment::Fresh { .. }, Some(data)) => {
@@ -418,14 +427,23 @@ fn join_spliced(
                 bits.copy(old_raw, from, to);
                 bits.empty_stored(k == last);
                 bits.flush_bytes();
-                check_copied(&bits.out[offsets[k]..], old_raw, from, to, k == last)?;
+                check_copied(&bits.out[offsets[k] - spilled..], old_raw, from, to, k == last)?;
                 release(usize::try_from(from / 8).unwrap_or(0));
                 stats.copied += (end - start) as u64;
             }
             _ => unreachable!("pieces follow the segments"),
         }
+        // every segment ends at a byte boundary, all its bytes in `out`
+        if let Some(spill) = spill.as_mut() {
+            spill.take(&mut bits.out, false)?;
+            spilled = spill.written();
+        }
     }
-    let data = bits.finish();
+    let mut rest = bits.finish();
+    let data = match spill {
+        Some(spill) => spill.finish(&mut rest)?,
+        None => rest.into(),
+    };
     offsets.push(data.len());
     hash_to(old_raw.len());
     release(old_raw.len());

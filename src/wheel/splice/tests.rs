@@ -133,6 +133,17 @@ fn spliced_stream_inflates_to_the_new_bytes_and_copies_most_blocks() {
     let made = splice_new_pieces(&unchanged, &index, std::sync::Arc::new(new.clone()), 6, 512 << 10).unwrap();
     let (d2, stats2) = splice_join(made, &raw, &index).unwrap();
     assert!(d2 == d && stats2 == stats);
+    // and the same when the new stream is spilled to a file as it is made,
+    // in many steps; its pages dropped from memory read back the same
+    let dir = tempfile::tempdir().unwrap();
+    let made = splice_new_pieces(&unchanged, &index, std::sync::Arc::new(new.clone()), 6, 512 << 10).unwrap();
+    let (d3, stats3) = splice_join_releasing(made, &raw, &index, &mut |_| {}, Some(dir.path())).unwrap();
+    assert!(matches!(d3.data, crate::wheel::deflate::StreamBytes::Spilled(_)), "{:?}", d3.data);
+    assert!(d3.data.len() > 20 * (64 << 10), "{} bytes: too few spill steps", d3.data.len());
+    assert!(d3 == d && stats3 == stats);
+    d3.data.release(0, d3.data.len());
+    assert!(d3 == d, "the spilled stream reads back the same once released");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the spill file is unlinked");
     // an unchanged file: everything but the final block is copied
     let (_, stats) = spliced(&old, &raw, &index, &old, 6, 512 << 10);
     assert!(stats.deflated < 200 << 10, "{stats:?}");

@@ -3,7 +3,7 @@
 
 use zip::DateTime;
 
-use crate::wheel::deflate::Deflated;
+use crate::wheel::deflate::{Deflated, StreamBytes};
 use crate::wheel::WheelArchive;
 
 /// A one-entry zip archive holding `deflated` under `name` (deflate method,
@@ -17,7 +17,11 @@ pub(super) fn single_entry_zip<'a>(
     mode: u32,
     time: DateTime,
 ) -> Option<OneEntryZip<'a>> {
-    single_entry_zip_raw(name, 8, &deflated.data, deflated.crc32, size as u64, mode, time)
+    let mut one = single_entry_zip_raw(name, 8, &deflated.data, deflated.crc32, size as u64, mode, time)?;
+    if let StreamBytes::Spilled(_) = deflated.data {
+        one.spilled = Some(&deflated.data);
+    }
+    Some(one)
 }
 
 /// [`single_entry_zip`] for bytes compressed with `method` (0 stored, 8
@@ -104,8 +108,11 @@ pub(super) fn single_entry_zip_raw<'a>(
     z.extend_from_slice(&u32::try_from(cd_len).ok()?.to_le_bytes());
     z.extend_from_slice(&u32::try_from(cd_start).unwrap_or(u32::MAX).to_le_bytes());
     z.extend_from_slice(&0u16.to_le_bytes()); // comment length
-    Some(OneEntryZip { head, data, tail: z, pos: 0, zip64, input: None, released: 0 })
+    Some(OneEntryZip { head, data, tail: z, pos: 0, zip64, input: None, spilled: None, released: 0 })
 }
+
+/// A spilled stream's pages are released every this many bytes read (8 MiB).
+const SPILL_RELEASE: usize = 8 << 20;
 
 /// The bytes of a one-entry zip: its local header, the compressed data
 /// (borrowed) and its central directory, read as one stream.
@@ -119,6 +126,9 @@ pub(super) struct OneEntryZip<'a> {
     /// The wheel `data` is mapped from, whose pages are released as `data`
     /// is read (a multi-GiB entry stays out of the resident set).
     input: Option<&'a WheelArchive>,
+    /// The spill file `data` is mapped from, whose pages are released the
+    /// same way.
+    spilled: Option<&'a StreamBytes>,
     /// How much of `data` was released.
     released: usize,
 }
@@ -150,6 +160,13 @@ impl std::io::Read for OneEntryZip<'_> {
                     // the start: a read behind the mark starts a new stretch
                     self.released = self.released.min(at as usize);
                     input.release_consumed(self.data, &mut self.released, at as usize + n);
+                }
+                if let (1, Some(spilled)) = (k, self.spilled) {
+                    self.released = self.released.min(at as usize);
+                    if at as usize + n >= self.released + SPILL_RELEASE {
+                        spilled.release(self.released, at as usize + n);
+                        self.released = at as usize + n;
+                    }
                 }
                 return Ok(n);
             }
