@@ -14,7 +14,7 @@ fn main() -> ExitCode {
 /// freed. By default glibc raises that threshold (up to 32 MiB) each time a
 /// large block is freed, and keeps later ones in its heaps once freed: a
 /// repair that reads its bundled libraries a window at a time would then
-/// hold all of them (peak RSS 136 MiB against 90 MiB on a wheel with
+/// hold all of them (peak RSS 133 MiB against 87 MiB on a wheel with
 /// 150 MiB of libraries). Fixing the threshold turns the adjustment off.
 fn large_blocks_mapped() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
