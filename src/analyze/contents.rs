@@ -19,9 +19,9 @@ use super::kept::Kept;
 use crate::error::{Error, Result};
 use crate::wheel::{Entry, WheelArchive, WheelError, WheelMetadata};
 
-/// At most this many bytes (32 MiB) of the files on disk a planner may
+/// At most this many bytes (40 MiB) of the files on disk a planner may
 /// bundle are kept for patching.
-pub const KEEP_FILES: u64 = 32 << 20;
+pub const KEEP_FILES: u64 = 40 << 20;
 
 /// What a wheel holds, without its bytes.
 #[derive(Debug, Clone)]
