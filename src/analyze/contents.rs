@@ -119,9 +119,16 @@ impl Contents {
         // window at a time by apply, which keeps the peak memory down
         let files = std::sync::atomic::AtomicU64::new(KEEP_FILES);
         let room = |size: u64| {
-            let take = |left: u64| left.checked_sub(size);
             let relaxed = std::sync::atomic::Ordering::Relaxed;
-            files.fetch_update(relaxed, relaxed, take).is_ok() && budget.reserve(size)
+            if files.fetch_update(relaxed, relaxed, |left| left.checked_sub(size)).is_err() {
+                return false;
+            }
+            if budget.reserve(size) {
+                return true;
+            }
+            // what the budget cannot take goes back to the files' share
+            files.fetch_add(size, relaxed);
+            false
         };
         let hashed: Vec<(PathBuf, Hashed)> = wanted
             .hashed
