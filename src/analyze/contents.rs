@@ -19,6 +19,10 @@ use super::kept::Kept;
 use crate::error::{Error, Result};
 use crate::wheel::{Entry, WheelArchive, WheelError, WheelMetadata};
 
+/// At most this many bytes (40 MiB) of the files on disk a planner may
+/// bundle are kept for patching.
+pub const KEEP_FILES: u64 = 40 << 20;
+
 /// What a wheel holds, without its bytes.
 #[derive(Debug, Clone)]
 pub struct Listing {
@@ -111,12 +115,27 @@ impl Contents {
         let entries =
             wanted.entries.iter().filter(|&&i| kept.entry(i).is_none()).map(|&i| (i, archive.read(i))).collect();
         let budget = kept.budget();
+        // files take at most KEEP_FILES of it: the others are read again a
+        // window at a time by apply, which keeps the peak memory down
+        let files = std::sync::atomic::AtomicU64::new(KEEP_FILES);
+        let room = |size: u64| {
+            let relaxed = std::sync::atomic::Ordering::Relaxed;
+            if files.fetch_update(relaxed, relaxed, |left| left.checked_sub(size)).is_err() {
+                return false;
+            }
+            if budget.reserve(size) {
+                return true;
+            }
+            // what the budget cannot take goes back to the files' share
+            files.fetch_add(size, relaxed);
+            false
+        };
         let hashed: Vec<(PathBuf, Hashed)> = wanted
             .hashed
             .par_iter()
             .map(|p| {
                 let read = crate::wheel::archive::read_hashed(p).map_err(|e| Failed::of(&e));
-                let kept = read.map(|(data, digest)| (digest, budget.reserve(data.len() as u64).then_some(data)));
+                let kept = read.map(|(data, digest)| (digest, room(data.len() as u64).then_some(data)));
                 (p.clone(), kept)
             })
             .collect();

@@ -7,14 +7,18 @@
 //! new binary, and each new binary's sha256.
 //!
 //! Binaries of more than [`STAGED_ABOVE`](super::schedule::STAGED_ABOVE)
-//! bytes in all are done in two stages, so that a huge extension, its new
+//! bytes in all are done in stages, so that a huge extension, its new
 //! stream and the bundled libraries' bytes and streams are never in memory
 //! at once: first the wheel's own binaries, whose splices stop halfway, once
-//! the patched bytes are no longer needed and are freed; then the bundled
-//! libraries, alongside the second halves of those splices (the libraries
-//! already in memory are patched and hashed in the first stage, on the cores
-//! the first halves leave idle). Otherwise there is one stage, and a splice
-//! is one job.
+//! the patched bytes are no longer needed and are freed, and the libraries
+//! already in memory; then the other bundled libraries, a
+//! [`WINDOW`](super::schedule::WINDOW) of bytes at a time in the order the
+//! writer takes them, the second halves of those splices beside the first
+//! group. A stage's libraries are freed as each is handed to the writer,
+//! before the next stage reads more. When no library is left to read after
+//! the first stage, the libraries already in memory are only hashed there
+//! and deflated beside the second halves, on the cores they leave idle.
+//! Otherwise there is one stage, and a splice is one job.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -100,6 +104,7 @@ impl<'a> Compressor<'a> {
             if stop {
                 break;
             }
+            crate::timing::mark(format_args!("stage {s}: {} binaries patched", stage.len()));
             self.compress_stage(stages, s);
             if self.failed() {
                 break;
@@ -117,31 +122,33 @@ impl<'a> Compressor<'a> {
             .collect()
     }
 
-    /// Whether binary `k`'s compression is split over two stages, when it is
-    /// patched in a stage before the last: a splice, or a bundled library
-    /// (hashed first, deflated after).
-    fn splits(&self, k: usize, p: &Patched<'_>) -> bool {
-        p.splice().is_some() || matches!(self.plan.binaries[k].source, PlanSource::File(_))
+    /// Whether the compression of binary `k`, patched in the first of
+    /// several stages, is split over the first two: a splice; a bundled
+    /// library (hashed first, deflated after) only when the second stage
+    /// reads no library of its own.
+    fn splits(&self, stages: &[Vec<usize>], k: usize, p: &Patched<'_>) -> bool {
+        let library = matches!(self.plan.binaries[k].source, PlanSource::File(_));
+        p.splice().is_some() || (library && stages.get(1).is_some_and(Vec::is_empty))
     }
 
-    /// Compresses stage `s`: a stage before the last stops its splices
-    /// halfway, and only hashes the bundled libraries; the last finishes
-    /// both. The wheel's other binaries are done in the stage they are patched.
+    /// Compresses stage `s`: the first of several stops its splices
+    /// halfway (and may only hash its libraries); the second finishes them.
+    /// Every other binary is done in the stage it is patched.
     fn compress_stage(&self, stages: &[Vec<usize>], s: usize) {
-        let last = s + 1 == stages.len();
+        let splitting = s == 0 && stages.len() > 1;
         let mut jobs: Vec<(u64, Job)> = Vec::new();
         // the binaries whose compression ends in this stage
         let mut ends = vec![false; self.patched.len()];
         for &k in &stages[s] {
             if let Some(p) = &self.patched[k] {
-                let split = !last && self.splits(k, p);
+                let split = splitting && self.splits(stages, k, p);
                 jobs.extend(self.jobs_for(k, p, if split { Half::First } else { Half::Whole }));
                 ends[k] = !split;
             }
         }
-        if last {
-            for &k in stages[..s].iter().flatten() {
-                if let Some(p) = self.patched[k].as_ref().filter(|p| self.splits(k, p)) {
+        if s == 1 {
+            for &k in &stages[0] {
+                if let Some(p) = self.patched[k].as_ref().filter(|p| self.splits(stages, k, p)) {
                     jobs.extend(self.jobs_for(k, p, Half::Second));
                     ends[k] = true;
                 }
@@ -295,6 +302,8 @@ impl<'a> Compressor<'a> {
         }
         progress.detail = detail;
         promise.keep(source);
+        // its bytes are not needed any more: freed before a later stage reads others
+        drop(locked(&p.data).take());
     }
 
     /// Libraries another repair compresses are waited for only now, with

@@ -119,11 +119,13 @@ pub fn apply(
         })
         .collect();
     // The bundled libraries already in memory are patched (in place) in
-    // the first stage of a large repair too, and hashed there.
-    let stages = schedule::stages(&sizes, |k| match &plan.binaries[k].source {
+    // the first stage of a large repair too; the others follow in the
+    // order the writer takes them (new files go by name).
+    let first_stage = |k: usize| match &plan.binaries[k].source {
         PlanSource::Entry(_) => true,
         PlanSource::File(_) => inputs[k].is_some(),
-    });
+    };
+    let stages = schedule::stages(&sizes, first_stage, |k| plan.binaries[k].name.as_str());
     let writes = output::Writes::take(&mut plan);
     output::write(archive, &plan, writes, inputs, &stages, level, options, extras)
 }

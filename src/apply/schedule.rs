@@ -13,6 +13,12 @@ use crate::wheel::writer::ChunkRange;
 /// after, to keep its peak memory down; below, all at once.
 pub(super) const STAGED_ABOVE: u64 = 64 << 20;
 
+/// At most this many bytes of bundled libraries (32 MiB) are read, patched
+/// and compressed at once in a staged repair: the libraries not already in
+/// memory go through in groups of at most this size (a larger library
+/// alone), in the order the writer takes them.
+pub(super) const WINDOW: u64 = 32 << 20;
+
 /// One compression job of a repair, on binary `k` of the plan.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Job {
@@ -48,18 +54,51 @@ pub(super) enum Half {
     Second,
 }
 
-/// The binaries (by plan index) patched in each stage. A large repair has
-/// two: the wheel's own binaries and the bundled libraries already in
-/// memory, then the other libraries. Otherwise there is one.
-pub(super) fn stages(sizes: &[u64], first_stage: impl Fn(usize) -> bool) -> Vec<Vec<usize>> {
+/// The binaries (by plan index) patched in each stage. A large repair (more
+/// than [`STAGED_ABOVE`] bytes) has two or more: the wheel's own binaries
+/// and the bundled libraries already in memory (`first_stage`), then the
+/// other libraries in the order of `key` (the writer's), in groups of at
+/// most [`WINDOW`] bytes ([`groups`]; the second stage may be empty).
+/// Otherwise there is one.
+pub(super) fn stages<K: Ord>(
+    sizes: &[u64],
+    first_stage: impl Fn(usize) -> bool,
+    key: impl Fn(usize) -> K,
+) -> Vec<Vec<usize>> {
     let total: u64 = sizes.iter().sum();
     let all: Vec<usize> = (0..sizes.len()).collect();
-    if total > STAGED_ABOVE {
-        let (first, second) = all.into_iter().partition(|&k| first_stage(k));
-        vec![first, second]
-    } else {
-        vec![all]
+    if total <= STAGED_ABOVE {
+        return vec![all];
     }
+    let (first, mut rest): (Vec<usize>, Vec<usize>) = all.into_iter().partition(|&k| first_stage(k));
+    rest.sort_by_key(|&k| key(k));
+    let mut stages = vec![first];
+    let rest: Vec<(usize, u64)> = rest.into_iter().map(|k| (k, sizes[k])).collect();
+    stages.extend(groups(&rest, WINDOW));
+    if stages.len() == 1 {
+        stages.push(Vec::new());
+    }
+    stages
+}
+
+/// `items` (index, bytes) cut, in their order, into groups of at most
+/// `bound` bytes; an item larger than `bound` is a group of its own.
+pub(super) fn groups(items: &[(usize, u64)], bound: u64) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut held = 0u64;
+    for &(k, size) in items {
+        match groups.last_mut() {
+            Some(g) if held.saturating_add(size) <= bound => {
+                g.push(k);
+                held += size;
+            }
+            _ => {
+                groups.push(vec![k]);
+                held = size;
+            }
+        }
+    }
+    groups
 }
 
 /// Runs jobs `0..n`, which the caller has sorted costliest first, on every
@@ -98,6 +137,55 @@ pub(super) fn costliest_first<T: Send>(n: usize, job: impl Fn(usize) -> T + Sync
 mod tests {
     use super::*;
     use rayon::prelude::*;
+
+    /// Groups keep the items' order, hold each item once, and never more
+    /// than the bound but for an item larger than it, alone.
+    #[test]
+    fn groups_stay_within_the_bound() {
+        let sizes = [5u64, 30, 1, 1, 40, 2, 29, 3, 0, 32, 33, 7];
+        let items: Vec<(usize, u64)> = sizes.iter().copied().enumerate().collect();
+        let got = groups(&items, 32);
+        assert_eq!(got.concat(), (0..sizes.len()).collect::<Vec<_>>());
+        for g in &got {
+            let held: u64 = g.iter().map(|&k| sizes[k]).sum();
+            assert!(held <= 32 || g.len() == 1, "{g:?} holds {held}");
+        }
+        // as few groups as the order allows: no two neighbours would fit together
+        for w in got.windows(2) {
+            let both: u64 = w.iter().flatten().map(|&k| sizes[k]).sum();
+            assert!(both > 32, "{w:?} fit in one group");
+        }
+        assert_eq!(got, vec![vec![0], vec![1, 2, 3], vec![4], vec![5, 6], vec![7, 8], vec![9], vec![10], vec![11]]);
+        assert!(groups(&[], 32).is_empty());
+    }
+
+    /// A repair with a hundred libraries (sizes of GDAL's, 150 MiB in all)
+    /// reads them a window at a time, in the writer's order, after its own
+    /// binaries and the libraries already in memory; a small repair is one stage.
+    #[test]
+    fn a_large_repair_reads_its_libraries_a_window_at_a_time() {
+        const MIB: u64 = 1 << 20;
+        let mut sizes: Vec<u64> = vec![6 * MIB, 2 * MIB];
+        sizes.extend((0..100u64).map(|i| (i * 7919 % 3000 + 30) << 10));
+        sizes.extend([31 * MIB, 24 * MIB, 16 * MIB, 40 * MIB]);
+        let names: Vec<String> = (0..sizes.len()).map(|k| format!("lib{:03}", (k * 37) % sizes.len())).collect();
+        let own_or_kept = |k: usize| k < 2 || k % 10 == 3;
+        let stages = stages(&sizes, own_or_kept, |k| names[k].clone());
+        assert!(stages.len() > 4, "{} stages", stages.len());
+        assert_eq!(stages[0], (0..sizes.len()).filter(|&k| own_or_kept(k)).collect::<Vec<_>>());
+        let later: Vec<usize> = stages[1..].concat();
+        assert!(later.windows(2).all(|w| names[w[0]] < names[w[1]]), "not in the writer's order");
+        assert_eq!(later.len() + stages[0].len(), sizes.len());
+        for s in &stages[1..] {
+            let held: u64 = s.iter().map(|&k| sizes[k]).sum();
+            assert!(held <= WINDOW || s.len() == 1, "a stage holds {} MiB", held / MIB);
+        }
+        // everything in memory already: an empty second stage for the second halves
+        assert_eq!(super::stages(&sizes, |_| true, |k| k).len(), 2);
+        assert!(super::stages(&sizes, |_| true, |k| k)[1].is_empty());
+        // small: one stage, everything at once
+        assert_eq!(super::stages(&[MIB, 2 * MIB, STAGED_ABOVE - 3 * MIB], |_| false, |k| k), vec![vec![0, 1, 2]]);
+    }
 
     /// Every job runs once and its result comes back at its place, on pools
     /// of one to three workers, with jobs that use the pool themselves.

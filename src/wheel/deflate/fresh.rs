@@ -11,41 +11,74 @@
 //! sync flush writes) brings the stream to a byte boundary, where the next
 //! chunk's stream starts.
 
-use super::indexed::{inflate_indexed, Inflater};
+use std::cell::RefCell;
+
+use super::indexed::{inflate_indexed_into, Inflater};
+
+/// What each thread keeps from one chunk to the next: its libdeflate
+/// compressor (and its level) and the buffer the checks inflate into. A
+/// compressor's output depends only on the input and the level, and the
+/// buffer is written before it is read, so reusing them changes no byte;
+/// it spares clearing fresh memory (the compressor's tables, a chunk's
+/// worth of buffer) for every chunk.
+#[derive(Default)]
+struct Scratch {
+    compressor: Option<(i32, libdeflater::Compressor)>,
+    inflated: Vec<u8>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
 
 /// `input` deflated at `level` (1–12) into a raw-deflate stream that is
 /// complete when `last`, and otherwise ends byte-aligned without a final
 /// block, so the next chunk's stream can follow it.
 pub(super) fn deflate_fresh(input: &[u8], level: u32, last: bool) -> std::io::Result<Vec<u8>> {
-    let level = libdeflater::CompressionLvl::new(level.clamp(1, 12) as i32)
-        .map_err(|e| std::io::Error::other(format!("libdeflate level {level}: {e:?}")))?;
-    let mut compressor = libdeflater::Compressor::new(level);
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut scratch) => deflate_with(&mut scratch, input, level, last),
+        // only if a chunk were deflated inside another on this thread
+        Err(_) => deflate_with(&mut Scratch::default(), input, level, last),
+    })
+}
+
+/// [`deflate_fresh`] with `scratch`'s compressor and buffer.
+fn deflate_with(scratch: &mut Scratch, input: &[u8], level: u32, last: bool) -> std::io::Result<Vec<u8>> {
+    let lvl = level.clamp(1, 12) as i32;
+    if scratch.compressor.as_ref().is_none_or(|(l, _)| *l != lvl) {
+        let level = libdeflater::CompressionLvl::new(lvl)
+            .map_err(|e| std::io::Error::other(format!("libdeflate level {level}: {e:?}")))?;
+        scratch.compressor = Some((lvl, libdeflater::Compressor::new(level)));
+    }
+    let Some((_, compressor)) = scratch.compressor.as_mut() else { unreachable!("made above") };
     let mut out = vec![0u8; compressor.deflate_compress_bound(input.len())];
     let n = compressor.deflate_compress(input, &mut out).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
     out.truncate(n);
     if last {
         return Ok(out);
     }
-    let final_header = inflate_indexed(&out, input.len())
+    let inflated = &mut scratch.inflated;
+    inflated.resize(inflated.len().max(input.len()), 0);
+    let inflated = &mut inflated[..input.len()];
+    let final_header = inflate_indexed_into(&out, inflated, |_| {})
         .map_err(std::io::Error::other)?
         .ok_or_else(|| std::io::Error::other("a deflate chunk of 4 GiB or more"))?
-        .1
         .blocks
         .last()
         .map_or(0, |b| b.bit);
     out[(final_header / 8) as usize] &= !(1u8 << (final_header % 8));
-    let end = end_of_blocks(&out, input.len())?;
+    let end = end_of_blocks(&out, inflated)?;
     Ok(not_final(out, end))
 }
 
-/// Where the stream `raw`, which has no final block and must produce `size`
-/// bytes, ends: the bit just after its last end-of-block code, as the
-/// inflater reports it at every block boundary (the way the block index
-/// finds block starts).
-fn end_of_blocks(raw: &[u8], size: usize) -> std::io::Result<u64> {
+/// Where the stream `raw`, which has no final block and must produce
+/// `out.len()` bytes (inflated into `out`), ends: the bit just after its
+/// last end-of-block code, as the inflater reports it at every block
+/// boundary (the way the block index finds block starts).
+fn end_of_blocks(raw: &[u8], out: &mut [u8]) -> std::io::Result<u64> {
     let bad = |why: &str| std::io::Error::other(format!("a deflate chunk does not mend: {why}"));
     let avail_in = u32::try_from(raw.len()).map_err(|_| bad("4 GiB or more"))?;
-    let mut out = vec![0u8; size];
+    let size = out.len();
     let mut z = Inflater::new().map_err(std::io::Error::other)?;
     let strm = &mut *z.0;
     strm.next_in = raw.as_ptr();
@@ -97,7 +130,22 @@ fn not_final(mut raw: Vec<u8>, end: u64) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wheel::deflate::indexed::inflate_indexed;
     use crate::wheel::deflate::testdata::{inflate, mixed};
+
+    /// A thread's compressor and buffer, kept from chunk to chunk (and
+    /// level to level), give the bytes new ones give.
+    #[test]
+    fn kept_scratch_writes_what_new_scratch_writes() {
+        for (k, level) in [6u32, 6, 1, 6, 9, 6].into_iter().enumerate() {
+            let data = mixed(150_000 + k * 40_999, k as u64);
+            for last in [false, true] {
+                let kept = deflate_fresh(&data, level, last).unwrap();
+                let new = deflate_with(&mut Scratch::default(), &data, level, last).unwrap();
+                assert!(kept == new, "chunk {k} level {level} last {last}");
+            }
+        }
+    }
 
     /// Pieces of many sizes and contents (empty, one byte, incompressible,
     /// compressible, stored blocks) joined end to end inflate to the input,
@@ -127,7 +175,7 @@ mod tests {
                         let mut open = raw.clone();
                         let header = inflate_indexed(&raw, len).unwrap().unwrap().1.blocks.last().unwrap().bit;
                         open[(header / 8) as usize] &= !(1u8 << (header % 8));
-                        let end = end_of_blocks(&open, len).unwrap();
+                        let end = end_of_blocks(&open, &mut vec![0; len]).unwrap();
                         assert!(end > (raw.len() as u64 - 1) * 8 && end <= raw.len() as u64 * 8);
                         ends.insert(end % 8);
                     }
