@@ -60,7 +60,7 @@ fn deflate_with(scratch: &mut Scratch, input: &[u8], level: u32, last: bool) -> 
     let inflated = &mut scratch.inflated;
     inflated.resize(inflated.len().max(input.len()), 0);
     let inflated = &mut inflated[..input.len()];
-    let final_header = inflate_indexed_into(&out, inflated, |_| {})
+    let final_header = inflate_indexed_into(&out, inflated, |_, _| {})
         .map_err(std::io::Error::other)?
         .ok_or_else(|| std::io::Error::other("a deflate chunk of 4 GiB or more"))?
         .blocks
