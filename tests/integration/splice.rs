@@ -4,48 +4,16 @@
 
 use std::path::PathBuf;
 
-use crate::util::{build_chain, cc, make_wheel, noise, readelf_dynamic, rezip_with_zlib, text, wheelfix, zip_entries};
-
-/// Half text, half noise: deflates into many blocks.
-fn blob(len: usize) -> Vec<u8> {
-    const TEXT: &[u8] = b"GLIBC_2.17 PyInit_ext libfoo.so.1 GLIBC_2.17 PyInit_ext libfoo.so.1 ";
-    let mut v = noise(0x2545_F491, len);
-    for chunk in v.chunks_mut(2 * TEXT.len()) {
-        let n = chunk.len().min(TEXT.len());
-        chunk[..n].copy_from_slice(&TEXT[..n]);
-    }
-    v
-}
+use crate::util::{big_extension_wheel, readelf_dynamic, text, wheelfix, zip_entries, BigExtension};
 
 #[test]
 fn a_large_extension_is_spliced_and_still_loads() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let chain = build_chain(dir);
-    let libdir = chain.lib_dir.to_str().unwrap();
-    // a 3 MiB extension: the chain's extension plus a read-only blob
-    let data = blob(3 << 20);
-    let blob_path = dir.join("blob.bin");
-    std::fs::write(&blob_path, &data).unwrap();
-    let src = format!(
-        "int foo(void);\nint PyInit_ext(void) {{ return foo(); }}\n\
-         __asm__(\".section .rodata\\n.globl big_blob\\nbig_blob:\\n.incbin \\\"{}\\\"\\n.previous\");\n",
-        blob_path.display()
-    );
-    let ext = dir.join("bigext.so");
-    let rpath = format!("-Wl,-rpath,{libdir}");
-    cc(dir, &src, &ext, &["-shared", "-L", libdir, "-l:libfoo.so.1", &rpath, "-Wl,--enable-new-dtags"]);
-    let ext_bytes = std::fs::read(&ext).unwrap();
+    // a 3 MiB extension: the chain's extension plus a read-only blob of
+    // half text, half noise, which deflates into many blocks
+    let BigExtension { chain, data, wheel, ext_bytes } = big_extension_wheel(dir, 0x2545_F491, 3 << 20);
     assert!(ext_bytes.len() > 3 << 20);
-    let wheel = make_wheel(
-        dir,
-        "bigpkg",
-        "linux_x86_64",
-        vec![("bigpkg/__init__.py".into(), Vec::new()), ("bigpkg/ext.so".into(), ext_bytes.clone())],
-    );
-    // deflated the way build tools do it, in zlib's blocks of some 16 KiB
-    // of symbols (libdeflate, which wheelfix writes with, makes fewer)
-    rezip_with_zlib(&wheel);
 
     let out_dir = dir.join("out");
     let out = wheelfix(&["repair", "-v", wheel.to_str().unwrap(), "-w", out_dir.to_str().unwrap()]);

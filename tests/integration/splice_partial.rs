@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::util::{build_chain, cc, loads_with_libraries_gone, make_wheel, noise, rezip_with_zlib, text, zip_entries};
+use crate::util::{big_extension_wheel, loads_with_libraries_gone, text, zip_entries, BigExtension};
 
 /// `wheelfix repair -v WHEEL -w OUT`, with `env` set.
 fn repair(wheel: &Path, out: &Path, env: &[(&str, &str)]) -> (PathBuf, String) {
@@ -29,34 +29,9 @@ fn repair(wheel: &Path, out: &Path, env: &[(&str, &str)]) -> (PathBuf, String) {
 fn a_large_extension_patched_in_part_is_the_same_and_loads() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let chain = build_chain(dir);
-    let libdir = chain.lib_dir.to_str().unwrap();
     // a 6 MiB extension (read in part from 4 MiB): the chain's extension
     // plus a read-only blob of text and noise, in many deflate blocks
-    const TEXT: &[u8] = b"GLIBC_2.17 PyInit_ext libfoo.so.1 GLIBC_2.17 PyInit_ext libfoo.so.1 ";
-    let mut data = noise(0x9E37_79B9, 6 << 20);
-    for chunk in data.chunks_mut(2 * TEXT.len()) {
-        let n = chunk.len().min(TEXT.len());
-        chunk[..n].copy_from_slice(&TEXT[..n]);
-    }
-    let blob_path = dir.join("blob.bin");
-    std::fs::write(&blob_path, &data).unwrap();
-    let src = format!(
-        "int foo(void);\nint PyInit_ext(void) {{ return foo(); }}\n\
-         __asm__(\".section .rodata\\n.globl big_blob\\nbig_blob:\\n.incbin \\\"{}\\\"\\n.previous\");\n",
-        blob_path.display()
-    );
-    let ext = dir.join("bigext.so");
-    let rpath = format!("-Wl,-rpath,{libdir}");
-    cc(dir, &src, &ext, &["-shared", "-L", libdir, "-l:libfoo.so.1", &rpath, "-Wl,--enable-new-dtags"]);
-    let ext_bytes = std::fs::read(&ext).unwrap();
-    let wheel = make_wheel(
-        dir,
-        "bigpkg",
-        "linux_x86_64",
-        vec![("bigpkg/__init__.py".into(), Vec::new()), ("bigpkg/ext.so".into(), ext_bytes.clone())],
-    );
-    rezip_with_zlib(&wheel);
+    let BigExtension { chain, wheel, ext_bytes, .. } = big_extension_wheel(dir, 0x9E37_79B9, 6 << 20);
 
     let (whole, whole_err) = repair(&wheel, &dir.join("whole"), &[("WHEELFIX_TIMINGS", "1")]);
     assert!(!whole_err.contains("in part"), "{whole_err}");

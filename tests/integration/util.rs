@@ -368,3 +368,57 @@ pub fn noise(seed: u64, len: usize) -> Vec<u8> {
     out.truncate(len);
     out
 }
+
+/// `len` bytes of runs of symbol names between runs of noise from `seed`:
+/// they deflate into many blocks.
+fn text_and_noise(seed: u64, len: usize) -> Vec<u8> {
+    const TEXT: &[u8] = b"GLIBC_2.17 PyInit_ext libfoo.so.1 GLIBC_2.17 PyInit_ext libfoo.so.1 ";
+    let mut v = noise(seed, len);
+    for chunk in v.chunks_mut(2 * TEXT.len()) {
+        let n = chunk.len().min(TEXT.len());
+        chunk[..n].copy_from_slice(&TEXT[..n]);
+    }
+    v
+}
+
+/// A wheel `bigpkg` holding a big extension, and what it was made from.
+pub struct BigExtension {
+    /// The chain the extension links against.
+    pub chain: Chain,
+    /// The blob inside the extension.
+    pub data: Vec<u8>,
+    /// The wheel.
+    pub wheel: PathBuf,
+    /// The extension's bytes, as in the wheel.
+    pub ext_bytes: Vec<u8>,
+}
+
+/// A wheel `bigpkg` in `dir` whose `bigpkg/ext.so` is the chain's extension
+/// (the chain built in `dir`) plus a read-only blob of `len` bytes of text
+/// and noise from `seed`, linked against the chain's libfoo with a RUNPATH
+/// to it, and deflated the way build tools do it, in zlib's blocks of some
+/// 16 KiB of symbols (libdeflate, which wheelfix writes with, makes fewer).
+pub fn big_extension_wheel(dir: &Path, seed: u64, len: usize) -> BigExtension {
+    let chain = build_chain(dir);
+    let data = text_and_noise(seed, len);
+    let libdir = chain.lib_dir.to_str().unwrap();
+    let blob_path = dir.join("blob.bin");
+    std::fs::write(&blob_path, &data).unwrap();
+    let src = format!(
+        "int foo(void);\nint PyInit_ext(void) {{ return foo(); }}\n\
+         __asm__(\".section .rodata\\n.globl big_blob\\nbig_blob:\\n.incbin \\\"{}\\\"\\n.previous\");\n",
+        blob_path.display()
+    );
+    let ext = dir.join("bigext.so");
+    let rpath = format!("-Wl,-rpath,{libdir}");
+    cc(dir, &src, &ext, &["-shared", "-L", libdir, "-l:libfoo.so.1", &rpath, "-Wl,--enable-new-dtags"]);
+    let ext_bytes = std::fs::read(&ext).unwrap();
+    let wheel = make_wheel(
+        dir,
+        "bigpkg",
+        "linux_x86_64",
+        vec![("bigpkg/__init__.py".into(), Vec::new()), ("bigpkg/ext.so".into(), ext_bytes.clone())],
+    );
+    rezip_with_zlib(&wheel);
+    BigExtension { chain, data, wheel, ext_bytes }
+}

@@ -5,20 +5,45 @@
 //! of a huge entry can be hashed and spliced without ever holding it whole.
 
 use super::{Compression, WheelArchive};
-use crate::wheel::deflate::{Block, BlockIndex, Inflater};
+use crate::wheel::deflate::{inflate_indexed_pieces, BlockIndex, Pieces, PIECE};
 use crate::wheel::WheelError;
-
-/// Output is made in pieces of this size (256 KiB, as the whole indexed read).
-const PIECE: usize = 256 << 10;
 
 /// An entry read in part with its block index: a buffer of the length asked
 /// for, the ranges of it that hold the entry's bytes (sorted, not
 /// overlapping), and the block index.
 pub(crate) type IndexedPartial = (memmap2::MmapMut, Vec<(u64, u64)>, BlockIndex);
 
-/// Bit `at` of `bytes`, least significant bit first.
-fn bit(bytes: &[u8], at: u64) -> u8 {
-    bytes.get((at / 8) as usize).map_or(0, |b| (b >> (at % 8)) & 1)
+/// One piece reused for the whole output: each full piece goes to `seen`
+/// with its offset, then `release` is told how much of the stream was read.
+struct Reused<'s> {
+    piece: Vec<u8>,
+    /// Offset of the current piece in the output, and its length.
+    at: usize,
+    len: usize,
+    size: usize,
+    seen: &'s mut dyn FnMut(u64, &[u8]),
+    release: &'s mut dyn FnMut(usize),
+}
+
+impl Pieces for Reused<'_> {
+    fn current(&mut self) -> &mut [u8] {
+        &mut self.piece[..self.len]
+    }
+
+    fn next(&mut self, consumed: usize) -> bool {
+        if self.at + self.len >= self.size {
+            return false;
+        }
+        (self.seen)(self.at as u64, &self.piece[..self.len]);
+        (self.release)(consumed);
+        self.at += self.len;
+        self.len = self.piece.len().min(self.size - self.at);
+        true
+    }
+
+    fn last(&mut self, _consumed: usize) {
+        (self.seen)(self.at as u64, &self.piece[..self.len]);
+    }
 }
 
 /// Inflates the raw-deflate stream `raw`, which must produce exactly `size`
@@ -32,74 +57,12 @@ fn inflate_indexed_streaming(
     seen: &mut dyn FnMut(u64, &[u8]),
     release: &mut dyn FnMut(usize),
 ) -> Result<Option<BlockIndex>, String> {
-    let (Ok(avail_in), Ok(_)) = (u32::try_from(raw.len()), u32::try_from(size)) else {
+    if u32::try_from(raw.len()).is_err() || u32::try_from(size).is_err() {
         return Ok(None);
-    };
-    let mut z = Inflater::new()?;
-    let strm = &mut *z.0;
-    strm.next_in = raw.as_ptr();
-    strm.avail_in = avail_in;
-    let mut blocks = vec![Block { out: 0, bit: 0, kind: (bit(raw, 1) | (bit(raw, 2) << 1)) }];
-    // the CRC-32 of the raw bytes, taken before they are released
-    let mut raw_crc = crc32fast::Hasher::new();
-    let mut crc_at = 0usize;
-    let mut piece = vec![0u8; PIECE.min(size.max(1))];
-    // bytes made in the pieces before the current one
-    let mut before_piece = 0usize;
-    let mut piece_len = piece.len().min(size);
-    strm.next_out = piece.as_mut_ptr();
-    strm.avail_out = piece_len as u32;
-    let ended = loop {
-        let before = (strm.avail_in, strm.avail_out, strm.data_type);
-        // SAFETY: next_in/avail_in describe `raw` (minus what was consumed),
-        // next_out/avail_out the rest of `piece`; both outlive the call.
-        let rc = unsafe { libz_rs_sys::inflate(strm, libz_rs_sys::Z_BLOCK) };
-        let done = before_piece + piece_len - strm.avail_out as usize;
-        match rc {
-            libz_rs_sys::Z_STREAM_END => break true,
-            libz_rs_sys::Z_OK | libz_rs_sys::Z_BUF_ERROR => {}
-            libz_rs_sys::Z_DATA_ERROR => return Err("corrupt deflate data".into()),
-            rc => return Err(format!("inflate failed (zlib code {rc})")),
-        }
-        // stopped just before the header of the next block
-        if strm.data_type & 128 != 0 && strm.data_type & 64 == 0 {
-            let consumed = u64::from(avail_in - strm.avail_in);
-            let unused = (strm.data_type & 63) as u64;
-            let at = consumed * 8 - unused;
-            if blocks.last().is_some_and(|b| b.bit < at) {
-                blocks.push(Block { out: done as u64, bit: at, kind: bit(raw, at + 1) | (bit(raw, at + 2) << 1) });
-            }
-        }
-        // the piece is full: hand it on and go on with it again
-        if strm.avail_out == 0 && before_piece + piece_len < size {
-            seen(before_piece as u64, &piece[..piece_len]);
-            let consumed = (avail_in - strm.avail_in) as usize;
-            raw_crc.update(&raw[crc_at..consumed]);
-            crc_at = consumed;
-            release(consumed);
-            before_piece += piece_len;
-            piece_len = piece.len().min(size - before_piece);
-            strm.next_out = piece.as_mut_ptr();
-            strm.avail_out = piece_len as u32;
-            continue;
-        }
-        // no input used, no output made and no change of state: stuck
-        if (strm.avail_in, strm.avail_out, strm.data_type) == before {
-            return Err(if strm.avail_out == 0 {
-                format!("the deflate stream holds more than the declared {size} bytes")
-            } else {
-                "the deflate stream ends early".into()
-            });
-        }
-    };
-    let produced = before_piece + piece_len - strm.avail_out as usize;
-    drop(z);
-    if !ended || produced != size {
-        return Err(format!("the deflate stream holds {produced} bytes, not the declared {size}"));
     }
-    seen(before_piece as u64, &piece[..piece_len]);
-    raw_crc.update(&raw[crc_at..]);
-    Ok(Some(BlockIndex { blocks, raw_crc32: raw_crc.finalize() }))
+    let piece = vec![0u8; PIECE.min(size.max(1))];
+    let len = piece.len().min(size);
+    inflate_indexed_pieces(raw, size, &mut Reused { piece, at: 0, len, size, seen, release })
 }
 
 impl WheelArchive {

@@ -91,7 +91,47 @@ pub fn inflate_indexed(raw: &[u8], size: usize) -> Result<Option<(Vec<u8>, Block
 }
 
 /// Output is handed on in pieces of this size (256 KiB: fits in L2).
-const PIECE: usize = 256 << 10;
+pub(crate) const PIECE: usize = 256 << 10;
+
+/// Where an indexed inflate puts its output: one piece at a time, each
+/// handed on once it is full. The pieces together must be exactly as long
+/// as the stream's declared size, and each shorter than 4 GiB.
+pub(crate) trait Pieces {
+    /// The piece being filled now (the same one until [`Pieces::next`]).
+    fn current(&mut self) -> &mut [u8];
+    /// The current piece is full and `consumed` bytes of the stream are read
+    /// (they are not read again): hand the piece on and go on with the next
+    /// one. False, and nothing handed on, when the current piece is the last.
+    fn next(&mut self, consumed: usize) -> bool;
+    /// The stream ended and filled the last piece: hand it on. `consumed` is
+    /// the whole stream's length.
+    fn last(&mut self, consumed: usize);
+}
+
+/// Successive pieces of a caller's buffer, handed on for good.
+struct Split<'a, F> {
+    rest: std::slice::ChunksMut<'a, u8>,
+    piece: &'a mut [u8],
+    seen: F,
+}
+
+impl<'a, F: FnMut(&'a [u8], usize)> Pieces for Split<'a, F> {
+    fn current(&mut self) -> &mut [u8] {
+        self.piece
+    }
+
+    fn next(&mut self, consumed: usize) -> bool {
+        let Some(next) = self.rest.next() else { return false };
+        let full: &'a mut [u8] = std::mem::replace(&mut self.piece, next);
+        (self.seen)(full, consumed);
+        true
+    }
+
+    fn last(&mut self, consumed: usize) {
+        let last: &'a mut [u8] = std::mem::take(&mut self.piece);
+        (self.seen)(last, consumed);
+    }
+}
 
 /// [`inflate_indexed`] into `out`, whose length is the size the stream must
 /// produce, handing every finished piece of `out` to `seen` in order, as
@@ -102,9 +142,24 @@ const PIECE: usize = 256 << 10;
 pub fn inflate_indexed_into<'a>(
     raw: &[u8],
     out: &'a mut [u8],
-    mut seen: impl FnMut(&'a [u8], usize),
+    seen: impl FnMut(&'a [u8], usize),
 ) -> Result<Option<BlockIndex>, String> {
     let size = out.len();
+    let mut rest = out.chunks_mut(PIECE);
+    let piece = rest.next().unwrap_or_default();
+    inflate_indexed_pieces(raw, size, &mut Split { rest, piece, seen })
+}
+
+/// The one indexed inflate loop: inflates the raw-deflate stream `raw`,
+/// which must produce exactly `size` bytes, into `pieces`, recording where
+/// each deflate block starts and the CRC-32 of `raw`, taken as it is
+/// consumed (before [`Pieces::next`] is told so). `None` when the stream is
+/// too large for one call (4 GiB or more in or out).
+pub(crate) fn inflate_indexed_pieces(
+    raw: &[u8],
+    size: usize,
+    pieces: &mut impl Pieces,
+) -> Result<Option<BlockIndex>, String> {
     let (Ok(avail_in), Ok(_)) = (u32::try_from(raw.len()), u32::try_from(size)) else {
         return Ok(None);
     };
@@ -116,20 +171,23 @@ pub fn inflate_indexed_into<'a>(
     // the CRC-32 of the raw bytes, taken as they are consumed
     let mut raw_crc = crc32fast::Hasher::new();
     let mut crc_at = 0usize;
-    // bytes made in the pieces before the current one
-    let mut before_piece = 0usize;
-    let mut pieces = out.chunks_mut(PIECE);
-    let mut piece: &'a mut [u8] = pieces.next().unwrap_or_default();
-    let mut piece_len = piece.len();
-    strm.next_out = piece.as_mut_ptr();
-    strm.avail_out = piece_len as u32;
+    // bytes made in the pieces before the current one, and in the current one
+    let (mut before_piece, mut filled) = (0usize, 0usize);
     let ended = loop {
+        let piece = pieces.current();
+        let piece_len = piece.len();
+        let room = &mut piece[filled..];
+        strm.next_out = room.as_mut_ptr();
+        // no piece is longer than `size`, which fits in 32 bits
+        strm.avail_out = room.len() as u32;
         let before = (strm.avail_in, strm.avail_out, strm.data_type);
         // SAFETY: next_in/avail_in describe `raw` (minus what was consumed),
-        // next_out/avail_out the rest of the current piece of `out`, which
-        // nothing else holds until it is handed to `seen`; both outlive the call.
+        // next_out/avail_out the unfilled rest of the current piece, which is
+        // borrowed mutably here and nothing else holds until it is handed
+        // on; both outlive the call.
         let rc = unsafe { libz_rs_sys::inflate(strm, libz_rs_sys::Z_BLOCK) };
-        let done = before_piece + piece_len - strm.avail_out as usize;
+        filled = piece_len - strm.avail_out as usize;
+        let done = before_piece + filled;
         match rc {
             libz_rs_sys::Z_STREAM_END => break true,
             libz_rs_sys::Z_OK | libz_rs_sys::Z_BUF_ERROR => {}
@@ -145,18 +203,15 @@ pub fn inflate_indexed_into<'a>(
                 blocks.push(Block { out: done as u64, bit: at, kind: bit(raw, at + 1) | (bit(raw, at + 2) << 1) });
             }
         }
-        // the piece is full: hand it on and go on in the next one
+        // the piece is full: take the CRC of what was read (the caller may
+        // release it), hand the piece on and go on in the next one
         if strm.avail_out == 0 {
-            if let Some(next) = pieces.next() {
-                let full: &'a mut [u8] = std::mem::replace(&mut piece, next);
-                let consumed = (avail_in - strm.avail_in) as usize;
-                raw_crc.update(&raw[crc_at..consumed]);
-                crc_at = consumed;
-                seen(full, consumed);
+            let consumed = (avail_in - strm.avail_in) as usize;
+            raw_crc.update(&raw[crc_at..consumed]);
+            crc_at = consumed;
+            if pieces.next(consumed) {
                 before_piece += piece_len;
-                piece_len = piece.len();
-                strm.next_out = piece.as_mut_ptr();
-                strm.avail_out = piece_len as u32;
+                filled = 0;
                 continue;
             }
         }
@@ -169,13 +224,13 @@ pub fn inflate_indexed_into<'a>(
             });
         }
     };
-    let produced = before_piece + piece_len - strm.avail_out as usize;
+    let produced = before_piece + filled;
     drop(z);
     if !ended || produced != size {
         return Err(format!("the deflate stream holds {produced} bytes, not the declared {size}"));
     }
     raw_crc.update(&raw[crc_at..]);
-    seen(piece, raw.len());
+    pieces.last(raw.len());
     Ok(Some(BlockIndex { blocks, raw_crc32: raw_crc.finalize() }))
 }
 

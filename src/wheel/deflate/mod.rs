@@ -29,7 +29,7 @@ pub use chunked::{
 #[cfg(test)]
 pub(crate) use indexed::bit;
 pub use indexed::{inflate_indexed, inflate_indexed_into, BlockIndex};
-pub(crate) use indexed::{Block, Inflater};
+pub(crate) use indexed::{inflate_indexed_pieces, Inflater, Pieces, PIECE};
 pub use spill::{Spill, StreamBytes};
 
 use flate2::{Compress, Compression, FlushCompress, Status};
