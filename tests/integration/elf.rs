@@ -445,7 +445,26 @@ fn check_output(input: &[u8], output: &[u8], dir: &Path, name: &str) -> PathBuf 
     let old_strsz = strsz(input);
     let bound = page + old_strsz + dynstr + info.rpath.join(":").len() + info.runpath.join(":").len() + 64 * 16;
     assert!(output.len() <= input.len() + bound, "{name}: grew from {} to {} bytes", input.len(), output.len());
+    // a string table that moved leaves no copy behind (it would be
+    // compressed twice): the input's `.dynstr` is in the output once
+    if let Some(old) = section_bytes(input, ".dynstr").filter(|b| b.len() > 16) {
+        let copies = output.windows(old.len()).filter(|w| *w == &old[..]).count();
+        assert_eq!(copies, 1, "{name}: the input's .dynstr is in the output {copies} times");
+    }
     path
+}
+
+/// The bytes of section `section` of an ELF file, found by readelf.
+fn section_bytes(data: &[u8], section: &str) -> Option<Vec<u8>> {
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    fs::write(tmp.path(), data).unwrap();
+    let out = readelf_clean(tmp.path(), &["-S", "-W"]);
+    let line = out.lines().find(|l| l.split_whitespace().any(|w| w == section))?;
+    let after: Vec<&str> = line.split(section).nth(1)?.split_whitespace().collect();
+    // type, address, offset, size
+    let off = usize::from_str_radix(after.get(2)?, 16).ok()?;
+    let size = usize::from_str_radix(after.get(3)?, 16).ok()?;
+    data.get(off..off + size).map(<[u8]>::to_vec)
 }
 
 /// DT_STRSZ, read from readelf.

@@ -139,6 +139,14 @@ pub(super) fn grow(
     let seg = lay_out(f, dynamic, w.len(), (entries.len(), strings), fits)?;
     let NewSegment { off, vaddr, str_at, str_len, dyn_at, dyn_len, .. } = seg;
     w.grow_to(off + seg.len)?;
+    let grew = !strings.tail.is_empty();
+    if grew {
+        // the old string table is no longer used: its bytes are cleared
+        // (before anything else is written, so that whatever moves there
+        // stays), as patchelf does, so that a wheel does not compress every
+        // name twice
+        w.put(old_stroff, &vec![0; strings.old.len()])?;
+    }
     if let Slot::Shift(shift) = &seg.slot {
         shift.apply(f, w, (off + seg.moved_at, vaddr + seg.moved_at), entries, vn_files)?;
     }
@@ -147,7 +155,6 @@ pub(super) fn grow(
     }
 
     // Contents.
-    let grew = !strings.tail.is_empty();
     if grew {
         w.put(off + str_at, strings.old)?;
         w.put(off + str_at + strings.old.len() as u64, &strings.tail)?;
