@@ -16,6 +16,9 @@ pub(super) type Inflated = (Vec<u8>, u64, Option<[u8; 32]>);
 /// An entry inflated with its block index: bytes, index, sha256 (when asked).
 pub(super) type IndexedEntry = (Vec<u8>, BlockIndex, Option<[u8; 32]>);
 
+/// Bytes inflated (and hashed) per step: fits in L2.
+const STEP: usize = 256 << 10;
+
 /// Inflates from `d` (reading `raw` from where it stopped) until `step` is
 /// full or the stream ends. Returns the bytes made and whether the stream
 /// ended; an error for corrupt data or a stream that stops short.
@@ -120,8 +123,6 @@ impl WheelArchive {
         seen: &mut dyn FnMut(u64, &[u8]),
     ) -> Result<Inflated, WheelError> {
         use sha2::Digest;
-        /// Bytes inflated (and hashed) per step: fits in L2.
-        const STEP: usize = 256 << 10;
         let (entry, loc) = self.located(index)?;
         let raw = self.raw_data(index)?;
         let zerr = |what: String| WheelError::Zip(format!("entry `{}`: {what}", entry.name.escape_debug()));
@@ -188,24 +189,7 @@ impl WheelArchive {
                     (out, pos, ended)
                 } else if sha256 && cap >= HASH_ALONGSIDE_MIN {
                     // not kept, and large: hashed on a thread of its own
-                    // while the next steps inflate
-                    let (made, sha_) = sha256_relayed(cap.min(STEP), |relay| -> Result<(usize, bool), String> {
-                        let (mut pos, mut ended, mut released) = (0usize, false, 0usize);
-                        while pos < cap && !ended {
-                            let want = (cap - pos).min(STEP);
-                            let step = &mut relay.buffer()[..want];
-                            let (filled, end) = inflate_step(&mut d, raw, step)?;
-                            crc.update(&step[..filled]);
-                            seen(pos as u64, &step[..filled]);
-                            relay.hand_on(filled);
-                            pos += filled;
-                            ended = end;
-                            let consumed = usize::try_from(d.total_in()).unwrap_or(0).min(raw.len());
-                            self.release_consumed(raw, &mut released, consumed);
-                        }
-                        Ok((pos, ended))
-                    });
-                    let (pos, ended) = made.map_err(zerr)?;
+                    let (pos, ended, sha_) = self.inflate_relayed(&mut d, raw, cap, &mut crc, seen).map_err(zerr)?;
                     (sha, digest) = (None, Some(sha_));
                     (Vec::new(), pos, ended)
                 } else {
@@ -234,6 +218,39 @@ impl WheelArchive {
         check_size_and_crc(entry, total, crc.finalize()).map_err(zerr)?;
         self.release(index);
         Ok((out, total, digest.or_else(|| sha.map(|s| s.finalize().into()))))
+    }
+
+    /// The streaming inflate of a large entry whose bytes are not kept, in
+    /// `STEP`-byte steps: each step's CRC-32 is taken and `seen` gets it
+    /// here, while its sha256 is computed on a thread of its own as the next
+    /// steps inflate ([`sha256_relayed`]). Returns the bytes made, whether
+    /// the stream ended, and the sha256.
+    fn inflate_relayed(
+        &self,
+        d: &mut flate2::Decompress,
+        raw: &[u8],
+        cap: usize,
+        crc: &mut crc32fast::Hasher,
+        seen: &mut dyn FnMut(u64, &[u8]),
+    ) -> Result<(usize, bool, [u8; 32]), String> {
+        let (made, sha) = sha256_relayed(cap.min(STEP), |relay| -> Result<(usize, bool), String> {
+            let (mut pos, mut ended, mut released) = (0usize, false, 0usize);
+            while pos < cap && !ended {
+                let want = (cap - pos).min(STEP);
+                let step = &mut relay.buffer()[..want];
+                let (filled, end) = inflate_step(d, raw, step)?;
+                crc.update(&step[..filled]);
+                seen(pos as u64, &step[..filled]);
+                relay.hand_on(filled);
+                pos += filled;
+                ended = end;
+                let consumed = usize::try_from(d.total_in()).unwrap_or(0).min(raw.len());
+                self.release_consumed(raw, &mut released, consumed);
+            }
+            Ok((pos, ended))
+        });
+        let (pos, ended) = made?;
+        Ok((pos, ended, sha))
     }
 
     /// Inflates entry `index` like [`WheelArchive::read`] and records where
