@@ -130,9 +130,32 @@ pub fn ranges_cover(ranges: &[(u64, u64)], start: u64, end: u64) -> bool {
     i > 0 && ranges[i - 1].1 >= end
 }
 
+/// `ranges` sorted and merged: touching or overlapping ranges become one,
+/// empty ones are dropped; the result is what [`ranges_cover`] takes.
+pub fn merge_ranges(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    ranges.retain(|(a, b)| a < b);
+    ranges.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+    for (a, b) in ranges {
+        match out.last_mut() {
+            Some(last) if last.1 >= a => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_merge_when_they_touch_or_overlap() {
+        let merged = merge_ranges(vec![(10, 20), (0, 5), (5, 7), (15, 30), (40, 40), (35, 36)]);
+        assert_eq!(merged, vec![(0, 7), (10, 30), (35, 36)]);
+        assert!(ranges_cover(&merged, 11, 30) && !ranges_cover(&merged, 6, 11));
+        assert_eq!(merge_ranges(Vec::new()), Vec::new());
+    }
 
     #[test]
     fn integers_in_both_orders_and_out_of_bounds() {

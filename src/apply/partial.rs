@@ -22,7 +22,7 @@ use super::patch::{Patched, Patcher, Route, Splice};
 use crate::analyze::{partial_patch_above, KeptPart, SPLICE_MIN};
 use crate::binary::elf::{parse_partial, partial_wanted};
 use crate::binary::BinaryInfo;
-use crate::bytes::ranges_cover;
+use crate::bytes::{merge_ranges, ranges_cover};
 use crate::error::{Error, Result};
 use crate::patch::elf::{ElfEdits, ElfPatch};
 use crate::plan::PlannedBinary;
@@ -39,20 +39,6 @@ const MARGIN: u64 = 5 << 20;
 pub(super) fn wanted(patcher: &Patcher<'_>, index: usize, edits: &ElfEdits) -> bool {
     let large = |e: &crate::wheel::Entry| e.size >= partial_patch_above().max(SPLICE_MIN);
     patcher.archive.entries().get(index).is_some_and(large) && !edits.is_empty()
-}
-
-/// Sorted, merged copy of `ranges`.
-fn merged(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
-    ranges.retain(|(a, b)| a < b);
-    ranges.sort_unstable();
-    let mut out: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
-    for (a, b) in ranges {
-        match out.last_mut() {
-            Some(last) if last.1 >= a => last.1 = last.1.max(b),
-            _ => out.push((a, b)),
-        }
-    }
-    out
 }
 
 /// Hands `piece` (the input's bytes at `start`) to `hash` with the bytes of
@@ -147,7 +133,7 @@ impl<'a> Patcher<'a> {
             let mut holds = held.clone();
             holds.extend(written.iter().copied());
             holds.push((old_len, new_len));
-            let holds = merged(holds);
+            let holds = merge_ranges(holds);
             if !patch.write_partial(&mut buf, &holds).map_err(patch_err)? {
                 return Ok(None);
             }

@@ -56,13 +56,7 @@ fn partial_parses_equal_whole_parses_or_give_up() {
             cuts.sort_unstable();
             let mut ranges: Vec<(u64, u64)> = cuts.chunks(2).map(|c| (c[0], c[1])).filter(|(a, b)| a < b).collect();
             ranges.dedup();
-            let mut merged: Vec<(u64, u64)> = Vec::new();
-            for (a, b) in ranges {
-                match merged.last_mut() {
-                    Some(last) if last.1 >= a => last.1 = last.1.max(b),
-                    _ => merged.push((a, b)),
-                }
-            }
+            let merged = crate::bytes::merge_ranges(ranges);
             match parse_partial(&only(data, &merged), &merged) {
                 None => gave_up += 1,
                 Some(r) => {

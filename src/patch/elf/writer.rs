@@ -59,15 +59,7 @@ impl Log {
     /// stretches: every byte of a stretch is written by some write, the
     /// last one to write it deciding its value.
     pub(crate) fn overlay(&self) -> Vec<(u64, Vec<u8>)> {
-        let mut spans: Vec<(u64, u64)> = self.written().filter(|(a, b)| a < b).collect();
-        spans.sort_unstable();
-        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(spans.len());
-        for (a, b) in spans {
-            match merged.last_mut() {
-                Some(last) if last.1 >= a => last.1 = last.1.max(b),
-                _ => merged.push((a, b)),
-            }
-        }
+        let merged = crate::bytes::merge_ranges(self.written().collect());
         let mut out: Vec<(u64, Vec<u8>)> = merged.iter().map(|&(a, b)| (a, vec![0; (b - a) as usize])).collect();
         for (off, bytes) in self.writes.iter().filter(|(_, b)| !b.is_empty()) {
             let k = merged.partition_point(|&(a, _)| a <= *off) - 1;

@@ -3,7 +3,7 @@
 
 use super::verify::check_streamed;
 use super::{Compression, WheelArchive};
-use crate::bytes::ranges_cover;
+use crate::bytes::{merge_ranges, ranges_cover};
 use crate::wheel::WheelError;
 
 /// What `WheelArchive::read_partial` keeps of an entry is up to this: it
@@ -38,15 +38,7 @@ pub fn keep_step(
             // bytes held already are written again with the same values
             out[a as usize..b as usize].copy_from_slice(&piece[(a - start) as usize..(b - start) as usize]);
             read.push((a, b));
-            read.sort_unstable();
-            let mut merged: Vec<(u64, u64)> = Vec::with_capacity(read.len());
-            for &(a, b) in read.iter() {
-                match merged.last_mut() {
-                    Some(last) if last.1 >= a => last.1 = last.1.max(b),
-                    _ => merged.push((a, b)),
-                }
-            }
-            *read = merged;
+            *read = merge_ranges(std::mem::take(read));
             new = true;
         }
         if !new {
