@@ -6,14 +6,14 @@
 //! smaller than the zlib that auditwheel's `zipfile` uses). It takes no
 //! preset dictionary and ends every stream with a final block, so a chunk
 //! that is not the last is mended here: its stream is inflated once to find
-//! the final block's header and end (which also checks what libdeflate
+//! where the final block starts and ends (which also checks what libdeflate
 //! wrote), the BFINAL bit is cleared, and an empty stored block (what a
 //! sync flush writes) brings the stream to a byte boundary, where the next
 //! chunk's stream starts.
 
 use std::cell::RefCell;
 
-use super::indexed::{inflate_indexed_into, Inflater};
+use super::indexed::Inflater;
 
 /// What each thread keeps from one chunk to the next: its libdeflate
 /// compressor (and its level) and the buffer the checks inflate into. A
@@ -59,23 +59,16 @@ fn deflate_with(scratch: &mut Scratch, input: &[u8], level: u32, last: bool) -> 
     }
     let inflated = &mut scratch.inflated;
     inflated.resize(inflated.len().max(input.len()), 0);
-    let inflated = &mut inflated[..input.len()];
-    let final_header = inflate_indexed_into(&out, inflated, |_, _| {})
-        .map_err(std::io::Error::other)?
-        .ok_or_else(|| std::io::Error::other("a deflate chunk of 4 GiB or more"))?
-        .blocks
-        .last()
-        .map_or(0, |b| b.bit);
+    let (final_header, end) = final_block(&out, &mut inflated[..input.len()])?;
     out[(final_header / 8) as usize] &= !(1u8 << (final_header % 8));
-    let end = end_of_blocks(&out, inflated)?;
     Ok(not_final(out, end))
 }
 
-/// Where the stream `raw`, which has no final block and must produce
-/// `out.len()` bytes (inflated into `out`), ends: the bit just after its
-/// last end-of-block code, as the inflater reports it at every block
-/// boundary (the way the block index finds block starts).
-fn end_of_blocks(raw: &[u8], out: &mut [u8]) -> std::io::Result<u64> {
+/// Where the final block of the complete stream `raw`, which must produce
+/// `out.len()` bytes (inflated into `out`), starts, and the bit just after
+/// its end-of-block code: one pass that stops at every block boundary (as
+/// the block index does) and checks what libdeflate wrote.
+fn final_block(raw: &[u8], out: &mut [u8]) -> std::io::Result<(u64, u64)> {
     let bad = |why: &str| std::io::Error::other(format!("a deflate chunk does not mend: {why}"));
     let avail_in = u32::try_from(raw.len()).map_err(|_| bad("4 GiB or more"))?;
     let size = out.len();
@@ -85,27 +78,36 @@ fn end_of_blocks(raw: &[u8], out: &mut [u8]) -> std::io::Result<u64> {
     strm.avail_in = avail_in;
     strm.next_out = out.as_mut_ptr();
     strm.avail_out = u32::try_from(size).map_err(|_| bad("4 GiB or more"))?;
-    let mut end = None;
+    // the start of the block being decoded (the last boundary passed), and
+    // the boundary after the final block's end-of-block code
+    let (mut start, mut end) = (0u64, None);
+    let at = |strm: &libz_rs_sys::z_stream| u64::from(avail_in - strm.avail_in) * 8 - (strm.data_type & 63) as u64;
     loop {
         let before = (strm.avail_in, strm.avail_out, strm.data_type);
         // SAFETY: next_in/avail_in describe `raw` (minus what was consumed),
         // next_out/avail_out the rest of `out`; both outlive the call.
         let rc = unsafe { libz_rs_sys::inflate(strm, libz_rs_sys::Z_BLOCK) };
         match rc {
+            libz_rs_sys::Z_STREAM_END => {
+                return match (strm.avail_out, end) {
+                    (0, Some(end)) => Ok((start, end)),
+                    _ => Err(bad("its blocks do not hold the chunk")),
+                }
+            }
             libz_rs_sys::Z_OK | libz_rs_sys::Z_BUF_ERROR => {}
             _ => return Err(bad(&format!("zlib code {rc}"))),
         }
+        // a boundary: before the next block's header, or (in the final
+        // block) after its end-of-block code
         if strm.data_type & 128 != 0 {
-            let consumed = u64::from(avail_in - strm.avail_in);
-            end = Some(consumed * 8 - (strm.data_type & 63) as u64);
+            match strm.data_type & 64 {
+                0 => start = at(strm),
+                _ => end = Some(at(strm)),
+            }
         }
         if (strm.avail_in, strm.avail_out, strm.data_type) == before {
-            break;
+            return Err(bad("it ends early"));
         }
-    }
-    match (strm.avail_out, end) {
-        (0, Some(end)) => Ok(end),
-        _ => Err(bad("its blocks do not hold the chunk")),
     }
 }
 
@@ -172,10 +174,9 @@ mod tests {
                             o.truncate(n);
                             o
                         };
-                        let mut open = raw.clone();
                         let header = inflate_indexed(&raw, len).unwrap().unwrap().1.blocks.last().unwrap().bit;
-                        open[(header / 8) as usize] &= !(1u8 << (header % 8));
-                        let end = end_of_blocks(&open, &mut vec![0; len]).unwrap();
+                        let (start, end) = final_block(&raw, &mut vec![0; len]).unwrap();
+                        assert_eq!(start, header, "the final block's start, as the block index finds it");
                         assert!(end > (raw.len() as u64 - 1) * 8 && end <= raw.len() as u64 * 8);
                         ends.insert(end % 8);
                     }
