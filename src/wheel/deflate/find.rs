@@ -22,13 +22,13 @@ const ORDER: [usize; 19] = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 
 const FIXED_BITS: u64 = 17;
 
 /// The Kraft sum, in units of 2^-7, of four 3-bit code lengths packed as
-/// they come in a header (a length of 0 adds nothing): a code-length code
-/// is complete exactly when its sum is 128.
-const KRAFT4: [u16; 4096] = kraft4();
+/// they come in a header (a length of 0 adds nothing), 255 for 256: a
+/// code-length code is complete exactly when its sum is 128.
+const KRAFT4: [u8; 4096] = kraft4();
 
 /// Builds [`KRAFT4`].
-const fn kraft4() -> [u16; 4096] {
-    let mut t = [0u16; 4096];
+const fn kraft4() -> [u8; 4096] {
+    let mut t = [0u8; 4096];
     let mut i = 0;
     while i < 4096 {
         let mut sum = 0u16;
@@ -40,7 +40,7 @@ const fn kraft4() -> [u16; 4096] {
             }
             k += 1;
         }
-        t[i] = sum;
+        t[i] = if sum > 255 { 255 } else { sum as u8 };
         i += 1;
     }
     t
@@ -76,21 +76,25 @@ fn candidates(w: u64) -> u64 {
 
 /// The cheap checks on the first 121 bits `v` of a candidate header: BTYPE
 /// 2, the numbers of codes within zlib's limits, and a complete code-length
-/// code (zlib refuses an incomplete or over-subscribed one; an empty one
-/// gives no code length at all, so no end-of-block code either).
+/// code.
 fn plausible(v: u128) -> bool {
     let w = v as u64;
-    if w & 0b110 != 0b100 || (w >> 3) & 31 > 29 || (w >> 8) & 31 > 29 {
-        return false;
-    }
-    let ncode = ((w >> 13) & 15) as u32 + 4;
+    w & 0b110 == 0b100 && (w >> 3) & 31 <= 29 && (w >> 8) & 31 <= 29 && code_length_code_complete(v)
+}
+
+/// Whether the code-length code of the header whose first bits are `v` is
+/// complete, the only kind zlib accepts: not over-subscribed, nor
+/// incomplete (an empty one gives no code length at all, so no end-of-block
+/// code either).
+fn code_length_code_complete(v: u128) -> bool {
+    let ncode = ((v as u32 >> 13) & 15) + 4;
     // at most 19 * 3 = 57 bits of lengths
     let f = (v >> FIXED_BITS) as u64 & ((1u64 << (3 * ncode)) - 1);
-    let sum = KRAFT4[(f & 0xfff) as usize]
-        + KRAFT4[((f >> 12) & 0xfff) as usize]
-        + KRAFT4[((f >> 24) & 0xfff) as usize]
-        + KRAFT4[((f >> 36) & 0xfff) as usize]
-        + KRAFT4[(f >> 48) as usize];
+    let sum = u32::from(KRAFT4[(f & 0xfff) as usize])
+        + u32::from(KRAFT4[((f >> 12) & 0xfff) as usize])
+        + u32::from(KRAFT4[((f >> 24) & 0xfff) as usize])
+        + u32::from(KRAFT4[((f >> 36) & 0xfff) as usize])
+        + u32::from(KRAFT4[(f >> 48) as usize]);
     sum == 128
 }
 
@@ -198,7 +202,8 @@ pub(crate) fn find_dynamic_header(raw: &[u8], from: u64, to: u64) -> Option<u64>
     let mut base = from / 8 * 8;
     while base < to {
         // 48 positions per load: each needs its first 13 bits for the
-        // candidate mask and 74 for the code-length code (47 + 74 ≤ 121)
+        // candidate mask (BTYPE, HLIT, HDIST: the rest of what `plausible`
+        // checks) and 74 for the code-length code (47 + 74 ≤ 121)
         let x = bits_at(raw, base);
         let mut mask = candidates(x as u64);
         if from > base {
@@ -211,7 +216,7 @@ pub(crate) fn find_dynamic_header(raw: &[u8], from: u64, to: u64) -> Option<u64>
             let k = mask.trailing_zeros();
             let v = x >> k;
             let at = base + u64::from(k);
-            if plausible(v) && decodes(raw, at, v) {
+            if code_length_code_complete(v) && decodes(raw, at, v) {
                 return Some(at);
             }
             mask &= mask - 1;

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 struct Rng(u64);
 
 impl Rng {
+    /// The next 64 pseudo-random bits.
     fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
@@ -15,10 +16,12 @@ impl Rng {
         self.0
     }
 
+    /// A pseudo-random number below `n` (0 when `n` is 0).
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
 
+    /// `len` pseudo-random bytes.
     fn bytes(&mut self, len: usize) -> Vec<u8> {
         (0..len).map(|_| (self.next() >> 24) as u8).collect()
     }
