@@ -63,6 +63,16 @@ fn bits_at(raw: &[u8], at: u64) -> u128 {
     u128::from_le_bytes(w) >> shift
 }
 
+/// The 64 bits of `raw` from bit `at` on; only the low 57 are sure to be
+/// that far from `at`. Bits past the end read as zero.
+fn word_at(raw: &[u8], at: u64) -> u64 {
+    let fast = usize::try_from(at / 8).ok().and_then(|byte| raw.get(byte..byte.checked_add(8)?));
+    match fast {
+        Some(s) => u64::from_le_bytes(s.try_into().unwrap_or_default()) >> (at % 8),
+        None => bits_at(raw, at) as u64,
+    }
+}
+
 /// One bit per position `k` (0..48) of the word `w`, set where the bits
 /// from `k` on could start a dynamic header: BTYPE 2, HLIT ≤ 29 and
 /// HDIST ≤ 29 (a field of 5 bits is 30 or 31 exactly when its top 4 bits
@@ -150,7 +160,9 @@ fn zlib_code_ok(lens: &[u8]) -> bool {
 /// The rest of the check of a header at bit `at` of `raw` whose first bits
 /// `v` are [`plausible`]: decodes the code lengths of both codes exactly as
 /// zlib does, then checks the two codes; false when the header runs past
-/// the end of `raw`.
+/// the end of `raw`. A code is refused as soon as zlib's refusal is
+/// certain: once it is over-subscribed, or once the end-of-block code is
+/// known to have no length.
 fn decodes(raw: &[u8], at: u64, v: u128) -> bool {
     let w = v as u64;
     let nlen = ((w >> 3) & 31) as usize + 257;
@@ -162,10 +174,18 @@ fn decodes(raw: &[u8], at: u64, v: u128) -> bool {
     }
     let table = code_length_table(&cl);
     let mut pos = at + FIXED_BITS + 3 * ncode as u64;
+    // the next `avail` bits from `pos` on, refilled before a code and its
+    // extra bits (at most 7 + 7) could run out
+    let (mut bits, mut avail) = (word_at(raw, pos), 56);
     let mut lens = [0u8; 286 + 30];
     let mut have = 0;
+    // the Kraft sums of both codes so far, in units of 2^-15: once one is
+    // over 1 that code is over-subscribed, and zlib refuses it in the end
+    let mut kraft = [0u32; 2];
     while have < total {
-        let bits = bits_at(raw, pos) as u32;
+        if avail < 14 {
+            (bits, avail) = (word_at(raw, pos), 56);
+        }
         let entry = table[(bits & 127) as usize];
         let (sym, len) = (entry >> 4, u32::from(entry & 15));
         let extra = bits >> len;
@@ -179,11 +199,25 @@ fn decodes(raw: &[u8], at: u64, v: u128) -> bool {
         if have + run > total {
             return false;
         }
-        lens[have..have + run].fill(value);
+        // the lengths start at zero: only the others are written
+        if value != 0 {
+            lens[have..have + run].fill(value);
+            let in_lit = (have + run).min(nlen).saturating_sub(have);
+            kraft[0] += (in_lit as u32) << (15 - value);
+            kraft[1] += ((run - in_lit) as u32) << (15 - value);
+            if kraft[0] > 1 << 15 || kraft[1] > 1 << 15 {
+                return false;
+            }
+        }
         have += run;
+        if have > 256 && lens[256] == 0 {
+            return false;
+        }
+        bits >>= len + used;
+        avail -= len + used;
         pos += u64::from(len + used);
     }
-    pos <= raw.len() as u64 * 8 && lens[256] != 0 && zlib_code_ok(&lens[..nlen]) && zlib_code_ok(&lens[nlen..total])
+    pos <= raw.len() as u64 * 8 && zlib_code_ok(&lens[..nlen]) && zlib_code_ok(&lens[nlen..total])
 }
 
 /// Whether bits `at..` of `raw` start a dynamic-Huffman block header zlib
