@@ -114,8 +114,8 @@ fn scan(raw: &[u8]) -> Vec<u64> {
 }
 
 /// Several MiB of varied data, each deflated by zlib-rs at levels 1, 6 and
-/// 9 (and at 6 in pieces) and by libdeflate at 6 and 12, with the block starts found by the
-/// indexed inflate (built once, shared by the tests).
+/// 9 (and at 6 in pieces) and by libdeflate at 6 and 12, with the block
+/// starts found by the indexed inflate (built once, shared by the tests).
 fn streams() -> &'static [Stream] {
     static STREAMS: OnceLock<Vec<Stream>> = OnceLock::new();
     STREAMS.get_or_init(|| {
@@ -174,8 +174,8 @@ fn true_headers_are_accepted_and_never_skipped() {
     }
     println!("in all: {bytes} bytes, {headers} dynamic headers, {false_positives} false positives");
     assert!(headers > 200, "{headers} dynamic headers in the test streams");
-    // a loose bound: well under one false positive per KiB of stream
-    assert!(false_positives * 1024 < bytes, "{false_positives} false positives in {bytes} bytes");
+    // a loose bound (none was seen): under one false positive per 16 KiB
+    assert!(false_positives * (16 << 10) < bytes, "{false_positives} false positives in {bytes} bytes");
 }
 
 /// Every position `is_dynamic_header` accepts between `from` and `to`, one
@@ -374,5 +374,148 @@ fn hostile_input_never_panics_and_finds_only_headers() {
         assert_eq!(find_dynamic_header(raw, u64::MAX, u64::MAX), None);
         assert_eq!(find_dynamic_header(raw, 40, 40), None);
         assert_eq!(find_dynamic_header(raw, 40, 3), None);
+    }
+}
+
+/// A bit writer, least significant bit first, as deflate writes.
+#[derive(Default)]
+struct Writer {
+    out: Vec<u8>,
+    bits: u64,
+}
+
+impl Writer {
+    /// Appends the low `count` bits of `value`.
+    fn put(&mut self, value: u32, count: u32) {
+        for i in 0..count {
+            if self.bits % 8 == 0 {
+                self.out.push(0);
+            }
+            let last = self.out.len() - 1;
+            self.out[last] |= (((value >> i) & 1) as u8) << (self.bits % 8);
+            self.bits += 1;
+        }
+    }
+
+    /// Appends a Huffman code of `len` bits, most significant bit first.
+    fn code(&mut self, code: u32, len: u8) {
+        for i in (0..u32::from(len)).rev() {
+            self.put(code >> i, 1);
+        }
+    }
+}
+
+/// The canonical Huffman codes for `lens`.
+fn canonical(lens: &[u8]) -> Vec<u32> {
+    let mut codes = vec![0; lens.len()];
+    let mut next = 0u32;
+    for len in 1..=15u8 {
+        for (sym, _) in lens.iter().enumerate().filter(|(_, &l)| l == len) {
+            codes[sym] = next;
+            next += 1;
+        }
+        next <<= 1;
+    }
+    codes
+}
+
+/// A complete code-length code: 13 codes of 4 bits, then 6 of 5.
+fn complete_cl() -> [u8; 19] {
+    std::array::from_fn(|sym| if sym < 13 { 4 } else { 5 })
+}
+
+/// `lead` bits of noise, then a dynamic block header with `nlen` and
+/// `ndist` codes, all 19 code lengths of the code-length code `cl`, and
+/// the code-length symbols `syms` (each with the value of its extra bits),
+/// then zero bytes.
+fn header(lead: u32, nlen: u32, ndist: u32, cl: &[u8; 19], syms: &[(u8, u32)]) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.put(0b1_0110_1101, lead);
+    w.put(0b100, 3); // BFINAL 0, BTYPE 2
+    w.put(nlen - 257, 5);
+    w.put(ndist - 1, 5);
+    w.put(15, 4);
+    for &sym in &ORDER {
+        w.put(u32::from(cl[sym]), 3);
+    }
+    let codes = canonical(cl);
+    for &(sym, extra) in syms {
+        w.code(codes[usize::from(sym)], cl[usize::from(sym)]);
+        w.put(extra, [0, 2, 3, 7][usize::from(sym.saturating_sub(15))]);
+    }
+    w.out.extend([0u8; 64]);
+    w.out
+}
+
+/// Code-length symbols that send these lengths one by one.
+fn one_by_one(lens: &[u8]) -> Vec<(u8, u32)> {
+    lens.iter().map(|&l| (l, 0)).collect()
+}
+
+/// A header made by hand: what it shows, its numbers of literal/length and
+/// distance codes, its code-length code, its code-length symbols, and
+/// zlib's verdict on it.
+type Case<'a> = (&'a str, u32, u32, [u8; 19], Vec<(u8, u32)>, &'a str);
+
+/// Headers made by hand at the edges of zlib's rules: zlib's verdict is
+/// the one expected, and `is_dynamic_header` and the finder agree with it.
+#[test]
+fn hand_made_headers_at_the_edges_of_zlibs_rules() {
+    // a complete literal/length code of 257 codes: 255 of 8 bits, 2 of 9
+    let lit: Vec<(u8, u32)> = one_by_one(&[[8u8; 255].as_slice(), &[9, 9]].concat());
+    let cat = |a: &[(u8, u32)], b: &[(u8, u32)]| [a, b].concat();
+    // 256 zero lengths, in two runs
+    let zeros = [(18, 127), (18, 107)];
+    let (cl, mut over, mut under) = (complete_cl(), complete_cl(), complete_cl());
+    over[18] = 4;
+    under[0] = 5;
+    let invalid_dist = "invalid distances set";
+    let cases: Vec<Case> = vec![
+        ("complete codes", 257, 2, cl, cat(&lit, &[(1, 0), (1, 0)]), "Accepted"),
+        ("an empty distance code", 257, 1, cl, cat(&lit, &[(0, 0)]), "Accepted"),
+        ("one distance code of 1 bit", 257, 2, cl, cat(&lit, &[(0, 0), (1, 0)]), "Accepted"),
+        ("one distance code of 2 bits", 257, 1, cl, cat(&lit, &[(2, 0)]), invalid_dist),
+        ("three distance codes of 1 bit", 257, 3, cl, cat(&lit, &[(1, 0), (1, 0), (1, 0)]), invalid_dist),
+        ("only end-of-block, of 1 bit", 257, 2, cl, cat(&zeros, &[(1, 0), (1, 0), (1, 0)]), "Accepted"),
+        (
+            "only end-of-block, of 2 bits",
+            257,
+            2,
+            cl,
+            cat(&zeros, &[(2, 0), (1, 0), (1, 0)]),
+            "invalid literal/lengths set",
+        ),
+        (
+            "no end-of-block",
+            257,
+            2,
+            cl,
+            cat(&one_by_one(&[8; 256]), &[(0, 0), (1, 0), (1, 0)]),
+            "invalid code -- missing end-of-block",
+        ),
+        ("zeros from literal into distance lengths", 258, 4, cl, cat(&lit, &[(17, 0), (1, 0), (1, 0)]), "Accepted"),
+        ("a repeat from literal into distance lengths", 258, 2, cl, cat(&zeros, &[(1, 0), (16, 0)]), "Accepted"),
+        ("a repeat with nothing before it", 257, 1, cl, cat(&[(16, 0)], &lit), "invalid bit length repeat"),
+        ("a run past the last length", 257, 2, cl, cat(&lit, &[(17, 7)]), "invalid bit length repeat"),
+        ("287 literal/length codes", 287, 2, cl, lit.clone(), "too many length or distance symbols"),
+        ("31 distance codes", 257, 31, cl, lit.clone(), "too many length or distance symbols"),
+        ("an over-subscribed code-length code", 257, 2, over, lit.clone(), "invalid code lengths set"),
+        ("an incomplete code-length code", 257, 2, under, lit.clone(), "invalid code lengths set"),
+        ("an empty code-length code", 257, 2, [0; 19], vec![], "invalid code -- missing end-of-block"),
+    ];
+    let mut z = Inflater::new().unwrap();
+    for (what, nlen, ndist, cl, syms, expected) in &cases {
+        for lead in [0, 5] {
+            let raw = header(lead, *nlen, *ndist, cl, syms);
+            let verdict = match zlib_verdict(&mut z, &raw, u64::from(lead)) {
+                Verdict::Refused(msg) => msg,
+                v => format!("{v:?}"),
+            };
+            assert_eq!(&verdict, expected, "{what}");
+            let accepted = *expected == "Accepted";
+            assert_eq!(is_dynamic_header(&raw, u64::from(lead)), accepted, "{what}");
+            let found = find_dynamic_header(&raw, u64::from(lead), u64::from(lead) + 1);
+            assert_eq!(found, accepted.then_some(u64::from(lead)), "{what}");
+        }
     }
 }
