@@ -16,6 +16,7 @@
 //! patched entry by copying the blocks the patch left alone.
 
 mod chunked;
+mod find;
 mod fresh;
 mod indexed;
 mod spill;
