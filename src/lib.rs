@@ -88,8 +88,8 @@ pub mod timing;
 pub mod wheel;
 
 pub use analyze::{
-    analyze, Analysis, AnalyzeOptions, DepGraph, Edge, Family, LinuxVerdict, MacVerdict, Node, NodeKind, Status,
-    Verdict, WheelBinary, WindowsVerdict,
+    analyze, Analysis, AnalyzeOptions, DepGraph, Edge, Family, LinuxVerdict, MacVerdict, Node, NodeKind, Reading,
+    Status, Verdict, WheelBinary, WindowsVerdict,
 };
 pub use apply::{ApplyOptions, SharedLibraries};
 pub use check::{check, CheckOptions, CheckReport, Problem};

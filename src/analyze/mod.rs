@@ -63,6 +63,8 @@ pub struct AnalyzeOptions {
     pub macos_target: Option<String>,
     /// Check every entry against RECORD (on by default).
     pub verify_record: bool,
+    /// How much of the largest binaries is read (whole by default).
+    pub reading: Reading,
     /// site-packages directories whose installed distributions provide
     /// libraries: a library one of them ships is linked there, not bundled
     /// (`--site-packages`).
@@ -90,12 +92,26 @@ impl Default for AnalyzeOptions {
             executable_path: None,
             macos_target: std::env::var("MACOSX_DEPLOYMENT_TARGET").ok().filter(|s| !s.is_empty()),
             verify_record: true,
+            reading: Reading::Whole,
             site_packages: Vec::new(),
             pe_find_in_wheel: false,
             pe_analyze_dlls: false,
             pe_path: None,
         }
     }
+}
+
+/// How much of the largest binaries an analysis reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// Every entry is inflated whole and checked against its CRC-32 and
+    /// RECORD.
+    Whole,
+    /// Deflated ELF files of 32 MiB or more are read only where their parse
+    /// needs, their start and their end, and are not checked against their
+    /// CRC-32 or RECORD; the rest as [`Reading::Whole`]. What `show` does;
+    /// a repair reads whole whatever this says.
+    Skim,
 }
 
 /// Analyses the wheel at `path`.
@@ -122,7 +138,7 @@ fn analyze_inner(archive: &WheelArchive, options: &AnalyzeOptions, keep: Option<
     let libc = crate::policy::linux::libc_of_wheel_tags(&archive.filename().platform);
     let exclude = compile_globs(&options.exclude)?;
     let (binaries, ()) = rayon::join(
-        || read::read_binaries(archive, options.verify_record, keep, &exclude),
+        || read::read_binaries(archive, options, keep, &exclude),
         || match libc {
             Some(libc) if options.policy_file.is_none() => crate::policy::linux::preload_builtin(libc),
             _ => {}

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use super::kept::{partial_patch_above, Kept, KeptEntry, KeptPart};
 use super::model::WheelBinary;
+use super::{AnalyzeOptions, Reading};
 use crate::binary::{self, BinaryInfo, ElfInfo, Format};
 use crate::error::{Error, Result};
 use crate::wheel::WheelArchive;
@@ -51,10 +52,13 @@ const PARTIAL_MIN: u64 = 4 << 20;
 /// as far as its budget goes.
 pub(super) fn read_binaries(
     archive: &WheelArchive,
-    verify: bool,
+    options: &AnalyzeOptions,
     mut keep: Option<&mut Kept>,
     exclude: &[glob::Pattern],
 ) -> Result<Vec<WheelBinary>> {
+    let verify = options.verify_record;
+    // a repair reads every byte it may write again
+    let skim = options.reading == Reading::Skim && keep.is_none();
     let budget = keep.as_ref().map(|k| k.budget());
     let wheel = archive.path().display().to_string();
     let mut files: Vec<usize> = (0..archive.entries().len()).filter(|&i| !archive.entries()[i].is_dir).collect();
@@ -95,7 +99,7 @@ pub(super) fn read_binaries(
         let in_part =
             entry.size >= PARTIAL_MIN && prefix.starts_with(b"\x7fELF") && (budget.is_none() || bundled || unkeepable);
         let parsed_in_part = match in_part {
-            true => read_elf_in_part(archive, i, verify).map_err(wheel_err)?,
+            true => read_elf_in_part(archive, i, verify, skim).map_err(wheel_err)?,
             false => None,
         };
         let mut kept = None;
@@ -171,21 +175,38 @@ enum Keep {
 /// A binary read: its parse, and what is kept of it for repair.
 type Read = (WheelBinary, Option<Keep>);
 
+/// Deflated ELF files at least this large (32 MiB) are read sparsely when
+/// the analysis skims ([`Reading::Skim`]).
+const SKIM_MIN: u64 = 32 << 20;
+
 /// The parse of ELF entry `index`, read in part
-/// ([`WheelArchive::read_partial`] with [`binary::elf::partial_wanted`]);
-/// with the parts read; `None` when it must be read whole: it cannot be read
-/// in part, or its parse needed more than was kept.
+/// ([`WheelArchive::read_partial`] with [`binary::elf::partial_wanted`]), or
+/// with `skim` and at [`SKIM_MIN`] or more, sparsely
+/// ([`WheelArchive::read_sparse`]) when that can be done; with the parts
+/// read. `None` when it must be read whole: it cannot be read in part, or
+/// its parse needed more than was kept.
 fn read_elf_in_part(
     archive: &WheelArchive,
     index: usize,
     verify: bool,
+    skim: bool,
 ) -> std::result::Result<Option<(ParsedElf, KeptPart)>, crate::wheel::WheelError> {
+    let name = &archive.entries()[index].name;
+    if skim && archive.entries()[index].size >= SKIM_MIN {
+        if let Some((data, read)) = archive.read_sparse(index, &mut binary::elf::partial_wanted)? {
+            let held: u64 = read.iter().map(|(a, b)| b - a).sum();
+            if let Some(parsed) = binary::elf::parse_partial(&data, &read) {
+                crate::timing::mark(format_args!("{name} read sparsely: {} of {} MiB", held >> 20, data.len() >> 20));
+                return Ok(Some((parsed, KeptPart { data, read })));
+            }
+        }
+        crate::timing::mark(format_args!("{name} could not be read sparsely"));
+    }
     let Some((data, read)) = archive.read_partial(index, verify, &mut binary::elf::partial_wanted)? else {
         return Ok(None);
     };
     let parsed = binary::elf::parse_partial(&data, &read);
     if parsed.is_none() {
-        let name = &archive.entries()[index].name;
         crate::timing::mark(format_args!("{name} read again whole: its parse needed more"));
     }
     Ok(parsed.map(|parsed| (parsed, KeptPart { data, read })))

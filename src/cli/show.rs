@@ -16,6 +16,11 @@ pub struct ShowArgs {
     /// Print a JSON document (schema: `schema/show.schema.json`) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Read every entry whole and check it against its CRC-32 and RECORD, as
+    /// `check` and `repair` do. Without it, deflated ELF files of 32 MiB or
+    /// more are read only where the report needs: their start and their end.
+    #[arg(long)]
+    pub verify: bool,
     /// Where libraries are searched for, and what is excluded.
     #[command(flatten)]
     pub search: SearchArgs,
@@ -23,7 +28,10 @@ pub struct ShowArgs {
 
 /// Runs `show`; returns the exit code.
 pub fn run(args: &ShowArgs, printer: &Printer) -> u8 {
-    let options = args.search.analyze_options();
+    let mut options = args.search.analyze_options();
+    if !args.verify {
+        options.reading = crate::analyze::Reading::Skim;
+    }
     let mut code = 0u8;
     let mut docs = Vec::new();
     let stdout = std::io::stdout();

@@ -70,6 +70,7 @@ mod atomic;
 mod cdx_schema;
 mod json_schema;
 mod licenses;
+mod skim;
 mod splice;
 mod splice_partial;
 // Audits whatever the tag: abi3/abi3t, executable stacks, link lint, OpenMP runtimes.

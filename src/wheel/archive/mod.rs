@@ -16,7 +16,8 @@
 //! `central` reads and checks the central directory, `inflate` inflates
 //! entries, `install` refuses entries that cannot all be installed,
 //! `verify` checks them against RECORD (`hash` computes the sha256
-//! alongside), `partial` reads an entry in part.
+//! alongside), `partial` reads an entry in part, `sparse` only its start
+//! and end.
 
 mod central;
 mod hash;
@@ -25,6 +26,7 @@ mod inflate;
 mod install;
 mod map;
 mod partial;
+mod sparse;
 mod verify;
 
 #[cfg(test)]

@@ -9,9 +9,8 @@
 //! positions fail one of the cheap checks, made on many positions at once
 //! or on one 128-bit load; only the few left decode their code lengths.
 //!
-//! This is what inflating from the middle of a stream starts from; until
-//! that reader uses it, only the tests do.
-#![cfg_attr(not(test), allow(dead_code))]
+//! This is what inflating from the middle of a stream starts from (the
+//! sparse read of a huge entry, `wheel::archive::sparse`).
 
 /// The order in which a header lists the code lengths of the code-length
 /// alphabet.
@@ -86,7 +85,8 @@ fn candidates(w: u64) -> u64 {
 
 /// The cheap checks on the first 121 bits `v` of a candidate header: BTYPE
 /// 2, the numbers of codes within zlib's limits, and a complete code-length
-/// code.
+/// code. (The search makes the same checks on many positions at once.)
+#[cfg(test)]
 fn plausible(v: u128) -> bool {
     let w = v as u64;
     w & 0b110 == 0b100 && (w >> 3) & 31 <= 29 && (w >> 8) & 31 <= 29 && code_length_code_complete(v)
@@ -221,7 +221,9 @@ fn decodes(raw: &[u8], at: u64, v: u128) -> bool {
 }
 
 /// Whether bits `at..` of `raw` start a dynamic-Huffman block header zlib
-/// would accept.
+/// would accept: the search's verdict on one position, which its tests hold
+/// it to.
+#[cfg(test)]
 pub(crate) fn is_dynamic_header(raw: &[u8], at: u64) -> bool {
     let v = bits_at(raw, at);
     plausible(v) && decodes(raw, at, v)

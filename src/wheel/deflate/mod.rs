@@ -19,6 +19,7 @@ mod chunked;
 mod find;
 mod fresh;
 mod indexed;
+mod midstream;
 mod spill;
 #[cfg(test)]
 pub(crate) mod testdata;
@@ -27,10 +28,12 @@ pub use chunked::{
     chunk_for, chunk_ranges, deflate_chunk, deflate_chunked, deflate_early, early_chunks, join_chunks, ChunkRange,
     CHUNK,
 };
+pub(crate) use find::find_dynamic_header;
 #[cfg(test)]
 pub(crate) use indexed::bit;
 pub use indexed::{inflate_indexed, inflate_indexed_into, BlockIndex};
 pub(crate) use indexed::{inflate_indexed_pieces, Inflater, Pieces, PIECE};
+pub(crate) use midstream::Midstream;
 pub use spill::{Spill, StreamBytes};
 
 use flate2::{Compress, Compression, FlushCompress, Status};
