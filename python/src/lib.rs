@@ -74,11 +74,13 @@ fn analyze<'py>(
 }
 
 /// Analyses wheels; returns the `show --json` document (a wheel that cannot be
-/// read is `{"wheel", "error"}` in it, as in the command).
+/// read is `{"wheel", "error"}` in it, as in the command). Like the command,
+/// it reads a huge ELF file only at its start and its end unless `verify`.
 #[pyfunction]
 #[pyo3(signature = (wheels, *, lib_path=None, sysroot=None, ldpaths=None, policy=None, exclude=None,
                     disable_isa_ext_check=false, executable_path=None, allow_pure_python_wheel=false,
-                    ignore_existing=false, analyze_existing=false, analyze_existing_exes=false, site_packages=None))]
+                    ignore_existing=false, analyze_existing=false, analyze_existing_exes=false, site_packages=None,
+                    verify=false))]
 #[allow(clippy::too_many_arguments)]
 fn show<'py>(
     py: Python<'py>,
@@ -95,6 +97,7 @@ fn show<'py>(
     analyze_existing: bool,
     analyze_existing_exes: bool,
     site_packages: Option<Bound<'py, PyAny>>,
+    verify: bool,
 ) -> PyResult<PyObject> {
     let wheels = paths(Some(&wheels), "wheels")?;
     let search = Search {
@@ -111,7 +114,10 @@ fn show<'py>(
         analyze_existing_exes,
         site_packages,
     };
-    let options = search.args()?.analyze_options();
+    let mut options = search.args()?.analyze_options();
+    if !verify {
+        options.reading = wheelfix::Reading::Skim;
+    }
     let doc = py.allow_threads(|| {
         let docs = wheels
             .iter()

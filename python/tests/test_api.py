@@ -66,6 +66,7 @@ class Api(unittest.TestCase):
         self.assertEqual(doc, json.loads(cli.stdout))
         self.assertEqual(doc["schema_version"], wheelfix.SHOW_SCHEMA_VERSION)
         self.assertEqual(doc["wheels"][0], wheelfix.analyze(DEMO, lib_path=DEMO_LIB))
+        self.assertEqual(doc, wheelfix.show([DEMO, missing, str(DEMO)], lib_path=DEMO_LIB, verify=True))
         self.assertIn("no such file or directory", doc["wheels"][1]["error"])
         check_schema(schema("show"), doc)
 

@@ -243,8 +243,10 @@ def show(
     analyze_existing: bool = False,
     analyze_existing_exes: bool = False,
     site_packages: Optional[Paths] = None,
+    verify: bool = False,
 ) -> ShowReport:
-    """Analyse wheels: the ``show --json`` document."""
+    """Analyse wheels: the ``show --json`` document. Like the command, a huge
+    ELF file is read only at its start and its end unless ``verify``."""
 
 def repair(
     wheel: StrPath,
