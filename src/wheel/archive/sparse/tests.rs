@@ -114,3 +114,20 @@ fn known_bytes_are_read_before_the_window_is() {
     let (out, read) = sparse(&raw, size, &mut |_, _| wanted.to_vec()).unwrap();
     check(&data, &out, &read, &wanted);
 }
+
+/// An end that compresses worse than the rest: the first guess, taken from
+/// the stream's average compression, starts too late, and the end is placed
+/// from further back.
+#[test]
+fn a_guess_that_falls_short_goes_further_back() {
+    // 12 MiB of one word again and again, then 8 MiB of 16 letters at random
+    let mut data: Vec<u8> = b"PyInit_ext ".iter().copied().cycle().take(12 << 20).collect();
+    let letters: Vec<u8> =
+        (0u32..(1 << 18)).flat_map(|i| <sha2::Sha256 as sha2::Digest>::digest(i.to_le_bytes())).collect();
+    data.extend(letters.iter().map(|b| b'a' + (b & 15)));
+    let size = data.len() as u64;
+    let raw = deflate(&data, 6);
+    let wanted = [(0, 100), (size - (7 << 20), size - (7 << 20) + 64), (size - 10, size)];
+    let (out, read) = sparse(&raw, size, &mut |_, _| wanted.to_vec()).unwrap();
+    check(&data, &out, &read, &wanted);
+}
