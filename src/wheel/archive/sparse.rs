@@ -25,9 +25,10 @@ use crate::wheel::WheelError;
 const JUMP: u64 = 16 << 20;
 /// A window is kept every this many bytes of the end's output.
 const SNAPSHOT_EVERY: u64 = 4 << 20;
-/// Output after the window is known and before anything is kept: what a
-/// search that started on bits which only look like a block header could
-/// have made wrong, many times over.
+/// Output of the end's inflate before its first window is kept. A header
+/// found by search that is not one fails to inflate within a few blocks
+/// almost always; should its garbage ever run into the stream's real
+/// blocks, what it made lies far inside this margin.
 const MARGIN: u64 = 1 << 20;
 /// Bytes inflated per step.
 const STEP: usize = 256 << 10;
@@ -39,8 +40,9 @@ struct Snapshot {
     /// Bit of the stream where the block's header starts.
     bit: u64,
     /// The 32 KiB of output before `out`, as inflated with the first
-    /// stand-in window, and with the second while the two still differ.
+    /// stand-in window.
     window: Vec<u8>,
+    /// The same with the second stand-in window, while the two still differ.
     other: Option<Vec<u8>>,
 }
 
