@@ -35,6 +35,12 @@ use crate::wheel::writer::CHUNK;
 /// are not, the pass is made again for them.
 const MARGIN: u64 = 5 << 20;
 
+/// [`MARGIN`], or `WHEELFIX_PARTIAL_MARGIN` (bytes; for tests of the pass
+/// made again).
+fn margin() -> u64 {
+    std::env::var("WHEELFIX_PARTIAL_MARGIN").ok().and_then(|v| v.parse().ok()).unwrap_or(MARGIN)
+}
+
 /// Whether entry `index`, patched with `edits` and spliced, is patched in part.
 pub(super) fn wanted(patcher: &Patcher<'_>, index: usize, edits: &ElfEdits) -> bool {
     let large = |e: &crate::wheel::Entry| e.size >= partial_patch_above().max(SPLICE_MIN);
@@ -98,14 +104,15 @@ impl<'a> Patcher<'a> {
         let overlay = patch.overlay();
         // what the second pass keeps: what the first read, the pages written
         // with a margin around them, and the end of the file
+        let margin = margin();
         let mut want = read.clone();
         want.extend(
             written
                 .iter()
                 .filter(|w| w.0 < old_len)
-                .map(|&(s, e)| (s.saturating_sub(MARGIN) & !4095, e.saturating_add(MARGIN).min(old_len))),
+                .map(|&(s, e)| (s.saturating_sub(margin) & !4095, e.saturating_add(margin).min(old_len))),
         );
-        want.push((old_len.saturating_sub(MARGIN), old_len));
+        want.push((old_len.saturating_sub(margin), old_len));
         drop(buf);
         for _ in 0..2 {
             let (mut sha, mut crc) = (sha2::Sha256::new(), crc32fast::Hasher::new());

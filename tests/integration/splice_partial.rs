@@ -15,6 +15,7 @@ fn repair(wheel: &Path, out: &Path, env: &[(&str, &str)]) -> (PathBuf, String) {
         .env_remove("LD_LIBRARY_PATH")
         .env_remove("AUDITWHEEL_PLAT")
         .env_remove("WHEELFIX_PARTIAL_PATCH_ABOVE")
+        .env_remove("WHEELFIX_PARTIAL_MARGIN")
         .env_remove("WHEELFIX_TIMINGS")
         .env("NO_COLOR", "1");
     for (k, v) in env {
@@ -44,6 +45,15 @@ fn a_large_extension_patched_in_part_is_the_same_and_loads() {
     // it starts from the parts the analysis read and kept, with no pass of its own
     assert!(!part_err.contains("read bigpkg/ext.so in part"), "{part_err}");
     assert!(std::fs::read(&part).unwrap() == std::fs::read(&whole).unwrap(), "the two paths differ");
+    // with 4 KiB kept around each write instead of 5 MiB, the splice needs
+    // more of the blocks the writes touch than the pass kept: it is made
+    // again, with them, and the wheel is the same
+    let small =
+        [("WHEELFIX_TIMINGS", "1"), ("WHEELFIX_PARTIAL_PATCH_ABOVE", "1048576"), ("WHEELFIX_PARTIAL_MARGIN", "4096")];
+    let (again, again_err) = repair(&wheel, &dir.join("again"), &small);
+    assert_eq!(again_err.matches("read bigpkg/ext.so indexed in part").count(), 2, "{again_err}");
+    assert_eq!(part_err.matches("read bigpkg/ext.so indexed in part").count(), 1, "{part_err}");
+    assert!(std::fs::read(&again).unwrap() == std::fs::read(&whole).unwrap(), "the pass made again differs");
     // most of the stream is still copied
     let line = part_err.lines().find(|l| l.contains("`bigpkg/ext.so`: ") && l.contains(" bytes kept ")).unwrap();
     let nums: Vec<u64> = line.split(' ').filter_map(|w| w.parse().ok()).collect();
