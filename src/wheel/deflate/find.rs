@@ -12,6 +12,8 @@
 //! This is what inflating from the middle of a stream starts from (the
 //! sparse read of a huge entry, `wheel::archive::sparse`).
 
+use super::indexed::{bits_at, word_at};
+
 /// The order in which a header lists the code lengths of the code-length
 /// alphabet.
 const ORDER: [usize; 19] = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
@@ -43,33 +45,6 @@ const fn kraft4() -> [u8; 4096] {
         i += 1;
     }
     t
-}
-
-/// The 128 bits of `raw` from bit `at` on; only the low 121 are sure to be
-/// that far from `at` (the load is 16 whole bytes). Bits past the end read
-/// as zero.
-fn bits_at(raw: &[u8], at: u64) -> u128 {
-    let shift = at % 8;
-    let Ok(byte) = usize::try_from(at / 8) else { return 0 };
-    let mut w = [0u8; 16];
-    match raw.get(byte..byte.saturating_add(16)) {
-        Some(s) => w.copy_from_slice(s),
-        None => {
-            let rest = raw.get(byte..).unwrap_or_default();
-            w[..rest.len()].copy_from_slice(rest);
-        }
-    }
-    u128::from_le_bytes(w) >> shift
-}
-
-/// The 64 bits of `raw` from bit `at` on; only the low 57 are sure to be
-/// that far from `at`. Bits past the end read as zero.
-fn word_at(raw: &[u8], at: u64) -> u64 {
-    let fast = usize::try_from(at / 8).ok().and_then(|byte| raw.get(byte..byte.checked_add(8)?));
-    match fast {
-        Some(s) => u64::from_le_bytes(s.try_into().unwrap_or_default()) >> (at % 8),
-        None => bits_at(raw, at) as u64,
-    }
 }
 
 /// One bit per position `k` (0..48) of the word `w`, set where the bits

@@ -47,6 +47,27 @@ pub(crate) fn bit(bytes: &[u8], at: u64) -> u8 {
     bytes.get((at / 8) as usize).map_or(0, |b| (b >> (at % 8)) & 1)
 }
 
+/// The bits of `bytes` from bit `at` on, in deflate's order, from one load
+/// of 16 whole bytes: the low 121 of them at least are the stream's. Bits
+/// past the end read as zero.
+pub(crate) fn bits_at(bytes: &[u8], at: u64) -> u128 {
+    let Ok(byte) = usize::try_from(at / 8) else { return 0 };
+    let mut w = [0u8; 16];
+    match bytes.get(byte..byte.saturating_add(16)) {
+        Some(s) => w.copy_from_slice(s),
+        None => {
+            let rest = bytes.get(byte..).unwrap_or_default();
+            w[..rest.len()].copy_from_slice(rest);
+        }
+    }
+    u128::from_le_bytes(w) >> (at % 8)
+}
+
+/// The 64 bits of `bytes` from bit `at` on ([`bits_at`]).
+pub(crate) fn word_at(bytes: &[u8], at: u64) -> u64 {
+    bits_at(bytes, at) as u64
+}
+
 /// A zlib stream for raw inflate, ended on drop.
 pub(crate) struct Inflater(pub(crate) Box<libz_rs_sys::z_stream>);
 

@@ -32,7 +32,7 @@ pub(crate) use find::find_dynamic_header;
 #[cfg(test)]
 pub(crate) use indexed::bit;
 pub use indexed::{inflate_indexed, inflate_indexed_into, BlockIndex};
-pub(crate) use indexed::{inflate_indexed_pieces, Inflater, Pieces, PIECE};
+pub(crate) use indexed::{inflate_indexed_pieces, word_at, Inflater, Pieces, PIECE};
 pub(crate) use midstream::Midstream;
 pub use spill::{Spill, StreamBytes};
 

@@ -1,5 +1,7 @@
 //! Writing a deflate stream bit by bit, and copying bits of another one.
 
+use crate::wheel::deflate::word_at;
+
 /// A bit writer in deflate's order.
 pub(super) struct Bits {
     pub(super) out: Vec<u8>,
@@ -83,20 +85,4 @@ impl Bits {
         self.flush_bytes();
         self.out
     }
-}
-
-/// The little-endian 64-bit word of `src` that starts at bit `at` (bits past
-/// the end read as zero).
-pub(super) fn word_at(src: &[u8], at: u64) -> u64 {
-    let byte = (at / 8) as usize;
-    if let Some(w) = src.get(byte..byte.saturating_add(16)) {
-        // one unaligned 16-byte load, away from the end
-        let w: [u8; 16] = w.try_into().unwrap_or_default();
-        return (u128::from_le_bytes(w) >> (at % 8)) as u64;
-    }
-    let mut w = [0u8; 16];
-    let avail = src.len().saturating_sub(byte).min(16);
-    w[..avail].copy_from_slice(&src[byte..byte + avail]);
-    let v = u128::from_le_bytes(w) >> (at % 8);
-    v as u64
 }

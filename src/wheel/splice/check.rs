@@ -1,7 +1,7 @@
 //! The checks a spliced stream passes before it is used: every copied run
 //! bit for bit against the input's blocks, every segment inflated back.
 
-use super::bits::word_at;
+use crate::wheel::deflate::word_at;
 use crate::wheel::deflate::Inflater;
 
 /// The error of a re-compressed stream that failed its check.
