@@ -130,6 +130,18 @@ pub fn ranges_cover(ranges: &[(u64, u64)], start: u64, end: u64) -> bool {
     i > 0 && ranges[i - 1].1 >= end
 }
 
+/// The first offset of `[start, end)` that none of `ranges` (sorted and
+/// merged, as [`merge_ranges`] gives them) covers, if any.
+pub fn first_gap(ranges: &[(u64, u64)], start: u64, end: u64) -> Option<u64> {
+    let i = ranges.partition_point(|&(s, _)| s <= start);
+    // merged ranges never touch: the byte after one is in none
+    let at = match i.checked_sub(1).map(|k| ranges[k]) {
+        Some((_, e)) if e > start => e,
+        _ => start,
+    };
+    (at < end).then_some(at)
+}
+
 /// `ranges` sorted and merged: touching or overlapping ranges become one,
 /// empty ones are dropped; the result is what [`ranges_cover`] takes.
 pub fn merge_ranges(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
@@ -155,6 +167,20 @@ mod tests {
         assert_eq!(merged, vec![(0, 7), (10, 30), (35, 36)]);
         assert!(ranges_cover(&merged, 11, 30) && !ranges_cover(&merged, 6, 11));
         assert_eq!(merge_ranges(Vec::new()), Vec::new());
+    }
+
+    #[test]
+    fn the_first_gap_of_a_range() {
+        let read = merge_ranges(vec![(0, 7), (10, 30), (35, 36)]);
+        assert_eq!(first_gap(&read, 0, 100), Some(7));
+        assert_eq!(first_gap(&read, 3, 7), None);
+        assert_eq!(first_gap(&read, 8, 12), Some(8));
+        assert_eq!(first_gap(&read, 10, 30), None);
+        assert_eq!(first_gap(&read, 12, 40), Some(30));
+        assert_eq!(first_gap(&read, 35, 36), None);
+        assert_eq!(first_gap(&read, 36, 37), Some(36));
+        assert_eq!(first_gap(&[], 5, 6), Some(5));
+        assert_eq!(first_gap(&read, 5, 5), None);
     }
 
     #[test]

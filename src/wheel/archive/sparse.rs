@@ -17,7 +17,7 @@
 
 use super::partial::{keep_step, PartialEntry, PartialPlan};
 use super::{Compression, WheelArchive};
-use crate::bytes::ranges_cover;
+use crate::bytes::first_gap;
 use crate::wheel::deflate::{find_dynamic_header, Midstream, WINDOW};
 use crate::wheel::WheelError;
 
@@ -147,19 +147,7 @@ impl Keeper<'_, '_> {
     /// The first wanted range (its start, and the end of the want it is in)
     /// not held yet.
     fn first_unread(&self) -> Option<(u64, u64)> {
-        let mut unread: Vec<(u64, u64)> = Vec::new();
-        for &(a, b) in &self.want {
-            let mut at = a;
-            while at < b {
-                if ranges_cover(&self.read, at, at + 1) {
-                    at = self.read.iter().find(|r| r.0 <= at && at < r.1).map_or(b, |r| r.1);
-                } else {
-                    unread.push((at, b));
-                    break;
-                }
-            }
-        }
-        unread.into_iter().min()
+        self.want.iter().filter_map(|&(a, b)| first_gap(&self.read, a, b).map(|gap| (gap, b))).min()
     }
 }
 

@@ -1,4 +1,5 @@
 use super::*;
+use crate::bytes::ranges_cover;
 use crate::wheel::deflate::testdata::{deflate, mixed, sample};
 
 const MIB: u64 = 1 << 20;
