@@ -13,7 +13,7 @@
 
 use std::cell::RefCell;
 
-use super::indexed::Inflater;
+use super::indexed::{bits_used, Inflater};
 
 /// What each thread keeps from one chunk to the next: its libdeflate
 /// compressor (and its level) and the buffer the checks inflate into. A
@@ -81,7 +81,7 @@ fn final_block(raw: &[u8], out: &mut [u8]) -> std::io::Result<(u64, u64)> {
     // the start of the block being decoded (the last boundary passed), and
     // the boundary after the final block's end-of-block code
     let (mut start, mut end) = (0u64, None);
-    let at = |strm: &libz_rs_sys::z_stream| u64::from(avail_in - strm.avail_in) * 8 - (strm.data_type & 63) as u64;
+    let at = |strm: &libz_rs_sys::z_stream| bits_used(strm, u64::from(avail_in - strm.avail_in));
     loop {
         let before = (strm.avail_in, strm.avail_out, strm.data_type);
         // SAFETY: next_in/avail_in describe `raw` (minus what was consumed),

@@ -68,6 +68,19 @@ pub(crate) fn word_at(bytes: &[u8], at: u64) -> u64 {
     bits_at(bytes, at) as u64
 }
 
+/// The bit of the input up to which zlib has used it after a `Z_BLOCK`
+/// call, `consumed` bytes having been taken: the bits it holds but has not
+/// used yet (`data_type`'s low 6 bits) are not counted.
+pub(crate) fn bits_used(strm: &libz_rs_sys::z_stream, consumed: u64) -> u64 {
+    (consumed * 8).saturating_sub((strm.data_type & 63) as u64)
+}
+
+/// Whether the last `Z_BLOCK` call stopped just before a block's header
+/// (`data_type` 128), one that does not follow the final block (64).
+pub(crate) fn before_header(strm: &libz_rs_sys::z_stream) -> bool {
+    strm.data_type & 128 != 0 && strm.data_type & 64 == 0
+}
+
 /// A zlib stream for raw inflate, ended on drop.
 pub(crate) struct Inflater(pub(crate) Box<libz_rs_sys::z_stream>);
 
@@ -216,10 +229,8 @@ pub(crate) fn inflate_indexed_pieces(
             rc => return Err(format!("inflate failed (zlib code {rc})")),
         }
         // stopped just before the header of the next block
-        if strm.data_type & 128 != 0 && strm.data_type & 64 == 0 {
-            let consumed = u64::from(avail_in - strm.avail_in);
-            let unused = (strm.data_type & 63) as u64;
-            let at = consumed * 8 - unused;
+        if before_header(strm) {
+            let at = bits_used(strm, u64::from(avail_in - strm.avail_in));
             if blocks.last().is_some_and(|b| b.bit < at) {
                 blocks.push(Block { out: done as u64, bit: at, kind: bit(raw, at + 1) | (bit(raw, at + 2) << 1) });
             }

@@ -10,7 +10,7 @@
 
 use std::ffi::c_int;
 
-use super::indexed::Inflater;
+use super::indexed::{before_header, bits_used, Inflater};
 use super::WINDOW;
 
 /// A raw inflater started at a block boundary in the middle of a stream.
@@ -82,7 +82,7 @@ impl<'a> Midstream<'a> {
         if made == 0 && !self.ended && (strm.avail_in, strm.data_type) == before {
             return Err("the deflate stream ends early".into());
         }
-        let at_block = strm.data_type & 128 != 0 && strm.data_type & 64 == 0 && !self.ended;
+        let at_block = before_header(strm) && !self.ended;
         Ok((made, at_block.then(|| self.bits_read())))
     }
 
@@ -96,8 +96,7 @@ impl<'a> Midstream<'a> {
     /// counted.
     pub(crate) fn bits_read(&self) -> u64 {
         let strm = &*self.z.0;
-        let taken = (self.raw.len() as u64 - u64::from(strm.avail_in)) * 8;
-        taken.saturating_sub((strm.data_type & 63) as u64)
+        bits_used(strm, self.raw.len() as u64 - u64::from(strm.avail_in))
     }
 
     /// Whether every byte of `raw` is read: for a stream that ended, that
