@@ -78,7 +78,9 @@ impl<'a> Reader<'a> {
             Some(w) => Some(Midstream::new(raw, bit, w).ok()?),
             None => None,
         };
-        Some(Reader { a, b, at, agree: 0, bufs: (vec![0u8; STEP], vec![0u8; STEP]) })
+        // the second buffer only for a second inflater
+        let other = vec![0u8; if b.is_some() { STEP } else { 0 }];
+        Some(Reader { a, b, at, agree: 0, bufs: (vec![0u8; STEP], other) })
     }
 
     /// Inflates one step; hands each run of known bytes to `keep` with its
