@@ -28,7 +28,7 @@ pub use model::{
     tag_with_aliases, Analysis, DepGraph, Edge, Family, LinuxVerdict, MacVerdict, Node, NodeKind, Status, Verdict,
     WheelBinary, WindowsVerdict,
 };
-pub(crate) use read::SPLICE_MIN;
+pub(crate) use read::{aside_entry, SPLICE_MIN};
 
 use std::path::{Path, PathBuf};
 
@@ -109,8 +109,9 @@ pub enum Reading {
     Whole,
     /// Deflated ELF files of 32 MiB or more are read only where their parse
     /// needs, their start and their end, and are not checked against their
-    /// CRC-32 or RECORD; the rest as [`Reading::Whole`]. What `show` does;
-    /// a repair reads whole whatever this says.
+    /// CRC-32 or RECORD; the rest as [`Reading::Whole`]. What `show` does.
+    /// A repair checks every entry whatever this says: it skims only the
+    /// largest one, which it checks on a thread of its own meanwhile.
     Skim,
 }
 

@@ -57,7 +57,7 @@ pub(super) fn read_binaries(
     exclude: &[glob::Pattern],
 ) -> Result<Vec<WheelBinary>> {
     let verify = options.verify_record;
-    // a repair reads every byte it may write again
+    // a repair checks every byte it may write again: here, or aside
     let skim = options.reading == Reading::Skim && keep.is_none();
     let budget = keep.as_ref().map(|k| k.budget());
     let wheel = archive.path().display().to_string();
@@ -73,6 +73,8 @@ pub(super) fn read_binaries(
         // Only entries that start like a binary are kept in memory; the rest
         // (data files of any size) are checked while streaming.
         let prefix = archive.read_prefix(i, 4).map_err(wheel_err)?;
+        // an entry checked aside needs no check here, and is skimmed
+        let aside = archive.verified_aside(i);
         let binary_err = |source| Error::Binary { file: format!("{wheel}!{}", entry.name), source };
         let promised = promised_format(&entry.name, &archive.filename().platform);
         if !binary::may_be_binary(&prefix) {
@@ -82,7 +84,7 @@ pub(super) fn read_binaries(
                     return Err(binary_err(not_a(format, &entry.name)));
                 }
             }
-            if verify {
+            if verify && !aside {
                 archive.verify_streaming(i).map_err(wheel_err)?;
             }
             return Ok(None);
@@ -99,7 +101,7 @@ pub(super) fn read_binaries(
         let in_part =
             entry.size >= PARTIAL_MIN && prefix.starts_with(b"\x7fELF") && (budget.is_none() || bundled || unkeepable);
         let parsed_in_part = match in_part {
-            true => read_elf_in_part(archive, i, verify, skim).map_err(wheel_err)?,
+            true => read_elf_in_part(archive, i, verify && !aside, skim || aside).map_err(wheel_err)?,
             false => None,
         };
         let mut kept = None;
@@ -170,6 +172,24 @@ pub(super) fn read_binaries(
 enum Keep {
     Entry(KeptEntry),
     Part(KeptPart),
+}
+
+/// The entry a repair checks aside ([`WheelArchive::verify_aside`]) while
+/// the analysis reads the rest, when it checks RECORD: the largest of at
+/// least [`partial_patch_above`] bytes that is ELF or no binary at all. The
+/// analysis then reads only the parts its parse needs (sparsely when it can),
+/// so that the plan is made and the output written while the one long
+/// stream is inflated beside them, instead of after it. None on one thread
+/// (`-j 1`): there is no core to do it beside.
+pub(crate) fn aside_entry(archive: &WheelArchive, options: &AnalyzeOptions) -> Option<usize> {
+    if !options.verify_record || rayon::current_num_threads() < 2 {
+        return None;
+    }
+    let entries = archive.entries();
+    let largest = (0..entries.len()).filter(|&i| !entries[i].is_dir).max_by_key(|&i| (entries[i].size, i))?;
+    let prefix = archive.read_prefix(largest, 4).ok()?;
+    let fits = prefix.starts_with(b"\x7fELF") || !binary::may_be_binary(&prefix);
+    (entries[largest].size >= partial_patch_above() && fits).then_some(largest)
 }
 
 /// A binary read: its parse, and what is kept of it for repair.

@@ -41,24 +41,50 @@ pub fn repair_sharing(path: &Path, options: &RepairOptions, shared: &SharedLibra
 fn repair_with(path: &Path, options: &RepairOptions, shared: Option<&SharedLibraries>) -> Result<RepairOutcome> {
     let archive = WheelArchive::open(path)?;
     crate::timing::mark("opened");
+    // the one long stream is checked beside the rest of the work; the
+    // output is put in place only once it passed
+    std::thread::scope(|scope| {
+        let aside =
+            crate::analyze::aside_entry(&archive, &options.analyze).is_some_and(|i| archive.verify_aside(i, scope));
+        repair_opened(&archive, options, shared, aside)
+    })
+}
+
+/// [`repair`] of the opened wheel `archive`, one of whose entries is being
+/// checked on a thread of its own when `aside`.
+fn repair_opened(
+    archive: &WheelArchive,
+    options: &RepairOptions,
+    shared: Option<&SharedLibraries>,
+    aside: bool,
+) -> Result<RepairOutcome> {
     // a Linux repair's SBOM looks in the package database: read while the
     // wheel is analysed (macOS and Windows repairs look at the libraries' paths)
     let root = options.analyze.sysroot.clone().unwrap_or_else(|| PathBuf::from("/"));
     let linux = crate::policy::linux::libc_of_wheel_tags(&archive.filename().platform).is_some();
-    let (analysed, ()) = rayon::join(
-        || crate::analyze::analyze_for_repair(&archive, &options.analyze),
-        || {
-            if linux {
-                crate::apply::sbom::preload(&root);
-            }
-        },
-    );
-    let (analysis, kept) = analysed?;
+    let analyse = || {
+        rayon::join(
+            || crate::analyze::analyze_for_repair(archive, &options.analyze),
+            || {
+                if linux {
+                    crate::apply::sbom::preload(&root);
+                }
+            },
+        )
+        .0
+    };
+    // the check aside takes one of the threads the analysis would have
+    // had: the longest stream is then never waiting for a core
+    let fewer = rayon::ThreadPoolBuilder::new().num_threads(rayon::current_num_threads().saturating_sub(1).max(1));
+    let (analysis, kept) = match (aside, fewer.build()) {
+        (true, Ok(pool)) => pool.install(analyse),
+        _ => analyse(),
+    }?;
     // what the analysis read of the input is read again only when written
     archive.release_all();
     crate::timing::mark("analysed");
-    let wanted = crate::plan::wanted(&analysis, &Listing::of(&archive), &options.plan);
-    let contents = Contents::gather(&archive, kept, &wanted);
+    let wanted = crate::plan::wanted(&analysis, &Listing::of(archive), &options.plan);
+    let contents = Contents::gather(archive, kept, &wanted);
     let plan = crate::plan::plan(&analysis, &contents, &options.plan)?;
     // the SBOM and licence files are made while the binaries are patched
     crate::timing::mark("planned");
@@ -68,7 +94,7 @@ fn repair_with(path: &Path, options: &RepairOptions, shared: Option<&SharedLibra
         _ => crate::apply::sbom::System::Linux,
     };
     let extras = Extras { sbom_root: Some(root.as_path()), system, shared };
-    crate::apply::apply(&archive, plan, contents.into_kept(), &options.apply, extras)
+    crate::apply::apply(archive, plan, contents.into_kept(), &options.apply, extras)
 }
 
 /// The plan of a repair of the opened wheel `archive`, step by step: what

@@ -66,6 +66,8 @@ mod hostile;
 mod hostile_install;
 // Atomic output: repair killed at random points, failed writes.
 mod atomic;
+// The largest entry checked on a thread of its own while a repair goes on.
+mod aside;
 // Patched large entries re-compressed by copying the input's deflate blocks.
 mod cdx_schema;
 mod json_schema;

@@ -249,6 +249,7 @@ impl WheelArchive {
             by_name,
             record_rows: HashMap::new(),
             index_findings,
+            aside: Default::default(),
         };
         let wheel_text = archive.read_metadata_file("WHEEL")?;
         archive.metadata = WheelMetadata::parse(&wheel_text)?;

@@ -19,6 +19,7 @@
 //! alongside), `partial` reads an entry in part, `sparse` only its start
 //! and end.
 
+mod aside;
 mod central;
 mod hash;
 mod indexed_partial;
@@ -126,6 +127,8 @@ pub struct WheelArchive {
     /// What the package index would refuse in an upload although every
     /// reader agrees on it ([`crate::wheel::layout::Layout::index_findings`]).
     index_findings: Vec<String>,
+    /// Entries being checked on threads of their own.
+    aside: aside::Aside,
 }
 
 impl fmt::Debug for WheelArchive {
