@@ -46,7 +46,12 @@ fn repair_with(path: &Path, options: &RepairOptions, shared: Option<&SharedLibra
     std::thread::scope(|scope| {
         let aside =
             crate::analyze::aside_entry(&archive, &options.analyze).is_some_and(|i| archive.verify_aside(i, scope));
-        repair_opened(&archive, options, shared, aside)
+        let repaired = repair_opened(&archive, options, shared, aside);
+        if repaired.is_err() {
+            // the scope would otherwise wait for a check whose answer is moot
+            archive.stop_aside();
+        }
+        repaired
     })
 }
 

@@ -5,6 +5,7 @@
 //! it puts an output in place, waits for these checks and fails with the
 //! first one's error: nothing is written from an entry that did not pass.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver};
 use std::sync::{Mutex, MutexGuard};
 use std::thread::Scope;
@@ -12,9 +13,13 @@ use std::thread::Scope;
 use super::WheelArchive;
 use crate::wheel::WheelError;
 
-/// The checks started aside, and those not yet waited for.
+/// The checks started aside, those not yet waited for, and whether they
+/// are to stop.
 #[derive(Debug, Default)]
-pub(super) struct Aside(Mutex<Checks>);
+pub(super) struct Aside {
+    checks: Mutex<Checks>,
+    stop: AtomicBool,
+}
 
 #[derive(Debug, Default)]
 struct Checks {
@@ -26,7 +31,7 @@ struct Checks {
 
 impl Aside {
     fn lock(&self) -> MutexGuard<'_, Checks> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.checks.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -46,8 +51,9 @@ impl WheelArchive {
         }
         let (sent, done) = channel();
         scope.spawn(move || {
-            let result = self.verify_streaming(index);
-            crate::timing::mark(format_args!("{} checked aside", self.entries[index].name));
+            let result = self.verify_streaming_while(index, &|| !self.aside.stop.load(Ordering::Relaxed));
+            let how = if self.aside.stop.load(Ordering::Relaxed) { "stopped" } else { "checked" };
+            crate::timing::mark(format_args!("{} {how} aside", self.entries[index].name));
             // the receiver is gone only with the archive, whose scope waits for this thread
             let _ = sent.send(result);
         });
@@ -60,6 +66,13 @@ impl WheelArchive {
     /// Whether entry `index` is checked aside ([`WheelArchive::verify_aside`]).
     pub fn verified_aside(&self, index: usize) -> bool {
         self.aside.lock().started.contains(&index)
+    }
+
+    /// Stops the checks started aside at their next step (256 KiB), for a
+    /// caller that gave up and will not wait for them: what they would have
+    /// found no longer matters, and its scope need not wait for their end.
+    pub fn stop_aside(&self) {
+        self.aside.stop.store(true, Ordering::Relaxed);
     }
 
     /// Waits for every check started aside; the first error, if any.

@@ -19,6 +19,9 @@ pub(super) type IndexedEntry = (Vec<u8>, BlockIndex, Option<[u8; 32]>);
 /// Bytes inflated (and hashed) per step: fits in L2.
 const STEP: usize = 256 << 10;
 
+/// Why a read whose caller asked it to stop ended early.
+pub(super) const STOPPED: &str = "the read was stopped before its end";
+
 /// Inflates from `d` (reading `raw` from where it stopped) until `step` is
 /// full or the stream ends. Returns the bytes made and whether the stream
 /// ended; an error for corrupt data or a stream that stops short.
@@ -108,19 +111,20 @@ impl WheelArchive {
     /// Inflates entry `index` a step at a time, updating the CRC-32 (and the
     /// sha256 when `sha256`) of each step right after it is produced.
     pub(super) fn inflate(&self, index: usize, sha256: bool) -> Result<(Vec<u8>, Option<[u8; 32]>), WheelError> {
-        self.inflate_into(index, sha256, true, &mut |_, _| {}).map(|(out, _, digest)| (out, digest))
+        self.inflate_into(index, sha256, true, &mut |_, _| true).map(|(out, _, digest)| (out, digest))
     }
 
     /// The body of [`WheelArchive::inflate`]. With `keep` false the bytes are
     /// hashed and counted but not kept: memory stays at one step whatever the
     /// entry's size, and `seen` gets each step (its offset and bytes) once it
-    /// is hashed. Returns (bytes kept, size, sha256).
+    /// is hashed; when it answers `false` the read stops there with an error
+    /// ([`STOPPED`]). Returns (bytes kept, size, sha256).
     pub(super) fn inflate_into(
         &self,
         index: usize,
         sha256: bool,
         keep: bool,
-        seen: &mut dyn FnMut(u64, &[u8]),
+        seen: &mut dyn FnMut(u64, &[u8]) -> bool,
     ) -> Result<Inflated, WheelError> {
         use sha2::Digest;
         let (entry, loc) = self.located(index)?;
@@ -142,7 +146,9 @@ impl WheelArchive {
                 for (k, c) in raw.chunks(STEP).enumerate() {
                     hash(c);
                     if !keep {
-                        seen((k * STEP) as u64, c);
+                        if !seen((k * STEP) as u64, c) {
+                            return Err(zerr(STOPPED.into()));
+                        }
                         self.release_consumed(raw, &mut released, ((k + 1) * STEP).min(raw.len()));
                     }
                 }
@@ -202,7 +208,9 @@ impl WheelArchive {
                         let want = (cap - pos).min(STEP);
                         let (filled, end) = inflate_step(&mut d, raw, &mut step[..want]).map_err(zerr)?;
                         hash(&step[..filled]);
-                        seen(pos as u64, &step[..filled]);
+                        if !seen(pos as u64, &step[..filled]) {
+                            return Err(zerr(STOPPED.into()));
+                        }
                         pos += filled;
                         ended = end;
                         let consumed = usize::try_from(d.total_in()).unwrap_or(0).min(raw.len());
@@ -231,7 +239,7 @@ impl WheelArchive {
         raw: &[u8],
         cap: usize,
         crc: &mut crc32fast::Hasher,
-        seen: &mut dyn FnMut(u64, &[u8]),
+        seen: &mut dyn FnMut(u64, &[u8]) -> bool,
     ) -> Result<(usize, bool, [u8; 32]), String> {
         let (made, sha) = sha256_relayed(cap.min(STEP), |relay| -> Result<(usize, bool), String> {
             let (mut pos, mut ended, mut released) = (0usize, false, 0usize);
@@ -240,7 +248,9 @@ impl WheelArchive {
                 let step = &mut relay.buffer()[..want];
                 let (filled, end) = inflate_step(d, raw, step)?;
                 crc.update(&step[..filled]);
-                seen(pos as u64, &step[..filled]);
+                if !seen(pos as u64, &step[..filled]) {
+                    return Err(STOPPED.into());
+                }
                 relay.hand_on(filled);
                 pos += filled;
                 ended = end;

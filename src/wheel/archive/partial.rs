@@ -80,7 +80,10 @@ impl WheelArchive {
         let Ok(mut out) = memmap2::MmapMut::map_anon(len) else { return Ok(None) };
         let mut read = Vec::new();
         let mut want = plan(&out, &read);
-        let mut keep = |start: u64, piece: &[u8]| keep_step(&mut out, &mut read, &mut want, start, piece, plan);
+        let mut keep = |start: u64, piece: &[u8]| {
+            keep_step(&mut out, &mut read, &mut want, start, piece, plan);
+            true
+        };
         let (_, size, digest) = self.inflate_into(index, verify, false, &mut keep)?;
         if let (Some(row), Some(digest)) = (row, digest) {
             check_streamed(row, size, &digest)?;

@@ -168,3 +168,40 @@ fn read_verified_agrees_with_read_then_verify() {
     assert!(w.read_verified(w.entry_by_name("demo/big.so").unwrap().index).unwrap() == big);
     assert!(w.read_verified(w.entry_by_name("demo/c.bin").unwrap().index).is_ok(), "sha384 rows are checked");
 }
+
+/// A check aside gives what the in-line check gives, is waited for by
+/// `check_unchanged`, and, once stopped, ends at its next step with an
+/// error of its own instead of an answer.
+#[test]
+fn checks_aside_answer_like_in_line_ones_and_stop_when_told() {
+    let dir = tempfile::tempdir().unwrap();
+    // 3 MB that deflate into many steps of output
+    let big: Vec<u8> =
+        (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 | (i % 7 == 0) as u8).collect();
+    let row = |n: &str, d: &[u8]| super::super::RecordRow::for_data(n, d).to_string();
+    let rows = [row("demo/good.bin", &big), row("demo/bad.bin", &big[1..]), "demo-0.1.dist-info/RECORD,,".into()];
+    let files: &[(&str, &[u8])] = &[("demo/good.bin", &big), ("demo/bad.bin", &big)];
+    let w = wheel(dir.path(), files, &rows.join("\n"));
+    let (good, bad) = (w.entry_by_name("demo/good.bin").unwrap().index, w.entry_by_name("demo/bad.bin").unwrap().index);
+    let in_line = w.verify_streaming(bad).unwrap_err().to_string();
+
+    std::thread::scope(|scope| {
+        assert!(w.verify_aside(good, scope));
+        assert!(!w.verify_aside(good, scope), "started twice");
+        assert!(w.verified_aside(good) && !w.verified_aside(bad));
+        w.check_unchanged().unwrap();
+        assert!(w.verify_aside(bad, scope));
+        assert_eq!(w.check_unchanged().unwrap_err().to_string(), in_line);
+        // every check was waited for: nothing is left to fail
+        w.check_unchanged().unwrap();
+    });
+
+    let stopped = w.verify_streaming_while(good, &|| false).unwrap_err().to_string();
+    assert!(stopped.contains(inflate::STOPPED), "{stopped}");
+    let w2 = WheelArchive::open(w.path()).unwrap();
+    std::thread::scope(|scope| {
+        w2.stop_aside();
+        assert!(w2.verify_aside(good, scope));
+        assert_eq!(w2.check_unchanged().unwrap_err().to_string(), stopped);
+    });
+}

@@ -78,10 +78,16 @@ impl WheelArchive {
     /// RECORD row cannot be checked while streaming (no row, another
     /// algorithm) are read whole, so that the error is worded the same.
     pub fn verify_streaming(&self, index: usize) -> Result<(), WheelError> {
+        self.verify_streaming_while(index, &|| true)
+    }
+
+    /// [`WheelArchive::verify_streaming`], stopped with an error once
+    /// `go_on` answers `false` (asked at every step).
+    pub(super) fn verify_streaming_while(&self, index: usize, go_on: &dyn Fn() -> bool) -> Result<(), WheelError> {
         let Some(row) = self.streamed_row(self.located(index)?.0) else {
             return self.read_verified(index).map(|_| ());
         };
-        let (_, size, digest) = self.inflate_into(index, true, false, &mut |_, _| {})?;
+        let (_, size, digest) = self.inflate_into(index, true, false, &mut |_, _| go_on())?;
         digest.map_or(Ok(()), |digest| check_streamed(row, size, &digest))
     }
 
