@@ -53,6 +53,7 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
+pub mod alloc;
 #[doc(hidden)]
 pub mod analyze;
 #[doc(hidden)]

@@ -15,6 +15,12 @@ use pyo3::types::PyDict;
 use args::{paths, strings, Search};
 use errors::to_py_err;
 
+/// The module's own blocks of 128 KiB or more are mapped on their own and
+/// unmapped when freed ([`wheelfix::alloc`]), as in the command, without
+/// changing how the rest of the Python process allocates.
+#[global_allocator]
+static ALLOCATOR: wheelfix::alloc::Mapped = wheelfix::alloc::Mapped;
+
 /// Converts a JSON value into Python objects with the `json` module (plain dicts and lists).
 fn json_to_py(py: Python<'_>, v: &serde_json::Value) -> PyResult<PyObject> {
     let text = serde_json::to_string(v).map_err(|e| errors::WheelfixError::new_err(e.to_string()))?;
