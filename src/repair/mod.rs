@@ -80,10 +80,10 @@ fn repair_opened(
     };
     // the check aside takes one of the threads the analysis would have
     // had: the longest stream is then never waiting for a core
-    let fewer = rayon::ThreadPoolBuilder::new().num_threads(rayon::current_num_threads().saturating_sub(1).max(1));
-    let (analysis, kept) = match (aside, fewer.build()) {
-        (true, Ok(pool)) => pool.install(analyse),
-        _ => analyse(),
+    let fewer = || rayon::ThreadPoolBuilder::new().num_threads(rayon::current_num_threads().saturating_sub(1).max(1));
+    let (analysis, kept) = match aside.then(|| fewer().build().ok()).flatten() {
+        Some(pool) => pool.install(analyse),
+        None => analyse(),
     }?;
     // what the analysis read of the input is read again only when written
     archive.release_all();
