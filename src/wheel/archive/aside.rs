@@ -1,8 +1,8 @@
 //! Entries checked on a thread of their own while the caller goes on: the
 //! CRC-32, size and RECORD hash of [`WheelArchive::verify_streaming`], for
 //! an entry that a repair only reads in part (or sparsely) and copies as it
-//! is. [`WheelArchive::check_unchanged`], which every writer calls before
-//! it puts an output in place, waits for these checks and fails with the
+//! is. [`WheelArchive::check_input`], which every writer calls before it
+//! puts an output in place, waits for these checks and fails with the
 //! first one's error: nothing is written from an entry that did not pass.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -75,8 +75,17 @@ impl WheelArchive {
         self.aside.stop.store(true, Ordering::Relaxed);
     }
 
+    /// What a writer asks before it puts an output made from this wheel in
+    /// place: every check started aside passed (they are waited for; the
+    /// first error, if any), and the file is unchanged since it was opened
+    /// ([`WheelArchive::check_unchanged`]).
+    pub fn check_input(&self) -> Result<(), WheelError> {
+        self.wait_aside()?;
+        self.check_unchanged()
+    }
+
     /// Waits for every check started aside; the first error, if any.
-    pub(super) fn wait_aside(&self) -> Result<(), WheelError> {
+    fn wait_aside(&self) -> Result<(), WheelError> {
         let pending = std::mem::take(&mut self.aside.lock().pending);
         if pending.is_empty() {
             return Ok(());

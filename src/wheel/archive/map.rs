@@ -160,11 +160,9 @@ impl WheelArchive {
     /// Whether the file still stands as it did when it was opened: same
     /// size, modification and change times, and inode. A wheel written over in
     /// place while it was read (at any size) is refused here, before an
-    /// output made from a mix of its old and new bytes is put in place. The
-    /// checks started aside ([`WheelArchive::verify_aside`]) are waited for
-    /// first, and their error is this one's.
+    /// output made from a mix of its old and new bytes is put in place
+    /// ([`WheelArchive::check_input`]).
     pub fn check_unchanged(&self) -> Result<(), WheelError> {
-        self.wait_aside()?;
         let m = &self.bytes.0;
         match m.file.metadata() {
             Ok(now) if Stamp::of(&now) == m.opened => Ok(()),

@@ -170,7 +170,7 @@ fn read_verified_agrees_with_read_then_verify() {
 }
 
 /// A check aside gives what the in-line check gives, is waited for by
-/// `check_unchanged`, and, once stopped, ends at its next step with an
+/// `check_input`, and, once stopped, ends at its next step with an
 /// error of its own instead of an answer.
 #[test]
 fn checks_aside_answer_like_in_line_ones_and_stop_when_told() {
@@ -189,11 +189,11 @@ fn checks_aside_answer_like_in_line_ones_and_stop_when_told() {
         assert!(w.verify_aside(good, scope));
         assert!(!w.verify_aside(good, scope), "started twice");
         assert!(w.verified_aside(good) && !w.verified_aside(bad));
-        w.check_unchanged().unwrap();
+        w.check_input().unwrap();
         assert!(w.verify_aside(bad, scope));
-        assert_eq!(w.check_unchanged().unwrap_err().to_string(), in_line);
+        assert_eq!(w.check_input().unwrap_err().to_string(), in_line);
         // every check was waited for: nothing is left to fail
-        w.check_unchanged().unwrap();
+        w.check_input().unwrap();
     });
 
     let stopped = w.verify_streaming_while(good, &|| false).unwrap_err().to_string();
@@ -202,6 +202,6 @@ fn checks_aside_answer_like_in_line_ones_and_stop_when_told() {
     std::thread::scope(|scope| {
         w2.stop_aside();
         assert!(w2.verify_aside(good, scope));
-        assert_eq!(w2.check_unchanged().unwrap_err().to_string(), stopped);
+        assert_eq!(w2.check_input().unwrap_err().to_string(), stopped);
     });
 }

@@ -136,14 +136,14 @@ fn write_entries(
             AppendError::Wheel(w) => wrap(w),
             AppendError::Io(io) => crate::wheel::WheelFileError::io(tmp_path, io),
         })?;
-        input.map_or(Ok(()), unchanged)
+        input.map_or(Ok(()), check_input)
     })
 }
 
-/// The input's [`WheelArchive::check_unchanged`], as an error naming it.
-fn unchanged(input: &WheelArchive) -> Result<(), crate::wheel::WheelFileError> {
+/// The input's [`WheelArchive::check_input`], as an error naming it.
+fn check_input(input: &WheelArchive) -> Result<(), crate::wheel::WheelFileError> {
     input
-        .check_unchanged()
+        .check_input()
         .map_err(|source| crate::wheel::WheelFileError::Wheel { path: input.path().to_path_buf(), source })
 }
 
@@ -156,7 +156,7 @@ pub fn copy_wheel(input: &WheelArchive, out: &Path) -> Result<(), crate::wheel::
         w.write_all(input.as_bytes())
             .and_then(|()| w.sync_all())
             .map_err(|e| crate::wheel::WheelFileError::io(tmp_path, e))?;
-        unchanged(input)
+        check_input(input)
     })
 }
 
