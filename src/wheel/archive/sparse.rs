@@ -233,14 +233,10 @@ fn sparse_inflate(raw: &[u8], size: u64, k: &mut Keeper<'_, '_>, jump: u64) -> O
 /// the bits and bytes inflated from the start, and the end taken as even),
 /// then from twice as far back, and so on, three times.
 fn place_tail(raw: &[u8], size: u64, target: u64, head: (u64, u64)) -> Option<Tail> {
-    let (head_bits, head_out) = head;
-    let bits = raw.len() as u64 * 8;
-    let (left_bits, left_out) = (bits.saturating_sub(head_bits), size.saturating_sub(head_out).max(1));
-    let mut back = size.saturating_sub(target) + 4 * MARGIN;
+    let left_out = size.saturating_sub(head.1).max(1);
+    let mut back = first_back(size, target);
     for _ in 0..3 {
-        let back_bits = (u128::from(back.min(left_out)) * u128::from(left_bits) / u128::from(left_out)) as u64;
-        let guess = bits - back_bits;
-        if let Some(tail) = tail_from(raw, size, guess) {
+        if let Some(tail) = tail_from(raw, size, guess(raw, size, head, back)) {
             if tail.before(target).is_some() {
                 return Some(tail);
             }
@@ -251,6 +247,21 @@ fn place_tail(raw: &[u8], size: u64, target: u64, head: (u64, u64)) -> Option<Ta
         back = back.saturating_mul(2);
     }
     None
+}
+
+/// How many bytes before the entry's end the first guess of [`place_tail`]
+/// aims at, for a wanted part at `target`: that far, and a margin.
+fn first_back(size: u64, target: u64) -> u64 {
+    size.saturating_sub(target) + 4 * MARGIN
+}
+
+/// The bit of `raw` that lies `back` bytes of output before the entry's
+/// end, guessed from the compression of what lies after `head` (the bits
+/// and bytes inflated from the start), taken as even.
+fn guess(raw: &[u8], size: u64, head: (u64, u64), back: u64) -> u64 {
+    let bits = raw.len() as u64 * 8;
+    let (left_bits, left_out) = (bits.saturating_sub(head.0), size.saturating_sub(head.1).max(1));
+    bits - (u128::from(back.min(left_out)) * u128::from(left_bits) / u128::from(left_out)) as u64
 }
 
 /// The stream's end from the first block header at or after bit `guess`

@@ -131,4 +131,12 @@ fn a_guess_that_falls_short_goes_further_back() {
     let wanted = [(0, 100), (size - (7 << 20), size - (7 << 20) + 64), (size - 10, size)];
     let (out, read) = sparse(&raw, size, &mut |_, _| wanted.to_vec()).unwrap();
     check(&data, &out, &read, &wanted);
+    // the first guess does fall short, and the second does not
+    let target = wanted[1].0;
+    let first = guess(&raw, size, (0, 0), first_back(size, target));
+    let short = tail_from(&raw, size, first).unwrap();
+    assert!(short.before(target).is_none(), "the first guess reaches back far enough: the test shows nothing");
+    let second = guess(&raw, size, (0, 0), 2 * first_back(size, target));
+    assert!(tail_from(&raw, size, second).unwrap().before(target).is_some());
+    assert!(place_tail(&raw, size, target, (0, 0)).unwrap().before(target).is_some());
 }
